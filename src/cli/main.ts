@@ -1,0 +1,4 @@
+// The entry point of the `tidemark` command (bin/tidemark.js loads the compiled copy).
+import { main } from './program.js';
+
+process.exitCode = await main(process.argv);

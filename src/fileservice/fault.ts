@@ -1,0 +1,308 @@
+import { ioError, TidemarkError } from '../errors.js';
+import { checkPath } from './paths.js';
+import type {
+  CrashReport,
+  CrashableFileService,
+  DirectoryLock,
+  FileHandle,
+  FileKind,
+  FileService,
+  FileStat,
+  OpenMode,
+} from './types.js';
+import { writeFileAtomicVia } from './util.js';
+
+export type FaultOp =
+  | 'open'
+  | 'read'
+  | 'write'
+  | 'datasync'
+  | 'truncate'
+  | 'size'
+  | 'close'
+  | 'rename'
+  | 'delete'
+  | 'mkdir'
+  | 'syncDir'
+  | 'list'
+  | 'stat';
+
+/** The operations that change what is on disk: the steps a simulated crash can land on. */
+export const MUTATING_OPS: readonly FaultOp[] = [
+  'open',
+  'write',
+  'datasync',
+  'truncate',
+  'rename',
+  'delete',
+  'mkdir',
+  'syncDir',
+];
+
+export interface FaultRule {
+  op: FaultOp;
+  /** Fail the nth operation of this kind (1-based) that matches `path`. */
+  nth: number;
+  errno: 'EIO' | 'ENOSPC';
+  /** Only operations on paths matching this (a prefix string or a RegExp). */
+  path?: string | RegExp;
+  /** Keep failing every matching operation from the nth on (a disk that stays full). */
+  sticky?: boolean;
+}
+
+export interface FaultOptions {
+  rules?: FaultRule[];
+  /** Crash just before the Nth mutating step (1-based): the step does not happen. */
+  crashAtStep?: number;
+  /** The seed of the crash's data loss (see CrashableFileService.crash). */
+  seed?: number;
+  /** Keep a log of the last steps for failure reports. Default 64. */
+  logSteps?: number;
+}
+
+export interface StepRecord {
+  step: number;
+  op: FaultOp;
+  path: string;
+  detail?: string;
+}
+
+/**
+ * A fault-injecting wrapper around any FileService, deterministic from its options and seed:
+ * - fail the Nth operation of a kind (optionally on matching paths) with EIO or ENOSPC;
+ * - crash at the Nth mutating step: the inner service (which must be crashable) loses what was not
+ *   fsynced, and every later operation, through this wrapper or a handle it opened, fails as if
+ *   the process had died.
+ */
+export class FaultFileService implements FileService {
+  readonly root: string;
+  /** Mutating steps performed so far. */
+  steps = 0;
+  readonly counts = new Map<FaultOp, number>();
+  private readonly matchCounts = new Map<FaultRule, number>();
+  private readonly rules: FaultRule[];
+  private crashAtStep: number | undefined;
+  private readonly seed: number;
+  private readonly logLimit: number;
+  private readonly recent: StepRecord[] = [];
+  /** Faults injected so far, for test assertions. */
+  readonly injected: StepRecord[] = [];
+  private crashReport: CrashReport | undefined;
+
+  constructor(
+    readonly inner: FileService,
+    options: FaultOptions = {},
+  ) {
+    this.root = inner.root;
+    this.rules = [...(options.rules ?? [])];
+    this.crashAtStep = options.crashAtStep;
+    this.seed = options.seed ?? 1;
+    this.logLimit = options.logSteps ?? 64;
+  }
+
+  get handles() {
+    return this.inner.handles;
+  }
+
+  /** Whether the simulated crash has happened. */
+  get crashed(): boolean {
+    return this.crashReport !== undefined;
+  }
+
+  get report(): CrashReport | undefined {
+    return this.crashReport;
+  }
+
+  /** The last steps, oldest first: what to print with a failing seed. */
+  get log(): readonly StepRecord[] {
+    return this.recent;
+  }
+
+  addRule(rule: FaultRule): void {
+    this.rules.push(rule);
+  }
+
+  clearRules(): void {
+    this.rules.length = 0;
+  }
+
+  /** Schedule (or cancel, with undefined) a crash at an absolute step number. */
+  setCrashAtStep(step: number | undefined): void {
+    this.crashAtStep = step;
+  }
+
+  /** Crash now (the inner service must be crashable). */
+  crashNow(): CrashReport {
+    if (this.crashReport !== undefined) return this.crashReport;
+    const inner = this.inner as Partial<CrashableFileService>;
+    if (typeof inner.crash !== 'function') {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `cannot simulate a crash on ${this.root}: not a crashable file service`,
+      );
+    }
+    this.crashReport = inner.crash.call(this.inner, this.seed);
+    return this.crashReport;
+  }
+
+  /** @internal Every operation passes here first: it may crash, fail, or count a step. */
+  before(op: FaultOp, path: string, detail?: string): void {
+    if (this.crashReport !== undefined) throw crashedError(op, path);
+    const mutating = MUTATING_OPS.includes(op);
+    if (mutating) {
+      if (this.crashAtStep !== undefined && this.steps + 1 >= this.crashAtStep) {
+        this.crashNow();
+        throw crashedError(op, path);
+      }
+      this.steps++;
+    }
+    const n = (this.counts.get(op) ?? 0) + 1;
+    this.counts.set(op, n);
+    const rec: StepRecord = { step: this.steps, op, path, ...(detail !== undefined ? { detail } : {}) };
+    if (mutating) {
+      this.recent.push(rec);
+      if (this.recent.length > this.logLimit) this.recent.shift();
+    }
+    this.applyRules(op, path, rec);
+  }
+
+  async open(path: string, mode: OpenMode, kind: FileKind): Promise<FileHandle> {
+    checkPath(path);
+    // Opening for read changes nothing on disk: it is not a step a crash can land on.
+    if (mode === 'read' || mode === 'readwrite') this.beforeRead('open', path);
+    else this.before('open', path, mode);
+    const h = await this.inner.open(path, mode, kind);
+    return new FaultHandle(this, h);
+  }
+
+  async writeFileAtomic(path: string, chunks: readonly Uint8Array[], kind: FileKind): Promise<void> {
+    checkPath(path);
+    await writeFileAtomicVia(this, path, chunks, kind);
+  }
+
+  async list(dir: string): Promise<string[]> {
+    this.beforeRead('list', dir);
+    return this.inner.list(dir);
+  }
+
+  async stat(path: string): Promise<FileStat | undefined> {
+    this.beforeRead('stat', path);
+    return this.inner.stat(path);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.before('rename', from, to);
+    await this.inner.rename(from, to);
+  }
+
+  async delete(path: string): Promise<boolean> {
+    this.before('delete', path);
+    return this.inner.delete(path);
+  }
+
+  async mkdir(dir: string): Promise<void> {
+    this.before('mkdir', dir);
+    await this.inner.mkdir(dir);
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    this.before('syncDir', dir);
+    await this.inner.syncDir(dir);
+  }
+
+  async lock(): Promise<DirectoryLock> {
+    if (this.crashReport !== undefined) throw crashedError('open', 'LOCK');
+    return this.inner.lock();
+  }
+
+  async close(): Promise<void> {
+    if (this.crashReport !== undefined) return; // the process died: nothing is open any more
+    await this.inner.close();
+  }
+
+  /** @internal Reads are counted and can fail, but are not crash steps. */
+  beforeRead(op: FaultOp, path: string): void {
+    if (this.crashReport !== undefined) throw crashedError(op, path);
+    const n = (this.counts.get(op) ?? 0) + 1;
+    this.counts.set(op, n);
+    this.applyRules(op, path, { step: this.steps, op, path });
+  }
+
+  private applyRules(op: FaultOp, path: string, rec: StepRecord): void {
+    for (const rule of this.rules) {
+      if (rule.op !== op || !matches(rule.path, path)) continue;
+      const m = (this.matchCounts.get(rule) ?? 0) + 1;
+      this.matchCounts.set(rule, m);
+      if (m === rule.nth || (rule.sticky === true && m > rule.nth)) {
+        this.injected.push(rec);
+        const e = Object.assign(new Error(`${rule.errno} (injected): ${op} ${path}`), { code: rule.errno });
+        throw ioError(op, path, e);
+      }
+    }
+  }
+}
+
+class FaultHandle implements FileHandle {
+  constructor(
+    private readonly fs: FaultFileService,
+    private readonly h: FileHandle,
+  ) {}
+
+  get path(): string {
+    return this.h.path;
+  }
+
+  get kind(): FileKind {
+    return this.h.kind;
+  }
+
+  async read(dst: Uint8Array, position: number): Promise<number> {
+    this.fs.beforeRead('read', this.h.path);
+    return this.h.read(dst, position);
+  }
+
+  async write(src: Uint8Array, position: number): Promise<void> {
+    this.fs.before('write', this.h.path, `${src.length}@${position}`);
+    await this.h.write(src, position);
+  }
+
+  async datasync(): Promise<void> {
+    this.fs.before('datasync', this.h.path);
+    await this.h.datasync();
+  }
+
+  async size(): Promise<number> {
+    this.fs.beforeRead('size', this.h.path);
+    return this.h.size();
+  }
+
+  async truncate(length: number): Promise<void> {
+    this.fs.before('truncate', this.h.path, String(length));
+    await this.h.truncate(length);
+  }
+
+  async close(): Promise<void> {
+    if (this.fs.crashed) return; // its process died: the handle is gone with it
+    try {
+      this.fs.beforeRead('close', this.h.path);
+    } finally {
+      // Even a failed close releases the descriptor, as close(2) does.
+      await this.h.close();
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function matches(rule: string | RegExp | undefined, path: string): boolean {
+  if (rule === undefined) return true;
+  return typeof rule === 'string' ? path.startsWith(rule) : rule.test(path);
+}
+
+function crashedError(op: string, path: string): TidemarkError {
+  return new TidemarkError('IO', `simulated crash: ${op} ${path} after the process died`, {
+    details: { op, path, errno: 'EIO', simulatedCrash: true },
+  });
+}

@@ -1,0 +1,21 @@
+export type {
+  FileService,
+  CrashableFileService,
+  CrashReport,
+  FileHandle,
+  FileKind,
+  FileStat,
+  OpenMode,
+  DirectoryLock,
+} from './types.js';
+export { FILE_KINDS } from './types.js';
+export { LocalFileService } from './local.js';
+export type { LocalFileServiceOptions } from './local.js';
+export type { LockMethod } from './lock.js';
+export { MemoryFileService } from './memory.js';
+export { FaultFileService, MUTATING_OPS } from './fault.js';
+export type { FaultOp, FaultRule, FaultOptions, StepRecord } from './fault.js';
+export { HandleRegistry } from './registry.js';
+export type { OpenFileInfo } from './registry.js';
+export { readFileInto, writeFileAtomicVia } from './util.js';
+export { checkPath, isTempName } from './paths.js';

@@ -1,0 +1,41 @@
+// The public surface of tidemark. Everything not exported here is internal.
+export { TidemarkError, LeakError, ERROR_CODES, isTidemarkError } from './errors.js';
+export type { ErrorCode, LeakHolder } from './errors.js';
+export {
+  MemoryManager,
+  MemoryPool,
+  PooledBuffer,
+  Reservation,
+  POOL_NAMES,
+  LEAK_DETECTION_LEVELS,
+} from './mem/index.js';
+export type {
+  MemoryOptions,
+  MemoryStats,
+  PoolStats,
+  LeakDetectionLevel,
+  LeakReport,
+  PoolName,
+} from './mem/index.js';
+export {
+  LocalFileService,
+  MemoryFileService,
+  FaultFileService,
+  HandleRegistry,
+  FILE_KINDS,
+} from './fileservice/index.js';
+export type {
+  FileService,
+  CrashableFileService,
+  CrashReport,
+  FileHandle,
+  FileKind,
+  FileStat,
+  OpenMode,
+  DirectoryLock,
+  FaultRule,
+  FaultOptions,
+  FaultOp,
+} from './fileservice/index.js';
+export { createLogger } from './log.js';
+export type { Logger, LogOptions } from './log.js';

@@ -1,0 +1,336 @@
+import { LeakError, TidemarkError, invalidArgument, type LeakHolder } from '../errors.js';
+import { PooledBuffer, Reservation } from './buffer.js';
+import { captureSite, TrackRecord } from './leak_detector.js';
+import type { MemoryManager } from './manager.js';
+import { SlabAllocator, MAX_CLASS_BYTES, type SlabChunk } from './slab.js';
+
+/** Live counts for one owner tag in one pool: what a leak report lists when no stack was recorded. */
+export interface OwnerStats {
+  readonly owner: string;
+  count: number;
+  bytes: number;
+}
+
+export interface PoolStats {
+  bytes: number;
+  highWaterBytes: number;
+  handles: number;
+  allocations: number;
+  frees: number;
+  /** Handles the GC collected without a release (sampled levels only). */
+  leaksDetected: number;
+  /** This pool's share of the limit, or Infinity when it only shares the global limit. */
+  maxBytes: number;
+}
+
+export interface WaitOptions {
+  /** How long to wait for memory before failing with MEMORY_LIMIT. Infinity waits forever. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const POISON = 0xde;
+
+/**
+ * One subsystem's pool. All pools of a MemoryManager share its limit and its slabs; each counts its
+ * own bytes, handles and owners exactly, so that a leak is attributed to the subsystem that made it.
+ */
+export class MemoryPool {
+  readonly name: string;
+  /** @internal */ readonly manager: MemoryManager;
+  /** @internal */ maxBytes: number;
+  /** @internal */ bytes = 0;
+  /** @internal */ highWaterBytes = 0;
+  /** @internal */ handles = 0;
+  /** @internal */ allocations = 0;
+  /** @internal */ frees = 0;
+  /** @internal */ leaksDetected = 0;
+  private readonly owners = new Map<string, OwnerStats>();
+  private readonly slabs: SlabAllocator;
+  /** @internal */ closed = false;
+
+  /** @internal Pools are made by MemoryManager. */
+  constructor(manager: MemoryManager, name: string, maxBytes: number, slabs: SlabAllocator) {
+    this.manager = manager;
+    this.name = name;
+    this.maxBytes = maxBytes;
+    this.slabs = slabs;
+  }
+
+  /** Allocate now, or throw MEMORY_LIMIT if the limit leaves no room. */
+  allocateSync(size: number, owner: string): PooledBuffer {
+    const capacity = this.capacityOf(size);
+    if (!this.manager._tryCharge(this, capacity)) throw this.manager._limitError(this, capacity);
+    return this.make(size, capacity, owner);
+  }
+
+  /** Allocate now, or return undefined if the limit leaves no room. */
+  tryAllocate(size: number, owner: string): PooledBuffer | undefined {
+    const capacity = this.capacityOf(size);
+    if (!this.manager._tryCharge(this, capacity)) return undefined;
+    return this.make(size, capacity, owner);
+  }
+
+  /**
+   * Allocate, waiting (first come, first served) until memory is freed if the limit leaves no room
+   * now. Fails with MEMORY_LIMIT after `timeoutMs` (default: the manager's waitTimeoutMs).
+   */
+  async allocate(size: number, owner: string, options: WaitOptions = {}): Promise<PooledBuffer> {
+    const capacity = this.capacityOf(size);
+    if (!this.manager._tryCharge(this, capacity)) await this.manager._wait(this, capacity, options);
+    return this.make(size, capacity, owner);
+  }
+
+  /** Account `bytes` without a buffer, now, or throw MEMORY_LIMIT. */
+  reserveSync(bytes: number, owner: string): Reservation {
+    checkSize(bytes);
+    if (!this.manager._tryCharge(this, bytes)) throw this.manager._limitError(this, bytes);
+    return this.makeReservation(bytes, owner);
+  }
+
+  async reserve(bytes: number, owner: string, options: WaitOptions = {}): Promise<Reservation> {
+    checkSize(bytes);
+    if (!this.manager._tryCharge(this, bytes)) await this.manager._wait(this, bytes, options);
+    return this.makeReservation(bytes, owner);
+  }
+
+  stats(): PoolStats {
+    return {
+      bytes: this.bytes,
+      highWaterBytes: this.highWaterBytes,
+      handles: this.handles,
+      allocations: this.allocations,
+      frees: this.frees,
+      leaksDetected: this.leaksDetected,
+      maxBytes: this.maxBytes,
+    };
+  }
+
+  /** Live bytes per owner tag (for diagnostics and the /debug/leaks endpoint). */
+  ownerStats(): OwnerStats[] {
+    const out: OwnerStats[] = [];
+    for (const o of this.owners.values()) if (o.count > 0) out.push({ ...o });
+    return out;
+  }
+
+  /**
+   * Everything still live in this pool, grouped by owner and, where recorded, allocation stack.
+   * Handles tracked by the leak detector are listed with their stack; the rest by owner only.
+   */
+  holders(): LeakHolder[] {
+    if (this.handles === 0) return [];
+    const untracked = new Map<string, { count: number; bytes: number }>();
+    for (const o of this.owners.values()) {
+      if (o.count > 0) untracked.set(o.owner, { count: o.count, bytes: o.bytes });
+    }
+    const stacks = new Map<string, LeakHolder>();
+    for (const rec of this.manager.detector.live) {
+      if (rec.pool !== this.name) continue;
+      const stack = rec.created.describe();
+      const key = `${rec.owner}\n${stack}`;
+      const h = stacks.get(key);
+      if (h !== undefined) {
+        h.count++;
+        h.bytes += rec.capacity;
+      } else {
+        const records = rec.describeRecords();
+        stacks.set(key, {
+          scope: this.name,
+          owner: rec.owner,
+          count: 1,
+          bytes: rec.capacity,
+          stack,
+          ...(records.length > 0 ? { records } : {}),
+        });
+      }
+      const u = untracked.get(rec.owner);
+      if (u !== undefined) {
+        u.count--;
+        u.bytes -= rec.capacity;
+      }
+    }
+    const out = [...stacks.values()];
+    for (const [owner, u] of untracked) {
+      if (u.count > 0) out.push({ scope: this.name, owner, count: u.count, bytes: u.bytes });
+    }
+    return out;
+  }
+
+  /** Throw a LeakError if anything in this pool is still live. */
+  checkLeaks(): void {
+    const holders = this.holders();
+    if (holders.length > 0) throw new LeakError(`memory pool ${this.name}`, holders);
+  }
+
+  /**
+   * Close the pool: no allocation succeeds afterwards. Raises LEAK, listing each holder, if handles
+   * are still live (the pool is closed all the same).
+   */
+  close(): void {
+    this.closed = true;
+    this.checkLeaks();
+  }
+
+  // ---- internal: called by PooledBuffer, Reservation and MemoryManager ----
+
+  private capacityOf(size: number): number {
+    checkSize(size);
+    return SlabAllocator.capacityFor(size);
+  }
+
+  private ownerOf(owner: string): OwnerStats {
+    let o = this.owners.get(owner);
+    if (o === undefined) {
+      o = { owner, count: 0, bytes: 0 };
+      this.owners.set(owner, o);
+    }
+    return o;
+  }
+
+  private make(size: number, capacity: number, owner: string): PooledBuffer {
+    let chunk = null;
+    let buffer: ArrayBuffer;
+    let offset = 0;
+    if (capacity <= MAX_CLASS_BYTES) {
+      chunk = this.slabs.takeSlot(capacity);
+      buffer = chunk.buffer;
+      offset = this.slabs.takenOffset;
+    } else {
+      buffer = this.slabs.allocateLarge(capacity);
+    }
+    const o = this.ownerOf(owner);
+    o.count++;
+    o.bytes += capacity;
+    this.handles++;
+    this.allocations++;
+    const detector = this.manager.detector;
+    if (!detector.shouldTrack()) {
+      return new PooledBuffer(this, o, size, capacity, chunk, buffer, offset, undefined);
+    }
+    const rec = new TrackRecord(this.name, owner, capacity, detector.recordsAccesses);
+    const handle = new PooledBuffer(this, o, size, capacity, chunk, buffer, offset, rec);
+    // The callback closes over the slot, not the handle: the handle must stay collectable.
+    rec.onCollected = () => this.collectedBuffer(rec, chunk, capacity);
+    detector.track(handle, rec);
+    return handle;
+  }
+
+  private makeReservation(bytes: number, owner: string): Reservation {
+    const o = this.ownerOf(owner);
+    o.count++;
+    o.bytes += bytes;
+    this.handles++;
+    this.allocations++;
+    const detector = this.manager.detector;
+    if (!detector.shouldTrack()) return new Reservation(this, o, bytes, undefined);
+    const rec = new TrackRecord(this.name, owner, bytes, detector.recordsAccesses);
+    const r = new Reservation(this, o, bytes, rec);
+    rec.onCollected = () => this.collected(rec, rec.capacity);
+    detector.track(r, rec);
+    return r;
+  }
+
+  /** @internal */
+  _free(h: PooledBuffer): void {
+    const detector = this.manager.detector;
+    if (h._track !== undefined) {
+      detector.untrack(h, h._track);
+      if (detector.recordsAccesses) {
+        h._releasedAt = captureSite('final release');
+        // Poison freed memory in the debug levels: a stale view then reads garbage, loudly.
+        new Uint8Array(h._buffer, h._offset, h.capacity).fill(POISON);
+      }
+    }
+    if (h._chunk !== null) this.slabs.giveSlot(h._chunk, h._offset);
+    else this.slabs.freeLarge(h.capacity);
+    const o = h._owner;
+    o.count--;
+    o.bytes -= h.capacity;
+    this.handles--;
+    this.frees++;
+    this.manager._credit(this, h.capacity);
+  }
+
+  /** @internal */
+  _freeReservation(r: Reservation): void {
+    if (r._track !== undefined) this.manager.detector.untrack(r, r._track);
+    const o = r._owner;
+    o.count--;
+    o.bytes -= r._bytes;
+    this.handles--;
+    this.frees++;
+    this.manager._credit(this, r._bytes);
+  }
+
+  /** @internal */
+  _resizeReservation(r: Reservation, bytes: number): void {
+    checkSize(bytes);
+    const delta = bytes - r._bytes;
+    if (delta > 0 && !this.manager._tryCharge(this, delta)) throw this.manager._limitError(this, delta);
+    if (delta < 0) this.manager._credit(this, -delta);
+    r._bytes = bytes;
+    r._owner.bytes += delta;
+    if (r._track !== undefined) r._track.capacity = bytes;
+  }
+
+  /** @internal */
+  _handOver(h: PooledBuffer, to: MemoryPool, owner: string): void {
+    if (to.manager !== this.manager) throw invalidArgument('hand-over between memory managers');
+    if (to.closed) throw new TidemarkError('CLOSED', `memory pool ${to.name} is closed`);
+    const from = h._owner;
+    from.count--;
+    from.bytes -= h.capacity;
+    this.handles--;
+    this.bytes -= h.capacity;
+    const o = to.ownerOf(owner);
+    o.count++;
+    o.bytes += h.capacity;
+    to.handles++;
+    to.bytes += h.capacity;
+    if (to.bytes > to.highWaterBytes) to.highWaterBytes = to.bytes;
+    h._pool = to;
+    h._owner = o;
+    if (h._track !== undefined) {
+      // The record names the pool for reports: re-home it so a later leak is blamed correctly.
+      const capacity = h.capacity;
+      const chunk = h._chunk;
+      const rec = new TrackRecord(to.name, owner, capacity, false, h._track.created);
+      rec.records = h._track.records;
+      // Capture the slot, never the handle: the handle must stay collectable.
+      rec.onCollected = () => to.collectedBuffer(rec, chunk, capacity);
+      this.manager.detector.untrack(h, h._track);
+      this.manager.detector.track(h, rec);
+      h._track = rec;
+      to._record(rec, `handed over from ${this.name} to ${to.name} as ${owner}`);
+    }
+    // Moving bytes between pools can free room under this pool's own share.
+    this.manager._wake();
+  }
+
+  /** @internal */
+  _record(rec: TrackRecord, hint: string): void {
+    rec.record(hint, () => this.manager.detector.random());
+  }
+
+  private collectedBuffer(rec: TrackRecord, chunk: SlabChunk | null, capacity: number): void {
+    // Correct the accounting, never recycle: a view may outlive the handle.
+    if (chunk !== null) this.slabs.quarantineSlot(chunk);
+    else this.slabs.freeLarge(capacity);
+    this.collected(rec, capacity);
+  }
+
+  private collected(rec: TrackRecord, bytes: number): void {
+    const o = this.ownerOf(rec.owner);
+    o.count--;
+    o.bytes -= bytes;
+    this.handles--;
+    this.leaksDetected++;
+    this.manager._credit(this, bytes);
+  }
+}
+
+function checkSize(size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw invalidArgument(`buffer size must be a non-negative integer, got ${String(size)}`);
+  }
+}
