@@ -1,4 +1,13 @@
 // The public surface of tidemark. Everything not exported here is internal.
+export { open, Database } from './db/database.js';
+export type { DatabaseStats } from './db/database.js';
+export type { OpenOptions, CheckpointOptions } from './db/options.js';
+export type { Transaction, ScanOptions, ScanBatchesOptions } from './txn/transaction.js';
+export type { Batch } from './txn/batch.js';
+export type { TransactionOptions } from './txn/manager.js';
+export type { ColumnType, ColumnSpec, TableSpec, Row } from './catalog/schema.js';
+export type { ColumnData } from './table/source.js';
+export type { WalOptions } from './wal/wal.js';
 export { TidemarkError, LeakError, ERROR_CODES, isTidemarkError } from './errors.js';
 export type { ErrorCode, LeakHolder } from './errors.js';
 export {

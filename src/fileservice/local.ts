@@ -118,8 +118,24 @@ export class LocalFileService implements FileService {
   }
 
   async lock(): Promise<DirectoryLock> {
-    await this.mkdir('');
+    await this.createRoot();
     return acquireLocalLock(this, this.lockMethod);
+  }
+
+  /** Create the database directory if missing, making its entry in the parent durable. */
+  private async createRoot(): Promise<void> {
+    if ((await this.stat('')) !== undefined) return;
+    await this.mkdir('');
+    let fh: fsp.FileHandle | undefined;
+    const parent = nodePath.dirname(this.root);
+    try {
+      fh = await fsp.open(parent, C.O_RDONLY | C.O_DIRECTORY);
+      await fh.sync();
+    } catch (e) {
+      throw ioError('fsync directory', parent, e);
+    } finally {
+      await fh?.close().catch(() => undefined);
+    }
   }
 
   async close(): Promise<void> {

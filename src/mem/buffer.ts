@@ -1,6 +1,6 @@
 import { TidemarkError } from '../errors.js';
 import type { Site, TrackRecord } from './leak_detector.js';
-import type { MemoryPool, OwnerStats } from './pool.js';
+import type { MemoryPool, OwnerStats, WaitOptions } from './pool.js';
 import type { SlabChunk } from './slab.js';
 
 type TypedArrayCtor<T> = {
@@ -212,6 +212,12 @@ export class Reservation implements Disposable {
   resize(bytes: number): void {
     if (this._released) throw this.misuse('resized after release');
     this._pool._resizeReservation(this, bytes);
+  }
+
+  /** Grow by `delta` bytes, waiting for memory like `MemoryPool.allocate` when the limit is reached. */
+  async grow(delta: number, options: WaitOptions = {}): Promise<void> {
+    if (this._released) throw this.misuse('grown after release');
+    await this._pool._growReservation(this, delta, options);
   }
 
   release(): void {

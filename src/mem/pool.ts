@@ -274,6 +274,20 @@ export class MemoryPool {
   }
 
   /** @internal */
+  async _growReservation(r: Reservation, delta: number, options: WaitOptions): Promise<void> {
+    checkSize(delta);
+    if (!this.manager._tryCharge(this, delta)) await this.manager._wait(this, delta, options);
+    if (r._released) {
+      // Released while waiting: give the memory back rather than leak the charge.
+      this.manager._credit(this, delta);
+      return;
+    }
+    r._bytes += delta;
+    r._owner.bytes += delta;
+    if (r._track !== undefined) r._track.capacity = r._bytes;
+  }
+
+  /** @internal */
   _handOver(h: PooledBuffer, to: MemoryPool, owner: string): void {
     if (to.manager !== this.manager) throw invalidArgument('hand-over between memory managers');
     if (to.closed) throw new TidemarkError('CLOSED', `memory pool ${to.name} is closed`);

@@ -166,9 +166,7 @@ describe('back-pressure', () => {
     fs.close_();
     const payload = new Uint8Array(1000);
     const done: number[] = [];
-    const appends = Array.from({ length: 100 }, () =>
-      wal.append(1, payload).then((lsn) => done.push(lsn)),
-    );
+    const appends = Array.from({ length: 100 }, () => wal.append(1, payload).then((lsn) => done.push(lsn)));
     await new Promise((r) => setTimeout(r, 50));
     // One batch is stuck in fdatasync; at most queueBytesMax more wait in memory.
     const walBytes = memory.stats().pools.wal!.bytes;

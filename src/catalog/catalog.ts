@@ -1,0 +1,63 @@
+import { TidemarkError } from '../errors.js';
+import type { Table } from '../table/table.js';
+
+/**
+ * The tables of a database, versioned by commit timestamp: a table is visible to snapshots from its
+ * creation up to (not including) its drop. Dropped tables stay registered until no snapshot can see
+ * them, then the database releases their storage and forgets them.
+ */
+export class Catalog {
+  private readonly byId = new Map<number, Table>();
+  nextTableId = 1;
+
+  add(t: Table): void {
+    this.byId.set(t.id, t);
+    if (t.id >= this.nextTableId) this.nextTableId = t.id + 1;
+  }
+
+  byTableId(id: number): Table | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The table named `name` visible at `ts`. */
+  lookup(name: string, ts: number): Table | undefined {
+    for (const t of this.byId.values()) if (t.name === name && t.visibleAt(ts)) return t;
+    return undefined;
+  }
+
+  /** Like lookup, but an unknown name is NOT_FOUND. */
+  get(name: string, ts: number): Table {
+    const t = this.lookup(name, ts);
+    if (t === undefined) {
+      throw new TidemarkError('NOT_FOUND', `no table named ${JSON.stringify(name)}`, {
+        details: { table: name },
+      });
+    }
+    return t;
+  }
+
+  /** The live (not dropped) table named `name`. */
+  live(name: string): Table | undefined {
+    for (const t of this.byId.values()) if (t.name === name && t.droppedTs === undefined) return t;
+    return undefined;
+  }
+
+  names(ts: number): string[] {
+    const out: string[] = [];
+    for (const t of this.byId.values()) if (t.visibleAt(ts)) out.push(t.name);
+    return out.sort();
+  }
+
+  all(): Table[] {
+    return [...this.byId.values()];
+  }
+
+  /** Dropped tables no snapshot at or after `oldestTs` can see. */
+  unreachable(oldestTs: number): Table[] {
+    return this.all().filter((t) => t.droppedTs !== undefined && t.droppedTs <= oldestTs);
+  }
+
+  remove(id: number): void {
+    this.byId.delete(id);
+  }
+}

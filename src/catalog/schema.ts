@@ -1,0 +1,274 @@
+import { invalidArgument, TidemarkError } from '../errors.js';
+
+export type ColumnType = 'int32' | 'int64' | 'float64' | 'bool' | 'string' | 'bytes' | 'timestamp';
+
+export const COLUMN_TYPES: readonly ColumnType[] = [
+  'int32',
+  'int64',
+  'float64',
+  'bool',
+  'string',
+  'bytes',
+  'timestamp',
+];
+
+/** How a column is declared in `createTable`: a type name, or `{ type, nullable }`. */
+export type ColumnSpec = ColumnType | { type: ColumnType; nullable?: boolean };
+
+export interface TableSpec {
+  columns: Record<string, ColumnSpec>;
+  primaryKey: string;
+}
+
+export interface ColumnDef {
+  name: string;
+  type: ColumnType;
+  nullable: boolean;
+  /** Position in the table. */
+  index: number;
+}
+
+/** A row as the API takes and returns it. */
+export type Row = Record<string, unknown>;
+/** A primary-key value once checked: numbers for numeric, bool and timestamp keys. */
+export type Key = number | string | Uint8Array;
+
+/** Limits stated in the README and enforced here. */
+export const LIMITS = {
+  nameLength: 64,
+  columns: 1024,
+  /** A string (UTF-8 bytes) or bytes value. */
+  valueBytes: 16 * 1024 * 1024,
+  /** A primary-key string or bytes value: keys are compared often and kept in indexes. */
+  keyBytes: 4096,
+} as const;
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function checkName(what: 'table' | 'column', name: unknown): string {
+  if (typeof name !== 'string') throw invalidArgument(`${what} name must be a string, got ${describe(name)}`);
+  if (name.length === 0 || name.length > LIMITS.nameLength || !NAME.test(name)) {
+    throw invalidArgument(
+      `${what} name ${JSON.stringify(name)} is invalid: 1 to ${LIMITS.nameLength} letters, digits and _, not starting with a digit`,
+    );
+  }
+  return name;
+}
+
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (v instanceof Uint8Array) return `bytes(${v.length})`;
+  if (v instanceof Date) return 'Date';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'string') return v.length > 40 ? `string(${v.length})` : JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint')
+    return `${typeof v} ${String(v)}`;
+  return typeof v;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The schema of one table: its columns in order and its primary key. Knows how to check a row and
+ * normalize its values to the engine's representation.
+ */
+export class TableSchema {
+  readonly columns: readonly ColumnDef[];
+  readonly byName: ReadonlyMap<string, ColumnDef>;
+  readonly pk: ColumnDef;
+
+  constructor(
+    readonly name: string,
+    columns: ColumnDef[],
+    pkIndex: number,
+  ) {
+    this.columns = columns;
+    this.byName = new Map(columns.map((c) => [c.name, c]));
+    this.pk = columns[pkIndex]!;
+  }
+
+  static fromSpec(name: string, spec: unknown): TableSchema {
+    checkName('table', name);
+    if (typeof spec !== 'object' || spec === null)
+      throw invalidArgument('table spec must be an object { columns, primaryKey }');
+    const { columns, primaryKey } = spec as Partial<TableSpec>;
+    if (typeof columns !== 'object' || columns === null || Array.isArray(columns)) {
+      throw invalidArgument('table spec needs columns: an object of column name to type');
+    }
+    const entries = Object.entries(columns);
+    if (entries.length === 0) throw invalidArgument('a table needs at least one column');
+    if (entries.length > LIMITS.columns)
+      throw invalidArgument(`a table has at most ${LIMITS.columns} columns`);
+    const defs: ColumnDef[] = entries.map(([col, s], index) => {
+      checkName('column', col);
+      const type = typeof s === 'string' ? s : (s as { type?: unknown } | null)?.type;
+      const nullable =
+        typeof s === 'object' && s !== null ? ((s as { nullable?: unknown }).nullable ?? false) : false;
+      if (!COLUMN_TYPES.includes(type as ColumnType)) {
+        throw invalidArgument(
+          `column ${col}: type must be one of ${COLUMN_TYPES.join(', ')}, got ${describe(type)}`,
+        );
+      }
+      if (typeof nullable !== 'boolean') throw invalidArgument(`column ${col}: nullable must be a boolean`);
+      return { name: col, type: type as ColumnType, nullable, index };
+    });
+    if (typeof primaryKey !== 'string')
+      throw invalidArgument('table spec needs primaryKey: the name of a column');
+    const pk = defs.findIndex((d) => d.name === primaryKey);
+    if (pk < 0) throw invalidArgument(`primary key ${JSON.stringify(primaryKey)} is not a column`);
+    if (defs[pk]!.nullable) throw invalidArgument(`primary key ${primaryKey} cannot be nullable`);
+    return new TableSchema(name, defs, pk);
+  }
+
+  /** The spec this schema was made from (for `describe` and the catalog). */
+  toSpec(): TableSpec {
+    const columns: Record<string, ColumnSpec> = {};
+    for (const c of this.columns) columns[c.name] = c.nullable ? { type: c.type, nullable: true } : c.type;
+    return { columns, primaryKey: this.pk.name };
+  }
+
+  column(name: string): ColumnDef {
+    const c = this.byName.get(name);
+    if (c === undefined) {
+      throw new TidemarkError('SCHEMA', `table ${this.name} has no column ${JSON.stringify(name)}`, {
+        details: { table: this.name, column: name },
+      });
+    }
+    return c;
+  }
+
+  /**
+   * Check a row given to insert or upsert and return its values in column order, normalized
+   * (int64 bigint -> number, timestamp Date -> ms, bool -> 0/1 kept as boolean here).
+   */
+  normalizeRow(row: unknown): unknown[] {
+    if (typeof row !== 'object' || row === null || Array.isArray(row) || row instanceof Uint8Array) {
+      throw new TidemarkError('SCHEMA', `a row of ${this.name} must be an object, got ${describe(row)}`);
+    }
+    const values = new Array<unknown>(this.columns.length);
+    for (const k in row) {
+      if (!Object.prototype.hasOwnProperty.call(row, k)) continue;
+      values[this.column(k).index] = (row as Record<string, unknown>)[k];
+    }
+    for (const c of this.columns) values[c.index] = this.normalizeValue(c, values[c.index]);
+    return values;
+  }
+
+  normalizeValue(c: ColumnDef, v: unknown): unknown {
+    if (v === undefined || v === null) {
+      if (c.nullable) return null;
+      throw new TidemarkError(
+        'SCHEMA',
+        c === this.pk
+          ? `the primary key ${c.name} of ${this.name} is missing`
+          : `column ${this.name}.${c.name} is not nullable, got ${v === null ? 'null' : 'no value'}`,
+        { details: { table: this.name, column: c.name } },
+      );
+    }
+    if (c === this.pk && typeof v === 'number' && !Number.isFinite(v)) {
+      throw invalidArgument(`${this.name}.${c.name}: a primary key cannot be ${v}`);
+    }
+    const bad = (): TidemarkError =>
+      new TidemarkError('SCHEMA', `column ${this.name}.${c.name} is ${c.type}, got ${describe(v)}`, {
+        details: { table: this.name, column: c.name },
+      });
+    switch (c.type) {
+      case 'int32':
+        if (typeof v !== 'number' || !Number.isInteger(v)) throw bad();
+        if (v < -2147483648 || v > 2147483647)
+          throw invalidArgument(`${this.name}.${c.name}: ${v} is out of the int32 range`);
+        return v;
+      case 'int64':
+        if (typeof v === 'bigint') {
+          if (v < BigInt(Number.MIN_SAFE_INTEGER) || v > BigInt(Number.MAX_SAFE_INTEGER)) {
+            throw invalidArgument(
+              `${this.name}.${c.name}: ${v} is outside the safe integer range int64 values are kept in`,
+            );
+          }
+          return Number(v);
+        }
+        if (typeof v !== 'number' || !Number.isInteger(v)) throw bad();
+        if (!Number.isSafeInteger(v))
+          throw invalidArgument(`${this.name}.${c.name}: ${v} is not a safe integer`);
+        return v;
+      case 'float64':
+        if (typeof v !== 'number') throw bad();
+        return v;
+      case 'bool':
+        if (typeof v !== 'boolean') throw bad();
+        return v;
+      case 'timestamp': {
+        const ms = v instanceof Date ? v.getTime() : typeof v === 'number' ? v : undefined;
+        if (ms === undefined) throw bad();
+        if (!Number.isFinite(ms))
+          throw invalidArgument(`${this.name}.${c.name}: invalid timestamp ${describe(v)}`);
+        return ms;
+      }
+      case 'string': {
+        if (typeof v !== 'string') throw bad();
+        // Strings are stored as UTF-8: a lone surrogate would come back as U+FFFD, so refuse it.
+        if (!v.isWellFormed())
+          throw invalidArgument(`${this.name}.${c.name}: string with a lone surrogate is not valid Unicode`);
+        // A UTF-8 encoding is at most 3 bytes per UTF-16 unit: only long strings need measuring.
+        const limit = c === this.pk ? LIMITS.keyBytes : LIMITS.valueBytes;
+        if (v.length * 3 > limit && encoder.encode(v).length > limit) {
+          throw invalidArgument(`${this.name}.${c.name}: string of more than ${limit} bytes`);
+        }
+        return v;
+      }
+      case 'bytes': {
+        if (!(v instanceof Uint8Array)) throw bad();
+        const limit = c === this.pk ? LIMITS.keyBytes : LIMITS.valueBytes;
+        if (v.length > limit)
+          throw invalidArgument(`${this.name}.${c.name}: value of ${v.length} bytes exceeds ${limit}`);
+        return v;
+      }
+    }
+  }
+
+  /** Check a key argument (get, update, delete, scan bounds) against the primary key's type. */
+  normalizeKey(v: unknown): Key {
+    if (v === undefined || v === null) {
+      throw new TidemarkError('SCHEMA', `a key of ${this.name} cannot be ${String(v)}`, {
+        details: { table: this.name },
+      });
+    }
+    const n = this.normalizeValue(this.pk, v);
+    return typeof n === 'boolean' ? (n ? 1 : 0) : (n as Key);
+  }
+
+  /** The key of a normalized row. */
+  keyOf(values: readonly unknown[]): Key {
+    const k = values[this.pk.index];
+    return typeof k === 'boolean' ? (k ? 1 : 0) : (k as Key);
+  }
+}
+
+export type KeyCompare = (a: Key, b: Key) => number;
+
+function compareScalar(a: Key, b: Key): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Lexicographic byte order. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * The order of primary keys: numeric for numbers (bool as 0/1, timestamps as ms), UTF-16 code unit
+ * order for strings (JavaScript's own), byte order for bytes. Objects are sorted by the same order.
+ */
+export function keyCompare(type: ColumnType): KeyCompare {
+  return type === 'bytes' ? (a, b) => compareBytes(a as Uint8Array, b as Uint8Array) : compareScalar;
+}
+
+/** A key usable in a Map: bytes become a latin1 string, one char per byte. */
+export function mapKey(k: Key): number | string {
+  return k instanceof Uint8Array ? Buffer.from(k.buffer, k.byteOffset, k.length).toString('latin1') : k;
+}

@@ -1,0 +1,320 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Catalog } from '../catalog/catalog.js';
+import type { Row, TableSpec } from '../catalog/schema.js';
+import { describe } from '../catalog/schema.js';
+import { invalidArgument, LeakError, TidemarkError, type LeakHolder } from '../errors.js';
+import { LocalFileService } from '../fileservice/local.js';
+import type { DirectoryLock, FileService } from '../fileservice/types.js';
+import { createLogger, type Logger } from '../log.js';
+import { MemoryManager } from '../mem/manager.js';
+import type { PoolStats } from '../mem/pool.js';
+import type { Batch } from '../txn/batch.js';
+import { TxnManager, type TxnCounters } from '../txn/manager.js';
+import { RecordType } from '../txn/record.js';
+import type { ScanBatchesOptions, ScanOptions, Transaction } from '../txn/transaction.js';
+import { columnIndexes } from '../txn/transaction.js';
+import { Wal } from '../wal/wal.js';
+import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options.js';
+
+export interface DatabaseStats {
+  memory: {
+    bytes: number;
+    highWaterBytes: number;
+    limitBytes: number;
+    pools: Record<string, PoolStats>;
+  };
+  wal: { bytes: number; segments: number; durableLsn: number; checkpointLsn: number; failed: boolean };
+  checkpoints: { incremental: number; global: number; running: boolean; lastEndTs: number };
+  files: { open: number; objects: number; checkpoint: number };
+  transactions: TxnCounters & { active: number };
+  tables: number;
+}
+
+type State =
+  { state: 'open' } | { state: 'closing'; done: Promise<void> } | { state: 'closed'; done: Promise<void> };
+
+/**
+ * A tidemark database. Open one with `open(dir, options)`; every method is safe to call
+ * concurrently; after `close()` every call gives CLOSED.
+ */
+export class Database {
+  private lifecycle: State = { state: 'open' };
+
+  private constructor(
+    readonly dir: string,
+    private readonly fs: FileService,
+    private readonly lock: DirectoryLock,
+    private readonly memory: MemoryManager,
+    private readonly wal: Wal,
+    private readonly catalog: Catalog,
+    private readonly txns: TxnManager,
+    private readonly logger: Logger,
+    readonly options: ResolvedOptions,
+  ) {}
+
+  /** Open (creating if missing) the database in `dir`. */
+  static async open(dir: string, options?: OpenOptions): Promise<Database> {
+    if (typeof dir !== 'string' || dir === '')
+      throw invalidArgument(`open needs a directory path, got ${describe(dir)}`);
+    const opts = resolveOptions(options);
+    const logger = createLogger(options?.log);
+    const fs = options?.fileService ?? new LocalFileService(dir);
+    const started = performance.now();
+    const lock = await fs.lock();
+    const memory = new MemoryManager({
+      limitBytes: opts.memory.limitBytes,
+      leakDetection: opts.memory.leakDetection,
+      ...(opts.memory.samplingInterval !== undefined
+        ? { samplingInterval: opts.memory.samplingInterval }
+        : {}),
+      waitTimeoutMs: opts.transaction.memoryWaitMs,
+    });
+    memory.onLeak((r) => {
+      if (!r.repeated)
+        logger.error(
+          { pool: r.pool, owner: r.owner, bytes: r.bytes, stack: r.stack, records: r.records },
+          'leak: a pooled buffer was garbage-collected without release',
+        );
+    });
+    let wal: Wal | undefined;
+    const catalog = new Catalog();
+    let txns: TxnManager | undefined;
+    try {
+      wal = await Wal.open({ fs, memory, logger, options: opts.wal });
+      if (wal.recovery.tornTail !== undefined)
+        logger.info(wal.recovery.tornTail, 'recovery: cut a torn WAL tail');
+      txns = new TxnManager(wal, catalog, memory, logger, opts.transaction);
+      let records = 0;
+      for await (const rec of wal.replay(1)) {
+        if (rec.type !== RecordType.TXN) {
+          throw new TidemarkError('CORRUPTION', `WAL record ${rec.lsn} has unknown type ${rec.type}`, {
+            details: { lsn: rec.lsn },
+          });
+        }
+        await txns.replay(rec.payload, `WAL record ${rec.lsn}`);
+        records++;
+      }
+      logger.info(
+        { dir, records, tables: catalog.all().length, ms: Math.round(performance.now() - started) },
+        'database opened',
+      );
+    } catch (e) {
+      // Leave nothing behind: release what the failed open took, then report the first error.
+      await txns?.close('the database failed to open').catch(() => undefined);
+      for (const t of catalog.all()) t.release();
+      await wal?.close().catch(() => undefined);
+      await lock.release().catch(() => undefined);
+      try {
+        memory.close();
+      } catch (leak) {
+        logger.error({ err: leak }, 'a failed open leaked memory');
+      }
+      throw e;
+    }
+    return new Database(dir, fs, lock, memory, wal, catalog, txns, logger, opts);
+  }
+
+  // ---- schema ----
+
+  /** Create a table; resolves once the table is durable. */
+  async createTable(name: string, spec: TableSpec): Promise<void> {
+    this.checkOpen();
+    await this.txns.createTable(name, spec);
+  }
+
+  async dropTable(name: string): Promise<void> {
+    this.checkOpen();
+    await this.txns.dropTable(name);
+  }
+
+  /** The names of the tables, sorted. */
+  tables(): string[] {
+    this.checkOpen();
+    return this.catalog.names(this.txns.lastCommittedTs);
+  }
+
+  /** A table's definition, as given to createTable. */
+  describeTable(name: string): TableSpec {
+    this.checkOpen();
+    return this.catalog.get(name, this.txns.lastCommittedTs).schema.toSpec();
+  }
+
+  // ---- transactions ----
+
+  /**
+   * Run `fn` in a transaction: it commits, durably, when fn resolves, and rolls back when fn throws
+   * (the thrown value comes out unchanged). Resolves with fn's result once the commit is durable.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T> {
+    this.checkOpen();
+    if (typeof fn !== 'function') throw invalidArgument('transaction takes a function (tx) => ...');
+    const tx = this.txns.begin();
+    let result: T;
+    try {
+      result = await fn(tx);
+      await this.txns.commit(tx);
+    } catch (e) {
+      this.txns.rollback(tx, 'rolled back', e);
+      // A conflict is settled without I/O, through microtasks only: an application retrying in a
+      // loop would never let the event loop run the commits it conflicts with. Yield one turn.
+      if (e instanceof TidemarkError && e.code === 'CONFLICT') await nextTurn();
+      throw e;
+    }
+    return result;
+  }
+
+  insert(table: string, rows: Row | readonly Row[]): Promise<number> {
+    return this.transaction((tx) => tx.insert(table, rows));
+  }
+
+  upsert(table: string, rows: Row | readonly Row[]): Promise<number> {
+    return this.transaction((tx) => tx.upsert(table, rows));
+  }
+
+  update(table: string, key: unknown, patch: Row): Promise<boolean> {
+    return this.transaction((tx) => tx.update(table, key, patch));
+  }
+
+  delete(table: string, key: unknown): Promise<boolean> {
+    return this.transaction((tx) => tx.delete(table, key));
+  }
+
+  /** The row with this key in the latest committed state, or undefined. */
+  async get(
+    table: string,
+    key: unknown,
+    options: { columns?: readonly string[] } = {},
+  ): Promise<Row | undefined> {
+    this.checkOpen();
+    if (typeof table !== 'string')
+      throw invalidArgument(`table name must be a string, got ${describe(table)}`);
+    // A point read needs no transaction: one lookup at the newest snapshot is consistent.
+    const ts = this.txns.lastCommittedTs;
+    const t = this.catalog.get(table, ts);
+    const k = t.schema.normalizeKey(key);
+    const cols = columnIndexes(t.schema, options?.columns);
+    const ref = t.lookup(k, ts);
+    return ref === undefined ? undefined : t.readRow(ref, cols);
+  }
+
+  /** Rows of the latest committed state in key order (a snapshot held until the scan ends). */
+  scan(table: string, options: ScanOptions = {}): AsyncGenerator<Row> {
+    return this.snapshotScan((tx) => tx.scan(table, options));
+  }
+
+  /** Columnar batches of the latest committed state. */
+  scanBatches(table: string, options: ScanBatchesOptions = {}): AsyncGenerator<Batch> {
+    return this.snapshotScan((tx) => tx.scanBatches(table, options));
+  }
+
+  /**
+   * Run a scan in a read-only transaction of its own that ends however the scan ends: done, break,
+   * or an error. Bad arguments throw here, at the call, not at the first iteration.
+   */
+  private snapshotScan<T>(start: (tx: Transaction) => AsyncGenerator<T>): AsyncGenerator<T> {
+    const tx = this.txns.begin();
+    let it: AsyncGenerator<T>;
+    try {
+      it = start(tx);
+    } catch (e) {
+      this.txns.rollback(tx);
+      throw e;
+    }
+    const txns = this.txns;
+    return (async function* () {
+      try {
+        yield* it;
+      } finally {
+        // It wrote nothing, so ending it is a read-only commit (unless it already ended: timed
+        // out, or the database closed).
+        if (tx.state === 'active') void txns.commit(tx);
+      }
+    })();
+  }
+
+  // ---- figures ----
+
+  stats(): DatabaseStats {
+    this.checkOpen();
+    const m = this.memory.stats();
+    const w = this.wal.stats();
+    const files = this.fs.handles.counts();
+    return {
+      memory: { bytes: m.bytes, highWaterBytes: m.highWaterBytes, limitBytes: m.limitBytes, pools: m.pools },
+      wal: {
+        bytes: w.bytes,
+        segments: w.segments,
+        durableLsn: w.durableLsn,
+        checkpointLsn: 0,
+        failed: w.failed,
+      },
+      checkpoints: { incremental: 0, global: 0, running: false, lastEndTs: 0 },
+      files: { open: this.fs.handles.size, objects: files.object, checkpoint: files.checkpoint },
+      transactions: { ...this.txns.counters, active: this.txns.activeCount },
+      tables: this.catalog.all().length,
+    };
+  }
+
+  // ---- lifecycle ----
+
+  private checkOpen(): void {
+    if (this.lifecycle.state !== 'open') throw new TidemarkError('CLOSED', `database ${this.dir} is closed`);
+  }
+
+  /**
+   * Close: open transactions are rolled back (their later calls get CLOSED), commits in flight
+   * finish, the WAL is flushed and closed, every table's memory released and the LOCK released.
+   * Rejects with a LeakError (code LEAK) listing every pooled buffer or file handle still held.
+   */
+  close(): Promise<void> {
+    if (this.lifecycle.state !== 'open') return this.lifecycle.done;
+    const done = this.closeNow();
+    this.lifecycle = { state: 'closing', done };
+    const settle = () => {
+      this.lifecycle = { state: 'closed', done };
+    };
+    done.then(settle, settle);
+    return done;
+  }
+
+  private async closeNow(): Promise<void> {
+    const errors: unknown[] = [];
+    const attempt = async (what: string, fn: () => unknown) => {
+      try {
+        await fn();
+      } catch (e) {
+        this.logger.error({ err: e }, `close: ${what} failed`);
+        errors.push(e);
+      }
+    };
+    await attempt('transactions', () => this.txns.close(`database ${this.dir} is closed`));
+    await attempt('WAL', () => this.wal.close());
+    for (const t of this.catalog.all()) t.release();
+    await attempt('LOCK', () => this.lock.release());
+    const holders: LeakHolder[] = [];
+    try {
+      this.memory.close();
+    } catch (e) {
+      if (e instanceof LeakError) holders.push(...e.holders);
+      else errors.push(e);
+    }
+    try {
+      await this.fs.close();
+    } catch (e) {
+      if (e instanceof LeakError) holders.push(...e.holders);
+      else errors.push(e);
+    }
+    if (holders.length > 0) {
+      const leak = new LeakError(`database ${this.dir} closed with resources still held`, holders);
+      this.logger.error({ holders: holders.length }, leak.message);
+      throw leak;
+    }
+    if (errors.length > 0) throw errors[0];
+    this.logger.info({ dir: this.dir }, 'database closed');
+  }
+}
+
+/** Open (creating if missing) the database in `dir`. */
+export function open(dir: string, options?: OpenOptions): Promise<Database> {
+  return Database.open(dir, options);
+}

@@ -1,0 +1,139 @@
+import { describe } from '../catalog/schema.js';
+import { invalidArgument } from '../errors.js';
+import type { FileService } from '../fileservice/types.js';
+import type { LogOptions, Logger } from '../log.js';
+import { LEAK_DETECTION_LEVELS, type LeakDetectionLevel } from '../mem/leak_detector.js';
+import { DEFAULT_LIMIT_BYTES } from '../mem/manager.js';
+import { DEFAULT_TRANSACTION_OPTIONS, type TransactionOptions } from '../txn/manager.js';
+import type { WalOptions } from '../wal/wal.js';
+
+export interface CheckpointOptions {
+  /** Background checkpoint interval; 0: none in the background. Default 60 s. */
+  intervalMs?: number;
+  /** A global checkpoint after this many incrementals. Default 10. */
+  incrementalsPerGlobal?: number;
+  /** The WAL size past which checkpoints escalate and, if it still grows, writers wait. Default 256 MiB. */
+  walBytesMax?: number;
+}
+
+export interface OpenOptions {
+  memory?: { limitBytes?: number; leakDetection?: LeakDetectionLevel; samplingInterval?: number };
+  wal?: WalOptions;
+  checkpoint?: CheckpointOptions;
+  transaction?: Partial<TransactionOptions>;
+  /** Logging: quiet ('silent') by default. A pino logger is accepted too. */
+  log?: LogOptions | Logger;
+  /**
+   * The file service to use instead of the local directory (tests: MemoryFileService,
+   * FaultFileService). The `dir` argument of `open` is then only a label.
+   */
+  fileService?: FileService;
+}
+
+export interface ResolvedOptions {
+  memory: { limitBytes: number; leakDetection: LeakDetectionLevel; samplingInterval: number | undefined };
+  wal: WalOptions;
+  checkpoint: Required<CheckpointOptions>;
+  transaction: TransactionOptions;
+}
+
+const KNOWN = new Set(['memory', 'wal', 'checkpoint', 'transaction', 'log', 'fileService']);
+
+function section(o: Record<string, unknown>, name: string, keys: readonly string[]): Record<string, unknown> {
+  const v = o[name];
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw invalidArgument(`option ${name} must be an object, got ${describe(v)}`);
+  for (const k of Object.keys(v)) {
+    if (!keys.includes(k)) throw invalidArgument(`unknown option ${name}.${k}; known: ${keys.join(', ')}`);
+  }
+  return v as Record<string, unknown>;
+}
+
+function int(v: unknown, name: string, min: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw invalidArgument(`option ${name} must be an integer >= ${min}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+/** Check every option (wrong types and ranges are INVALID_ARGUMENT) and fill in the defaults. */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidArgument(`open options must be an object, got ${describe(options)}`);
+  }
+  const o = options as Record<string, unknown>;
+  for (const k of Object.keys(o))
+    if (!KNOWN.has(k)) throw invalidArgument(`unknown option ${k}; known: ${[...KNOWN].join(', ')}`);
+  const m = section(o, 'memory', ['limitBytes', 'leakDetection', 'samplingInterval']);
+  const leak = m['leakDetection'] ?? 'simple';
+  if (!LEAK_DETECTION_LEVELS.includes(leak as LeakDetectionLevel)) {
+    throw invalidArgument(
+      `option memory.leakDetection must be one of ${LEAK_DETECTION_LEVELS.join(', ')}, got ${describe(leak)}`,
+    );
+  }
+  const w = section(o, 'wal', ['sync', 'segmentBytes', 'queueBytesMax', 'batchBytesMax', 'salvage']);
+  if (w['sync'] !== undefined && w['sync'] !== 'batch' && w['sync'] !== 'none') {
+    throw invalidArgument(`option wal.sync must be 'batch' or 'none', got ${describe(w['sync'])}`);
+  }
+  if (w['salvage'] !== undefined && typeof w['salvage'] !== 'boolean')
+    throw invalidArgument('option wal.salvage must be a boolean');
+  const c = section(o, 'checkpoint', ['intervalMs', 'incrementalsPerGlobal', 'walBytesMax']);
+  const t = section(o, 'transaction', ['timeoutMs', 'maxWriteBytes', 'memoryWaitMs']);
+  const timeout =
+    t['timeoutMs'] === Infinity
+      ? Infinity
+      : int(t['timeoutMs'], 'transaction.timeoutMs', 1, DEFAULT_TRANSACTION_OPTIONS.timeoutMs);
+  const fsOpt = o['fileService'];
+  if (
+    fsOpt !== undefined &&
+    (typeof fsOpt !== 'object' || fsOpt === null || typeof (fsOpt as FileService).open !== 'function')
+  ) {
+    throw invalidArgument('option fileService must be a FileService');
+  }
+  return {
+    memory: {
+      limitBytes: int(m['limitBytes'], 'memory.limitBytes', 1 << 20, DEFAULT_LIMIT_BYTES),
+      leakDetection: leak as LeakDetectionLevel,
+      samplingInterval:
+        m['samplingInterval'] === undefined
+          ? undefined
+          : int(m['samplingInterval'], 'memory.samplingInterval', 1, 128),
+    },
+    wal: {
+      sync: w['sync'] ?? 'batch',
+      ...(w['segmentBytes'] !== undefined
+        ? { segmentBytes: int(w['segmentBytes'], 'wal.segmentBytes', 4096, 0) }
+        : {}),
+      ...(w['queueBytesMax'] !== undefined
+        ? { queueBytesMax: int(w['queueBytesMax'], 'wal.queueBytesMax', 4096, 0) }
+        : {}),
+      ...(w['batchBytesMax'] !== undefined
+        ? { batchBytesMax: int(w['batchBytesMax'], 'wal.batchBytesMax', 4096, 0) }
+        : {}),
+      salvage: w['salvage'] ?? false,
+    },
+    checkpoint: {
+      intervalMs: int(c['intervalMs'], 'checkpoint.intervalMs', 0, 60_000),
+      incrementalsPerGlobal: int(c['incrementalsPerGlobal'], 'checkpoint.incrementalsPerGlobal', 1, 10),
+      walBytesMax: int(c['walBytesMax'], 'checkpoint.walBytesMax', 1 << 20, 256 << 20),
+    },
+    transaction: {
+      timeoutMs: timeout,
+      maxWriteBytes: int(
+        t['maxWriteBytes'],
+        'transaction.maxWriteBytes',
+        1024,
+        DEFAULT_TRANSACTION_OPTIONS.maxWriteBytes,
+      ),
+      memoryWaitMs: int(
+        t['memoryWaitMs'],
+        'transaction.memoryWaitMs',
+        0,
+        DEFAULT_TRANSACTION_OPTIONS.memoryWaitMs,
+      ),
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import type { Row, TableSchema } from '../catalog/schema.js';
+import type { ColumnData, RowSource } from '../table/source.js';
+
+/**
+ * A columnar batch as `scanBatches` yields it: `columns[name]` is a Float64Array for float64 and
+ * timestamp (ms), an Int32Array for int32, a Uint8Array for bool (1 = true), number[] for int64,
+ * string[] for string and Uint8Array[] for bytes; `nulls[name]` (1 = null) for nullable columns.
+ * Arrays are fresh copies the caller owns.
+ */
+export interface Batch {
+  length: number;
+  columns: Record<string, ColumnData>;
+  nulls?: Record<string, Uint8Array>;
+}
+
+/**
+ * Rows of a scan chunk: `src[i]` indexes `sources` (row `row[i]`), or is OWN for a row of the
+ * transaction's own writes, whose values are `own[i]`.
+ */
+export interface ResultChunk {
+  n: number;
+  src: Int32Array;
+  row: Int32Array;
+  own: (unknown[] | undefined)[] | undefined;
+  sources: RowSource[];
+}
+
+export const OWN = -2;
+
+/** A row object from values in column order (engine representation). */
+export function valuesToRow(
+  s: TableSchema,
+  values: readonly unknown[],
+  cols: readonly number[] | undefined,
+): Row {
+  const out: Row = {};
+  const defs = s.columns;
+  const idx = cols ?? defs.map((d) => d.index);
+  for (const c of idx) out[defs[c]!.name] = apiValue(defs[c]!.type, values[c]);
+  return out;
+}
+
+function apiValue(type: string, v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  if (type === 'timestamp') return new Date(v as number);
+  if (type === 'bytes') return (v as Uint8Array).slice();
+  return v;
+}
+
+export function readChunkRow(
+  s: TableSchema,
+  c: ResultChunk,
+  i: number,
+  cols: readonly number[] | undefined,
+): Row {
+  const src = c.src[i]!;
+  return src === OWN ? valuesToRow(s, c.own![i]!, cols) : c.sources[src]!.readRow(c.row[i]!, cols);
+}
+
+export function buildBatch(s: TableSchema, c: ResultChunk, cols: readonly number[] | undefined): Batch {
+  const idx = cols ?? s.columns.map((d) => d.index);
+  const batch: Batch = { length: c.n, columns: {} };
+  // Fast path: the whole chunk comes from one source.
+  let single = c.n > 0 && c.own === undefined;
+  for (let i = 1; single && i < c.n; i++) if (c.src[i] !== c.src[0]) single = false;
+  for (const col of idx) {
+    const def = s.columns[col]!;
+    let g: { data: ColumnData; nulls: Uint8Array | undefined };
+    if (single) g = c.sources[c.src[0]!]!.gather(col, c.row, c.n);
+    else g = gatherMixed(s, c, col);
+    batch.columns[def.name] = g.data;
+    if (g.nulls !== undefined) (batch.nulls ??= {})[def.name] = g.nulls;
+  }
+  return batch;
+}
+
+/** Gather a column row by row from several sources and own values. */
+function gatherMixed(
+  s: TableSchema,
+  c: ResultChunk,
+  col: number,
+): { data: ColumnData; nulls: Uint8Array | undefined } {
+  const def = s.columns[col]!;
+  const n = c.n;
+  const values = new Array<unknown>(n);
+  const one = new Int32Array(1);
+  for (let i = 0; i < n; i++) {
+    const src = c.src[i]!;
+    if (src === OWN) values[i] = c.own![i]![col];
+    else {
+      one[0] = c.row[i]!;
+      const g = c.sources[src]!.gather(col, one, 1);
+      values[i] = g.nulls?.[0] === 1 ? null : (g.data as ArrayLike<unknown>)[0];
+    }
+  }
+  const nulls = def.nullable ? new Uint8Array(n) : undefined;
+  if (nulls !== undefined) for (let i = 0; i < n; i++) nulls[i] = values[i] === null ? 1 : 0;
+  switch (def.type) {
+    case 'int32':
+      return { data: Int32Array.from(values, (v) => (v as number | null) ?? 0), nulls };
+    case 'float64':
+    case 'timestamp':
+      return { data: Float64Array.from(values, (v) => (v as number | null) ?? 0), nulls };
+    case 'bool':
+      return { data: Uint8Array.from(values, (v) => (v === true || v === 1 ? 1 : 0)), nulls };
+    case 'bytes':
+      return { data: values.map((v) => (v === null ? null : (v as Uint8Array).slice())), nulls };
+    default:
+      return { data: values as (number | null)[], nulls };
+  }
+}

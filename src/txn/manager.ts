@@ -1,0 +1,366 @@
+import type { Catalog } from '../catalog/catalog.js';
+import { mapKey, TableSchema, type Key } from '../catalog/schema.js';
+import { invalidArgument, TidemarkError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { MemoryManager } from '../mem/manager.js';
+import type { MemoryPool } from '../mem/pool.js';
+import type { StagedWrite } from '../table/memtable.js';
+import { Table } from '../table/table.js';
+import type { Wal } from '../wal/wal.js';
+import { HybridClock } from './clock.js';
+import { decodeTxn, encodeTxn, RecordType, type TxnOp, type TxnRecord } from './record.js';
+import { conflict, duplicate, Transaction } from './transaction.js';
+
+export interface TransactionOptions {
+  /** A transaction open longer than this is rolled back; its later calls get CLOSED. Default 5 min. */
+  timeoutMs: number;
+  /** The most bytes of writes one transaction may hold before commit. Default 64 MiB. */
+  maxWriteBytes: number;
+  /** How long a commit waits for memory before MEMORY_LIMIT. Default 30 s. */
+  memoryWaitMs: number;
+}
+
+export const DEFAULT_TRANSACTION_OPTIONS: TransactionOptions = {
+  timeoutMs: 5 * 60_000,
+  maxWriteBytes: 64 * 1024 * 1024,
+  memoryWaitMs: 30_000,
+};
+
+export interface TxnCounters {
+  committed: number;
+  aborted: number;
+  conflicts: number;
+  readOnly: number;
+}
+
+/**
+ * Transactions: snapshots, the commit pipeline, and the catalog's DDL.
+ *
+ * Commit: stage each table's writes in its memtable (may wait for memory), then, in one synchronous
+ * step, check conflicts against everything committed and in flight, take the commit timestamp and
+ * hand the record to the WAL; once the record is durable, publish the staged versions. Commit
+ * timestamps are taken in the same order the WAL assigns LSNs, and records become durable in LSN
+ * order, so versions are published in timestamp order and a snapshot (the newest published
+ * timestamp) always sees a prefix of the commit history. A failed append publishes nothing.
+ */
+export class TxnManager {
+  readonly clock = new HybridClock();
+  /** The newest commit timestamp published: what a new snapshot sees. */
+  lastCommittedTs = 0;
+  readonly counters: TxnCounters = { committed: 0, aborted: 0, conflicts: 0, readOnly: 0 };
+  readonly writePool: MemoryPool;
+  private readonly memtablePool: MemoryPool;
+  private readonly walPool: MemoryPool;
+  /** Keys of transactions between their conflict check and their publish: tableId -> key -> txn. */
+  private readonly inflight = new Map<number, Map<number | string, number>>();
+  private readonly active = new Set<Transaction>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private nextTxnId = 1;
+  private ddlLock: Promise<unknown> = Promise.resolve();
+  private closedReason: string | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly wal: Wal,
+    readonly catalog: Catalog,
+    memory: MemoryManager,
+    private readonly logger: Logger,
+    readonly options: TransactionOptions,
+  ) {
+    this.writePool = memory.pool('memtable');
+    this.memtablePool = memory.pool('memtable');
+    this.walPool = memory.pool('wal');
+  }
+
+  checkOpen(): void {
+    if (this.closedReason !== undefined) throw new TidemarkError('CLOSED', this.closedReason);
+  }
+
+  begin(): Transaction {
+    this.checkOpen();
+    const tx = new Transaction(this.nextTxnId++, this.lastCommittedTs, this);
+    this.active.add(tx);
+    if (this.sweeper === undefined && Number.isFinite(this.options.timeoutMs)) {
+      // One timer for all transactions, not one each: it checks ages a few times per timeout.
+      const every = Math.max(10, Math.min(1000, Math.floor(this.options.timeoutMs / 4)));
+      this.sweeper = setInterval(() => this.sweep(), every);
+      this.sweeper.unref();
+    }
+    return tx;
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const tx of this.active) {
+      if (tx.state === 'active' && now - tx.startedMs > this.options.timeoutMs) this.expire(tx);
+    }
+    if (this.active.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  /** The oldest snapshot any open transaction reads at (or the newest commit if none is open). */
+  oldestSnapshot(): number {
+    let oldest = this.lastCommittedTs;
+    for (const tx of this.active) if (tx.snapshotTs < oldest) oldest = tx.snapshotTs;
+    return oldest;
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  isInflight(tableId: number, key: Key): boolean {
+    return this.inflight.get(tableId)?.has(mapKey(key)) ?? false;
+  }
+
+  /** Roll back; `cause` is what made the caller give up (a CONFLICT counts as a conflict). */
+  rollback(tx: Transaction, reason = 'rolled back', cause?: unknown): void {
+    if (tx.state !== 'active') return;
+    if (cause instanceof TidemarkError && (cause.code === 'CONFLICT' || cause.code === 'DUPLICATE_KEY'))
+      this.counters.conflicts++;
+    this.end(tx, 'aborted', reason);
+  }
+
+  commit(tx: Transaction): Promise<void> {
+    tx.checkUsable();
+    if (!tx.hasWrites) {
+      this.counters.readOnly++;
+      this.end(tx, 'committed');
+      return Promise.resolve();
+    }
+    tx.state = 'committing';
+    const p = this.commitWrites(tx);
+    this.track(p);
+    return p;
+  }
+
+  private async commitWrites(tx: Transaction): Promise<void> {
+    const wait = { timeoutMs: this.options.memoryWaitMs };
+    const staged: StagedWrite[] = [];
+    const ops: TxnOp[] = [];
+    let registered = false;
+    try {
+      for (const tw of tx.writes.values()) {
+        if (tw.entries.size === 0) continue;
+        const t = tw.table;
+        const puts: unknown[][] = [];
+        const putKeys: Key[] = [];
+        const delKeys: Key[] = [];
+        for (const e of tw.entries.values()) {
+          if (e.values === null) delKeys.push(e.key);
+          else {
+            puts.push(e.values);
+            putKeys.push(e.key);
+          }
+        }
+        staged.push(await t.memtable.stage(puts, putKeys, delKeys, wait));
+        ops.push({ kind: 'write', tableId: t.id, puts, delKeys });
+      }
+      // Synchronous from here until the record is handed to the WAL.
+      this.checkOpen();
+      this.checkConflicts(tx);
+      this.registerInflight(tx);
+      registered = true;
+    } catch (e) {
+      if (e instanceof TidemarkError && (e.code === 'CONFLICT' || e.code === 'DUPLICATE_KEY'))
+        this.counters.conflicts++;
+      this.end(tx, 'aborted', 'commit failed');
+      throw e;
+    }
+    const ts = this.clock.now();
+    try {
+      await this.appendRecord(ts, ops);
+    } catch (e) {
+      if (registered) this.unregisterInflight(tx);
+      this.end(tx, 'aborted', 'commit failed');
+      throw e;
+    }
+    // Durable: publish. Nothing here can fail.
+    for (const s of staged) s.memtable.publish(s, ts);
+    if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
+    this.unregisterInflight(tx);
+    this.end(tx, 'committed');
+  }
+
+  /** Encode a transaction record and append it; resolves once it is durable. */
+  private async appendRecord(ts: number, ops: TxnOp[]): Promise<void> {
+    const payload = encodeTxn(
+      { commitTs: ts, ops },
+      (id) => this.catalog.byTableId(id)!.schema,
+      this.walPool,
+    );
+    try {
+      // The WAL may copy the payload only after waiting for queue space: keep it until then.
+      await this.wal.append(RecordType.TXN, payload.bytes);
+    } finally {
+      payload.release();
+    }
+  }
+
+  /** First committer wins: any key committed by others since our snapshot, or in flight, conflicts. */
+  private checkConflicts(tx: Transaction): void {
+    for (const tw of tx.writes.values()) {
+      const t = tw.table;
+      if (t.droppedTs !== undefined) {
+        throw new TidemarkError('CONFLICT', `table ${t.name} was dropped while the transaction ran`, {
+          details: { table: t.name },
+        });
+      }
+      const inflight = this.inflight.get(t.id);
+      for (const [mk, e] of tw.entries) {
+        const newest = t.newest(e.key);
+        const flying = inflight?.has(mk) ?? false;
+        if (e.insert && ((newest !== undefined && !newest.deleted) || flying))
+          throw duplicate(t.schema, e.key);
+        if (flying || (newest !== undefined && newest.ts > tx.snapshotTs)) throw conflict(t.schema, e.key);
+      }
+    }
+  }
+
+  private registerInflight(tx: Transaction): void {
+    for (const tw of tx.writes.values()) {
+      let m = this.inflight.get(tw.table.id);
+      if (m === undefined) this.inflight.set(tw.table.id, (m = new Map<number | string, number>()));
+      for (const mk of tw.entries.keys()) m.set(mk, tx.id);
+    }
+  }
+
+  private unregisterInflight(tx: Transaction): void {
+    for (const tw of tx.writes.values()) {
+      const m = this.inflight.get(tw.table.id);
+      if (m === undefined) continue;
+      for (const mk of tw.entries.keys()) if (m.get(mk) === tx.id) m.delete(mk);
+      if (m.size === 0) this.inflight.delete(tw.table.id);
+    }
+  }
+
+  private end(tx: Transaction, state: 'committed' | 'aborted', reason?: string): void {
+    tx.state = state;
+    tx.endReason = reason;
+    tx.releaseResources();
+    this.active.delete(tx);
+    if (state === 'committed') this.counters.committed++;
+    else this.counters.aborted++;
+    this.collectDroppedTables();
+  }
+
+  private expire(tx: Transaction): void {
+    if (tx.state !== 'active') return;
+    this.logger.warn(
+      { txn: tx.id, timeoutMs: this.options.timeoutMs },
+      'transaction timed out and was rolled back',
+    );
+    this.end(tx, 'aborted', `timed out after ${this.options.timeoutMs} ms and was rolled back`);
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.pending.add(p);
+    const done = () => this.pending.delete(p);
+    p.then(done, done);
+  }
+
+  // ---- DDL ----
+
+  createTable(name: string, spec: unknown): Promise<void> {
+    this.checkOpen();
+    const schema = TableSchema.fromSpec(name, spec);
+    return this.ddl(async () => {
+      if (this.catalog.live(name) !== undefined) throw invalidArgument(`table ${name} already exists`);
+      const id = this.catalog.nextTableId;
+      await this.commitDdl([{ kind: 'create', tableId: id, schema }]);
+    });
+  }
+
+  dropTable(name: string): Promise<void> {
+    this.checkOpen();
+    if (typeof name !== 'string') throw invalidArgument('table name must be a string');
+    return this.ddl(async () => {
+      const t = this.catalog.live(name);
+      if (t === undefined)
+        throw new TidemarkError('NOT_FOUND', `no table named ${JSON.stringify(name)}`, {
+          details: { table: name },
+        });
+      await this.commitDdl([{ kind: 'drop', tableId: t.id }]);
+    });
+  }
+
+  /** DDL runs one statement at a time. */
+  private ddl(fn: () => Promise<void>): Promise<void> {
+    const run = this.ddlLock.then(fn);
+    this.ddlLock = run.catch(() => undefined);
+    this.track(run);
+    return run;
+  }
+
+  private async commitDdl(ops: TxnOp[]): Promise<void> {
+    this.checkOpen();
+    const ts = this.clock.now();
+    await this.appendRecord(ts, ops);
+    this.applyDdl(ops, ts);
+    if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
+  }
+
+  private applyDdl(ops: TxnOp[], ts: number): void {
+    for (const op of ops) {
+      if (op.kind === 'create') this.catalog.add(new Table(op.tableId, op.schema, ts, this.memtablePool));
+      else if (op.kind === 'drop') {
+        const t = this.catalog.byTableId(op.tableId);
+        if (t !== undefined) t.droppedTs = ts;
+      }
+    }
+    this.collectDroppedTables();
+  }
+
+  /** Release dropped tables that no open snapshot can see any more. */
+  private collectDroppedTables(): void {
+    const oldest = this.oldestSnapshot();
+    for (const t of this.catalog.unreachable(oldest)) {
+      t.release();
+      this.catalog.remove(t.id);
+      this.logger.debug({ table: t.name, id: t.id }, 'released a dropped table');
+    }
+  }
+
+  // ---- recovery ----
+
+  /** Apply one WAL record at open. */
+  async replay(payload: Uint8Array, where: string): Promise<void> {
+    const rec: TxnRecord = decodeTxn(payload, where, (id) => this.catalog.byTableId(id)?.schema);
+    const ts = rec.commitTs;
+    const wait = { timeoutMs: this.options.memoryWaitMs };
+    for (const op of rec.ops) {
+      if (op.kind !== 'write') {
+        this.applyDdl([op], ts);
+        continue;
+      }
+      const t = this.catalog.byTableId(op.tableId);
+      if (t === undefined) {
+        throw new TidemarkError(
+          'CORRUPTION',
+          `${where}: a write to table ${op.tableId}, which does not exist`,
+          { details: { where } },
+        );
+      }
+      const putKeys = op.puts.map((v) => t.schema.keyOf(v));
+      const s = await t.memtable.stage(op.puts, putKeys, op.delKeys, wait);
+      s.memtable.publish(s, ts);
+    }
+    this.clock.observe(ts);
+    if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
+  }
+
+  // ---- shutdown ----
+
+  /** Refuse new work, end open transactions, and wait for commits in flight. */
+  async close(reason: string): Promise<void> {
+    this.closedReason = reason;
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    for (const tx of [...this.active]) {
+      if (tx.state === 'active') this.end(tx, 'aborted', 'the database was closed');
+    }
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+}

@@ -1,0 +1,448 @@
+import { describe, mapKey, type Key, type Row, type TableSchema } from '../catalog/schema.js';
+import { invalidArgument, TidemarkError } from '../errors.js';
+import type { Reservation } from '../mem/buffer.js';
+import type { Table } from '../table/table.js';
+import type { TxnManager } from './manager.js';
+import { buildBatch, OWN, readChunkRow, valuesToRow, type Batch, type ResultChunk } from './batch.js';
+
+export interface ScanOptions {
+  /** Keys >= gte. */
+  gte?: unknown;
+  /** Keys < lt. */
+  lt?: unknown;
+  /** Only these columns in each row (default: all). */
+  columns?: readonly string[];
+  /** At most this many rows. */
+  limit?: number;
+}
+
+export interface ScanBatchesOptions {
+  gte?: unknown;
+  lt?: unknown;
+  columns?: readonly string[];
+  /** Rows per batch (default 4096, at most 65536). */
+  batchRows?: number;
+}
+
+/** One pending write of a transaction: a row (put), or null for a delete. */
+export interface WriteEntry {
+  key: Key;
+  values: unknown[] | null;
+  /** The key was absent at the snapshot and must still be absent at commit (an insert). */
+  insert: boolean;
+}
+
+export class TableWrites {
+  readonly entries = new Map<number | string, WriteEntry>();
+  constructor(readonly table: Table) {}
+
+  /** Entries with keys in [from, to), sorted by key. */
+  sortedIn(from: Key | undefined, to: Key | undefined): WriteEntry[] {
+    const cmp = this.table.memtable.compare;
+    const out: WriteEntry[] = [];
+    for (const e of this.entries.values()) {
+      if (from !== undefined && cmp(e.key, from) < 0) continue;
+      if (to !== undefined && cmp(e.key, to) >= 0) continue;
+      out.push(e);
+    }
+    return out.sort((a, b) => cmp(a.key, b.key));
+  }
+}
+
+export type TxnState = 'active' | 'committing' | 'committed' | 'aborted';
+
+const SCAN_CHUNK = 256;
+const DEFAULT_BATCH_ROWS = 4096;
+const MAX_BATCH_ROWS = 65536;
+/** Bytes of an entry in the write set besides its values: the map slot, arrays, bookkeeping. */
+const ENTRY_OVERHEAD_BYTES = 96;
+
+/**
+ * A transaction under snapshot isolation. Reads see the database as of `snapshotTs` plus the
+ * transaction's own writes; writes stay in the transaction until commit. Obtained from
+ * `db.transaction(fn)`; after it ends, every call gives CLOSED.
+ */
+export class Transaction {
+  state: TxnState = 'active';
+  /** Why the transaction ended without committing, for CLOSED messages. */
+  endReason: string | undefined;
+  readonly writes = new Map<number, TableWrites>();
+  private writeBytes = 0;
+  private writeRes: Reservation | undefined;
+  /** When it began (performance.now()), for the timeout. */
+  readonly startedMs = performance.now();
+
+  /** @internal */
+  constructor(
+    readonly id: number,
+    readonly snapshotTs: number,
+    private readonly mgr: TxnManager,
+  ) {}
+
+  get hasWrites(): boolean {
+    for (const w of this.writes.values()) if (w.entries.size > 0) return true;
+    return false;
+  }
+
+  /** Insert rows; a key that exists (here or committed by another transaction) is DUPLICATE_KEY. */
+  async insert(table: string, rows: Row | readonly Row[]): Promise<number> {
+    const t = this.tableFor(table);
+    const list = asRows(rows);
+    const s = t.schema;
+    const staged: WriteEntry[] = [];
+    const seen = new Set<number | string>();
+    const tw = this.writes.get(t.id);
+    for (const row of list) {
+      const values = s.normalizeRow(row);
+      const key = s.keyOf(values);
+      const mk = mapKey(key);
+      const own = tw?.entries.get(mk);
+      if (seen.has(mk) || (own !== undefined && own.values !== null)) throw duplicate(s, key);
+      seen.add(mk);
+      let insert = true;
+      if (own !== undefined) {
+        // Re-inserting a key this transaction deleted: it existed at the snapshot unless we made it.
+        insert = own.insert;
+      } else {
+        if (t.lookup(key, this.snapshotTs) !== undefined) throw duplicate(s, key);
+        const newest = t.newest(key);
+        if (newest !== undefined && !newest.deleted) throw duplicate(s, key); // a concurrent commit
+      }
+      staged.push({ key, values, insert });
+    }
+    this.addWrites(t, staged);
+    return staged.length;
+  }
+
+  /** Insert or replace rows by primary key. */
+  async upsert(table: string, rows: Row | readonly Row[]): Promise<number> {
+    const t = this.tableFor(table);
+    const s = t.schema;
+    const staged: WriteEntry[] = [];
+    for (const row of asRows(rows)) {
+      const values = s.normalizeRow(row);
+      const key = s.keyOf(values);
+      if (this.writes.get(t.id)?.entries.get(mapKey(key)) === undefined) this.checkNotNewer(t, key);
+      staged.push({ key, values, insert: false });
+    }
+    this.addWrites(t, staged);
+    return staged.length;
+  }
+
+  /** Change some columns of the row with this key. Resolves false if there is no such row. */
+  async update(table: string, key: unknown, patch: Row): Promise<boolean> {
+    const t = this.tableFor(table);
+    const s = t.schema;
+    const k = s.normalizeKey(key);
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+      throw new TidemarkError(
+        'SCHEMA',
+        `an update of ${s.name} takes an object of column values, got ${describe(patch)}`,
+      );
+    }
+    const own = this.writes.get(t.id)?.entries.get(mapKey(k));
+    let current: unknown[] | null;
+    if (own !== undefined) current = own.values;
+    else {
+      const ref = t.lookup(k, this.snapshotTs);
+      current = ref === undefined ? null : ref.source.rawValues(ref.row);
+    }
+    if (current === null) return false;
+    const next = current.slice();
+    for (const name of Object.keys(patch)) {
+      const c = s.column(name);
+      const v = s.normalizeValue(c, patch[name]);
+      if (c === s.pk && mapKey(s.keyOf(next)) !== mapKey(typeof v === 'boolean' ? (v ? 1 : 0) : (v as Key))) {
+        throw invalidArgument(
+          `update cannot change the primary key ${s.name}.${c.name}; delete and insert instead`,
+        );
+      }
+      next[c.index] = v;
+    }
+    if (own === undefined) this.checkNotNewer(t, k);
+    this.addWrites(t, [{ key: k, values: next, insert: own?.insert ?? false }]);
+    return true;
+  }
+
+  /** Delete the row with this key. Resolves false if there is no such row. */
+  async delete(table: string, key: unknown): Promise<boolean> {
+    const t = this.tableFor(table);
+    const k = t.schema.normalizeKey(key);
+    const mk = mapKey(k);
+    const tw = this.writes.get(t.id);
+    const own = tw?.entries.get(mk);
+    if (own !== undefined) {
+      if (own.values === null) return false;
+      if (own.insert) {
+        // Inserted and deleted in this transaction: nothing to commit for this key.
+        tw!.entries.delete(mk);
+        return true;
+      }
+      this.addWrites(t, [{ key: k, values: null, insert: false }]);
+      return true;
+    }
+    if (t.lookup(k, this.snapshotTs) === undefined) return false;
+    this.checkNotNewer(t, k);
+    this.addWrites(t, [{ key: k, values: null, insert: false }]);
+    return true;
+  }
+
+  /** The row with this key, or undefined. */
+  async get(
+    table: string,
+    key: unknown,
+    options: { columns?: readonly string[] } = {},
+  ): Promise<Row | undefined> {
+    const t = this.tableFor(table);
+    const k = t.schema.normalizeKey(key);
+    const cols = columnIndexes(t.schema, options.columns);
+    const own = this.writes.get(t.id)?.entries.get(mapKey(k));
+    if (own !== undefined) return own.values === null ? undefined : valuesToRow(t.schema, own.values, cols);
+    const ref = t.lookup(k, this.snapshotTs);
+    return ref === undefined ? undefined : ref.source.readRow(ref.row, cols);
+  }
+
+  /** Rows in primary-key order within [gte, lt), with the transaction's own writes applied. */
+  scan(table: string, options: ScanOptions = {}): AsyncGenerator<Row> {
+    const t = this.tableFor(table);
+    const o = checkScanOptions(t.schema, options, true);
+    return this.scanRows(t, o.gte, o.lt, o.cols, o.limit);
+  }
+
+  /** Columnar batches of the rows scan would give (typed arrays per column), in key order. */
+  scanBatches(table: string, options: ScanBatchesOptions = {}): AsyncGenerator<Batch> {
+    const t = this.tableFor(table);
+    const o = checkScanOptions(t.schema, options, false);
+    const rows = options.batchRows ?? DEFAULT_BATCH_ROWS;
+    if (!Number.isInteger(rows) || rows < 1 || rows > MAX_BATCH_ROWS) {
+      throw invalidArgument(
+        `batchRows must be an integer from 1 to ${MAX_BATCH_ROWS}, got ${describe(options.batchRows)}`,
+      );
+    }
+    return this.scanColumns(t, o.gte, o.lt, o.cols, rows);
+  }
+
+  private async *scanRows(
+    t: Table,
+    gte: Key | undefined,
+    lt: Key | undefined,
+    cols: number[] | undefined,
+    limit: number,
+  ): AsyncGenerator<Row> {
+    if (limit === 0) return;
+    let produced = 0;
+    for await (const chunk of this.merged(t, gte, lt, SCAN_CHUNK)) {
+      for (let i = 0; i < chunk.n; i++) {
+        yield readChunkRow(t.schema, chunk, i, cols);
+        if (++produced >= limit) return;
+      }
+    }
+  }
+
+  private async *scanColumns(
+    t: Table,
+    gte: Key | undefined,
+    lt: Key | undefined,
+    cols: number[] | undefined,
+    batchRows: number,
+  ): AsyncGenerator<Batch> {
+    for await (const chunk of this.merged(t, gte, lt, batchRows)) yield buildBatch(t.schema, chunk, cols);
+  }
+
+  /**
+   * The table's visible rows in [gte, lt) merged with this transaction's own writes, in key order,
+   * in chunks of up to about `size` rows (never empty). Each chunk is read synchronously, so it is
+   * consistent; between chunks the scan resumes after its last key, and checks that the
+   * transaction is still usable.
+   */
+  private async *merged(
+    t: Table,
+    gte: Key | undefined,
+    lt: Key | undefined,
+    size: number,
+  ): AsyncGenerator<ResultChunk> {
+    const own = this.writes.get(t.id)?.sortedIn(gte, lt) ?? [];
+    const cmp = t.memtable.compare;
+    let oi = 0;
+    let from = gte;
+    let after = false;
+    for (;;) {
+      this.checkUsable();
+      const c = t.collect(from, after, lt, this.snapshotTs, size);
+      const last = c.n > 0 ? c.keys[c.n - 1] : undefined;
+      // Own writes that fall within this chunk (all that remain, when the table has no more keys).
+      let oEnd = oi;
+      while (oEnd < own.length && (c.done || cmp(own[oEnd]!.key, last!) <= 0)) oEnd++;
+      let out: ResultChunk;
+      if (oEnd === oi) out = dropDeletes(c.n, c.src, c.row, c.sources);
+      else {
+        const cap = c.n + (oEnd - oi);
+        const src = new Int32Array(cap);
+        const row = new Int32Array(cap);
+        const ownValues = new Array<unknown[] | undefined>(cap);
+        let n = 0;
+        const emitOwn = (e: WriteEntry) => {
+          if (e.values === null) return;
+          src[n] = OWN;
+          ownValues[n++] = e.values;
+        };
+        for (let i = 0; i < c.n; i++) {
+          const key = c.keys[i]!;
+          while (oi < oEnd && cmp(own[oi]!.key, key) < 0) emitOwn(own[oi++]!);
+          if (oi < oEnd && cmp(own[oi]!.key, key) === 0) {
+            emitOwn(own[oi++]!);
+            continue;
+          }
+          if (c.src[i]! < 0) continue;
+          src[n] = c.src[i]!;
+          row[n++] = c.row[i]!;
+        }
+        while (oi < oEnd) emitOwn(own[oi++]!);
+        out = { n, src, row, own: ownValues, sources: c.sources };
+      }
+      if (out.n > 0) yield out;
+      if (c.done) return;
+      from = last;
+      after = true;
+    }
+  }
+
+  private tableFor(name: string): Table {
+    this.checkUsable();
+    if (typeof name !== 'string') throw invalidArgument(`table name must be a string, got ${describe(name)}`);
+    return this.mgr.catalog.get(name, this.snapshotTs);
+  }
+
+  /** @internal */
+  checkUsable(): void {
+    if (this.state !== 'active') {
+      throw new TidemarkError(
+        'CLOSED',
+        `transaction ${this.id} has ended${this.endReason !== undefined ? ` (${this.endReason})` : ''}`,
+      );
+    }
+    this.mgr.checkOpen();
+  }
+
+  /** Fail early when another transaction committed a newer version of the key since our snapshot. */
+  private checkNotNewer(t: Table, key: Key): void {
+    const newest = t.newest(key);
+    if ((newest !== undefined && newest.ts > this.snapshotTs) || this.mgr.isInflight(t.id, key)) {
+      throw conflict(t.schema, key);
+    }
+  }
+
+  private addWrites(t: Table, entries: WriteEntry[]): void {
+    let tw = this.writes.get(t.id);
+    if (tw === undefined) {
+      tw = new TableWrites(t);
+      this.writes.set(t.id, tw);
+    }
+    let bytes = 0;
+    for (const e of entries) bytes += entryBytes(e);
+    this.reserveWrites(bytes);
+    for (const e of entries) tw.entries.set(mapKey(e.key), e);
+  }
+
+  /** Account the write set in the memtable pool, within the per-transaction bound. */
+  private reserveWrites(bytes: number): void {
+    const next = this.writeBytes + bytes;
+    const max = this.mgr.options.maxWriteBytes;
+    if (next > max) {
+      throw new TidemarkError(
+        'MEMORY_LIMIT',
+        `transaction ${this.id} would hold ${next} bytes of writes, over transaction.maxWriteBytes (${max}); commit in smaller transactions`,
+      );
+    }
+    if (this.writeRes === undefined) this.writeRes = this.mgr.writePool.reserveSync(next, 'txn.writes');
+    else this.writeRes.resize(next);
+    this.writeBytes = next;
+  }
+
+  /** @internal Release what the transaction holds (its write set's accounting). */
+  releaseResources(): void {
+    this.writeRes?.release();
+    this.writeRes = undefined;
+  }
+}
+
+/** The chunk without the keys it sees deleted. */
+function dropDeletes(
+  n: number,
+  src: Int32Array,
+  row: Int32Array,
+  sources: ResultChunk['sources'],
+): ResultChunk {
+  let deletes = 0;
+  for (let i = 0; i < n; i++) if (src[i]! < 0) deletes++;
+  if (deletes === 0) return { n, src, row, own: undefined, sources };
+  const s2 = new Int32Array(n - deletes);
+  const r2 = new Int32Array(n - deletes);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    if (src[i]! < 0) continue;
+    s2[k] = src[i]!;
+    r2[k++] = row[i]!;
+  }
+  return { n: k, src: s2, row: r2, own: undefined, sources };
+}
+
+function entryBytes(e: WriteEntry): number {
+  let n = ENTRY_OVERHEAD_BYTES;
+  if (e.values !== null) {
+    for (const v of e.values) {
+      n += 8;
+      if (typeof v === 'string') n += v.length * 2;
+      else if (v instanceof Uint8Array) n += v.length;
+    }
+  }
+  return n;
+}
+
+function asRows(rows: Row | readonly Row[]): readonly Row[] {
+  return Array.isArray(rows) ? (rows as readonly Row[]) : [rows as Row];
+}
+
+export function columnIndexes(s: TableSchema, columns: readonly string[] | undefined): number[] | undefined {
+  if (columns === undefined) return undefined;
+  if (!Array.isArray(columns))
+    throw invalidArgument(`columns must be an array of column names, got ${describe(columns)}`);
+  return columns.map((c) => {
+    if (typeof c !== 'string') throw invalidArgument(`column names must be strings, got ${describe(c)}`);
+    return s.column(c).index;
+  });
+}
+
+function checkScanOptions(s: TableSchema, o: ScanOptions | ScanBatchesOptions, withLimit: boolean) {
+  if (typeof o !== 'object' || o === null) throw invalidArgument('scan options must be an object');
+  const gte = o.gte === undefined ? undefined : s.normalizeKey(o.gte);
+  const lt = o.lt === undefined ? undefined : s.normalizeKey(o.lt);
+  const cols = columnIndexes(s, o.columns);
+  let limit = Infinity;
+  if (withLimit && (o as ScanOptions).limit !== undefined) {
+    limit = (o as ScanOptions).limit!;
+    if (!Number.isInteger(limit) || limit < 0)
+      throw invalidArgument(`limit must be a non-negative integer, got ${describe(limit)}`);
+  }
+  return { gte, lt, cols, limit };
+}
+
+function duplicate(s: TableSchema, key: Key): TidemarkError {
+  return new TidemarkError(
+    'DUPLICATE_KEY',
+    `${s.name} already has a row with ${s.pk.name} = ${describe(key)}`,
+    {
+      details: { table: s.name, key: key instanceof Uint8Array ? Buffer.from(key).toString('hex') : key },
+    },
+  );
+}
+
+export function conflict(s: TableSchema, key: Key): TidemarkError {
+  return new TidemarkError(
+    'CONFLICT',
+    `write-write conflict on ${s.name} ${s.pk.name} = ${describe(key)}: another transaction committed it after this one began`,
+    { details: { table: s.name, key: key instanceof Uint8Array ? Buffer.from(key).toString('hex') : key } },
+  );
+}
+
+export { duplicate };

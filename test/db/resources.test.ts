@@ -1,0 +1,71 @@
+import { expect, test } from 'vitest';
+import { LeakError } from '../../src/index.js';
+import type { MemoryManager } from '../../src/mem/manager.js';
+import type { FileService } from '../../src/fileservice/types.js';
+import { codeOf } from '../helpers/errors.js';
+import { ACCOUNTS, collect, memDb } from '../helpers/db.js';
+
+test('past the memory limit a commit waits, then fails with MEMORY_LIMIT; reads go on; close is clean', async () => {
+  const { db } = await memDb({
+    memory: { limitBytes: 2 << 20, leakDetection: 'simple' },
+    transaction: { memoryWaitMs: 50 },
+  });
+  await db.createTable('a', ACCOUNTS);
+  const owner = 'o'.repeat(1000);
+  let inserted = 0;
+  let err: unknown;
+  for (let i = 0; i < 10_000 && err === undefined; i += 100) {
+    try {
+      await db.insert(
+        'a',
+        Array.from({ length: 100 }, (_, k) => ({ id: i + k, owner, balance: k })),
+      );
+      inserted += 100;
+    } catch (e) {
+      err = e;
+    }
+  }
+  expect((err as { code: string }).code).toBe('MEMORY_LIMIT');
+  expect(inserted).toBeGreaterThan(0);
+  const s = db.stats();
+  expect(s.memory.bytes).toBeLessThanOrEqual(2 << 20);
+  expect(s.memory.highWaterBytes).toBeLessThanOrEqual(2 << 20);
+  expect((await collect(db.scan('a', { columns: ['id'] }))).length).toBe(inserted);
+  await db.close(); // every pool at zero: nothing leaked on the failed path
+});
+
+test('close proves everything was released, or names what leaked and where', async () => {
+  const { db } = await memDb();
+  await db.createTable('a', ACCOUNTS);
+  await db.insert('a', { id: 1, owner: 'x', balance: 0 });
+  // Plant a leak: a checkpoint buffer nobody releases, and a file handle nobody closes.
+  const internals = db as unknown as { memory: MemoryManager; fs: FileService };
+  const planted = internals.memory.pool('checkpoint').allocateSync(4000, 'ckp.planted');
+  const handle = await internals.fs.open('stray.file', 'create', 'checkpoint');
+  const err = (await db.close().catch((e: unknown) => e)) as LeakError;
+  expect(err).toBeInstanceOf(LeakError);
+  expect(err.code).toBe('LEAK');
+  const names = err.holders.map((h) => `${h.scope} ${h.owner}`);
+  expect(names).toEqual(['checkpoint ckp.planted', 'file:checkpoint stray.file']);
+  expect(err.holders[0]!.stack).toMatch(/resources\.test\.ts/); // paranoid: where it was allocated
+  expect(err.holders[1]!.stack).toMatch(/resources\.test\.ts/);
+  expect(err.message).toContain('ckp.planted');
+  planted.release();
+  await handle.close();
+  expect(await codeOf(db.get('a', 1))).toBe('CLOSED');
+});
+
+test('after a workload and close, every pool is back at zero', async () => {
+  const { db, reopen } = await memDb();
+  await db.createTable('a', ACCOUNTS);
+  await Promise.all(
+    Array.from({ length: 50 }, (_, i) => db.insert('a', { id: i, owner: `o${i}`, balance: i })),
+  );
+  for (let i = 0; i < 50; i += 3) await db.update('a', i, { balance: -i });
+  for (let i = 0; i < 50; i += 5) await db.delete('a', i);
+  await collect(db.scanBatches('a'));
+  await db.close();
+  const again = await reopen();
+  expect((await collect(again.scan('a'))).length).toBe(40);
+  await again.close();
+});
