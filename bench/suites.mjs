@@ -41,4 +41,37 @@ export const SUITES = [
       return lines.join('\n');
     },
   },
+  {
+    name: 'core',
+    title: 'Tables and transactions: tidemark against better-sqlite3',
+    script: 'core.mjs',
+    peers: true,
+    table(rows) {
+      const targets = { bulk: 1, commit64: 5, get: 1, sum: 5 };
+      const lines = [
+        '| workload | engine | throughput | p50 | p99 | peak RSS | pool high-water | tidemark / sqlite | target |',
+        '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+      ];
+      const byWorkload = new Map();
+      for (const r of rows) {
+        if (!byWorkload.has(r.workload)) byWorkload.set(r.workload, []);
+        byWorkload.get(r.workload).push(r);
+      }
+      for (const [w, rs] of byWorkload) {
+        const t = rs.find((r) => r.engine === 'tidemark');
+        const q = rs.find((r) => r.engine === 'sqlite');
+        const ratio = t && q ? t.opsPerSec / q.opsPerSec : undefined;
+        for (const r of rs) {
+          const isT = r.engine === 'tidemark';
+          lines.push(
+            `| ${r.name} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${r.peakRssMiB} MiB | ${r.poolHighWaterMiB === null ? '' : `${r.poolHighWaterMiB} MiB`} | ${isT && ratio !== undefined ? `${ratio.toFixed(2)}x` : ''} | ${isT ? `>= ${targets[w]}x ${ratio !== undefined && ratio >= targets[w] ? '(met)' : '(not met)'}` : ''} |`,
+          );
+        }
+      }
+      const settings = [...new Map(rows.map((r) => [r.engine, r.settings])).entries()].map(
+        ([e, s]) => `- ${e}: ${s}`,
+      );
+      return lines.join('\n') + '\n\nSettings:\n' + settings.join('\n');
+    },
+  },
 ];

@@ -145,11 +145,18 @@ export class TableSchema {
     if (typeof row !== 'object' || row === null || Array.isArray(row) || row instanceof Uint8Array) {
       throw new TidemarkError('SCHEMA', `a row of ${this.name} must be an object, got ${describe(row)}`);
     }
+    const r = row as Record<string, unknown>;
     const values = new Array<unknown>(this.columns.length);
-    for (const k in row) {
-      if (!Object.prototype.hasOwnProperty.call(row, k)) continue;
-      values[this.column(k).index] = (row as Record<string, unknown>)[k];
+    let present = 0;
+    for (const c of this.columns) {
+      const v = Object.prototype.hasOwnProperty.call(r, c.name) ? r[c.name] : undefined;
+      if (v !== undefined) present++;
+      values[c.index] = v;
     }
+    // More own properties than known columns with values: find the unknown one (or an undefined).
+    let own = 0;
+    for (const k in r) if (Object.prototype.hasOwnProperty.call(r, k)) own++;
+    if (own !== present) for (const k of Object.keys(r)) this.column(k);
     for (const c of this.columns) values[c.index] = this.normalizeValue(c, values[c.index]);
     return values;
   }

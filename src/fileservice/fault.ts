@@ -9,6 +9,7 @@ import type {
   FileService,
   FileStat,
   OpenMode,
+  OpenOptions,
 } from './types.js';
 import { writeFileAtomicVia } from './util.js';
 
@@ -166,13 +167,26 @@ export class FaultFileService implements FileService {
     this.applyRules(op, path, rec);
   }
 
-  async open(path: string, mode: OpenMode, kind: FileKind): Promise<FileHandle> {
+  async open(path: string, mode: OpenMode, kind: FileKind, options: OpenOptions = {}): Promise<FileHandle> {
     checkPath(path);
     // Opening for read changes nothing on disk: it is not a step a crash can land on.
     if (mode === 'read' || mode === 'readwrite') this.beforeRead('open', path);
     else this.before('open', path, mode);
-    const h = await this.inner.open(path, mode, kind);
+    const h = await this.inner.open(path, mode, kind, options);
     return new FaultHandle(this, h);
+  }
+
+  /**
+   * If the next mutating step is where the crash lands and it is a write, how many bytes of it
+   * reach the file first (a torn write, drawn from the seed); otherwise 0.
+   */
+  tornBytesIfCrashing(length: number): number {
+    if (this.crashReport !== undefined || this.crashAtStep === undefined || this.steps + 1 < this.crashAtStep)
+      return 0;
+    if (length < 2) return 0;
+    // Deterministic from seed and step: half the time nothing lands, else a random prefix.
+    const x = Math.imul(this.seed ^ (this.steps * 0x9e3779b1), 0x85ebca6b) >>> 0;
+    return x % 2 === 0 ? 0 : 1 + (x % (length - 1));
   }
 
   async writeFileAtomic(path: string, chunks: readonly Uint8Array[], kind: FileKind): Promise<void> {
@@ -262,6 +276,9 @@ class FaultHandle implements FileHandle {
   }
 
   async write(src: Uint8Array, position: number): Promise<void> {
+    // A crash in the middle of this write: part of it reaches the file, then the process dies.
+    const torn = this.fs.tornBytesIfCrashing(src.length);
+    if (torn > 0) await this.h.write(src.subarray(0, torn), position);
     this.fs.before('write', this.h.path, `${src.length}@${position}`);
     await this.h.write(src, position);
   }

@@ -6,6 +6,7 @@ export type {
   FileKind,
   FileStat,
   OpenMode,
+  OpenOptions,
   DirectoryLock,
 } from './types.js';
 export { FILE_KINDS } from './types.js';

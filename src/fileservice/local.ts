@@ -5,7 +5,15 @@ import { acquireLocalLock, type LockMethod } from './lock.js';
 import { checkPath } from './paths.js';
 import { writeFileAtomicVia } from './util.js';
 import { HandleRegistry } from './registry.js';
-import type { DirectoryLock, FileHandle, FileKind, FileService, FileStat, OpenMode } from './types.js';
+import type {
+  DirectoryLock,
+  FileHandle,
+  FileKind,
+  FileService,
+  FileStat,
+  OpenMode,
+  OpenOptions,
+} from './types.js';
 
 const FLAGS: Record<OpenMode, number> = {
   read: C.O_RDONLY,
@@ -36,11 +44,11 @@ export class LocalFileService implements FileService {
     return segments.length === 0 ? this.root : nodePath.join(this.root, ...segments);
   }
 
-  async open(path: string, mode: OpenMode, kind: FileKind): Promise<FileHandle> {
+  async open(path: string, mode: OpenMode, kind: FileKind, options: OpenOptions = {}): Promise<FileHandle> {
     const abs = this.resolve(path);
     let fh: fsp.FileHandle;
     try {
-      fh = await fsp.open(abs, FLAGS[mode], 0o644);
+      fh = await fsp.open(abs, FLAGS[mode] | (options.sync === true ? C.O_DSYNC : 0), 0o644);
     } catch (e) {
       throw ioError('open', path, e);
     }

@@ -10,6 +10,7 @@ import type {
   FileKind,
   FileStat,
   OpenMode,
+  OpenOptions,
 } from './types.js';
 import { writeFileAtomicVia } from './util.js';
 
@@ -146,7 +147,7 @@ export class MemoryFileService implements CrashableFileService {
     this.top.sync();
   }
 
-  async open(path: string, mode: OpenMode, kind: FileKind): Promise<FileHandle> {
+  async open(path: string, mode: OpenMode, kind: FileKind, options: OpenOptions = {}): Promise<FileHandle> {
     const segs = checkPath(path);
     if (segs.length === 0) throw notFile(path);
     const dir = this.dirOf(segs, 'open', path);
@@ -162,7 +163,7 @@ export class MemoryFileService implements CrashableFileService {
     }
     await Promise.resolve();
     const id = this.handles.add(path, kind, mode);
-    return new MemHandle(this, node, path, kind, mode === 'read', id, this.generation);
+    return new MemHandle(this, node, path, kind, mode === 'read', id, this.generation, options.sync === true);
   }
 
   async writeFileAtomic(path: string, chunks: readonly Uint8Array[], kind: FileKind): Promise<void> {
@@ -379,6 +380,8 @@ class MemHandle implements FileHandle {
     private readonly readOnly: boolean,
     private readonly id: number,
     private readonly generation: number,
+    /** O_DSYNC: a write is durable when it returns. */
+    private readonly dsync: boolean,
   ) {}
 
   async read(dst: Uint8Array, position: number): Promise<number> {
@@ -396,6 +399,7 @@ class MemHandle implements FileHandle {
     await Promise.resolve();
     this.check();
     this.file.write(src, position);
+    if (this.dsync) this.file.pending = [];
   }
 
   async datasync(): Promise<void> {

@@ -13,6 +13,14 @@ export const FILE_KINDS: readonly FileKind[] = ['wal', 'object', 'checkpoint', '
  */
 export type OpenMode = 'read' | 'readwrite' | 'create' | 'create-new';
 
+export interface OpenOptions {
+  /**
+   * Every write is durable when it returns (O_DSYNC): one system call instead of a write and an
+   * fdatasync. A write interrupted by a crash may still be torn.
+   */
+  sync?: boolean;
+}
+
 export interface FileStat {
   size: number;
   isDirectory: boolean;
@@ -48,7 +56,7 @@ export interface FileService {
   readonly root: string;
   /** The registry of open handles: counts per kind, and leak checks naming where each was opened. */
   readonly handles: HandleRegistry;
-  open(path: string, mode: OpenMode, kind: FileKind): Promise<FileHandle>;
+  open(path: string, mode: OpenMode, kind: FileKind, options?: OpenOptions): Promise<FileHandle>;
   /**
    * Replace `path` atomically: write a temporary file, fsync it, rename it over `path`, fsync the
    * directory. After a crash, `path` holds either the old content or the new, never a mix.

@@ -214,6 +214,12 @@ export class Reservation implements Disposable {
     this._pool._resizeReservation(this, bytes);
   }
 
+  /** Grow by `delta` bytes if that fits the limit now; false (and no change) if it does not. */
+  tryGrow(delta: number): boolean {
+    if (this._released) throw this.misuse('grown after release');
+    return this._pool._tryGrowReservation(this, delta);
+  }
+
   /** Grow by `delta` bytes, waiting for memory like `MemoryPool.allocate` when the limit is reached. */
   async grow(delta: number, options: WaitOptions = {}): Promise<void> {
     if (this._released) throw this.misuse('grown after release');

@@ -274,6 +274,16 @@ export class MemoryPool {
   }
 
   /** @internal */
+  _tryGrowReservation(r: Reservation, delta: number): boolean {
+    checkSize(delta);
+    if (!this.manager._tryCharge(this, delta)) return false;
+    r._bytes += delta;
+    r._owner.bytes += delta;
+    if (r._track !== undefined) r._track.capacity = r._bytes;
+    return true;
+  }
+
+  /** @internal */
   async _growReservation(r: Reservation, delta: number, options: WaitOptions): Promise<void> {
     checkSize(delta);
     if (!this.manager._tryCharge(this, delta)) await this.manager._wait(this, delta, options);

@@ -7,7 +7,14 @@
 const MAX = 64;
 const HALF = MAX >> 1;
 
-class Leaf<K> {
+/** What a cursor sees of a leaf. */
+export interface LeafView<K> {
+  readonly keys: readonly K[];
+  readonly vals: readonly number[];
+  readonly next: LeafView<K> | null;
+}
+
+class Leaf<K> implements LeafView<K> {
   keys: K[] = [];
   vals: number[] = [];
   next: Leaf<K> | null = null;
@@ -47,15 +54,14 @@ export class BTree<K> {
     return i < node.keys.length && this.cmp(node.keys[i]!, key) === 0 ? node.vals[i] : undefined;
   }
 
-  /** Insert or replace. Returns true if the key was new. */
-  set(key: K, val: number): boolean {
-    // Fast path: a key past the end goes to the last leaf.
+  /** Insert or replace, returning the previous value (undefined if the key was new): one descent. */
+  swap(key: K, val: number): number | undefined {
     const lastKeys = this.last.keys;
     if (lastKeys.length > 0 && lastKeys.length < MAX && this.cmp(key, lastKeys[lastKeys.length - 1]!) > 0) {
       lastKeys.push(key);
       this.last.vals.push(val);
       this.count++;
-      return true;
+      return undefined;
     }
     const path: Inner<K>[] = [];
     const idx: number[] = [];
@@ -68,14 +74,36 @@ export class BTree<K> {
     }
     const i = this.lowerBound(node.keys, key);
     if (i < node.keys.length && this.cmp(node.keys[i]!, key) === 0) {
+      const prev = node.vals[i];
       node.vals[i] = val;
-      return false;
+      return prev;
     }
     node.keys.splice(i, 0, key);
     node.vals.splice(i, 0, val);
     this.count++;
     if (node.keys.length > MAX) this.splitLeaf(node, path, idx);
-    return true;
+    return undefined;
+  }
+
+  /**
+   * A cursor at the first entry with key >= from (> from when `after`), or at the start. Read
+   * `leaf.keys[i]`, `leaf.vals[i]`, move with `i++` and `leaf.next`. Valid until the tree changes.
+   */
+  cursor(from: K | undefined, after: boolean): { leaf: LeafView<K> | null; i: number } {
+    let node = this.root;
+    if (from === undefined) {
+      while (node instanceof Inner) node = node.children[0]!;
+      return { leaf: node, i: 0 };
+    }
+    while (node instanceof Inner) node = node.children[this.childIndex(node, from)]!;
+    let i = this.lowerBound(node.keys, from);
+    if (after && i < node.keys.length && this.cmp(node.keys[i]!, from) === 0) i++;
+    return { leaf: node, i };
+  }
+
+  /** Insert or replace. Returns true if the key was new. */
+  set(key: K, val: number): boolean {
+    return this.swap(key, val) === undefined;
   }
 
   /** Iterate entries with key >= from (all if undefined) in order, calling fn until it returns false. */

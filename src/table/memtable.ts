@@ -1,4 +1,12 @@
-import { keyCompare, type Key, type KeyCompare, type Row, type TableSchema } from '../catalog/schema.js';
+import {
+  keyCompare,
+  type ColumnDef,
+  type ColumnType,
+  type Key,
+  type KeyCompare,
+  type Row,
+  type TableSchema,
+} from '../catalog/schema.js';
 import type { PooledBuffer, Reservation } from '../mem/buffer.js';
 import type { MemoryPool, WaitOptions } from '../mem/pool.js';
 import { BLOCK_ROWS, isVarWidth, RowBlock, type ColumnVector } from './block.js';
@@ -15,6 +23,22 @@ const MIN_VERSIONS = 1024;
 export const ABSENT = -2;
 /** A lookup found the key deleted at the snapshot. */
 export const DELETED = -1;
+
+export interface CollectResult {
+  n: number;
+  last: Key | undefined;
+  done: boolean;
+  /** How many of the n entries are deletes (src -1). */
+  deletes: number;
+  /** When >= 0, the entries are rows rangeStart..rangeStart+n of source 0 and src/rows were not filled. */
+  rangeStart: number;
+}
+
+export interface ProbeResult {
+  row: number;
+  newestTs: number;
+  newestDeleted: boolean;
+}
 
 /** Rows and deletes of one transaction, placed in a memtable but not yet visible. */
 export interface StagedWrite {
@@ -51,7 +75,13 @@ export class MemTable implements RowSource {
   private vPrev: Int32Array = new Int32Array(0);
   private vClaimed = 0;
   private readonly indexRes: Reservation;
-  private lock: Promise<unknown> = Promise.resolve();
+  /** Bytes of the index estimate claimed by staged versions (the rest is headroom). */
+  private indexUsed = 0;
+  private growth: Promise<unknown> = Promise.resolve();
+  private readonly varColumns: readonly ColumnDef[];
+  /** See staysOrdered. */
+  private ordered = true;
+  private readonly probed: ProbeResult = { row: ABSENT, newestTs: Number.NaN, newestDeleted: false };
   /** Versions published. */
   versions = 0;
   /** Commit timestamps of the versions published here. */
@@ -66,6 +96,7 @@ export class MemTable implements RowSource {
     this.compare = keyCompare(schema.pk.type);
     this.index = new BTree<Key>(this.compare);
     this.indexRes = pool.reserveSync(0, 'memtable.index');
+    this.varColumns = schema.columns.filter((c) => isVarWidth(c.type));
   }
 
   /** Pooled bytes held: blocks, versions, and the index's estimate. */
@@ -82,29 +113,78 @@ export class MemTable implements RowSource {
 
   /**
    * Place rows (values in column order, already checked) and reserve versions for them and for
-   * deletes. Staging is serialized per memtable; it waits for memory when the limit is reached.
+   * deletes, waiting for memory when the limit is reached. Claims happen only once every byte is
+   * secured, right after the last check, with no wait in between: concurrent stagers never share
+   * a slot, and a failed stage (MEMORY_LIMIT) leaves nothing claimed.
    */
-  stage(
+  async stage(
     puts: readonly (readonly unknown[])[],
     putKeys: readonly Key[],
     delKeys: readonly Key[],
     wait: WaitOptions,
   ): Promise<StagedWrite> {
-    const run = this.lock.then(() => this.stageNow(puts, putKeys, delKeys, wait));
-    this.lock = run.catch(() => undefined);
-    return run;
+    for (;;) {
+      const s = this.tryStage(puts, putKeys, delKeys);
+      if (s !== undefined) return s;
+      // Grow one step at a time, one stager at a time; then check again (others may have claimed).
+      const grow = this.growth.then(() => this.grow(puts, delKeys.length, wait));
+      this.growth = grow.catch(() => undefined);
+      await grow;
+    }
   }
 
-  private async stageNow(
+  /** Stage now if the memtable has room for it all, else undefined (then `stage` grows it). */
+  tryStage(
     puts: readonly (readonly unknown[])[],
     putKeys: readonly Key[],
     delKeys: readonly Key[],
-    wait: WaitOptions,
-  ): Promise<StagedWrite> {
+  ): StagedWrite | undefined {
     if (this.released) throw new Error('memtable released');
     const n = puts.length;
+    const versions = n + delKeys.length;
     const rowStart = this.rowsClaimed;
-    // Secure every byte first (this may wait); claim and write only once nothing can fail.
+    if (this.blocks.length * BLOCK_ROWS < rowStart + n) return undefined;
+    if (this.vClaimed + versions > this.vTs.length) return undefined;
+    if (!this.varRoom(puts, rowStart)) return undefined;
+    // The index estimate grows without waiting when it can; otherwise `stage` waits for it.
+    const indexNeed = this.indexUsed + versions * INDEX_ENTRY_BYTES - this.indexRes.bytes;
+    if (indexNeed > 0 && !this.indexRes.tryGrow(indexNeed)) return undefined;
+    this.indexUsed += versions * INDEX_ENTRY_BYTES;
+    this.rowsClaimed += n;
+    const vStart = this.vClaimed;
+    this.vClaimed += versions;
+    for (let i = 0; i < n; i++) this.writeRow(rowStart + i, puts[i]!);
+    return { memtable: this, rowStart, putKeys, delKeys, vStart };
+  }
+
+  /** Whether every var-width value of `puts` fits its block's data buffer as things stand. */
+  private varRoom(puts: readonly (readonly unknown[])[], rowStart: number): boolean {
+    const n = puts.length;
+    if (n === 0) return true;
+    for (const def of this.varColumns) {
+      let row = rowStart;
+      let i = 0;
+      while (i < n) {
+        const end = Math.min(n, i + (BLOCK_ROWS - (row & BLOCK_MASK)));
+        let need = 0;
+        for (let k = i; k < end; k++) need += byteLength(puts[k]![def.index]);
+        const c = this.blocks[row >> BLOCK_SHIFT]!.columns[def.index]!;
+        if (need > (c.data?.length ?? 0) - c.dataUsed) return false;
+        row += end - i;
+        i = end;
+      }
+    }
+    return true;
+  }
+
+  /** Make room for `puts` and `deletes` more, allocating (and waiting for memory) as needed. */
+  private async grow(
+    puts: readonly (readonly unknown[])[],
+    deletes: number,
+    wait: WaitOptions,
+  ): Promise<void> {
+    const n = puts.length;
+    const rowStart = this.rowsClaimed;
     while (this.blocks.length * BLOCK_ROWS < rowStart + n) {
       this.blocks.push(
         await RowBlock.allocate(
@@ -116,44 +196,59 @@ export class MemTable implements RowSource {
         ),
       );
     }
-    await this.ensureVersions(this.vClaimed + n + delKeys.length, wait);
-    await this.indexRes.grow((n + delKeys.length) * INDEX_ENTRY_BYTES, wait);
-    for (const def of this.schema.columns) {
-      if (!isVarWidth(def.type) || n === 0) continue;
-      // Data bytes needed per block touched.
+    await this.ensureVersions(this.vClaimed + n + deletes, wait);
+    const indexNeed = this.indexUsed + (n + deletes) * INDEX_ENTRY_BYTES - this.indexRes.bytes;
+    if (indexNeed > 0) await this.indexRes.grow(indexNeed, wait);
+    for (const def of this.varColumns) {
       let row = rowStart;
       let i = 0;
       while (i < n) {
-        const b = row >> BLOCK_SHIFT;
         const end = Math.min(n, i + (BLOCK_ROWS - (row & BLOCK_MASK)));
         let need = 0;
         for (let k = i; k < end; k++) need += byteLength(puts[k]![def.index]);
         if (need > 0)
-          await this.blocks[b]!.columns[def.index]!.reserveData(this.pool, need, 'memtable.data', wait);
+          await this.blocks[row >> BLOCK_SHIFT]!.columns[def.index]!.reserveData(
+            this.pool,
+            need,
+            'memtable.data',
+            wait,
+          );
         row += end - i;
         i = end;
       }
     }
-    this.rowsClaimed += n;
-    const vStart = this.vClaimed;
-    this.vClaimed += n + delKeys.length;
-    for (let i = 0; i < n; i++) this.writeRow(rowStart + i, puts[i]!);
-    return { memtable: this, rowStart, putKeys, delKeys, vStart };
   }
 
   /** Make the staged versions visible at commit timestamp `ts`. Cannot fail. */
   publish(s: StagedWrite, ts: number): void {
     const n = s.putKeys.length;
+    if (this.ordered) this.ordered = this.staysOrdered(s);
     for (let i = 0; i < n; i++) this.link(s.vStart + i, s.putKeys[i]!, s.rowStart + i, ts);
     for (let j = 0; j < s.delKeys.length; j++) this.link(s.vStart + n + j, s.delKeys[j]!, DELETED, ts);
   }
 
+  /**
+   * Whether the memtable is still "append ordered" after publishing `s`: every version so far is a
+   * new key greater than all before it, row r holds version r, and there are no deletes. Then rows
+   * are in key order and in commit order, and a scan can read them as ranges of rows (see
+   * collectRows) instead of walking the index. Bulk loads with increasing keys stay this way.
+   */
+  private staysOrdered(s: StagedWrite): boolean {
+    if (s.delKeys.length > 0 || s.vStart !== this.versions || s.rowStart !== this.versions) return false;
+    const cmp = this.compare;
+    let prev = this.index.maxKey();
+    for (const k of s.putKeys) {
+      if (prev !== undefined && cmp(k, prev) <= 0) return false;
+      prev = k;
+    }
+    return true;
+  }
+
   private link(v: number, key: Key, row: number, ts: number): void {
-    const prev = this.index.get(key);
+    const prev = this.index.swap(key, v);
     this.vTs[v] = ts;
     this.vRow[v] = row;
     this.vPrev[v] = prev ?? -1;
-    this.index.set(key, v);
     this.versions++;
     if (ts < this.minTs) this.minTs = ts;
     if (ts > this.maxTs) this.maxTs = ts;
@@ -163,6 +258,133 @@ export class MemTable implements RowSource {
   find(key: Key, ts: number): number {
     const v = this.index.get(key);
     return v === undefined ? ABSENT : this.visibleFrom(v, ts);
+  }
+
+  /**
+   * One index descent for what a write needs to know: the row visible at `ts` (or ABSENT or
+   * DELETED) in `probed.row`, and the newest version's timestamp (NaN if none) and kind.
+   */
+  probe(key: Key, ts: number): ProbeResult {
+    const p = this.probed;
+    // Past the greatest key (appends in key order): absent, without a descent.
+    const max = this.index.maxKey();
+    const v = max !== undefined && this.compare(key, max) > 0 ? undefined : this.index.get(key);
+    if (v === undefined) {
+      p.row = ABSENT;
+      p.newestTs = Number.NaN;
+      p.newestDeleted = false;
+    } else {
+      p.row = this.visibleFrom(v, ts);
+      p.newestTs = this.vTs[v]!;
+      p.newestDeleted = this.vRow[v]! < 0;
+    }
+    return p;
+  }
+
+  /**
+   * Fill `src`/`rows` with up to `max` visible entries of keys in [from, to) (after `from` when
+   * `after`), in key order: src 0 and the row, or src -1 for a delete. Keys go to `keys` when given.
+   * Returns how many, the last key, and whether the range is exhausted. Synchronous.
+   */
+  collectRows(
+    from: Key | undefined,
+    after: boolean,
+    to: Key | undefined,
+    ts: number,
+    max: number,
+    src: Int32Array,
+    rows: Int32Array,
+    keys: Key[] | undefined,
+  ): CollectResult {
+    if (this.ordered) return this.collectOrdered(from, after, to, ts, max, src, rows, keys);
+    const cmp = this.compare;
+    const vTs = this.vTs;
+    const vRow = this.vRow;
+    const vPrev = this.vPrev;
+    let { leaf, i } = this.index.cursor(from, after);
+    let n = 0;
+    let deletes = 0;
+    let last: Key | undefined;
+    while (leaf !== null) {
+      const lk = leaf.keys;
+      const lv = leaf.vals;
+      const len = lk.length;
+      // Whole leaves below the upper bound need no per-key comparison.
+      const bounded = to !== undefined && len > 0 && cmp(lk[len - 1]!, to) >= 0;
+      for (; i < len; i++) {
+        const key = lk[i]!;
+        if (bounded && cmp(key, to) >= 0) return { n, last, done: true, deletes, rangeStart: -1 };
+        let v = lv[i]!;
+        while (v >= 0 && vTs[v]! > ts) v = vPrev[v]!;
+        if (v < 0) continue;
+        if (n === max) return { n, last, done: false, deletes, rangeStart: -1 };
+        const r = vRow[v]!;
+        if (r < 0) deletes++;
+        src[n] = r < 0 ? -1 : 0;
+        rows[n] = r;
+        if (keys !== undefined) keys.push(key);
+        last = key;
+        n++;
+      }
+      leaf = leaf.next;
+      i = 0;
+    }
+    return { n, last, done: true, deletes, rangeStart: -1 };
+  }
+
+  /** collectRows for an append-ordered memtable: visible rows form a prefix, keys are sorted rows. */
+  private collectOrdered(
+    from: Key | undefined,
+    after: boolean,
+    to: Key | undefined,
+    ts: number,
+    max: number,
+    src: Int32Array,
+    rows: Int32Array,
+    keys: Key[] | undefined,
+  ): CollectResult {
+    // Versions are in commit order: the ones visible at ts are a prefix.
+    let lo = 0;
+    let hi = this.versions;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.vTs[mid]! <= ts) lo = mid + 1;
+      else hi = mid;
+    }
+    const visible = lo;
+    const start = from === undefined ? 0 : this.rowBound(from, after, visible);
+    const end = to === undefined ? visible : this.rowBound(to, false, visible);
+    const n = Math.max(0, Math.min(max, end - start));
+    // Rows start..start+n: a range. Per-row arrays only when a merge with own writes needs them.
+    if (keys !== undefined) {
+      for (let i = 0; i < n; i++) {
+        src[i] = 0;
+        rows[i] = start + i;
+        keys.push(this.keyOfRow(start + i));
+      }
+    }
+    const last = n > 0 ? this.keyOfRow(start + n - 1) : undefined;
+    return { n, last, done: start + n >= end, deletes: 0, rangeStart: keys === undefined ? start : -1 };
+  }
+
+  /** In an append-ordered memtable: the first row among [0, limit) with key >= k (> k when after). */
+  private rowBound(k: Key, after: boolean, limit: number): number {
+    const cmp = this.compare;
+    let lo = 0;
+    let hi = limit;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = cmp(this.keyOfRow(mid), k);
+      if (c < 0 || (after && c === 0)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The primary key of a row, as the index holds it. */
+  keyOfRow(row: number): Key {
+    const v = this.rawValue(row, this.schema.pk.index);
+    return typeof v === 'boolean' ? (v ? 1 : 0) : (v as Key);
   }
 
   /** The commit timestamp of the newest version of `key` here, and whether it is a delete. */
@@ -230,32 +452,29 @@ export class MemTable implements RowSource {
 
   /** The row's values in column order, as the engine keeps them (timestamps in ms, bytes copied). */
   rawValues(row: number): unknown[] {
-    const out = new Array<unknown>(this.schema.columns.length);
-    const block = this.blocks[row >> BLOCK_SHIFT]!;
-    const i = row & BLOCK_MASK;
-    for (const c of block.columns) {
-      if (c.nullMap !== undefined && c.nullMap[i] === 1) {
-        out[c.def.index] = null;
-        continue;
-      }
-      switch (c.def.type) {
-        case 'int32':
-          out[c.def.index] = c.i32![i];
-          break;
-        case 'bool':
-          out[c.def.index] = c.u8![i] === 1;
-          break;
-        case 'string':
-          out[c.def.index] = decoder.decode(varSlice(c, i));
-          break;
-        case 'bytes':
-          out[c.def.index] = varSlice(c, i).slice();
-          break;
-        default:
-          out[c.def.index] = c.f64![i];
-      }
-    }
+    const n = this.schema.columns.length;
+    const out = new Array<unknown>(n);
+    for (let c = 0; c < n; c++) out[c] = this.rawValue(row, c);
     return out;
+  }
+
+  /** One value as the engine keeps it. */
+  rawValue(row: number, col: number): unknown {
+    const c = this.blocks[row >> BLOCK_SHIFT]!.columns[col]!;
+    const i = row & BLOCK_MASK;
+    if (c.nullMap !== undefined && c.nullMap[i] === 1) return null;
+    switch (c.def.type) {
+      case 'int32':
+        return c.i32![i];
+      case 'bool':
+        return c.u8![i] === 1;
+      case 'string':
+        return decoder.decode(varSlice(c, i));
+      case 'bytes':
+        return varSlice(c, i).slice();
+      default:
+        return c.f64![i];
+    }
   }
 
   gather(col: number, rows: Int32Array, n: number): { data: ColumnData; nulls: Uint8Array | undefined } {
@@ -264,70 +483,86 @@ export class MemTable implements RowSource {
     let nulls: Uint8Array | undefined;
     if (def.nullable) {
       nulls = new Uint8Array(n);
-      for (let i = 0; i < n; i++) {
-        const r = rows[i]!;
-        nulls[i] = blocks[r >> BLOCK_SHIFT]!.columns[col]!.nullMap![r & BLOCK_MASK]!;
-      }
+      this.gatherFixed(col, rows, n, nulls, (c) => c.nullMap!);
     }
-    switch (def.type) {
-      case 'int32': {
-        const out = new Int32Array(n);
-        for (let i = 0; i < n; i++) {
-          const r = rows[i]!;
-          out[i] = blocks[r >> BLOCK_SHIFT]!.columns[col]!.i32![r & BLOCK_MASK]!;
-        }
-        if (nulls !== undefined) for (let i = 0; i < n; i++) if (nulls[i] === 1) out[i] = 0;
-        return { data: out, nulls };
+    const fixed = FIXED[def.type];
+    if (fixed !== undefined) {
+      const out = fixed.make(n);
+      this.gatherFixed(col, rows, n, out, fixed.view);
+      return { data: zeroNulls(out, nulls), nulls };
+    }
+    const out = new Array<number | string | Uint8Array | null>(n);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i]!;
+      const c = blocks[r >> BLOCK_SHIFT]!.columns[col]!;
+      const at = r & BLOCK_MASK;
+      if (nulls?.[i] === 1) out[i] = null;
+      else if (def.type === 'int64') out[i] = c.f64![at]!;
+      else if (def.type === 'string') out[i] = decoder.decode(varSlice(c, at));
+      else out[i] = varSlice(c, at).slice();
+    }
+    return { data: out as ColumnData, nulls };
+  }
+
+  gatherRange(col: number, start: number, n: number): { data: ColumnData; nulls: Uint8Array | undefined } {
+    const def = this.schema.columns[col]!;
+    const fixed = FIXED[def.type];
+    if (fixed === undefined) {
+      const rows = new Int32Array(n);
+      for (let i = 0; i < n; i++) rows[i] = start + i;
+      return this.gather(col, rows, n);
+    }
+    const first = start >> BLOCK_SHIFT;
+    const within = first === (start + n - 1) >> BLOCK_SHIFT;
+    // Within one block a slice is one allocation and one copy; across blocks, one copy per block.
+    const slice = (make: (k: number) => FixedArray, view: (c: ColumnVector) => FixedArray): FixedArray => {
+      if (within) {
+        const off = start & BLOCK_MASK;
+        return view(this.blocks[first]!.columns[col]!).slice(off, off + n);
       }
-      case 'float64':
-      case 'timestamp': {
-        const out = new Float64Array(n);
-        for (let i = 0; i < n; i++) {
-          const r = rows[i]!;
-          out[i] = blocks[r >> BLOCK_SHIFT]!.columns[col]!.f64![r & BLOCK_MASK]!;
-        }
-        if (nulls !== undefined) for (let i = 0; i < n; i++) if (nulls[i] === 1) out[i] = 0;
-        return { data: out, nulls };
+      const out = make(n);
+      for (let i = 0; i < n;) {
+        const r = start + i;
+        const off = r & BLOCK_MASK;
+        const len = Math.min(n - i, BLOCK_ROWS - off);
+        out.set(view(this.blocks[r >> BLOCK_SHIFT]!.columns[col]!).subarray(off, off + len), i);
+        i += len;
       }
-      case 'bool': {
-        const out = new Uint8Array(n);
-        for (let i = 0; i < n; i++) {
-          const r = rows[i]!;
-          out[i] = blocks[r >> BLOCK_SHIFT]!.columns[col]!.u8![r & BLOCK_MASK]!;
-        }
-        if (nulls !== undefined) for (let i = 0; i < n; i++) if (nulls[i] === 1) out[i] = 0;
-        return { data: out, nulls };
-      }
-      case 'int64': {
-        const out = new Array<number | null>(n);
-        for (let i = 0; i < n; i++) {
-          const r = rows[i]!;
-          out[i] = nulls?.[i] === 1 ? null : blocks[r >> BLOCK_SHIFT]!.columns[col]!.f64![r & BLOCK_MASK]!;
-        }
-        return { data: out, nulls };
-      }
-      case 'string': {
-        const out = new Array<string | null>(n);
-        for (let i = 0; i < n; i++) {
-          const r = rows[i]!;
-          out[i] =
-            nulls?.[i] === 1
-              ? null
-              : decoder.decode(varSlice(blocks[r >> BLOCK_SHIFT]!.columns[col]!, r & BLOCK_MASK));
-        }
-        return { data: out, nulls };
-      }
-      case 'bytes': {
-        const out = new Array<Uint8Array | null>(n);
-        for (let i = 0; i < n; i++) {
-          const r = rows[i]!;
-          out[i] =
-            nulls?.[i] === 1
-              ? null
-              : varSlice(blocks[r >> BLOCK_SHIFT]!.columns[col]!, r & BLOCK_MASK).slice();
-        }
-        return { data: out, nulls };
-      }
+      return out;
+    };
+    const nulls = def.nullable
+      ? (slice(
+          (k) => new Uint8Array(k),
+          (c) => c.nullMap!,
+        ) as Uint8Array)
+      : undefined;
+    return { data: zeroNulls(slice(fixed.make, fixed.view), nulls), nulls };
+  }
+
+  /**
+   * Copy a fixed-width column of rows into `out`: runs of consecutive rows within a block are copied
+   * as one slice, the rest value by value.
+   */
+  private gatherFixed(
+    col: number,
+    rows: Int32Array,
+    n: number,
+    out: FixedArray,
+    view: (c: ColumnVector) => FixedArray,
+  ): void {
+    const blocks = this.blocks;
+    let i = 0;
+    while (i < n) {
+      const r = rows[i]!;
+      const off = r & BLOCK_MASK;
+      // How far the run of consecutive rows goes, within this block.
+      let j = i + 1;
+      const limit = Math.min(n, i + (BLOCK_ROWS - off));
+      while (j < limit && rows[j] === r + (j - i)) j++;
+      const v = view(blocks[r >> BLOCK_SHIFT]!.columns[col]!);
+      if (j - i > 8) out.set(v.subarray(off, off + (j - i)), i);
+      else for (let k = i; k < j; k++) out[k] = v[off + (k - i)]!;
+      i = j;
     }
   }
 
@@ -412,18 +647,34 @@ export class MemTable implements RowSource {
   }
 }
 
+type FixedArray = Int32Array | Float64Array | Uint8Array;
+
+/** How fixed-width columns are allocated and viewed; int64 is kept in float64 but handed out as number[]. */
+const FIXED: Partial<
+  Record<ColumnType, { make: (n: number) => FixedArray; view: (c: ColumnVector) => FixedArray }>
+> = {
+  int32: { make: (n) => new Int32Array(n), view: (c) => c.i32! },
+  float64: { make: (n) => new Float64Array(n), view: (c) => c.f64! },
+  timestamp: { make: (n) => new Float64Array(n), view: (c) => c.f64! },
+  bool: { make: (n) => new Uint8Array(n), view: (c) => c.u8! },
+};
+
+/** Nulls read as 0 in typed arrays (the null map says which they are). */
+function zeroNulls(out: FixedArray, nulls: Uint8Array | undefined): FixedArray {
+  if (nulls !== undefined) for (let i = 0; i < out.length; i++) if (nulls[i] === 1) out[i] = 0;
+  return out;
+}
+
 function varSlice(c: ColumnVector, i: number): Uint8Array {
   const at = c.refs![2 * i]!;
   const len = c.refs![2 * i + 1]!;
   return len === 0 ? new Uint8Array(0) : c.dataBytes!.subarray(at, at + len);
 }
 
-const encoder = new TextEncoder();
-
 function encodeIntoData(c: ColumnVector, s: string): { at: number; length: number } {
   const at = c.dataUsed;
   if (s.length === 0) return { at, length: 0 };
-  const { written } = encoder.encodeInto(s, c.dataBytes!.subarray(at));
+  const written = c.dataBuf!.write(s, at, 'utf8');
   c.dataUsed += written;
   return { at, length: written };
 }

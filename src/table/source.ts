@@ -20,4 +20,6 @@ export interface RowSource {
   rawValues(row: number): unknown[];
   /** Column `col` of rows[0..n) as a fresh array, and its null map if the column is nullable. */
   gather(col: number, rows: Int32Array, n: number): { data: ColumnData; nulls: Uint8Array | undefined };
+  /** Column `col` of the n consecutive rows from `start`: slices instead of a row-by-row gather. */
+  gatherRange(col: number, start: number, n: number): { data: ColumnData; nulls: Uint8Array | undefined };
 }

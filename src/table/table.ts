@@ -1,6 +1,6 @@
 import type { Key, Row, TableSchema } from '../catalog/schema.js';
 import type { MemoryPool } from '../mem/pool.js';
-import { ABSENT, DELETED, MemTable } from './memtable.js';
+import { ABSENT, DELETED, MemTable, type ProbeResult } from './memtable.js';
 import type { RowSource } from './source.js';
 
 /** Where a visible row lives: a source (a memtable) and a row id in it. */
@@ -11,16 +11,22 @@ export interface RowRef {
 
 /**
  * A chunk of keys in order with what a snapshot sees for each: `src[i]` indexes `sources` (or is -1
- * for a delete, which hides the key), `row[i]` is the row in that source.
+ * for a delete, which hides the key), `row[i]` is the row in that source. `keys` is filled only when
+ * asked for; `last` is always the chunk's last key (where a scan resumes).
  */
 export interface VisibleChunk {
   n: number;
-  keys: Key[];
+  keys: Key[] | undefined;
+  last: Key | undefined;
   src: Int32Array;
   row: Int32Array;
   sources: RowSource[];
   /** True when the range has no more keys after this chunk. */
   done: boolean;
+  /** How many entries are deletes. */
+  deletes: number;
+  /** When >= 0, the chunk is rows rangeStart..rangeStart+n of sources[0]; src/row are not filled. */
+  rangeStart: number;
 }
 
 /**
@@ -65,27 +71,38 @@ export class Table {
   }
 
   /**
-   * Up to `max` keys in [from, to) in order (after `from` when `after`), with what `ts` sees.
+   * Up to `max` keys in [from, to) in order (after `from` when `after`), with what `ts` sees, into
+   * the caller's `src`/`row` arrays (at least `max` long, reused from chunk to chunk).
    * Synchronous: the chunk is consistent, and a scan resumes after its last key.
    */
-  collect(from: Key | undefined, after: boolean, to: Key | undefined, ts: number, max: number): VisibleChunk {
-    const keys: Key[] = [];
-    const src = new Int32Array(max);
-    const rows = new Int32Array(max);
-    let n = 0;
-    let done = true;
-    this.memtable.forEachVisible(from, after, to, ts, (key, row) => {
-      if (n === max) {
-        done = false;
-        return false;
-      }
-      keys.push(key);
-      src[n] = row === DELETED ? -1 : 0;
-      rows[n] = row;
-      n++;
-      return true;
-    });
-    return { n, keys, src, row: rows, sources: [this.memtable], done };
+  collect(
+    from: Key | undefined,
+    after: boolean,
+    to: Key | undefined,
+    ts: number,
+    max: number,
+    wantKeys: boolean,
+    src: Int32Array,
+    row: Int32Array,
+  ): VisibleChunk {
+    const keys = wantKeys ? [] : undefined;
+    const r = this.memtable.collectRows(from, after, to, ts, max, src, row, keys);
+    return {
+      n: r.n,
+      keys,
+      last: r.last,
+      src,
+      row,
+      sources: [this.memtable],
+      done: r.done,
+      deletes: r.deletes,
+      rangeStart: r.rangeStart,
+    };
+  }
+
+  /** For a write: what `ts` sees of `key`, and the newest committed version, in one lookup. */
+  probe(key: Key, ts: number): ProbeResult {
+    return this.memtable.probe(key, ts);
   }
 
   get bytes(): number {

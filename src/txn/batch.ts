@@ -23,6 +23,8 @@ export interface ResultChunk {
   row: Int32Array;
   own: (unknown[] | undefined)[] | undefined;
   sources: RowSource[];
+  /** When >= 0: the chunk is rows rangeStart..rangeStart+n of sources[0]; src and row are unused. */
+  rangeStart: number;
 }
 
 export const OWN = -2;
@@ -53,6 +55,7 @@ export function readChunkRow(
   i: number,
   cols: readonly number[] | undefined,
 ): Row {
+  if (c.rangeStart >= 0) return c.sources[0]!.readRow(c.rangeStart + i, cols);
   const src = c.src[i]!;
   return src === OWN ? valuesToRow(s, c.own![i]!, cols) : c.sources[src]!.readRow(c.row[i]!, cols);
 }
@@ -61,12 +64,13 @@ export function buildBatch(s: TableSchema, c: ResultChunk, cols: readonly number
   const idx = cols ?? s.columns.map((d) => d.index);
   const batch: Batch = { length: c.n, columns: {} };
   // Fast path: the whole chunk comes from one source.
-  let single = c.n > 0 && c.own === undefined;
+  let single = c.n > 0 && c.own === undefined && c.rangeStart < 0;
   for (let i = 1; single && i < c.n; i++) if (c.src[i] !== c.src[0]) single = false;
   for (const col of idx) {
     const def = s.columns[col]!;
     let g: { data: ColumnData; nulls: Uint8Array | undefined };
-    if (single) g = c.sources[c.src[0]!]!.gather(col, c.row, c.n);
+    if (c.rangeStart >= 0) g = c.sources[0]!.gatherRange(col, c.rangeStart, c.n);
+    else if (single) g = c.sources[c.src[0]!]!.gather(col, c.row, c.n);
     else g = gatherMixed(s, c, col);
     batch.columns[def.name] = g.data;
     if (g.nulls !== undefined) (batch.nulls ??= {})[def.name] = g.nulls;

@@ -3,6 +3,7 @@ import { mapKey, TableSchema, type Key } from '../catalog/schema.js';
 import { invalidArgument, TidemarkError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MemoryManager } from '../mem/manager.js';
+import type { Reservation } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
 import type { StagedWrite } from '../table/memtable.js';
 import { Table } from '../table/table.js';
@@ -48,13 +49,16 @@ export class TxnManager {
   /** The newest commit timestamp published: what a new snapshot sees. */
   lastCommittedTs = 0;
   readonly counters: TxnCounters = { committed: 0, aborted: 0, conflicts: 0, readOnly: 0 };
-  readonly writePool: MemoryPool;
+  /** The write sets of all open transactions, accounted in the memtable pool as one reservation. */
+  private readonly writeRes: Reservation;
   private readonly memtablePool: MemoryPool;
   private readonly walPool: MemoryPool;
-  /** Keys of transactions between their conflict check and their publish: tableId -> key -> txn. */
-  private readonly inflight = new Map<number, Map<number | string, number>>();
+  /** Transactions between their conflict check and their publish (their write sets are final). */
+  private readonly inflight = new Set<Transaction>();
   private readonly active = new Set<Transaction>();
-  private readonly pending = new Set<Promise<unknown>>();
+  /** Commits and DDL under way, and who waits for them to be none (close). */
+  private pendingCount = 0;
+  private idle: (() => void) | undefined;
   private nextTxnId = 1;
   private ddlLock: Promise<unknown> = Promise.resolve();
   private closedReason: string | undefined;
@@ -67,7 +71,7 @@ export class TxnManager {
     private readonly logger: Logger,
     readonly options: TransactionOptions,
   ) {
-    this.writePool = memory.pool('memtable');
+    this.writeRes = memory.pool('memtable').reserveSync(0, 'txn.writes');
     this.memtablePool = memory.pool('memtable');
     this.walPool = memory.pool('wal');
   }
@@ -112,7 +116,10 @@ export class TxnManager {
   }
 
   isInflight(tableId: number, key: Key): boolean {
-    return this.inflight.get(tableId)?.has(mapKey(key)) ?? false;
+    if (this.inflight.size === 0) return false;
+    const mk = mapKey(key);
+    for (const tx of this.inflight) if (tx.writes.get(tableId)?.entries.has(mk) === true) return true;
+    return false;
   }
 
   /** Roll back; `cause` is what made the caller give up (a CONFLICT counts as a conflict). */
@@ -201,6 +208,9 @@ export class TxnManager {
 
   /** First committer wins: any key committed by others since our snapshot, or in flight, conflicts. */
   private checkConflicts(tx: Transaction): void {
+    // Nothing published since our snapshot and nothing in flight: nothing can conflict.
+    const committedSince = this.lastCommittedTs > tx.snapshotTs;
+    if (!committedSince && this.inflight.size === 0) return;
     for (const tw of tx.writes.values()) {
       const t = tw.table;
       if (t.droppedTs !== undefined) {
@@ -208,10 +218,15 @@ export class TxnManager {
           details: { table: t.name },
         });
       }
-      const inflight = this.inflight.get(t.id);
+      const others: Map<number | string, unknown>[] = [];
+      for (const o of this.inflight) {
+        const m = o.writes.get(t.id)?.entries;
+        if (m !== undefined && m.size > 0) others.push(m);
+      }
       for (const [mk, e] of tw.entries) {
-        const newest = t.newest(e.key);
-        const flying = inflight?.has(mk) ?? false;
+        let flying = false;
+        for (const m of others) if (m.has(mk)) flying = true;
+        const newest = committedSince ? t.newest(e.key) : undefined;
         if (e.insert && ((newest !== undefined && !newest.deleted) || flying))
           throw duplicate(t.schema, e.key);
         if (flying || (newest !== undefined && newest.ts > tx.snapshotTs)) throw conflict(t.schema, e.key);
@@ -220,20 +235,11 @@ export class TxnManager {
   }
 
   private registerInflight(tx: Transaction): void {
-    for (const tw of tx.writes.values()) {
-      let m = this.inflight.get(tw.table.id);
-      if (m === undefined) this.inflight.set(tw.table.id, (m = new Map<number | string, number>()));
-      for (const mk of tw.entries.keys()) m.set(mk, tx.id);
-    }
+    this.inflight.add(tx);
   }
 
   private unregisterInflight(tx: Transaction): void {
-    for (const tw of tx.writes.values()) {
-      const m = this.inflight.get(tw.table.id);
-      if (m === undefined) continue;
-      for (const mk of tw.entries.keys()) if (m.get(mk) === tx.id) m.delete(mk);
-      if (m.size === 0) this.inflight.delete(tw.table.id);
-    }
+    this.inflight.delete(tx);
   }
 
   private end(tx: Transaction, state: 'committed' | 'aborted', reason?: string): void {
@@ -256,9 +262,16 @@ export class TxnManager {
   }
 
   private track(p: Promise<unknown>): void {
-    this.pending.add(p);
-    const done = () => this.pending.delete(p);
+    this.pendingCount++;
+    const done = () => {
+      if (--this.pendingCount === 0) this.idle?.();
+    };
     p.then(done, done);
+  }
+
+  /** @internal Add (or, negative, remove) bytes of a transaction's write set; MEMORY_LIMIT if none left. */
+  accountWrites(delta: number): void {
+    if (delta !== 0) this.writeRes.resize(this.writeRes.bytes + delta);
   }
 
   // ---- DDL ----
@@ -361,6 +374,7 @@ export class TxnManager {
     for (const tx of [...this.active]) {
       if (tx.state === 'active') this.end(tx, 'aborted', 'the database was closed');
     }
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    if (this.pendingCount > 0) await new Promise<void>((r) => (this.idle = r));
+    this.writeRes.release();
   }
 }

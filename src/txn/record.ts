@@ -37,53 +37,59 @@ function valueBytes(v: unknown): number {
   return typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : (v as Uint8Array).length;
 }
 
-/** Bytes of one column of n values (puts: with a null map if nullable). */
-function columnSize(def: ColumnDef, values: (i: number) => unknown, n: number, withNulls: boolean): number {
-  let size = withNulls && def.nullable ? n : 0;
-  if (!isVar(def.type)) return size + n * width(def.type);
-  size += n * 4;
-  for (let i = 0; i < n; i++) {
-    const v = values(i);
-    if (v !== null) size += valueBytes(v);
-  }
-  return size;
+/**
+ * One column of a write op, ready to encode: its values in row order, and for string and bytes
+ * columns their byte lengths, measured once for both the sizing and the writing.
+ */
+interface ColumnPlan {
+  def: ColumnDef;
+  values: unknown[];
+  lens: Int32Array | undefined;
+  withNulls: boolean;
+  size: number;
 }
 
-function writeColumn(
-  w: ByteWriter,
-  def: ColumnDef,
-  values: (i: number) => unknown,
-  n: number,
-  withNulls: boolean,
-): void {
-  if (withNulls && def.nullable) for (let i = 0; i < n; i++) w.u8(values(i) === null ? 1 : 0);
-  if (isVar(def.type)) {
-    const lens = new Array<number>(n);
+function planColumn(def: ColumnDef, values: unknown[], withNulls: boolean): ColumnPlan {
+  const n = values.length;
+  let size = withNulls && def.nullable ? n : 0;
+  let lens: Int32Array | undefined;
+  if (!isVar(def.type)) size += n * width(def.type);
+  else {
+    lens = new Int32Array(n);
+    size += n * 4;
     for (let i = 0; i < n; i++) {
-      const v = values(i);
-      lens[i] = v === null ? 0 : valueBytes(v);
-      w.u32(lens[i]!);
+      const v = values[i];
+      const len = v === null ? 0 : valueBytes(v);
+      lens[i] = len;
+      size += len;
     }
+  }
+  return { def, values, lens, withNulls, size };
+}
+
+function writeColumn(w: ByteWriter, p: ColumnPlan): void {
+  const { def, values, lens } = p;
+  const n = values.length;
+  if (p.withNulls && def.nullable) for (let i = 0; i < n; i++) w.u8(values[i] === null ? 1 : 0);
+  if (lens !== undefined) {
+    for (let i = 0; i < n; i++) w.u32(lens[i]!);
     for (let i = 0; i < n; i++) {
-      const v = values(i);
+      const v = values[i];
       if (v === null) continue;
       if (typeof v === 'string') w.utf8(v);
       else w.raw(v as Uint8Array);
     }
     return;
   }
-  for (let i = 0; i < n; i++) {
-    const v = values(i);
-    switch (def.type) {
-      case 'int32':
-        w.i32(v === null ? 0 : (v as number));
-        break;
-      case 'bool':
-        w.u8(v === true || v === 1 ? 1 : 0);
-        break;
-      default:
-        w.f64(v === null ? 0 : (v as number));
-    }
+  switch (def.type) {
+    case 'int32':
+      for (let i = 0; i < n; i++) w.i32((values[i] as number | null) ?? 0);
+      return;
+    case 'bool':
+      for (let i = 0; i < n; i++) w.u8(values[i] === true || values[i] === 1 ? 1 : 0);
+      return;
+    default:
+      for (let i = 0; i < n; i++) w.f64((values[i] as number | null) ?? 0);
   }
 }
 
@@ -163,15 +169,24 @@ export function encodeTxn(
   schemaOf: (tableId: number) => TableSchema,
   pool: MemoryPool,
 ): PooledBuffer {
+  // Plan every column first (values gathered by column, string lengths measured once), then size.
   let size = 1 + 8 + 4;
+  const plans: ColumnPlan[][] = [];
   for (const op of rec.ops) {
     size += 1 + 4;
     if (op.kind === 'create') size += schemaSize(op.schema);
     else if (op.kind === 'write') {
       const s = schemaOf(op.tableId);
       size += 8;
-      for (const c of s.columns) size += columnSize(c, (i) => op.puts[i]![c.index], op.puts.length, true);
-      size += columnSize(s.pk, (i) => op.delKeys[i], op.delKeys.length, false);
+      const cols: ColumnPlan[] = [];
+      for (const c of s.columns) {
+        const values = new Array<unknown>(op.puts.length);
+        for (let i = 0; i < op.puts.length; i++) values[i] = op.puts[i]![c.index];
+        cols.push(planColumn(c, values, true));
+      }
+      cols.push(planColumn(s.pk, op.delKeys, false));
+      for (const p of cols) size += p.size;
+      plans.push(cols);
     }
   }
   const buf = pool.allocateSync(size, 'txn.record');
@@ -180,16 +195,15 @@ export function encodeTxn(
     w.u8(TXN_FORMAT);
     w.f64(rec.commitTs);
     w.u32(rec.ops.length);
+    let k = 0;
     for (const op of rec.ops) {
       w.u8(op.kind === 'create' ? OP_CREATE : op.kind === 'drop' ? OP_DROP : OP_WRITE);
       w.u32(op.tableId);
       if (op.kind === 'create') writeSchema(w, op.schema);
       else if (op.kind === 'write') {
-        const s = schemaOf(op.tableId);
         w.u32(op.puts.length);
         w.u32(op.delKeys.length);
-        for (const c of s.columns) writeColumn(w, c, (i) => op.puts[i]![c.index], op.puts.length, true);
-        writeColumn(w, s.pk, (i) => op.delKeys[i], op.delKeys.length, false);
+        for (const p of plans[k++]!) writeColumn(w, p);
       }
     }
     if (w.pos !== size)

@@ -1,6 +1,5 @@
 import { describe, mapKey, type Key, type Row, type TableSchema } from '../catalog/schema.js';
 import { invalidArgument, TidemarkError } from '../errors.js';
-import type { Reservation } from '../mem/buffer.js';
 import type { Table } from '../table/table.js';
 import type { TxnManager } from './manager.js';
 import { buildBatch, OWN, readChunkRow, valuesToRow, type Batch, type ResultChunk } from './batch.js';
@@ -68,7 +67,6 @@ export class Transaction {
   endReason: string | undefined;
   readonly writes = new Map<number, TableWrites>();
   private writeBytes = 0;
-  private writeRes: Reservation | undefined;
   /** When it began (performance.now()), for the timeout. */
   readonly startedMs = performance.now();
 
@@ -87,31 +85,44 @@ export class Transaction {
   /** Insert rows; a key that exists (here or committed by another transaction) is DUPLICATE_KEY. */
   async insert(table: string, rows: Row | readonly Row[]): Promise<number> {
     const t = this.tableFor(table);
-    const list = asRows(rows);
     const s = t.schema;
-    const staged: WriteEntry[] = [];
-    const seen = new Set<number | string>();
-    const tw = this.writes.get(t.id);
-    for (const row of list) {
-      const values = s.normalizeRow(row);
-      const key = s.keyOf(values);
-      const mk = mapKey(key);
-      const own = tw?.entries.get(mk);
-      if (seen.has(mk) || (own !== undefined && own.values !== null)) throw duplicate(s, key);
-      seen.add(mk);
-      let insert = true;
-      if (own !== undefined) {
-        // Re-inserting a key this transaction deleted: it existed at the snapshot unless we made it.
-        insert = own.insert;
-      } else {
-        if (t.lookup(key, this.snapshotTs) !== undefined) throw duplicate(s, key);
-        const newest = t.newest(key);
-        if (newest !== undefined && !newest.deleted) throw duplicate(s, key); // a concurrent commit
+    const list = asRows(rows);
+    // Check every row first: a bad row changes nothing.
+    const normalized = list.map((r) => s.normalizeRow(r));
+    const tw = this.tableWrites(t);
+    // Entries go in as they are checked (so a key twice in one call is caught like any other); if
+    // one fails, the call's entries are taken out again: a failed call changes nothing.
+    const added: (number | string)[] = [];
+    const replaced: [number | string, WriteEntry][] = [];
+    let bytes = 0;
+    try {
+      for (const values of normalized) {
+        const key = s.keyOf(values);
+        const mk = mapKey(key);
+        const own = tw.entries.get(mk);
+        if (own !== undefined && own.values !== null) throw duplicate(s, key);
+        let insert = true;
+        if (own !== undefined) {
+          // Re-inserting a key this transaction deleted: it existed at the snapshot unless we made it.
+          insert = own.insert;
+          replaced.push([mk, own]);
+        } else {
+          const p = t.probe(key, this.snapshotTs);
+          // Visible to us, or committed live by another transaction since our snapshot.
+          if (p.row >= 0 || (!Number.isNaN(p.newestTs) && !p.newestDeleted)) throw duplicate(s, key);
+          added.push(mk);
+        }
+        const e: WriteEntry = { key, values, insert };
+        bytes += entryBytes(e);
+        tw.entries.set(mk, e);
       }
-      staged.push({ key, values, insert });
+      this.reserveWrites(bytes);
+    } catch (e) {
+      for (const mk of added) tw.entries.delete(mk);
+      for (const [mk, own] of replaced) tw.entries.set(mk, own);
+      throw e;
     }
-    this.addWrites(t, staged);
-    return staged.length;
+    return normalized.length;
   }
 
   /** Insert or replace rows by primary key. */
@@ -266,16 +277,23 @@ export class Transaction {
     let oi = 0;
     let from = gte;
     let after = false;
+    // Scratch for the storage side, reused by every chunk: a chunk is consumed before the next.
+    const scratchSrc = new Int32Array(size);
+    const scratchRow = new Int32Array(size);
     for (;;) {
       this.checkUsable();
-      const c = t.collect(from, after, lt, this.snapshotTs, size);
-      const last = c.n > 0 ? c.keys[c.n - 1] : undefined;
+      const c = t.collect(from, after, lt, this.snapshotTs, size, oi < own.length, scratchSrc, scratchRow);
+      const last = c.last;
       // Own writes that fall within this chunk (all that remain, when the table has no more keys).
       let oEnd = oi;
       while (oEnd < own.length && (c.done || cmp(own[oEnd]!.key, last!) <= 0)) oEnd++;
       let out: ResultChunk;
-      if (oEnd === oi) out = dropDeletes(c.n, c.src, c.row, c.sources);
-      else {
+      if (oEnd === oi) {
+        out =
+          c.deletes === 0
+            ? { n: c.n, src: c.src, row: c.row, own: undefined, sources: c.sources, rangeStart: c.rangeStart }
+            : dropDeletes(c.n, c.src, c.row, c.sources);
+      } else {
         const cap = c.n + (oEnd - oi);
         const src = new Int32Array(cap);
         const row = new Int32Array(cap);
@@ -287,7 +305,7 @@ export class Transaction {
           ownValues[n++] = e.values;
         };
         for (let i = 0; i < c.n; i++) {
-          const key = c.keys[i]!;
+          const key = c.keys![i]!;
           while (oi < oEnd && cmp(own[oi]!.key, key) < 0) emitOwn(own[oi++]!);
           if (oi < oEnd && cmp(own[oi]!.key, key) === 0) {
             emitOwn(own[oi++]!);
@@ -298,7 +316,7 @@ export class Transaction {
           row[n++] = c.row[i]!;
         }
         while (oi < oEnd) emitOwn(own[oi++]!);
-        out = { n, src, row, own: ownValues, sources: c.sources };
+        out = { n, src, row, own: ownValues, sources: c.sources, rangeStart: -1 };
       }
       if (out.n > 0) yield out;
       if (c.done) return;
@@ -332,12 +350,17 @@ export class Transaction {
     }
   }
 
-  private addWrites(t: Table, entries: WriteEntry[]): void {
+  private tableWrites(t: Table): TableWrites {
     let tw = this.writes.get(t.id);
     if (tw === undefined) {
       tw = new TableWrites(t);
       this.writes.set(t.id, tw);
     }
+    return tw;
+  }
+
+  private addWrites(t: Table, entries: WriteEntry[]): void {
+    const tw = this.tableWrites(t);
     let bytes = 0;
     for (const e of entries) bytes += entryBytes(e);
     this.reserveWrites(bytes);
@@ -354,37 +377,34 @@ export class Transaction {
         `transaction ${this.id} would hold ${next} bytes of writes, over transaction.maxWriteBytes (${max}); commit in smaller transactions`,
       );
     }
-    if (this.writeRes === undefined) this.writeRes = this.mgr.writePool.reserveSync(next, 'txn.writes');
-    else this.writeRes.resize(next);
+    this.mgr.accountWrites(bytes);
     this.writeBytes = next;
   }
 
   /** @internal Release what the transaction holds (its write set's accounting). */
   releaseResources(): void {
-    this.writeRes?.release();
-    this.writeRes = undefined;
+    this.mgr.accountWrites(-this.writeBytes);
+    this.writeBytes = 0;
   }
 }
 
-/** The chunk without the keys it sees deleted. */
+/** The chunk without the keys it sees deleted (compacted in place). */
 function dropDeletes(
   n: number,
   src: Int32Array,
   row: Int32Array,
   sources: ResultChunk['sources'],
 ): ResultChunk {
-  let deletes = 0;
-  for (let i = 0; i < n; i++) if (src[i]! < 0) deletes++;
-  if (deletes === 0) return { n, src, row, own: undefined, sources };
-  const s2 = new Int32Array(n - deletes);
-  const r2 = new Int32Array(n - deletes);
   let k = 0;
   for (let i = 0; i < n; i++) {
     if (src[i]! < 0) continue;
-    s2[k] = src[i]!;
-    r2[k++] = row[i]!;
+    if (k !== i) {
+      src[k] = src[i]!;
+      row[k] = row[i]!;
+    }
+    k++;
   }
-  return { n: k, src: s2, row: r2, own: undefined, sources };
+  return { n: k, src, row, own: undefined, sources, rangeStart: -1 };
 }
 
 function entryBytes(e: WriteEntry): number {

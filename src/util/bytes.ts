@@ -1,11 +1,11 @@
 import { TidemarkError } from '../errors.js';
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Writes little-endian values into a buffer sized in advance (see ByteSizer). */
 export class ByteWriter {
   private readonly view: DataView;
+  private buf: Buffer | undefined;
   pos = 0;
 
   constructor(readonly bytes: Uint8Array) {
@@ -43,7 +43,9 @@ export class ByteWriter {
   }
   /** UTF-8 bytes of a string whose byte length the caller already wrote or knows. */
   utf8(s: string): number {
-    const { written } = encoder.encodeInto(s, this.bytes.subarray(this.pos));
+    // Buffer.write is the fast path for short strings; the buffer is a view, created once.
+    this.buf ??= Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
+    const written = this.buf.write(s, this.pos, 'utf8');
     this.pos += written;
     return written;
   }

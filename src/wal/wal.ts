@@ -161,7 +161,7 @@ export class Wal {
       segments.push({ firstLsn: nextLsn, path: segmentPath(nextLsn), bytes: SEGMENT_HEADER_BYTES });
     }
     const active = segments[segments.length - 1]!;
-    const handle = await fs.open(active.path, 'readwrite', 'wal');
+    const handle = await fs.open(active.path, 'readwrite', 'wal', { sync: limits.sync === 'batch' });
     try {
       if (recovery.tornTail !== undefined && recovery.tornTail.path === active.path) {
         // Cut the torn tail for good before anything is appended after it.

@@ -36,8 +36,9 @@ const BATCH_BUFFER_MIN_BYTES = 64 * 1024;
 
 /**
  * The appending side of the log: group commit. Each append copies its payload into a buffer from the
- * `wal` pool and waits. One flush at a time writes every waiting record as one batch (one write
- * call) and then one fdatasync; records arriving meanwhile gather for the next batch. Batches are
+ * `wal` pool and waits. One flush at a time writes every waiting record as one batch, with one
+ * durable write (the segment is open with O_DSYNC under sync 'batch'); records arriving meanwhile
+ * gather for the next batch. Batches are
  * written strictly one after another, each only after the previous one is durable, so after a crash
  * only the last batch can be torn (recovery relies on this).
  *
@@ -62,6 +63,8 @@ export class WalWriter {
   /** Appends waiting for queue space or memory: while any exist, new appends queue behind them. */
   private slowAppends = 0;
   private batchBuf: PooledBuffer | undefined;
+  /** Records in the last batch written: whether appends come concurrently or one at a time. */
+  private lastBatchRecords = 2;
 
   constructor(
     private readonly fs: FileService,
@@ -179,10 +182,12 @@ export class WalWriter {
 
   private async flushLoop(): Promise<void> {
     try {
-      // Let appends issued in this turn join the first batch.
-      await nextTurn();
+      // Let appends issued in this turn join the first batch, unless appends come one at a time
+      // (the last batch held one record): then waiting a turn would only add latency.
+      if (this.lastBatchRecords > 1) await nextTurn();
       while (this.pending.length > 0 && this.failure === undefined) {
         const batch = this.takeBatch();
+        this.lastBatchRecords = batch.length;
         await this.writeBatch(batch);
         // Let the appenders woken by this batch append again before the next one is cut.
         await nextTurn();
@@ -231,10 +236,9 @@ export class WalWriter {
         segment.bytes += chunk.length;
       }
       this.bytesWritten += total;
-      if (this.limits.sync === 'batch') {
-        await this.handle.datasync();
-        this.syncs++;
-      }
+      // With sync 'batch' the segment is open with O_DSYNC: the write returned once durable, one
+      // system call where a write and an fdatasync would take two trips through the thread pool.
+      if (this.limits.sync === 'batch') this.syncs++;
     } catch (e) {
       await this.fail(e, batch, writeOffset);
       return;
@@ -252,7 +256,7 @@ export class WalWriter {
   /**
    * The batch as few contiguous chunks as possible: the record itself when alone, else one copy in
    * the reusable batch buffer, or (if memory is too tight for it) the records one by one. Several
-   * writes before one fdatasync keep the property recovery needs: only the last batch is unsynced.
+   * writes for one batch keep the property recovery needs: only the last batch can be torn.
    */
   private gather(batch: PendingRecord[], total: number): Uint8Array[] {
     if (batch.length === 1) return [batch[0]!.buf.bytes];
@@ -276,7 +280,7 @@ export class WalWriter {
     await this.handle.close();
     const path = segmentPath(firstLsn);
     // The new segment's header and directory entry are durable before any record goes in.
-    const h = await this.fs.open(path, 'create-new', 'wal');
+    const h = await this.fs.open(path, 'create-new', 'wal', { sync: this.limits.sync === 'batch' });
     const info: SegmentInfo = { firstLsn, path, bytes: 0 };
     try {
       await h.write(encodeSegmentHeader(firstLsn), 0);

@@ -205,7 +205,7 @@ describe('snapshot isolation', () => {
     const { db, reopen } = await memDb({}, fault);
     await db.createTable('a', ACCOUNTS);
     await db.insert('a', { id: 1, owner: 'kept', balance: 1 });
-    fault.addRule({ op: 'datasync', nth: 1, errno: 'EIO', path: 'wal/' });
+    fault.addRule({ op: 'write', nth: 1, errno: 'EIO', path: 'wal/' });
     const err = (await db.insert('a', { id: 2, owner: 'lost', balance: 2 }).catch((e: unknown) => e)) as {
       code: string;
     };

@@ -107,6 +107,43 @@ describe('in-memory crash model', () => {
   });
 });
 
+describe('O_DSYNC handles', () => {
+  test('a write through a sync handle is durable when it returns; one through a plain handle is not', async () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const fs = new MemoryFileService();
+      const d = await fs.open('d', 'create', 'wal', { sync: true });
+      const p = await fs.open('p', 'create', 'wal');
+      await fs.syncDir('');
+      await d.write(enc('durable'), 0);
+      await p.write(enc('maybe'), 0);
+      fs.crash(seed);
+      const snap = fs.snapshot();
+      expect(dec(snap.get('d'))).toBe('durable');
+      expect(['', 'maybe', 'm', 'ma', 'may', 'mayb']).toContain(dec(snap.get('p')));
+    }
+  });
+
+  test('a crash in the middle of a sync write can leave it torn, the same way for the same seed', async () => {
+    const outcomes = new Set<string>();
+    for (let seed = 1; seed <= 40; seed++) {
+      const run = async () => {
+        const mem = new MemoryFileService();
+        const fs = new FaultFileService(mem, { seed, crashAtStep: 3 });
+        const h = await fs.open('w', 'create', 'wal', { sync: true }); // step 1
+        await fs.syncDir(''); // step 2
+        await h.write(enc('0123456789'), 0).catch(() => undefined); // step 3: the crash
+        return dec(mem.snapshot().get('w'));
+      };
+      const a = await run();
+      expect(await run()).toBe(a);
+      expect('0123456789'.startsWith(a!)).toBe(true);
+      outcomes.add(a!);
+    }
+    expect(outcomes.has('')).toBe(true); // nothing landed
+    expect([...outcomes].some((o) => o.length > 0 && o.length < 10)).toBe(true); // torn
+  });
+});
+
 describe('fault-injecting wrapper', () => {
   test('fails the nth operation of a kind with EIO, once', async () => {
     const fs = new FaultFileService(new MemoryFileService(), {

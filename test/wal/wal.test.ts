@@ -3,7 +3,13 @@ import type { TidemarkError } from '../../src/errors.js';
 import { FaultFileService } from '../../src/fileservice/fault.js';
 import { LocalFileService } from '../../src/fileservice/local.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
-import type { FileHandle, FileKind, FileService, OpenMode } from '../../src/fileservice/types.js';
+import type {
+  FileHandle,
+  FileKind,
+  FileService,
+  OpenMode,
+  OpenOptions,
+} from '../../src/fileservice/types.js';
 import { createLogger } from '../../src/log.js';
 import { MemoryManager } from '../../src/mem/manager.js';
 import { Wal, type WalOptions } from '../../src/wal/wal.js';
@@ -138,7 +144,7 @@ describe('append and replay', () => {
   });
 });
 
-/** A file service whose fdatasync waits for the test to open a gate: to hold appends in the queue. */
+/** A file service whose writes wait for the test to open a gate: to hold appends in the queue. */
 class GatedFileService extends MemoryFileService {
   gate: Promise<void> = Promise.resolve();
   private openGate: () => void = () => undefined;
@@ -148,12 +154,17 @@ class GatedFileService extends MemoryFileService {
   open_() {
     this.openGate();
   }
-  override async open(path: string, mode: OpenMode, kind: FileKind): Promise<FileHandle> {
-    const h = await super.open(path, mode, kind);
-    const datasync = h.datasync.bind(h);
-    h.datasync = async () => {
+  override async open(
+    path: string,
+    mode: OpenMode,
+    kind: FileKind,
+    options?: OpenOptions,
+  ): Promise<FileHandle> {
+    const h = await super.open(path, mode, kind, options);
+    const write = h.write.bind(h);
+    h.write = async (src: Uint8Array, position: number) => {
       await this.gate;
-      await datasync();
+      await write(src, position);
     };
     return h;
   }
@@ -168,7 +179,7 @@ describe('back-pressure', () => {
     const done: number[] = [];
     const appends = Array.from({ length: 100 }, () => wal.append(1, payload).then((lsn) => done.push(lsn)));
     await new Promise((r) => setTimeout(r, 50));
-    // One batch is stuck in fdatasync; at most queueBytesMax more wait in memory.
+    // One batch is stuck in its durable write; at most queueBytesMax more wait in memory.
     const walBytes = memory.stats().pools.wal!.bytes;
     expect(wal.stats().queuedBytes).toBeLessThanOrEqual(8192 + 1024);
     expect(walBytes).toBeLessThanOrEqual(2 * (8192 + 1024) + 64 * 1024);
@@ -182,11 +193,11 @@ describe('back-pressure', () => {
 });
 
 describe('failures', () => {
-  test('a failed fdatasync fails the batch and every later append with IO, releasing every buffer', async () => {
+  test('a failed durable write fails the batch and every later append with IO, releasing every buffer', async () => {
     const mem = new MemoryFileService();
-    const fs = new FaultFileService(mem, { rules: [{ op: 'datasync', nth: 3, errno: 'EIO', path: 'wal/' }] });
+    // Writes to wal/: 1 is the segment header, 2 the first batch, 3 the second.
+    const fs = new FaultFileService(mem, { rules: [{ op: 'write', nth: 3, errno: 'EIO', path: 'wal/' }] });
     const { wal, memory } = await openWal(fs);
-    // datasync 1 was the segment creation's; 2 is the first batch.
     expect(await wal.append(1, enc('kept'))).toBe(1);
     const results = await Promise.allSettled([wal.append(1, enc('lost-1')), wal.append(1, enc('lost-2'))]);
     for (const r of results) {
@@ -204,7 +215,7 @@ describe('failures', () => {
     ).toEqual([]);
     await wal.close();
     memory.close();
-    // Reopened, the log holds the acknowledged record, and the failed batch was cut off.
+    // Reopened, the log holds the acknowledged record, and nothing of the failed batch.
     const again = await openWal(mem);
     expect(await readAll(again.wal)).toEqual([[1, 1, 'kept']]);
     expect(await again.wal.append(1, enc('next'))).toBe(2);

@@ -1,0 +1,138 @@
+// One engine's run of the core workloads, in a process of its own. Prints one JSON line per
+// workload. Usage: node child.mjs ENGINE [--quick]
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { expectedSum, now, percentiles, rng, row } from './lib/data.mjs';
+
+const engineName = process.argv[2];
+const quick = process.argv.includes('--quick');
+const ROWS = quick ? 200_000 : 1_000_000;
+const BATCH = 1000;
+const GETS = quick ? 50_000 : 200_000;
+const COMMITS = quick ? 5_000 : 20_000;
+const CALLERS = 64;
+
+const engine = await import(`./engines/${engineName}.mjs`);
+const dir = mkdtempSync(path.join(os.tmpdir(), `tidemark-bench-${engineName}-`));
+let peakRss = 0;
+const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
+const out = (r) =>
+  process.stdout.write(
+    JSON.stringify({
+      engine: engineName,
+      settings: engine.settings,
+      peakRssMiB: Math.round(Math.max(peakRss, process.memoryUsage.rss()) / 2 ** 20),
+      ...r,
+    }) + '\n',
+  );
+
+try {
+  const db = await engine.create(dir);
+
+  // 1. Bulk load in 1000-row transactions.
+  {
+    const lat = new Float64Array(ROWS / BATCH);
+    const t0 = now();
+    for (let b = 0; b < ROWS / BATCH; b++) {
+      const rows = new Array(BATCH);
+      for (let i = 0; i < BATCH; i++) rows[i] = row(b * BATCH + i);
+      const s = now();
+      await db.insertBatch(rows);
+      lat[b] = now() - s;
+    }
+    const ms = now() - t0;
+    out({
+      workload: 'bulk',
+      name: `bulk load ${ROWS.toLocaleString('en-US')} rows in ${BATCH}-row transactions`,
+      unit: 'rows/s',
+      opsPerSec: ROWS / (ms / 1000),
+      ...percentiles(lat),
+      poolHighWaterMiB: toMiB(db.poolHighWater()),
+    });
+  }
+
+  // 2. Random point gets by primary key.
+  {
+    const r = rng(42);
+    const ids = new Float64Array(GETS);
+    for (let i = 0; i < GETS; i++) ids[i] = Math.floor(r() * ROWS);
+    for (let i = 0; i < 1000; i++) await db.get(ids[i]); // warm up
+    const lat = new Float64Array(GETS);
+    const t0 = now();
+    for (let i = 0; i < GETS; i++) {
+      const s = now();
+      const got = await db.get(ids[i]);
+      lat[i] = now() - s;
+      if (got === undefined || got.id !== ids[i])
+        throw new Error(`get ${ids[i]} returned ${JSON.stringify(got)}`);
+    }
+    const ms = now() - t0;
+    out({
+      workload: 'get',
+      name: `random point gets by primary key (${GETS.toLocaleString('en-US')})`,
+      unit: 'gets/s',
+      opsPerSec: GETS / (ms / 1000),
+      ...percentiles(lat),
+      poolHighWaterMiB: toMiB(db.poolHighWater()),
+    });
+  }
+
+  // 3. SUM of a float64 column over all rows.
+  {
+    const want = expectedSum(ROWS);
+    await db.sum();
+    const runs = 10;
+    const lat = new Float64Array(runs);
+    for (let k = 0; k < runs; k++) {
+      const s = now();
+      const got = await db.sum();
+      lat[k] = now() - s;
+      if (Math.abs(got - want) > 1e-6 * want) throw new Error(`sum ${got}, expected ${want}`);
+    }
+    const p = percentiles(lat);
+    out({
+      workload: 'sum',
+      name: `SUM(value) over ${ROWS.toLocaleString('en-US')} rows`,
+      unit: 'rows/s',
+      opsPerSec: ROWS / (p.p50Ms / 1000),
+      ...p,
+      poolHighWaterMiB: toMiB(db.poolHighWater()),
+    });
+  }
+
+  // 4. Durable 1-row transactions from 64 concurrent callers.
+  {
+    const lat = new Float64Array(COMMITS);
+    let next = 0;
+    const t0 = now();
+    await Promise.all(
+      Array.from({ length: CALLERS }, async () => {
+        for (;;) {
+          const i = next++;
+          if (i >= COMMITS) return;
+          const s = now();
+          await db.insertOne(row(i));
+          lat[i] = now() - s;
+        }
+      }),
+    );
+    const ms = now() - t0;
+    out({
+      workload: 'commit64',
+      name: `durable 1-row transactions, ${CALLERS} concurrent callers`,
+      unit: 'txn/s',
+      opsPerSec: COMMITS / (ms / 1000),
+      ...percentiles(lat),
+      poolHighWaterMiB: toMiB(db.poolHighWater()),
+    });
+  }
+  await db.close();
+} finally {
+  clearInterval(rssTimer);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function toMiB(b) {
+  return b === null ? null : Math.round(b / 2 ** 20);
+}

@@ -1,0 +1,39 @@
+// The benchmark data, the same for every engine: deterministic from a seed.
+
+/** A small fast PRNG (mulberry32). */
+export function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    let t = (s = (s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Row i of the 4-column table: id int64 (primary key), name string, value float64, flag bool. */
+export function row(i) {
+  return {
+    id: i,
+    name: `name-${(i * 2654435761) % 1000003}`.padEnd(16, '.'),
+    value: (i % 1000) / 8,
+    flag: i % 3 === 0,
+  };
+}
+
+/** The expected SUM(value) over rows 0..n-1. */
+export function expectedSum(n) {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += (i % 1000) / 8;
+  return s;
+}
+
+/** Latency percentiles (ms) from a Float64Array of samples, sorted in place. */
+export function percentiles(samples, n = samples.length) {
+  const a = samples.subarray(0, n).sort();
+  return { p50Ms: a[Math.floor(n * 0.5)] ?? 0, p99Ms: a[Math.floor(n * 0.99)] ?? 0 };
+}
+
+export function now() {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
