@@ -34,7 +34,11 @@ if (selected.some((s) => s.peers) && !existsSync(path.join(here, 'node_modules',
   process.stderr.write(
     'bench: installing peer engines in bench/ (better-sqlite3 builds from source: a few minutes)...\n',
   );
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: here, stdio: 'inherit' });
+  const lock = existsSync(path.join(here, 'package-lock.json'));
+  const r = spawnSync('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'], {
+    cwd: here,
+    stdio: 'inherit',
+  });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 

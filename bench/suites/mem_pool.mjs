@@ -6,16 +6,16 @@ const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 40 : 200;
 const PER_ROUND = 20_000;
 
-function measure(fn) {
+function measure(fn, rounds = ROUNDS) {
   for (let i = 0; i < 5; i++) fn(PER_ROUND); // warm up the JIT
-  const perOp = new Float64Array(ROUNDS);
-  for (let r = 0; r < ROUNDS; r++) {
+  const perOp = new Float64Array(rounds);
+  for (let r = 0; r < rounds; r++) {
     const t0 = process.hrtime.bigint();
     fn(PER_ROUND);
     perOp[r] = Number(process.hrtime.bigint() - t0) / PER_ROUND;
   }
   perOp.sort();
-  return { medianNs: perOp[ROUNDS >> 1], p99Ns: perOp[Math.floor(ROUNDS * 0.99)] };
+  return { medianNs: perOp[rounds >> 1], p99Ns: perOp[Math.floor(rounds * 0.99)] };
 }
 
 const cases = [];
@@ -23,9 +23,13 @@ for (const size of [100, 4096]) {
   for (const level of ['disabled', 'simple', 'advanced', 'paranoid']) {
     const m = new MemoryManager({ limitBytes: 1 << 30, leakDetection: level });
     const pool = m.pool('io');
-    const r = measure((n) => {
-      for (let i = 0; i < n; i++) pool.allocateSync(size, 'bench').release();
-    });
+    // paranoid captures a stack per buffer (about 20 µs): fewer rounds keep the suite short.
+    const r = measure(
+      (n) => {
+        for (let i = 0; i < n; i++) pool.allocateSync(size, 'bench').release();
+      },
+      level === 'paranoid' ? 20 : ROUNDS,
+    );
     m.close();
     cases.push({ name: `acquire+release ${size} B, ${level}`, level, size, ...r });
   }

@@ -9,6 +9,7 @@ import type { Table } from '../table/table.js';
 export class Catalog {
   private readonly byId = new Map<number, Table>();
   nextTableId = 1;
+  private dropped = 0;
 
   add(t: Table): void {
     this.byId.set(t.id, t);
@@ -54,10 +55,19 @@ export class Catalog {
 
   /** Dropped tables no snapshot at or after `oldestTs` can see. */
   unreachable(oldestTs: number): Table[] {
+    if (this.dropped === 0) return [];
     return this.all().filter((t) => t.droppedTs !== undefined && t.droppedTs <= oldestTs);
   }
 
+  /** Count a drop (so that looking for unreachable tables costs nothing when there are none). */
+  markDropped(t: Table, ts: number): void {
+    if (t.droppedTs === undefined) this.dropped++;
+    t.droppedTs = ts;
+  }
+
   remove(id: number): void {
+    const t = this.byId.get(id);
+    if (t?.droppedTs !== undefined) this.dropped--;
     this.byId.delete(id);
   }
 }

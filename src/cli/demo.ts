@@ -1,43 +1,80 @@
-import { LocalFileService } from '../fileservice/local.js';
-import { readFileInto } from '../fileservice/util.js';
-import { MemoryManager } from '../mem/manager.js';
+import { open } from '../db/database.js';
 
 /**
- * A short tour of the foundation: take the directory's LOCK, write and read back a file through the
- * file service with buffers from the memory pools, print the pools' statistics, and close with the
- * proof that nothing leaked.
+ * A short tour: open (or create) a database, write through transactions, read it back as rows and
+ * as columns, print the memory pools and the WAL, and close, which proves nothing leaked.
  */
 export async function runDemo(dir: string, print: (line: string) => void): Promise<void> {
-  const fs = new LocalFileService(dir);
-  const lock = await fs.lock();
-  const memory = new MemoryManager({ limitBytes: 64 << 20, leakDetection: 'simple' });
+  const started = performance.now();
+  const db = await open(dir, { log: { level: 'warn' } });
   try {
-    print(`tidemark demo in ${fs.root}`);
-    await fs.mkdir('demo');
-    const rows = 10_000;
-    const col = memory.pool('memtable').allocateSync(rows * 8, 'demo.column');
-    const values = col.float64();
-    for (let i = 0; i < rows; i++) values[i] = i * 0.5;
-    await fs.writeFileAtomic('demo/column.bin', [col.bytes], 'other');
-    col.release();
-    const back = await readFileInto(fs, 'demo/column.bin', 'other', memory.pool('io'), 'demo.read');
+    print(`tidemark demo in ${dir} (opened in ${Math.round(performance.now() - started)} ms)`);
+    if (!db.tables().includes('readings')) {
+      await db.createTable('readings', {
+        columns: {
+          id: 'int64',
+          sensor: 'string',
+          at: 'timestamp',
+          value: 'float64',
+          ok: { type: 'bool', nullable: true },
+        },
+        primaryKey: 'id',
+      });
+      print('created table readings');
+    }
+    // Continue after what earlier runs wrote.
+    let next = 0;
+    for await (const b of db.scanBatches('readings', { columns: ['id'] })) {
+      const ids = b.columns['id'] as number[];
+      if (ids.length > 0) next = ids[ids.length - 1]! + 1;
+    }
+    const rows = Array.from({ length: 10_000 }, (_, i) => ({
+      id: next + i,
+      sensor: `sensor-${i % 16}`,
+      at: new Date(Date.now() - (10_000 - i) * 1000),
+      value: Math.sin((next + i) / 100) * 20 + 20,
+      ok: i % 97 === 0 ? null : true,
+    }));
+    const t0 = performance.now();
+    for (let i = 0; i < rows.length; i += 1000) await db.insert('readings', rows.slice(i, i + 1000));
+    print(
+      `inserted ${rows.length} rows in 10 durable transactions (${Math.round(performance.now() - t0)} ms)`,
+    );
+    await db.transaction(async (tx) => {
+      await tx.update('readings', next, { value: -1, ok: false });
+      await tx.delete('readings', next + 1);
+    });
     let sum = 0;
-    for (const v of back.float64()) sum += v;
-    print(`wrote and read back ${rows} float64 values atomically; sum = ${sum}`);
+    let count = 0;
+    for await (const b of db.scanBatches('readings', { columns: ['value'] })) {
+      for (const v of b.columns['value'] as Float64Array) sum += v;
+      count += b.length;
+    }
+    print(`${count} rows in the table; average value ${(sum / count).toFixed(3)}`);
     print('');
-    print('pool         bytes   high-water   handles   allocations');
-    for (const [name, p] of Object.entries(memory.stats().pools)) {
+    const s = db.stats();
+    print(
+      `memory: ${fmt(s.memory.bytes)} in use of ${fmt(s.memory.limitBytes)}, high water ${fmt(s.memory.highWaterBytes)}`,
+    );
+    print('pool          bytes   high-water   handles');
+    for (const [name, p] of Object.entries(s.memory.pools)) {
       print(
-        `${name.padEnd(10)} ${String(p.bytes).padStart(7)} ${String(p.highWaterBytes).padStart(12)} ${String(p.handles).padStart(9)} ${String(p.allocations).padStart(13)}`,
+        `${name.padEnd(10)} ${fmt(p.bytes).padStart(8)} ${fmt(p.highWaterBytes).padStart(12)} ${String(p.handles).padStart(9)}`,
       );
     }
-    back.release();
-    await fs.delete('demo/column.bin');
+    print(
+      `wal: ${fmt(s.wal.bytes)} in ${s.wal.segments} segment(s), durable through LSN ${s.wal.durableLsn}`,
+    );
+    print(`transactions: ${s.transactions.committed} committed, ${s.transactions.aborted} aborted`);
   } finally {
-    await lock.release();
-    memory.close();
-    await fs.close();
+    await db.close();
   }
   print('');
-  print('closed: every pool at zero bytes, no file handle open.');
+  print('closed: every pool back at zero bytes, no file handle left open.');
+}
+
+function fmt(bytes: number): string {
+  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${bytes} B`;
 }

@@ -22,7 +22,9 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('open a data directory, write through the engine, and print memory pool statistics')
+    .description(
+      'open a database, write and read through transactions, print memory pool and WAL figures, close',
+    )
     .option('--dir <dir>', 'data directory', './data')
     .action(async (opts: { dir: string }) => {
       await runDemo(opts.dir, (line) => process.stdout.write(line + '\n'));

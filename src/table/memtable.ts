@@ -7,6 +7,7 @@ import {
   type Row,
   type TableSchema,
 } from '../catalog/schema.js';
+import { TidemarkError } from '../errors.js';
 import type { PooledBuffer, Reservation } from '../mem/buffer.js';
 import type { MemoryPool, WaitOptions } from '../mem/pool.js';
 import { BLOCK_ROWS, isVarWidth, RowBlock, type ColumnVector } from './block.js';
@@ -139,7 +140,8 @@ export class MemTable implements RowSource {
     putKeys: readonly Key[],
     delKeys: readonly Key[],
   ): StagedWrite | undefined {
-    if (this.released) throw new Error('memtable released');
+    if (this.released)
+      throw new TidemarkError('CLOSED', `the storage of table ${this.schema.name} was released`);
     const n = puts.length;
     const versions = n + delKeys.length;
     const rowStart = this.rowsClaimed;

@@ -320,7 +320,7 @@ export class TxnManager {
       if (op.kind === 'create') this.catalog.add(new Table(op.tableId, op.schema, ts, this.memtablePool));
       else if (op.kind === 'drop') {
         const t = this.catalog.byTableId(op.tableId);
-        if (t !== undefined) t.droppedTs = ts;
+        if (t !== undefined) this.catalog.markDropped(t, ts);
       }
     }
     this.collectDroppedTables();
