@@ -1,0 +1,428 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { ByteReader, ByteWriter } from '../util/bytes.js';
+
+/**
+ * Column chunk codecs: light, fast encodings chosen per chunk by what pays (see docs/formats/object.md).
+ *
+ * A column's values, decoded, are one of:
+ * - `f64`: Float64Array (float64; int64 and timestamps as exact integers; commit timestamps);
+ * - `i32`: Int32Array;
+ * - `u8`: Uint8Array (bool as 0/1);
+ * - `var`: offsets (Uint32Array, n + 1) into UTF-8 or raw bytes (string, bytes);
+ * plus a null map (1 = null) when some value is null.
+ */
+export type Physical = 'f64' | 'i32' | 'u8' | 'var';
+
+export interface Decoded {
+  n: number;
+  physical: Physical;
+  f64?: Float64Array;
+  i32?: Int32Array;
+  u8?: Uint8Array;
+  offsets?: Uint32Array;
+  data?: Uint8Array;
+  nulls?: Uint8Array;
+}
+
+export const Encoding = {
+  RAW: 0,
+  /** Every value equal: the value once. */
+  CONST: 1,
+  /** Integers as (value - min) in the fewest bits. */
+  FOR: 2,
+  /** Sorted-ish integers as (delta - minDelta) in the fewest bits, after the first value. */
+  DELTA: 3,
+  /** Strings and bytes with few distinct values: a dictionary and bit-packed codes. */
+  DICT: 4,
+  /** Strings and bytes: bit-packed lengths, then the bytes deflated (zlib, level 1). */
+  DEFLATE: 5,
+} as const;
+
+const ENCODING_NAMES = ['RAW', 'CONST', 'FOR', 'DELTA', 'DICT', 'DEFLATE'];
+
+export function encodingName(e: number): string {
+  return ENCODING_NAMES[e] ?? `unknown(${e})`;
+}
+
+// ---- bit packing ----
+
+/** Bits needed for unsigned values up to `max` (0 for max 0). */
+export function bitWidth(max: number): number {
+  return max === 0 ? 0 : 32 - Math.clz32(max);
+}
+
+export function packedBytes(n: number, width: number): number {
+  return Math.ceil((n * width) / 32) * 4;
+}
+
+/** Pack n unsigned values (< 2^width, width <= 32) into little-endian 32-bit words. */
+export function pack(values: ArrayLike<number>, n: number, width: number, w: ByteWriter): void {
+  if (width === 0) return;
+  const words = new Uint32Array(packedBytes(n, width) / 4);
+  let bit = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i]! >>> 0;
+    const word = bit >>> 5;
+    const off = bit & 31;
+    words[word] = (words[word]! | (v << off)) >>> 0;
+    if (off + width > 32) words[word + 1] = v >>> (32 - off);
+    bit += width;
+  }
+  w.raw(new Uint8Array(words.buffer));
+}
+
+/** Unpack n values of `width` bits, calling out(i, value). */
+function unpackInto(src: Uint8Array, n: number, width: number, out: (i: number, v: number) => void): void {
+  if (width === 0) {
+    for (let i = 0; i < n; i++) out(i, 0);
+    return;
+  }
+  const words = new Uint32Array(src.buffer.slice(src.byteOffset, src.byteOffset + packedBytes(n, width)));
+  const mask = width === 32 ? 0xffffffff : (1 << width) - 1;
+  let bit = 0;
+  for (let i = 0; i < n; i++) {
+    const word = bit >>> 5;
+    const off = bit & 31;
+    let v = words[word]! >>> off;
+    if (off + width > 32) v |= words[word + 1]! << (32 - off);
+    out(i, (v & mask) >>> 0);
+    bit += width;
+  }
+}
+
+// ---- encode ----
+
+function isIntegral(v: Float64Array, n: number): boolean {
+  for (let i = 0; i < n; i++) {
+    const x = v[i]!;
+    if (!Number.isSafeInteger(x) || Object.is(x, -0)) return false;
+  }
+  return true;
+}
+
+/** Encode one column of a chunk. Returns the encoding used. */
+export function encodeColumn(col: Decoded, w: ByteWriter): number {
+  const n = col.n;
+  const hasNulls = col.nulls !== undefined && col.nulls.some((x) => x === 1);
+  // Header: encoding, flags, n; then the null map packed one bit a row.
+  const encAt = w.pos;
+  w.u8(0);
+  w.u8(hasNulls ? 1 : 0);
+  w.u32(n);
+  if (hasNulls) pack(col.nulls!, n, 1, w);
+  let enc: number = Encoding.RAW;
+  switch (col.physical) {
+    case 'f64':
+      enc = encodeF64(col.f64!, n, w);
+      break;
+    case 'i32':
+      enc = encodeInts(Array.from(col.i32!.subarray(0, n)), n, w, () =>
+        w.raw(new Uint8Array(col.i32!.buffer, col.i32!.byteOffset, n * 4)),
+      );
+      break;
+    case 'u8': {
+      // Bool: one bit a value.
+      enc = Encoding.FOR;
+      w.f64(0);
+      w.u8(1);
+      pack(col.u8!, n, 1, w);
+      break;
+    }
+    case 'var':
+      enc = encodeVar(col.offsets!, col.data!, n, w);
+      break;
+  }
+  w.bytes[encAt] = enc;
+  return enc;
+}
+
+function encodeF64(v: Float64Array, n: number, w: ByteWriter): number {
+  if (n > 0 && isIntegral(v, n)) {
+    const arr = new Array<number>(n);
+    for (let i = 0; i < n; i++) arr[i] = v[i]!;
+    return encodeInts(arr, n, w, () => rawF64(v, n, w));
+  }
+  if (n > 0 && allSame(v, n)) {
+    w.f64(v[0]!);
+    return Encoding.CONST;
+  }
+  rawF64(v, n, w);
+  return Encoding.RAW;
+}
+
+function rawF64(v: Float64Array, n: number, w: ByteWriter): void {
+  w.raw(new Uint8Array(v.buffer, v.byteOffset, n * 8));
+}
+
+function allSame(v: ArrayLike<number>, n: number): boolean {
+  const first = v[0];
+  for (let i = 1; i < n; i++) if (!Object.is(v[i], first)) return false;
+  return true;
+}
+
+/**
+ * Integers (exact, within ±2^53): CONST if all equal, FOR if max - min fits 32 bits, DELTA if the
+ * deltas' spread fits 32 bits and packs smaller, else the raw fallback.
+ */
+function encodeInts(v: number[], n: number, w: ByteWriter, raw: () => void): number {
+  if (n === 0) {
+    raw();
+    return Encoding.RAW;
+  }
+  let min = v[0]!;
+  let max = v[0]!;
+  for (let i = 1; i < n; i++) {
+    const x = v[i]!;
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  if (min === max) {
+    w.f64(min);
+    return Encoding.CONST;
+  }
+  const forWidth = max - min <= 0xffffffff ? bitWidth(max - min) : 64;
+  let dMin = Infinity;
+  let dMax = -Infinity;
+  for (let i = 1; i < n; i++) {
+    const d = v[i]! - v[i - 1]!;
+    if (d < dMin) dMin = d;
+    if (d > dMax) dMax = d;
+  }
+  const deltaWidth = n > 1 && dMax - dMin <= 0xffffffff ? bitWidth(dMax - dMin) : 64;
+  if (deltaWidth < forWidth && deltaWidth <= 32) {
+    w.f64(v[0]!);
+    w.f64(dMin);
+    w.u8(deltaWidth);
+    const packed = new Array<number>(n - 1);
+    for (let i = 1; i < n; i++) packed[i - 1] = v[i]! - v[i - 1]! - dMin;
+    pack(packed, n - 1, deltaWidth, w);
+    return Encoding.DELTA;
+  }
+  if (forWidth <= 32) {
+    w.f64(min);
+    w.u8(forWidth);
+    const packed = new Array<number>(n);
+    for (let i = 0; i < n; i++) packed[i] = v[i]! - min;
+    pack(packed, n, forWidth, w);
+    return Encoding.FOR;
+  }
+  raw();
+  return Encoding.RAW;
+}
+
+const DICT_MAX = 65536;
+
+function encodeVar(offsets: Uint32Array, data: Uint8Array, n: number, w: ByteWriter): number {
+  // Few distinct values: a dictionary.
+  const dict = new Map<string, number>();
+  const codes = new Array<number>(n);
+  let dictionary = n >= 16;
+  for (let i = 0; i < n && dictionary; i++) {
+    const k = Buffer.from(data.buffer, data.byteOffset + offsets[i]!, offsets[i + 1]! - offsets[i]!).toString(
+      'latin1',
+    );
+    let c = dict.get(k);
+    if (c === undefined) dict.set(k, (c = dict.size));
+    codes[i] = c;
+    // Give up early when most values are distinct: a dictionary would not pay.
+    if ((i === 1023 && dict.size > 512) || dict.size > DICT_MAX) dictionary = false;
+  }
+  if (dictionary && dict.size * 2 <= n) {
+    const entries = [...dict.keys()];
+    w.u32(entries.length);
+    const lens = entries.map((e) => e.length);
+    w.u8(bitWidth(Math.max(...lens)));
+    pack(lens, lens.length, bitWidth(Math.max(...lens)), w);
+    for (const e of entries) w.raw(Buffer.from(e, 'latin1'));
+    const cw = bitWidth(entries.length - 1);
+    w.u8(cw);
+    pack(codes, n, cw, w);
+    return Encoding.DICT;
+  }
+  const lens = new Array<number>(n);
+  let maxLen = 0;
+  for (let i = 0; i < n; i++) {
+    lens[i] = offsets[i + 1]! - offsets[i]!;
+    if (lens[i]! > maxLen) maxLen = lens[i]!;
+  }
+  const lw = bitWidth(maxLen);
+  const bytes = data.subarray(offsets[0]!, offsets[n]!);
+  const deflated = bytes.length >= 256 ? deflateRawSync(bytes, { level: 1 }) : undefined;
+  const useDeflate = deflated !== undefined && deflated.length <= bytes.length * 0.8;
+  w.u8(lw);
+  pack(lens, n, lw, w);
+  w.u32(bytes.length);
+  if (useDeflate) {
+    w.u32(deflated.length);
+    w.raw(deflated);
+    return Encoding.DEFLATE;
+  }
+  w.raw(bytes);
+  return Encoding.RAW;
+}
+
+/** An upper bound of the bytes encodeColumn writes for a column (to size buffers). */
+export function encodedBound(col: Decoded): number {
+  const n = col.n;
+  let b = 6 + packedBytes(n, 1) + 32;
+  switch (col.physical) {
+    case 'f64':
+      return b + n * 8;
+    case 'i32':
+      return b + n * 8;
+    case 'u8':
+      return b + packedBytes(n, 1);
+    case 'var': {
+      const bytes = col.offsets![n]! - col.offsets![0]!;
+      b += 4 + packedBytes(n, 32) * 2 + 16;
+      // Deflate can grow incompressible data slightly; it is only used when it shrinks it.
+      return b + bytes + Math.ceil(bytes / 8) + 1024;
+    }
+  }
+}
+
+// ---- decode ----
+
+/**
+ * Decode a column chunk. `alloc` provides the output arrays (from the block cache's pool). Any
+ * inconsistency is CORRUPTION: the chunk checksum passed, so this means a bug or a crafted file.
+ */
+export function decodeColumn(bytes: Uint8Array, physical: Physical, alloc: Allocator, what: string): Decoded {
+  const r: ByteReader = new ByteReader(bytes, what);
+  const enc = r.u8();
+  const flags = r.u8();
+  const n = r.u32();
+  const out: Decoded = { n, physical };
+  if ((flags & 1) !== 0) {
+    const nulls = alloc.u8(n);
+    const src = r.raw(packedBytes(n, 1));
+    unpackInto(src, n, 1, (i, v) => (nulls[i] = v));
+    out.nulls = nulls;
+  }
+  switch (physical) {
+    case 'f64': {
+      const v = alloc.f64(n);
+      // Raw values are copied as bytes (little-endian, as typed arrays are on every Node platform).
+      if (enc === Encoding.RAW) new Uint8Array(v.buffer, v.byteOffset, n * 8).set(r.raw(n * 8));
+      else decodeNumbers(r, enc, n, (i, x) => (v[i] = x));
+      out.f64 = v;
+      break;
+    }
+    case 'i32': {
+      const v = alloc.i32(n);
+      if (enc === Encoding.RAW) new Uint8Array(v.buffer, v.byteOffset, n * 4).set(r.raw(n * 4));
+      else decodeNumbers(r, enc, n, (i, x) => (v[i] = x));
+      out.i32 = v;
+      break;
+    }
+    case 'u8': {
+      const v = alloc.u8(n);
+      if (enc === Encoding.RAW) v.set(r.raw(n));
+      else decodeNumbers(r, enc, n, (i, x) => (v[i] = x));
+      out.u8 = v;
+      break;
+    }
+    case 'var':
+      decodeVar(r, enc, n, out, alloc);
+      break;
+  }
+  if (r.remaining !== 0) r.fail(`${r.remaining} unexpected bytes after the column`);
+  return out;
+}
+
+export interface Allocator {
+  f64(n: number): Float64Array;
+  i32(n: number): Int32Array;
+  u8(n: number): Uint8Array;
+  u32(n: number): Uint32Array;
+}
+
+function decodeNumbers(r: ByteReader, enc: number, n: number, set: (i: number, x: number) => void): void {
+  switch (enc) {
+    case Encoding.CONST: {
+      const c = r.f64();
+      for (let i = 0; i < n; i++) set(i, c);
+      return;
+    }
+    case Encoding.FOR: {
+      const min = r.f64();
+      const width = r.u8();
+      if (width > 32) r.fail(`bit width ${width}`);
+      unpackInto(r.raw(packedBytes(n, width)), n, width, (i, v) => set(i, min + v));
+      return;
+    }
+    case Encoding.DELTA: {
+      let prev = r.f64();
+      const dMin = r.f64();
+      const width = r.u8();
+      if (width > 32) r.fail(`bit width ${width}`);
+      if (n > 0) set(0, prev);
+      unpackInto(r.raw(packedBytes(n - 1, width)), n - 1, width, (i, v) => {
+        prev += dMin + v;
+        set(i + 1, prev);
+      });
+      return;
+    }
+    default:
+      r.fail(`unknown encoding ${enc} for a numeric column`);
+  }
+}
+
+function decodeVar(r: ByteReader, enc: number, n: number, out: Decoded, alloc: Allocator): void {
+  const offsets = alloc.u32(n + 1);
+  if (enc === Encoding.DICT) {
+    const entries = r.u32();
+    const lw = r.u8();
+    const lens = new Uint32Array(entries);
+    unpackInto(r.raw(packedBytes(entries, lw)), entries, lw, (i, v) => (lens[i] = v));
+    const starts = new Uint32Array(entries + 1);
+    for (let i = 0; i < entries; i++) starts[i + 1] = starts[i]! + lens[i]!;
+    const dictBytes = r.raw(starts[entries]!);
+    const cw = r.u8();
+    const codes = new Uint32Array(n);
+    unpackInto(r.raw(packedBytes(n, cw)), n, cw, (i, v) => (codes[i] = v));
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      if (codes[i]! >= entries) r.fail(`dictionary code ${codes[i]} of ${entries}`);
+      total += lens[codes[i]!]!;
+    }
+    const data = alloc.u8(total);
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      offsets[i] = at;
+      const c = codes[i]!;
+      data.set(dictBytes.subarray(starts[c]!, starts[c + 1]!), at);
+      at += lens[c]!;
+    }
+    offsets[n] = at;
+    out.offsets = offsets;
+    out.data = data;
+    return;
+  }
+  const lw = r.u8();
+  const lens = new Uint32Array(n);
+  unpackInto(r.raw(packedBytes(n, lw)), n, lw, (i, v) => (lens[i] = v));
+  const total = r.u32();
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    offsets[i] = sum;
+    sum += lens[i]!;
+  }
+  offsets[n] = sum;
+  if (sum !== total) r.fail(`lengths add up to ${sum}, the column says ${total}`);
+  const data = alloc.u8(total);
+  if (enc === Encoding.DEFLATE) {
+    const len = r.u32();
+    let inflated: Buffer | undefined;
+    try {
+      inflated = inflateRawSync(r.raw(len));
+    } catch (e) {
+      r.fail(`deflated data does not inflate (${(e as Error).message})`);
+    }
+    if (inflated.length !== total) r.fail(`inflated to ${inflated.length} bytes, expected ${total}`);
+    data.set(inflated);
+  } else if (enc === Encoding.RAW) data.set(r.raw(total));
+  else r.fail(`unknown encoding ${enc} for a string or bytes column`);
+  out.offsets = offsets;
+  out.data = data;
+}

@@ -1,0 +1,168 @@
+import type { Key, KeyCompare } from '../catalog/schema.js';
+import { TidemarkError } from '../errors.js';
+import type { PooledBuffer } from '../mem/buffer.js';
+import type { MemoryPool } from '../mem/pool.js';
+import { crc32 } from '../util/crc.js';
+import { bloomMayContain } from './bloom.js';
+import type { BlockCache, CachePin } from './cache.js';
+import { decodeColumn } from './encoding.js';
+import type { ObjectFiles } from './files.js';
+import {
+  checkHeader,
+  decodeFooter,
+  HEADER_BYTES,
+  objectPath,
+  parseTrailer,
+  storedColumns,
+  TRAILER_BYTES,
+  type ObjectMeta,
+} from './format.js';
+
+/**
+ * An open object: its footer (decoded once, kept in memory while the object is live) and its bloom
+ * filter (in a `cache`-pool buffer), and access to its column chunks through the block cache. Every
+ * chunk is checked against its checksum when read: a mismatch is CORRUPTION naming the object.
+ */
+export class ObjectReader {
+  private constructor(
+    readonly meta: ObjectMeta,
+    readonly path: string,
+    private readonly bloom: PooledBuffer,
+    private readonly files: ObjectFiles,
+    private readonly cache: BlockCache,
+    private readonly io: MemoryPool,
+  ) {}
+
+  static async open(params: {
+    id: number;
+    files: ObjectFiles;
+    cache: BlockCache;
+    io: MemoryPool;
+    metaPool: MemoryPool;
+  }): Promise<ObjectReader> {
+    const { id, files, io } = params;
+    const path = objectPath(id);
+    const size = await files.size(path);
+    const head = await io.allocate(Math.max(HEADER_BYTES, TRAILER_BYTES), 'object.open');
+    let footerBuf: PooledBuffer | undefined;
+    let bloom: PooledBuffer | undefined;
+    try {
+      if (size < HEADER_BYTES + TRAILER_BYTES) {
+        throw new TidemarkError(
+          'CORRUPTION',
+          `object ${path} is corrupt: file of ${size} bytes is too short`,
+          { details: { file: path } },
+        );
+      }
+      await readExactly(files, path, head.bytes.subarray(0, HEADER_BYTES), 0);
+      checkHeader(head.bytes, path);
+      await readExactly(files, path, head.bytes.subarray(0, TRAILER_BYTES), size - TRAILER_BYTES);
+      const t = parseTrailer(head.bytes, size, path);
+      footerBuf = await io.allocate(t.footerLength, 'object.open');
+      await readExactly(files, path, footerBuf.bytes, t.footerOffset);
+      const meta = decodeFooter(footerBuf.bytes, t.crc, t.footerOffset, size, path);
+      if (meta.id !== id)
+        throw new TidemarkError('CORRUPTION', `object ${path} says it is object ${meta.id}`, {
+          details: { file: path },
+        });
+      bloom = await params.metaPool.allocate(meta.bloomLength, 'object.bloom');
+      await readExactly(files, path, bloom.bytes, meta.bloomOffset);
+      const r = new ObjectReader(meta, path, bloom, files, params.cache, io);
+      bloom = undefined;
+      return r;
+    } finally {
+      head.release();
+      footerBuf?.release();
+      bloom?.release();
+    }
+  }
+
+  get id(): number {
+    return this.meta.id;
+  }
+
+  /** False when the object certainly holds no version of `key`. */
+  mayContain(key: Key, cmp: KeyCompare): boolean {
+    const m = this.meta;
+    if (cmp(key, m.minKey) < 0 || cmp(key, m.maxKey) > 0) return false;
+    return bloomMayContain(this.bloom.bytes, key);
+  }
+
+  /** The first row group whose key range may hold keys >= `key` (rowGroups.length if none). */
+  groupFrom(key: Key | undefined, cmp: KeyCompare): number {
+    const groups = this.meta.rowGroups;
+    if (key === undefined) return 0;
+    let lo = 0;
+    let hi = groups.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cmp(groups[mid]!.maxKey, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Pin column `col` (a stored-column index) of row group `g`, reading and decoding it if needed. */
+  pinChunk(g: number, col: number): Promise<CachePin> {
+    const chunk = this.meta.rowGroups[g]!.chunks[col]!;
+    const physical = storedColumns(this.meta.kind, this.meta.schema)[col]!.physical;
+    return this.cache.pin(`${this.meta.id}/${g}/${col}`, async (alloc) => {
+      const raw = await this.io.allocate(chunk.length, 'object.read');
+      try {
+        await readExactly(this.files, this.path, raw.bytes, chunk.offset);
+        if (crc32(raw.bytes) !== chunk.crc) {
+          throw new TidemarkError(
+            'CORRUPTION',
+            `object ${this.path} is corrupt: checksum mismatch in column ${col} of row group ${g}`,
+            {
+              details: { file: this.path, offset: chunk.offset, rowGroup: g, column: col },
+            },
+          );
+        }
+        const d = decodeColumn(
+          raw.bytes,
+          physical,
+          alloc,
+          `object ${this.path} row group ${g} column ${col}`,
+        );
+        if (d.n !== this.meta.rowGroups[g]!.rows) {
+          throw new TidemarkError(
+            'CORRUPTION',
+            `object ${this.path}: column ${col} of row group ${g} has ${d.n} values`,
+            { details: { file: this.path } },
+          );
+        }
+        return d;
+      } finally {
+        raw.release();
+      }
+    });
+  }
+
+  /** Release what the reader holds (the bloom filter); cached chunks go with `dropFromCache`. */
+  close(): void {
+    this.bloom.release();
+  }
+
+  dropFromCache(): void {
+    this.cache.dropPrefix(`${this.meta.id}/`);
+  }
+}
+
+async function readExactly(
+  files: ObjectFiles,
+  path: string,
+  dst: Uint8Array,
+  position: number,
+): Promise<void> {
+  const n = await files.read(path, dst, position);
+  if (n !== dst.length) {
+    throw new TidemarkError(
+      'CORRUPTION',
+      `object ${path} is corrupt: ${n} of ${dst.length} bytes at offset ${position} (truncated?)`,
+      {
+        details: { file: path, offset: position },
+      },
+    );
+  }
+}
