@@ -1,5 +1,6 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { ByteReader, ByteWriter } from '../util/bytes.js';
+import type { ByteWriter } from '../util/bytes.js';
+import { ByteReader } from '../util/bytes.js';
 
 /**
  * Column chunk codecs: light, fast encodings chosen per chunk by what pays (see docs/formats/object.md).
@@ -246,7 +247,7 @@ function encodeVar(offsets: Uint32Array, data: Uint8Array, n: number, w: ByteWri
     if (lens[i]! > maxLen) maxLen = lens[i]!;
   }
   const lw = bitWidth(maxLen);
-  const bytes = data.subarray(offsets[0]!, offsets[n]!);
+  const bytes = data.subarray(offsets[0], offsets[n]);
   const deflated = bytes.length >= 256 ? deflateRawSync(bytes, { level: 1 }) : undefined;
   const useDeflate = deflated !== undefined && deflated.length <= bytes.length * 0.8;
   w.u8(lw);
@@ -391,7 +392,7 @@ function decodeVar(r: ByteReader, enc: number, n: number, out: Decoded, alloc: A
     for (let i = 0; i < n; i++) {
       offsets[i] = at;
       const c = codes[i]!;
-      data.set(dictBytes.subarray(starts[c]!, starts[c + 1]!), at);
+      data.set(dictBytes.subarray(starts[c], starts[c + 1]), at);
       at += lens[c]!;
     }
     offsets[n] = at;

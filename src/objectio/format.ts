@@ -101,7 +101,7 @@ export function storedColumns(
   const user = kind === 'data' ? schema.columns : [schema.pk];
   return [
     ...user.map((d) => ({ name: d.name, physical: physicalOf(d.type), def: d })),
-    { name: TS_COLUMN, physical: 'f64' as Physical, def: undefined },
+    { name: TS_COLUMN, physical: 'f64', def: undefined },
   ];
 }
 
