@@ -13,7 +13,10 @@ import { TxnManager, type TxnCounters } from '../txn/manager.js';
 import { RecordType } from '../txn/record.js';
 import type { ScanBatchesOptions, ScanOptions, Transaction } from '../txn/transaction.js';
 import { columnIndexes } from '../txn/transaction.js';
+import { StorageRecord } from '../table/log_records.js';
+import type { Table } from '../table/table.js';
 import { Wal } from '../wal/wal.js';
+import { Storage, type StorageStats } from './storage.js';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options.js';
 
 export interface DatabaseStats {
@@ -26,6 +29,7 @@ export interface DatabaseStats {
   wal: { bytes: number; segments: number; durableLsn: number; checkpointLsn: number; failed: boolean };
   checkpoints: { incremental: number; global: number; running: boolean; lastEndTs: number };
   files: { open: number; objects: number; checkpoint: number };
+  storage: StorageStats;
   transactions: TxnCounters & { active: number };
   tables: number;
 }
@@ -48,6 +52,7 @@ export class Database {
     private readonly wal: Wal,
     private readonly catalog: Catalog,
     private readonly txns: TxnManager,
+    private readonly storage: Storage,
     private readonly logger: Logger,
     readonly options: ResolvedOptions,
   ) {}
@@ -68,6 +73,9 @@ export class Database {
         ? { samplingInterval: opts.memory.samplingInterval }
         : {}),
       waitTimeoutMs: opts.transaction.memoryWaitMs,
+      // Shares keep one subsystem from starving the others: memtables can never take the memory a
+      // flush needs to free them, and the cache evicts within its own share.
+      poolMaxBytes: { memtable: opts.memory.memtableBytes, cache: opts.memory.cacheBytes },
     });
     memory.onLeak((r) => {
       if (!r.repeated)
@@ -79,29 +87,63 @@ export class Database {
     let wal: Wal | undefined;
     const catalog = new Catalog();
     let txns: TxnManager | undefined;
+    let storage: Storage | undefined;
     try {
       wal = await Wal.open({ fs, memory, logger, options: opts.wal });
       if (wal.recovery.tornTail !== undefined)
         logger.info(wal.recovery.tornTail, 'recovery: cut a torn WAL tail');
       txns = new TxnManager(wal, catalog, memory, logger, opts.transaction);
+      const tm = txns;
+      storage = new Storage(
+        fs,
+        memory,
+        wal,
+        catalog,
+        logger,
+        opts.storage,
+        () => tm.oldestSnapshot(),
+        opts.memory.cacheBytes,
+      );
+      await storage.prepare();
       let records = 0;
       for await (const rec of wal.replay(1)) {
-        if (rec.type !== RecordType.TXN) {
+        const where = `WAL record ${rec.lsn}`;
+        if (rec.type === RecordType.TXN) await txns.replay(rec.payload, where);
+        else if (
+          rec.type === StorageRecord.FREEZE ||
+          rec.type === StorageRecord.FLUSH ||
+          rec.type === StorageRecord.MERGE
+        ) {
+          storage.replay(rec.type, rec.payload, where);
+        } else {
           throw new TidemarkError('CORRUPTION', `WAL record ${rec.lsn} has unknown type ${rec.type}`, {
             details: { lsn: rec.lsn },
           });
         }
-        await txns.replay(rec.payload, `WAL record ${rec.lsn}`);
         records++;
       }
+      const { orphans } = await storage.finishReplay();
+      const st = storage;
+      txns.hooks = {
+        published: (tables) => st.published(tables),
+        beforeStage: (tables) => st.published(tables),
+      };
       logger.info(
-        { dir, records, tables: catalog.all().length, ms: Math.round(performance.now() - started) },
+        {
+          dir,
+          records,
+          tables: catalog.all().length,
+          orphansRemoved: orphans.length,
+          ms: Math.round(performance.now() - started),
+        },
         'database opened',
       );
     } catch (e) {
       // Leave nothing behind: release what the failed open took, then report the first error.
       await txns?.close('the database failed to open').catch(() => undefined);
-      for (const t of catalog.all()) t.release();
+      await storage?.stop();
+      for (const t of catalog.all()) t.release(false);
+      await storage?.close().catch(() => undefined);
       await wal?.close().catch(() => undefined);
       await lock.release().catch(() => undefined);
       try {
@@ -111,7 +153,7 @@ export class Database {
       }
       throw e;
     }
-    return new Database(dir, fs, lock, memory, wal, catalog, txns, logger, opts);
+    return new Database(dir, fs, lock, memory, wal, catalog, txns, storage, logger, opts);
   }
 
   // ---- schema ----
@@ -193,7 +235,8 @@ export class Database {
     const t = this.catalog.get(table, ts);
     const k = t.schema.normalizeKey(key);
     const cols = columnIndexes(t.schema, options?.columns);
-    const ref = t.lookup(k, ts);
+    const found = t.lookup(k, ts);
+    const ref = found instanceof Promise ? await found : found;
     return ref === undefined ? undefined : t.readRow(ref, cols);
   }
 
@@ -232,6 +275,31 @@ export class Database {
     })();
   }
 
+  // ---- storage ----
+
+  /**
+   * Write what the tables (or one) hold in memory out to objects, and wait until it is there.
+   * Happens in the background on its own (memtables past their limits, memory pressure).
+   */
+  async flush(table?: string): Promise<void> {
+    this.checkOpen();
+    await this.storage.flush(this.tablesFor(table));
+  }
+
+  /** Flush, then merge every object layer of the tables (or one) into one. */
+  async compact(table?: string): Promise<void> {
+    this.checkOpen();
+    await this.storage.compact(this.tablesFor(table));
+  }
+
+  private tablesFor(table: string | undefined): Table[] {
+    const ts = this.txns.lastCommittedTs;
+    if (table === undefined) return this.catalog.all().filter((t) => t.visibleAt(ts));
+    if (typeof table !== 'string')
+      throw invalidArgument(`table name must be a string, got ${describe(table)}`);
+    return [this.catalog.get(table, ts)];
+  }
+
   // ---- figures ----
 
   stats(): DatabaseStats {
@@ -239,6 +307,7 @@ export class Database {
     const m = this.memory.stats();
     const w = this.wal.stats();
     const files = this.fs.handles.counts();
+    const st = this.storage.stats();
     return {
       memory: { bytes: m.bytes, highWaterBytes: m.highWaterBytes, limitBytes: m.limitBytes, pools: m.pools },
       wal: {
@@ -249,7 +318,8 @@ export class Database {
         failed: w.failed,
       },
       checkpoints: { incremental: 0, global: 0, running: false, lastEndTs: 0 },
-      files: { open: this.fs.handles.size, objects: files.object, checkpoint: files.checkpoint },
+      files: { open: this.fs.handles.size, objects: st.objects, checkpoint: files.checkpoint },
+      storage: st,
       transactions: { ...this.txns.counters, active: this.txns.activeCount },
       tables: this.catalog.all().length,
     };
@@ -288,8 +358,10 @@ export class Database {
       }
     };
     await attempt('transactions', () => this.txns.close(`database ${this.dir} is closed`));
+    await attempt('background work', () => this.storage.stop());
     await attempt('WAL', () => this.wal.close());
-    for (const t of this.catalog.all()) t.release();
+    for (const t of this.catalog.all()) t.release(false);
+    await attempt('object files', () => this.storage.close());
     await attempt('LOCK', () => this.lock.release());
     const holders: LeakHolder[] = [];
     try {

@@ -6,6 +6,7 @@ import { LEAK_DETECTION_LEVELS, type LeakDetectionLevel } from '../mem/leak_dete
 import { DEFAULT_LIMIT_BYTES } from '../mem/manager.js';
 import { DEFAULT_TRANSACTION_OPTIONS, type TransactionOptions } from '../txn/manager.js';
 import type { WalOptions } from '../wal/wal.js';
+import { DEFAULT_STORAGE_OPTIONS, type StorageOptions } from './storage.js';
 
 export interface CheckpointOptions {
   /** Background checkpoint interval; 0: none in the background. Default 60 s. */
@@ -17,7 +18,16 @@ export interface CheckpointOptions {
 }
 
 export interface OpenOptions {
-  memory?: { limitBytes?: number; leakDetection?: LeakDetectionLevel; samplingInterval?: number };
+  memory?: {
+    limitBytes?: number;
+    leakDetection?: LeakDetectionLevel;
+    samplingInterval?: number;
+    /** The block cache's share of the limit. Default a quarter of it. */
+    cacheBytes?: number;
+    /** The memtables' share of the limit (writers wait past it while flushes free memory). Default half. */
+    memtableBytes?: number;
+  };
+  storage?: Partial<StorageOptions>;
   wal?: WalOptions;
   checkpoint?: CheckpointOptions;
   transaction?: Partial<TransactionOptions>;
@@ -31,13 +41,20 @@ export interface OpenOptions {
 }
 
 export interface ResolvedOptions {
-  memory: { limitBytes: number; leakDetection: LeakDetectionLevel; samplingInterval: number | undefined };
+  memory: {
+    limitBytes: number;
+    leakDetection: LeakDetectionLevel;
+    samplingInterval: number | undefined;
+    cacheBytes: number;
+    memtableBytes: number;
+  };
+  storage: StorageOptions;
   wal: WalOptions;
   checkpoint: Required<CheckpointOptions>;
   transaction: TransactionOptions;
 }
 
-const KNOWN = new Set(['memory', 'wal', 'checkpoint', 'transaction', 'log', 'fileService']);
+const KNOWN = new Set(['memory', 'wal', 'checkpoint', 'transaction', 'storage', 'log', 'fileService']);
 
 function section(o: Record<string, unknown>, name: string, keys: readonly string[]): Record<string, unknown> {
   const v = o[name];
@@ -67,7 +84,14 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const o = options as Record<string, unknown>;
   for (const k of Object.keys(o))
     if (!KNOWN.has(k)) throw invalidArgument(`unknown option ${k}; known: ${[...KNOWN].join(', ')}`);
-  const m = section(o, 'memory', ['limitBytes', 'leakDetection', 'samplingInterval']);
+  const m = section(o, 'memory', [
+    'limitBytes',
+    'leakDetection',
+    'samplingInterval',
+    'cacheBytes',
+    'memtableBytes',
+  ]);
+  const st = section(o, 'storage', Object.keys(DEFAULT_STORAGE_OPTIONS));
   const leak = m['leakDetection'] ?? 'simple';
   if (!LEAK_DETECTION_LEVELS.includes(leak as LeakDetectionLevel)) {
     throw invalidArgument(
@@ -93,9 +117,31 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   ) {
     throw invalidArgument('option fileService must be a FileService');
   }
+  const limitBytes = int(m['limitBytes'], 'memory.limitBytes', 1 << 20, DEFAULT_LIMIT_BYTES);
+  const share = (name: string, dflt: number): number => {
+    const v = int(m[name], `memory.${name}`, 64 * 1024, Math.floor(limitBytes * dflt));
+    if (v > limitBytes)
+      throw invalidArgument(`option memory.${name} (${v}) is larger than memory.limitBytes (${limitBytes})`);
+    return v;
+  };
+  const d = DEFAULT_STORAGE_OPTIONS;
   return {
+    storage: {
+      memtableBytesMax: int(
+        st['memtableBytesMax'],
+        'storage.memtableBytesMax',
+        64 * 1024,
+        d.memtableBytesMax,
+      ),
+      memtableRowsMax: int(st['memtableRowsMax'], 'storage.memtableRowsMax', 1, d.memtableRowsMax),
+      rowGroupRows: int(st['rowGroupRows'], 'storage.rowGroupRows', 16, d.rowGroupRows),
+      mergeMinObjects: int(st['mergeMinObjects'], 'storage.mergeMinObjects', 0, d.mergeMinObjects),
+      mergeMaxInputs: int(st['mergeMaxInputs'], 'storage.mergeMaxInputs', 2, d.mergeMaxInputs),
+    },
     memory: {
-      limitBytes: int(m['limitBytes'], 'memory.limitBytes', 1 << 20, DEFAULT_LIMIT_BYTES),
+      limitBytes,
+      cacheBytes: share('cacheBytes', 0.25),
+      memtableBytes: share('memtableBytes', 0.5),
       leakDetection: leak as LeakDetectionLevel,
       samplingInterval:
         m['samplingInterval'] === undefined

@@ -10,7 +10,16 @@ import { MemoryPool, type PoolStats, type WaitOptions } from './pool.js';
 import { SlabAllocator } from './slab.js';
 
 /** The pools every database has, one per subsystem. */
-export const POOL_NAMES = ['wal', 'memtable', 'checkpoint', 'replay', 'cache', 'merge', 'io'] as const;
+export const POOL_NAMES = [
+  'wal',
+  'memtable',
+  'checkpoint',
+  'replay',
+  'cache',
+  'merge',
+  'io',
+  'meta',
+] as const;
 export type PoolName = (typeof POOL_NAMES)[number];
 
 export const DEFAULT_LIMIT_BYTES = 1024 * 1024 * 1024;
@@ -96,6 +105,11 @@ export class MemoryManager {
     for (const [name, max] of Object.entries(options.poolMaxBytes ?? {})) {
       if (!this.poolMap.has(name)) this.createPool(name, max);
     }
+  }
+
+  /** Bytes handed out now, across pools. */
+  get bytesInUse(): number {
+    return this.bytes;
   }
 
   get leakDetection(): LeakDetectionLevel {

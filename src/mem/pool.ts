@@ -106,6 +106,14 @@ export class MemoryPool {
     };
   }
 
+  /** Bytes this pool could take now without waiting (its share and the global limit allowing). */
+  available(): number {
+    return Math.max(
+      0,
+      Math.min(this.maxBytes - this.bytes, this.manager.limitBytes - this.manager.bytesInUse),
+    );
+  }
+
   /** Live bytes per owner tag (for diagnostics and the /debug/leaks endpoint). */
   ownerStats(): OwnerStats[] {
     const out: OwnerStats[] = [];

@@ -1,6 +1,7 @@
 import { TidemarkError } from '../errors.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
+import { SlabAllocator } from '../mem/slab.js';
 import type { Allocator, Decoded } from './encoding.js';
 
 /** A decoded chunk held by the cache: its arrays live in `cache`-pool buffers. */
@@ -88,7 +89,8 @@ export class BlockCache {
   private async load(e: Entry, load: (alloc: Allocator) => Promise<Decoded>): Promise<void> {
     const pool = this.pool;
     const take = (bytes: number): PooledBuffer => {
-      this.evictFor(bytes);
+      // Make room for what the pool will charge: the size class, not the bytes asked for.
+      this.evictFor(SlabAllocator.capacityFor(bytes));
       const b = pool.allocateSync(bytes, 'cache.chunk');
       e.buffers.push(b);
       e.bytes += b.capacity;
@@ -126,11 +128,12 @@ export class BlockCache {
     };
   }
 
-  /** Evict unpinned entries, oldest first, until `bytes` more fit within the capacity. */
+  /** Evict unpinned entries, oldest first, until `bytes` more fit the capacity and the pool. */
   private evictFor(bytes: number): void {
-    if (this.bytes + bytes <= this.capacityBytes) return;
+    const fits = () => this.bytes + bytes <= this.capacityBytes && bytes <= this.pool.available();
+    if (fits()) return;
     for (const e of this.map.values()) {
-      if (this.bytes + bytes <= this.capacityBytes) break;
+      if (fits()) break;
       if (e.refs > 0 || e.decoded === undefined) continue;
       this.map.delete(e.key);
       this.free(e);

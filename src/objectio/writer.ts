@@ -21,13 +21,19 @@ import {
 } from './format.js';
 
 export const DEFAULT_ROW_GROUP_ROWS = 16384;
+/**
+ * About this many bytes of values per row group at most: wide rows get fewer rows a group, so that a
+ * decoded group (what a reader pins) stays small next to the memory limit.
+ */
+export const ROW_GROUP_BYTES_MAX = 1024 * 1024;
 
 /**
  * Writes one object file, a row group at a time, in bounded memory: each column chunk is encoded
  * into a buffer from the `io` pool, checksummed, written and released before the next. Rows must come
  * sorted by (key ascending, commit timestamp descending); the writer checks it. `finish` writes the
  * bloom filter, the footer and the trailer, then fdatasyncs and closes: the file is durable, but
- * nothing refers to it until the caller publishes it. `abort` closes and deletes it.
+ * nothing refers to it until the caller publishes it. `abort` closes and deletes it. Row groups are
+ * cut only between keys, so that every version of a key is in one group.
  */
 export class ObjectWriter {
   private pos = HEADER_BYTES;
@@ -114,6 +120,13 @@ export class ObjectWriter {
         `row group has ${cols.length} columns, the object stores ${stored.length}`,
       );
     const ts = cols[cols.length - 1]!.f64!;
+    // Row groups are cut only between keys: a key's versions are all in one group.
+    if (this.lastKey !== undefined && this.compare(keys[0]!, this.lastKey) === 0) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `object ${this.path}: a row group may not start with the last key of the one before`,
+      );
+    }
     for (let i = 0; i < n; i++) {
       const k = keys[i]!;
       const t = ts[i]!;

@@ -11,7 +11,9 @@ import { TidemarkError } from '../errors.js';
 import type { PooledBuffer, Reservation } from '../mem/buffer.js';
 import type { MemoryPool, WaitOptions } from '../mem/pool.js';
 import { BLOCK_ROWS, isVarWidth, RowBlock, type ColumnVector } from './block.js';
-import { BTree } from './btree.js';
+import { BTree, type LeafView } from './btree.js';
+import type { Allocator, Decoded } from '../objectio/encoding.js';
+import type { CursorBuffer, LayerCursor } from './cursor.js';
 import type { ColumnData, RowSource } from './source.js';
 
 const BLOCK_SHIFT = 12; // log2(BLOCK_ROWS)
@@ -79,6 +81,9 @@ export class MemTable implements RowSource {
   /** Bytes of the index estimate claimed by staged versions (the rest is headroom). */
   private indexUsed = 0;
   private growth: Promise<unknown> = Promise.resolve();
+  private staged = 0;
+  private deleteVersions = 0;
+  private readonly settledWaiters: (() => void)[] = [];
   private readonly varColumns: readonly ColumnDef[];
   /** See staysOrdered. */
   private ordered = true;
@@ -114,9 +119,8 @@ export class MemTable implements RowSource {
 
   /**
    * Place rows (values in column order, already checked) and reserve versions for them and for
-   * deletes, waiting for memory when the limit is reached. Claims happen only once every byte is
-   * secured, right after the last check, with no wait in between: concurrent stagers never share
-   * a slot, and a failed stage (MEMORY_LIMIT) leaves nothing claimed.
+   * deletes, waiting for memory when the limit is reached (replay uses it; commits call ensureRoom
+   * and then tryStage in the synchronous step that also takes their commit timestamp).
    */
   async stage(
     puts: readonly (readonly unknown[])[],
@@ -125,13 +129,57 @@ export class MemTable implements RowSource {
     wait: WaitOptions,
   ): Promise<StagedWrite> {
     for (;;) {
+      await this.ensureRoom(puts, delKeys.length, wait);
       const s = this.tryStage(puts, putKeys, delKeys);
       if (s !== undefined) return s;
-      // Grow one step at a time, one stager at a time; then check again (others may have claimed).
-      const grow = this.growth.then(() => this.grow(puts, delKeys.length, wait));
+    }
+  }
+
+  /**
+   * Grow the memtable until `puts` and `deletes` more would fit (waiting for memory as needed). Others
+   * may take the room before the caller claims it: the caller checks again with tryStage.
+   */
+  async ensureRoom(puts: readonly (readonly unknown[])[], deletes: number, wait: WaitOptions): Promise<void> {
+    while (!this.hasRoom(puts, deletes)) {
+      // One grower at a time; the next one finds the room made.
+      const grow = this.growth.then(() =>
+        this.hasRoom(puts, deletes) ? undefined : this.grow(puts, deletes, wait),
+      );
       this.growth = grow.catch(() => undefined);
       await grow;
     }
+  }
+
+  private hasRoom(puts: readonly (readonly unknown[])[], deletes: number): boolean {
+    if (this.released)
+      throw new TidemarkError('CLOSED', `the storage of table ${this.schema.name} was released`);
+    const n = puts.length;
+    return (
+      this.blocks.length * BLOCK_ROWS >= this.rowsClaimed + n &&
+      this.vClaimed + n + deletes <= this.vTs.length &&
+      this.indexUsed + (n + deletes) * INDEX_ENTRY_BYTES <= this.indexRes.bytes &&
+      this.varRoom(puts, this.rowsClaimed)
+    );
+  }
+
+  /** Writes staged here and not yet published or abandoned: a flush waits for none to be left. */
+  get unpublished(): number {
+    return this.staged;
+  }
+
+  /** Resolves once every staged write is published or abandoned. */
+  whenSettled(): Promise<void> {
+    if (this.staged === 0) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  /** A staged write whose commit failed: its slots stay unused. */
+  abandon(_s: StagedWrite): void {
+    this.settleOne();
+  }
+
+  private settleOne(): void {
+    if (--this.staged === 0) for (const w of this.settledWaiters.splice(0)) w();
   }
 
   /** Stage now if the memtable has room for it all, else undefined (then `stage` grows it). */
@@ -156,6 +204,7 @@ export class MemTable implements RowSource {
     const vStart = this.vClaimed;
     this.vClaimed += versions;
     for (let i = 0; i < n; i++) this.writeRow(rowStart + i, puts[i]!);
+    this.staged++;
     return { memtable: this, rowStart, putKeys, delKeys, vStart };
   }
 
@@ -227,6 +276,8 @@ export class MemTable implements RowSource {
     if (this.ordered) this.ordered = this.staysOrdered(s);
     for (let i = 0; i < n; i++) this.link(s.vStart + i, s.putKeys[i]!, s.rowStart + i, ts);
     for (let j = 0; j < s.delKeys.length; j++) this.link(s.vStart + n + j, s.delKeys[j]!, DELETED, ts);
+    this.deleteVersions += s.delKeys.length;
+    this.settleOne();
   }
 
   /**
@@ -568,6 +619,118 @@ export class MemTable implements RowSource {
     }
   }
 
+  /** Whether the memtable is append-ordered (see staysOrdered). */
+  get isOrdered(): boolean {
+    return this.ordered;
+  }
+
+  /**
+   * Column `col` of `rows` in an object's physical layout (for a flush): numbers as typed arrays,
+   * strings and bytes as offsets into their UTF-8 or raw bytes, copied without decoding. `alloc`
+   * provides the arrays.
+   */
+  physicalColumn(col: number, rows: ArrayLike<number>, n: number, alloc: Allocator): Decoded {
+    const def = this.schema.columns[col]!;
+    const blocks = this.blocks;
+    let nulls: Uint8Array | undefined;
+    if (def.nullable) {
+      nulls = alloc.u8(n);
+      for (let i = 0; i < n; i++) {
+        const r = rows[i]!;
+        nulls[i] = blocks[r >> BLOCK_SHIFT]!.columns[col]!.nullMap![r & BLOCK_MASK]!;
+      }
+    }
+    const physical =
+      def.type === 'int32' ? 'i32' : def.type === 'bool' ? 'u8' : isVarWidth(def.type) ? 'var' : 'f64';
+    const out: Decoded = { n, physical, ...(nulls !== undefined ? { nulls } : {}) };
+    if (physical === 'var') {
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        const r = rows[i]!;
+        if (nulls?.[i] !== 1)
+          total += blocks[r >> BLOCK_SHIFT]!.columns[col]!.refs![2 * (r & BLOCK_MASK) + 1]!;
+      }
+      const offsets = alloc.u32(n + 1);
+      const data = alloc.u8(total);
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        offsets[i] = at;
+        if (nulls?.[i] === 1) continue;
+        const r = rows[i]!;
+        const b = varSlice(blocks[r >> BLOCK_SHIFT]!.columns[col]!, r & BLOCK_MASK);
+        data.set(b, at);
+        at += b.length;
+      }
+      offsets[n] = at;
+      out.offsets = offsets;
+      out.data = data;
+      return out;
+    }
+    const make = physical === 'i32' ? alloc.i32(n) : physical === 'u8' ? alloc.u8(n) : alloc.f64(n);
+    const view =
+      physical === 'i32'
+        ? (c: ColumnVector) => c.i32!
+        : physical === 'u8'
+          ? (c: ColumnVector) => c.u8!
+          : (c: ColumnVector) => c.f64!;
+    const rowIds = rows instanceof Int32Array ? rows : Int32Array.from(rows);
+    this.gatherFixed(col, rowIds, n, make, view);
+    if (nulls !== undefined) for (let i = 0; i < n; i++) if (nulls[i] === 1) make[i] = 0;
+    if (physical === 'i32') out.i32 = make as Int32Array;
+    else if (physical === 'u8') out.u8 = make as Uint8Array;
+    else out.f64 = make as Float64Array;
+    return out;
+  }
+
+  /**
+   * For a flush of this (frozen) memtable: from `state`, keys in order with the versions a reader may
+   * still need, newest first (all with a commit timestamp after `oldestSnapshot`, and the newest at
+   * or before it), calling fn(key, ts, row) per version (row DELETED for a delete), whole keys at a
+   * time, until fn's keys reach `max` versions. Returns false at the end. The index must not change
+   * meanwhile: only a frozen memtable is flushed.
+   */
+  retained(
+    state: { leaf: unknown; i: number } | undefined,
+    oldestSnapshot: number,
+    max: number,
+    fn: (key: Key, ts: number, row: number) => void,
+  ): { leaf: unknown; i: number } | undefined {
+    const vTs = this.vTs;
+    const vRow = this.vRow;
+    const vPrev = this.vPrev;
+    let cur = (state ?? this.index.cursor(undefined, false)) as { leaf: LeafView<Key> | null; i: number };
+    let count = 0;
+    while (cur.leaf !== null) {
+      const { keys, vals } = cur.leaf;
+      while (cur.i < keys.length) {
+        if (count >= max) return cur;
+        const key = keys[cur.i]!;
+        for (let v = vals[cur.i]!; v >= 0; v = vPrev[v]!) {
+          fn(key, vTs[v]!, vRow[v]!);
+          count++;
+          if (vTs[v]! <= oldestSnapshot) break;
+        }
+        cur.i++;
+      }
+      cur = { leaf: cur.leaf.next, i: 0 };
+    }
+    return undefined;
+  }
+
+  /** Deletes published here (an upper bound of the keys a flush's tombstone object holds). */
+  get deletes(): number {
+    return this.deleteVersions;
+  }
+
+  /** Keys in the index. */
+  get keys(): number {
+    return this.index.size;
+  }
+
+  cursor(ts: number, from: Key | undefined, after: boolean, to: Key | undefined): LayerCursor {
+    return new MemCursor(this, ts, from, after, to);
+  }
+
   release(): void {
     if (this.released) return;
     this.released = true;
@@ -686,4 +849,66 @@ export function byteLength(v: unknown): number {
   if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
   if (v instanceof Uint8Array) return v.length;
   return 0;
+}
+
+/** Entries per buffer: index walks fill arrays, so modestly; an append-ordered memtable gives free ranges. */
+const CURSOR_ENTRIES = 1024;
+const RANGE_ENTRIES = 65536;
+
+/** A memtable's entries for a scan, 1024 at a time; an append-ordered memtable gives row ranges. */
+class MemCursor implements LayerCursor {
+  private done = false;
+
+  constructor(
+    private readonly mt: MemTable,
+    private readonly ts: number,
+    private from: Key | undefined,
+    private after: boolean,
+    private readonly to: Key | undefined,
+  ) {}
+
+  next(): CursorBuffer | undefined {
+    if (this.done) return undefined;
+    const mt = this.mt;
+    const ordered = mt.isOrdered;
+    const max = ordered ? RANGE_ENTRIES : CURSOR_ENTRIES;
+    const src = new Int32Array(ordered ? 0 : max);
+    const rows = new Int32Array(ordered ? 0 : max);
+    const keys: Key[] | undefined = ordered ? undefined : [];
+    const r = mt.collectRows(this.from, this.after, this.to, this.ts, max, src, rows, keys);
+    this.from = r.last;
+    this.after = true;
+    if (r.done) this.done = true;
+    if (r.n === 0) return undefined;
+    if (r.rangeStart >= 0) {
+      const start = r.rangeStart;
+      return {
+        n: r.n,
+        keyAt: (i) => mt.keyOfRow(start + i),
+        source: mt,
+        rows: undefined,
+        rangeStart: start,
+        deleted: undefined,
+        release: undefined,
+      };
+    }
+    let deleted: Uint8Array | undefined;
+    if (r.deletes > 0) {
+      deleted = new Uint8Array(r.n);
+      for (let i = 0; i < r.n; i++) if (src[i]! < 0) deleted[i] = 1;
+    }
+    return {
+      n: r.n,
+      keyAt: (i) => keys![i]!,
+      source: mt,
+      rows: rows.subarray(0, r.n),
+      rangeStart: -1,
+      deleted,
+      release: undefined,
+    };
+  }
+
+  close(): void {
+    this.done = true;
+  }
 }

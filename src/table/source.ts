@@ -1,4 +1,4 @@
-import type { Row } from '../catalog/schema.js';
+import type { Row, TableSchema } from '../catalog/schema.js';
 
 /** Column data as scanBatches hands it out. */
 export type ColumnData =
@@ -22,4 +22,57 @@ export interface RowSource {
   gather(col: number, rows: Int32Array, n: number): { data: ColumnData; nulls: Uint8Array | undefined };
   /** Column `col` of the n consecutive rows from `start`: slices instead of a row-by-row gather. */
   gatherRange(col: number, start: number, n: number): { data: ColumnData; nulls: Uint8Array | undefined };
+}
+
+/** One row already read out (from an object by a point lookup): values in the engine's representation. */
+export class ValuesSource implements RowSource {
+  constructor(
+    private readonly schema: TableSchema,
+    private readonly values: readonly unknown[],
+  ) {}
+
+  readRow(_row: number, cols: readonly number[] | undefined): Row {
+    const out: Row = {};
+    const defs = this.schema.columns;
+    for (const c of cols ?? defs.map((d) => d.index)) {
+      const v = this.values[c];
+      out[defs[c]!.name] =
+        v === null
+          ? null
+          : defs[c]!.type === 'timestamp'
+            ? new Date(v as number)
+            : v instanceof Uint8Array
+              ? v.slice()
+              : v;
+    }
+    return out;
+  }
+
+  rawValues(): unknown[] {
+    return this.values.map((v) => (v instanceof Uint8Array ? v.slice() : v));
+  }
+
+  gather(col: number, _rows: Int32Array, n: number): { data: ColumnData; nulls: Uint8Array | undefined } {
+    return this.gatherRange(col, 0, n);
+  }
+
+  gatherRange(col: number, _start: number, n: number): { data: ColumnData; nulls: Uint8Array | undefined } {
+    const def = this.schema.columns[col]!;
+    const v = this.values[col];
+    const isNull = v === null;
+    const nulls = def.nullable ? new Uint8Array(n).fill(isNull ? 1 : 0) : undefined;
+    switch (def.type) {
+      case 'int32':
+        return { data: new Int32Array(n).fill(isNull ? 0 : (v as number)), nulls };
+      case 'bool':
+        return { data: new Uint8Array(n).fill(v === true ? 1 : 0), nulls };
+      case 'float64':
+      case 'timestamp':
+        return { data: new Float64Array(n).fill(isNull ? 0 : (v as number)), nulls };
+      case 'bytes':
+        return { data: Array.from({ length: n }, () => (isNull ? null : (v as Uint8Array).slice())), nulls };
+      default:
+        return { data: new Array(n).fill(v) as ColumnData, nulls };
+    }
+  }
 }

@@ -1,69 +1,242 @@
-import type { Key, Row, TableSchema } from '../catalog/schema.js';
-import type { MemoryPool } from '../mem/pool.js';
-import { ABSENT, DELETED, MemTable, type ProbeResult } from './memtable.js';
-import type { RowSource } from './source.js';
+import { mapKey, type Key, type Row, type TableSchema } from '../catalog/schema.js';
+import type { Reservation } from '../mem/buffer.js';
+import type { MemoryPool, WaitOptions } from '../mem/pool.js';
+import type { LayerCursor } from './cursor.js';
+import { Layer } from './layer.js';
+import { ABSENT, DELETED, MemTable, type StagedWrite } from './memtable.js';
+import type { ObjectLayer } from './object_layer.js';
+import { TableScan } from './scan.js';
+import { ValuesSource, type RowSource } from './source.js';
 
-/** Where a visible row lives: a source (a memtable) and a row id in it. */
+/** Where a visible row lives: a source (a memtable, or a row read out of an object) and a row in it. */
 export interface RowRef {
   source: RowSource;
   row: number;
 }
 
+/** A memtable as a layer: freed (its memory released) when retired and no reader holds it. */
+export class MemLayer extends Layer {
+  constructor(readonly mt: MemTable) {
+    super();
+  }
+
+  describe(): string {
+    return `memtable of ${this.mt.schema.name}`;
+  }
+
+  protected free(): void {
+    this.mt.release();
+  }
+}
+
+/** What conflict checks need of recent commits: per key, the newest commit timestamp and kind. */
+const RECENT_ENTRY_BYTES = 96;
+
 /**
- * A chunk of keys in order with what a snapshot sees for each: `src[i]` indexes `sources` (or is -1
- * for a delete, which hides the key), `row[i]` is the row in that source. `keys` is filled only when
- * asked for; `last` is always the chunk's last key (where a scan resumes).
+ * Keys committed since the oldest open snapshot, with their newest commit timestamp. A conflict
+ * check asks "was this key committed after my snapshot?": the answer is always here, whatever
+ * layer the version has since moved to, so the check is synchronous and never reads objects.
+ * Entries older than every open snapshot can answer "no" to everyone and are pruned.
  */
-export interface VisibleChunk {
-  n: number;
-  keys: Key[] | undefined;
-  last: Key | undefined;
-  src: Int32Array;
-  row: Int32Array;
-  sources: RowSource[];
-  /** True when the range has no more keys after this chunk. */
-  done: boolean;
-  /** How many entries are deletes. */
-  deletes: number;
-  /** When >= 0, the chunk is rows rangeStart..rangeStart+n of sources[0]; src/row are not filled. */
-  rangeStart: number;
+class RecentVersions {
+  private readonly map = new Map<number | string, { ts: number; deleted: boolean }>();
+  private readonly queue: { ts: number; mk: number | string }[] = [];
+  private head = 0;
+  /** Bytes of the reservation claimed by entries and by staged writes about to add entries. */
+  private used = 0;
+
+  constructor(private readonly res: Reservation) {}
+
+  get(mk: number | string): { ts: number; deleted: boolean } | undefined {
+    return this.map.get(mk);
+  }
+
+  /** Claim room for `count` entries without waiting (false if memory does not allow it now). */
+  tryClaim(count: number): boolean {
+    const need = this.used + count * RECENT_ENTRY_BYTES - this.res.bytes;
+    if (need > 0 && !this.res.tryGrow(need)) return false;
+    this.used += count * RECENT_ENTRY_BYTES;
+    return true;
+  }
+
+  async ensure(count: number, wait: WaitOptions): Promise<void> {
+    const need = this.used + count * RECENT_ENTRY_BYTES - this.res.bytes;
+    if (need > 0) await this.res.grow(need, wait);
+  }
+
+  unclaim(count: number): void {
+    this.used -= count * RECENT_ENTRY_BYTES;
+  }
+
+  /** Record a commit of `key` (its room was claimed at staging). */
+  note(mk: number | string, ts: number, deleted: boolean): void {
+    if (this.map.has(mk)) this.used -= RECENT_ENTRY_BYTES; // replaced: one entry, not two
+    this.map.set(mk, { ts, deleted });
+    this.queue.push({ ts, mk });
+  }
+
+  /** Forget entries no open snapshot predates. */
+  prune(oldestSnapshot: number): void {
+    const q = this.queue;
+    while (this.head < q.length && q[this.head]!.ts <= oldestSnapshot) {
+      const { ts, mk } = q[this.head++]!;
+      const e = this.map.get(mk);
+      if (e !== undefined && e.ts === ts) {
+        this.map.delete(mk);
+        this.used -= RECENT_ENTRY_BYTES;
+      }
+    }
+    if (this.head > 1024 && this.head * 2 > q.length) {
+      q.splice(0, this.head);
+      this.head = 0;
+    }
+    // Give memory back, keeping a little headroom for the next commits.
+    const spare = this.res.bytes - this.used;
+    if (spare > 64 * RECENT_ENTRY_BYTES) this.res.resize(this.used + 16 * RECENT_ENTRY_BYTES);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  release(): void {
+    this.res.release();
+  }
+}
+
+/** A table's writes staged by one commit: in which memtable, and the room claimed for its recent entries. */
+export interface TableStage {
+  table: Table;
+  staged: StagedWrite;
+  entries: number;
 }
 
 /**
- * One table: its identity and schema, its lifetime in commit timestamps, and its storage. Reads take
- * a snapshot timestamp and see exactly the versions committed at or before it.
+ * One table: its identity and schema, its lifetime in commit timestamps, and its storage: the
+ * active memtable that takes commits, frozen memtables waiting to be flushed, and object layers,
+ * all reference counted (see Layer). Versions in newer layers are newer, so a read at a snapshot
+ * takes, per key, the first layer (newest first) that has a version at or before it.
  */
 export class Table {
-  readonly memtable: MemTable;
+  active: MemLayer;
+  /** Oldest first. */
+  readonly frozen: MemLayer[] = [];
+  /** Oldest first. */
+  objects: ObjectLayer[] = [];
   /** Set when a drop commits; the storage is released once no snapshot can see the table. */
   droppedTs: number | undefined;
+  private readonly recent: RecentVersions;
+  private released = false;
 
   constructor(
     readonly id: number,
     readonly schema: TableSchema,
     readonly createdTs: number,
-    pool: MemoryPool,
+    private readonly pool: MemoryPool,
   ) {
-    this.memtable = new MemTable(schema, pool);
+    this.active = new MemLayer(new MemTable(schema, pool));
+    this.recent = new RecentVersions(pool.reserveSync(0, 'table.recent'));
   }
 
   get name(): string {
     return this.schema.name;
   }
 
+  get compare() {
+    return this.active.mt.compare;
+  }
+
   visibleAt(ts: number): boolean {
     return this.createdTs <= ts && (this.droppedTs === undefined || ts < this.droppedTs);
   }
 
-  /** The row visible at `ts` for `key`, or undefined (absent or deleted). */
-  lookup(key: Key, ts: number): RowRef | undefined {
-    const row = this.memtable.find(key, ts);
-    return row === ABSENT || row === DELETED ? undefined : { source: this.memtable, row };
+  // ---- writes ----
+
+  /** Make sure the active memtable (and the recent-commit index) has room; may wait for memory. */
+  async ensureRoom(puts: readonly (readonly unknown[])[], deletes: number, wait: WaitOptions): Promise<void> {
+    await this.active.mt.ensureRoom(puts, deletes, wait);
+    await this.recent.ensure(puts.length + deletes, wait);
   }
 
-  /** The newest committed version of `key`, whatever the snapshot: for conflict checks. */
+  /** Stage in the active memtable now, or undefined if it lacks room (call ensureRoom, then again). */
+  tryStage(
+    puts: readonly (readonly unknown[])[],
+    putKeys: readonly Key[],
+    delKeys: readonly Key[],
+  ): TableStage | undefined {
+    const entries = putKeys.length + delKeys.length;
+    if (!this.recent.tryClaim(entries)) return undefined;
+    const staged = this.active.mt.tryStage(puts, putKeys, delKeys);
+    if (staged === undefined) {
+      this.recent.unclaim(entries);
+      return undefined;
+    }
+    return { table: this, staged, entries };
+  }
+
+  publish(s: TableStage, ts: number): void {
+    s.staged.memtable.publish(s.staged, ts);
+    for (const k of s.staged.putKeys) this.recent.note(mapKey(k), ts, false);
+    for (const k of s.staged.delKeys) this.recent.note(mapKey(k), ts, true);
+  }
+
+  abandon(s: TableStage): void {
+    s.staged.memtable.abandon(s.staged);
+    this.recent.unclaim(s.entries);
+  }
+
+  /** The newest commit of `key` by anyone, if it is newer than the oldest open snapshot. */
   newest(key: Key): { ts: number; deleted: boolean } | undefined {
-    return this.memtable.newest(key);
+    return this.recent.get(mapKey(key));
+  }
+
+  pruneRecent(oldestSnapshot: number): void {
+    if (!this.released) this.recent.prune(oldestSnapshot);
+  }
+
+  /** Make the active memtable immutable and start a new one; returns the frozen layer. */
+  freeze(): MemLayer {
+    const old = this.active;
+    this.frozen.push(old);
+    this.active = new MemLayer(new MemTable(this.schema, this.pool));
+    return old;
+  }
+
+  // ---- reads ----
+
+  /**
+   * The row visible at `ts` for `key`: synchronously when the memtables decide it or no object may
+   * hold the key; otherwise a promise (objects are read through the block cache).
+   */
+  lookup(key: Key, ts: number): RowRef | undefined | Promise<RowRef | undefined> {
+    for (const l of this.memLayersNewestFirst()) {
+      const row = l.mt.find(key, ts);
+      if (row === DELETED) return undefined;
+      if (row !== ABSENT) return { source: l.mt, row };
+    }
+    const candidates: ObjectLayer[] = [];
+    for (let i = this.objects.length - 1; i >= 0; i--) {
+      const o = this.objects[i]!;
+      if (o.mayContain(key)) candidates.push(o);
+    }
+    if (candidates.length === 0) return undefined;
+    for (const c of candidates) c.retain();
+    return this.lookupObjects(candidates, key, ts);
+  }
+
+  private async lookupObjects(layers: ObjectLayer[], key: Key, ts: number): Promise<RowRef | undefined> {
+    try {
+      for (const l of layers) {
+        const f = await l.find(key, ts);
+        if (f === undefined) continue;
+        return f.values === undefined
+          ? undefined
+          : { source: new ValuesSource(this.schema, f.values), row: 0 };
+      }
+      return undefined;
+    } finally {
+      for (const l of layers) l.release();
+    }
   }
 
   readRow(ref: RowRef, cols: readonly number[] | undefined): Row {
@@ -71,45 +244,52 @@ export class Table {
   }
 
   /**
-   * Up to `max` keys in [from, to) in order (after `from` when `after`), with what `ts` sees, into
-   * the caller's `src`/`row` arrays (at least `max` long, reused from chunk to chunk).
-   * Synchronous: the chunk is consistent, and a scan resumes after its last key.
+   * A scan of [from, to) at `ts`, reading columns `cols`. Pins every layer it may read until closed.
    */
-  collect(
-    from: Key | undefined,
-    after: boolean,
-    to: Key | undefined,
-    ts: number,
-    max: number,
-    wantKeys: boolean,
-    src: Int32Array,
-    row: Int32Array,
-  ): VisibleChunk {
-    const keys = wantKeys ? [] : undefined;
-    const r = this.memtable.collectRows(from, after, to, ts, max, src, row, keys);
-    return {
-      n: r.n,
-      keys,
-      last: r.last,
-      src,
-      row,
-      sources: [this.memtable],
-      done: r.done,
-      deletes: r.deletes,
-      rangeStart: r.rangeStart,
-    };
+  openScan(ts: number, from: Key | undefined, to: Key | undefined, cols: readonly number[]): TableScan {
+    const layers: Layer[] = [];
+    const cursors: LayerCursor[] = [];
+    for (const l of this.memLayersNewestFirst()) {
+      layers.push(l.retain());
+      cursors.push(l.mt.cursor(ts, from, false, to));
+    }
+    for (let i = this.objects.length - 1; i >= 0; i--) {
+      const o = this.objects[i]!;
+      // Objects written after the snapshot can hold nothing it sees (their versions are newer).
+      if (o.ids.minTs > ts || !o.overlaps(from, to)) continue;
+      layers.push(o.retain());
+      cursors.push(o.cursor(ts, from, false, to, cols));
+    }
+    return new TableScan(layers, cursors, this.compare);
   }
 
-  /** For a write: what `ts` sees of `key`, and the newest committed version, in one lookup. */
-  probe(key: Key, ts: number): ProbeResult {
-    return this.memtable.probe(key, ts);
+  private memLayersNewestFirst(): MemLayer[] {
+    const out = [this.active];
+    for (let i = this.frozen.length - 1; i >= 0; i--) out.push(this.frozen[i]!);
+    return out;
   }
 
-  get bytes(): number {
-    return this.memtable.bytes;
+  /** Pooled bytes of the memtables. */
+  get memBytes(): number {
+    let n = this.active.mt.bytes;
+    for (const f of this.frozen) n += f.mt.bytes;
+    return n;
   }
 
-  release(): void {
-    this.memtable.release();
+  /**
+   * Retire every layer: each is freed when its last reader lets go. `dropped`: the table is gone,
+   * its object files are deleted once freed; otherwise (closing) they stay.
+   */
+  release(dropped: boolean): void {
+    if (this.released) return;
+    this.released = true;
+    this.active.retire(dropped);
+    for (const f of this.frozen.splice(0)) f.retire(dropped);
+    for (const o of this.objects.splice(0)) o.retire(dropped);
+    this.recent.release();
+  }
+
+  get isReleased(): boolean {
+    return this.released;
   }
 }

@@ -5,8 +5,7 @@ import type { Logger } from '../log.js';
 import type { MemoryManager } from '../mem/manager.js';
 import type { Reservation } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
-import type { StagedWrite } from '../table/memtable.js';
-import { Table } from '../table/table.js';
+import { Table, type TableStage } from '../table/table.js';
 import type { Wal } from '../wal/wal.js';
 import { HybridClock } from './clock.js';
 import { decodeTxn, encodeTxn, RecordType, type TxnOp, type TxnRecord } from './record.js';
@@ -63,6 +62,12 @@ export class TxnManager {
   private ddlLock: Promise<unknown> = Promise.resolve();
   private closedReason: string | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private prunedAt = -1;
+  /** Set by the database: what happens after a commit is published (flush triggers). */
+  hooks: { published(tables: Table[]): void; beforeStage(tables: Table[]): void } = {
+    published: () => undefined,
+    beforeStage: () => undefined,
+  };
 
   constructor(
     private readonly wal: Wal,
@@ -145,50 +150,75 @@ export class TxnManager {
 
   private async commitWrites(tx: Transaction): Promise<void> {
     const wait = { timeoutMs: this.options.memoryWaitMs };
-    const staged: StagedWrite[] = [];
-    const ops: TxnOp[] = [];
-    let registered = false;
-    try {
-      for (const tw of tx.writes.values()) {
-        if (tw.entries.size === 0) continue;
-        const t = tw.table;
-        const puts: unknown[][] = [];
-        const putKeys: Key[] = [];
-        const delKeys: Key[] = [];
-        for (const e of tw.entries.values()) {
-          if (e.values === null) delKeys.push(e.key);
-          else {
-            puts.push(e.values);
-            putKeys.push(e.key);
-          }
+    const plan: { table: Table; puts: unknown[][]; putKeys: Key[]; delKeys: Key[] }[] = [];
+    for (const tw of tx.writes.values()) {
+      if (tw.entries.size === 0) continue;
+      const puts: unknown[][] = [];
+      const putKeys: Key[] = [];
+      const delKeys: Key[] = [];
+      for (const e of tw.entries.values()) {
+        if (e.values === null) delKeys.push(e.key);
+        else {
+          puts.push(e.values);
+          putKeys.push(e.key);
         }
-        staged.push(await t.memtable.stage(puts, putKeys, delKeys, wait));
-        ops.push({ kind: 'write', tableId: t.id, puts, delKeys });
       }
-      // Synchronous from here until the record is handed to the WAL.
-      this.checkOpen();
-      this.checkConflicts(tx);
-      this.registerInflight(tx);
-      registered = true;
+      plan.push({ table: tw.table, puts, putKeys, delKeys });
+    }
+    let staged: TableStage[] = [];
+    let append: Promise<void>;
+    let ts: number;
+    try {
+      for (;;) {
+        // Room first (this may wait for memory, while flushes make some)...
+        this.hooks.beforeStage(plan.map((p) => p.table));
+        for (const p of plan) await p.table.ensureRoom(p.puts, p.delKeys.length, wait);
+        // ...then, synchronously until the record is handed to the WAL: the conflict check, the
+        // staging in the tables' active memtables, the commit timestamp and the LSN. A memtable
+        // frozen meanwhile, or room taken by others, means another round.
+        this.checkOpen();
+        this.checkConflicts(tx);
+        staged = [];
+        for (const p of plan) {
+          const s = p.table.tryStage(p.puts, p.putKeys, p.delKeys);
+          if (s === undefined) break;
+          staged.push(s);
+        }
+        if (staged.length < plan.length) {
+          for (const s of staged) s.table.abandon(s);
+          continue;
+        }
+        this.registerInflight(tx);
+        ts = this.clock.now();
+        const ops: TxnOp[] = plan.map((p) => ({
+          kind: 'write',
+          tableId: p.table.id,
+          puts: p.puts,
+          delKeys: p.delKeys,
+        }));
+        append = this.appendRecord(ts, ops);
+        break;
+      }
     } catch (e) {
       if (e instanceof TidemarkError && (e.code === 'CONFLICT' || e.code === 'DUPLICATE_KEY'))
         this.counters.conflicts++;
       this.end(tx, 'aborted', 'commit failed');
       throw e;
     }
-    const ts = this.clock.now();
     try {
-      await this.appendRecord(ts, ops);
+      await append;
     } catch (e) {
-      if (registered) this.unregisterInflight(tx);
+      for (const s of staged) s.table.abandon(s);
+      this.unregisterInflight(tx);
       this.end(tx, 'aborted', 'commit failed');
       throw e;
     }
     // Durable: publish. Nothing here can fail.
-    for (const s of staged) s.memtable.publish(s, ts);
+    for (const s of staged) s.table.publish(s, ts);
     if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
     this.unregisterInflight(tx);
     this.end(tx, 'committed');
+    this.hooks.published(staged.map((s) => s.table));
   }
 
   /** Encode a transaction record and append it; resolves once it is durable. */
@@ -250,6 +280,15 @@ export class TxnManager {
     if (state === 'committed') this.counters.committed++;
     else this.counters.aborted++;
     this.collectDroppedTables();
+    this.pruneRecent();
+  }
+
+  /** Let tables forget recent commits no open snapshot predates (when the oldest snapshot moved). */
+  private pruneRecent(): void {
+    const oldest = this.oldestSnapshot();
+    if (oldest === this.prunedAt) return;
+    this.prunedAt = oldest;
+    for (const t of this.catalog.all()) t.pruneRecent(oldest);
   }
 
   private expire(tx: Transaction): void {
@@ -311,8 +350,8 @@ export class TxnManager {
     this.checkOpen();
     const ts = this.clock.now();
     await this.appendRecord(ts, ops);
-    this.applyDdl(ops, ts);
     if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
+    this.applyDdl(ops, ts);
   }
 
   private applyDdl(ops: TxnOp[], ts: number): void {
@@ -330,7 +369,7 @@ export class TxnManager {
   private collectDroppedTables(): void {
     const oldest = this.oldestSnapshot();
     for (const t of this.catalog.unreachable(oldest)) {
-      t.release();
+      t.release(true);
       this.catalog.remove(t.id);
       this.logger.debug({ table: t.name, id: t.id }, 'released a dropped table');
     }
@@ -357,8 +396,15 @@ export class TxnManager {
         );
       }
       const putKeys = op.puts.map((v) => t.schema.keyOf(v));
-      const s = await t.memtable.stage(op.puts, putKeys, op.delKeys, wait);
-      s.memtable.publish(s, ts);
+      for (;;) {
+        await t.ensureRoom(op.puts, op.delKeys.length, wait);
+        const s = t.tryStage(op.puts, putKeys, op.delKeys);
+        if (s === undefined) continue;
+        t.publish(s, ts);
+        // No snapshot is open during replay: nothing needs these commits for conflict checks.
+        t.pruneRecent(ts);
+        break;
+      }
     }
     this.clock.observe(ts);
     if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;

@@ -1,4 +1,4 @@
-import type { TableSchema} from '../catalog/schema.js';
+import type { TableSchema } from '../catalog/schema.js';
 import { type ColumnDef, type ColumnType, type Key } from '../catalog/schema.js';
 import { readSchema, schemaSize, writeSchema } from '../catalog/schema_codec.js';
 import { TidemarkError } from '../errors.js';

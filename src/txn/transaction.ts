@@ -37,7 +37,7 @@ export class TableWrites {
 
   /** Entries with keys in [from, to), sorted by key. */
   sortedIn(from: Key | undefined, to: Key | undefined): WriteEntry[] {
-    const cmp = this.table.memtable.compare;
+    const cmp = this.table.compare;
     const out: WriteEntry[] = [];
     for (const e of this.entries.values()) {
       if (from !== undefined && cmp(e.key, from) < 0) continue;
@@ -107,9 +107,11 @@ export class Transaction {
           insert = own.insert;
           replaced.push([mk, own]);
         } else {
-          const p = t.probe(key, this.snapshotTs);
           // Visible to us, or committed live by another transaction since our snapshot.
-          if (p.row >= 0 || (!Number.isNaN(p.newestTs) && !p.newestDeleted)) throw duplicate(s, key);
+          const newest = t.newest(key);
+          if (newest !== undefined && !newest.deleted) throw duplicate(s, key);
+          const seen = t.lookup(key, this.snapshotTs);
+          if ((seen instanceof Promise ? await seen : seen) !== undefined) throw duplicate(s, key);
           added.push(mk);
         }
         const e: WriteEntry = { key, values, insert };
@@ -155,7 +157,7 @@ export class Transaction {
     let current: unknown[] | null;
     if (own !== undefined) current = own.values;
     else {
-      const ref = t.lookup(k, this.snapshotTs);
+      const ref = await t.lookup(k, this.snapshotTs);
       current = ref === undefined ? null : ref.source.rawValues(ref.row);
     }
     if (current === null) return false;
@@ -192,7 +194,7 @@ export class Transaction {
       this.addWrites(t, [{ key: k, values: null, insert: false }]);
       return true;
     }
-    if (t.lookup(k, this.snapshotTs) === undefined) return false;
+    if ((await t.lookup(k, this.snapshotTs)) === undefined) return false;
     this.checkNotNewer(t, k);
     this.addWrites(t, [{ key: k, values: null, insert: false }]);
     return true;
@@ -209,7 +211,8 @@ export class Transaction {
     const cols = columnIndexes(t.schema, options.columns);
     const own = this.writes.get(t.id)?.entries.get(mapKey(k));
     if (own !== undefined) return own.values === null ? undefined : valuesToRow(t.schema, own.values, cols);
-    const ref = t.lookup(k, this.snapshotTs);
+    const found = t.lookup(k, this.snapshotTs);
+    const ref = found instanceof Promise ? await found : found;
     return ref === undefined ? undefined : ref.source.readRow(ref.row, cols);
   }
 
@@ -242,7 +245,7 @@ export class Transaction {
   ): AsyncGenerator<Row> {
     if (limit === 0) return;
     let produced = 0;
-    for await (const chunk of this.merged(t, gte, lt, SCAN_CHUNK)) {
+    for await (const chunk of this.merged(t, gte, lt, SCAN_CHUNK, cols)) {
       for (let i = 0; i < chunk.n; i++) {
         yield readChunkRow(t.schema, chunk, i, cols);
         if (++produced >= limit) return;
@@ -257,71 +260,75 @@ export class Transaction {
     cols: number[] | undefined,
     batchRows: number,
   ): AsyncGenerator<Batch> {
-    for await (const chunk of this.merged(t, gte, lt, batchRows)) yield buildBatch(t.schema, chunk, cols);
+    for await (const chunk of this.merged(t, gte, lt, batchRows, cols))
+      yield buildBatch(t.schema, chunk, cols);
   }
 
   /**
    * The table's visible rows in [gte, lt) merged with this transaction's own writes, in key order,
-   * in chunks of up to about `size` rows (never empty). Each chunk is read synchronously, so it is
-   * consistent; between chunks the scan resumes after its last key, and checks that the
-   * transaction is still usable.
+   * in chunks of up to about `size` rows (never empty). The scan pins the table's layers for its
+   * whole life and releases them however it ends (done, break, error); between chunks it checks
+   * that the transaction is still usable.
    */
   private async *merged(
     t: Table,
     gte: Key | undefined,
     lt: Key | undefined,
     size: number,
+    cols: readonly number[] | undefined,
   ): AsyncGenerator<ResultChunk> {
     const own = this.writes.get(t.id)?.sortedIn(gte, lt) ?? [];
-    const cmp = t.memtable.compare;
+    const cmp = t.compare;
     let oi = 0;
-    let from = gte;
-    let after = false;
-    // Scratch for the storage side, reused by every chunk: a chunk is consumed before the next.
-    const scratchSrc = new Int32Array(size);
-    const scratchRow = new Int32Array(size);
-    for (;;) {
-      this.checkUsable();
-      const c = t.collect(from, after, lt, this.snapshotTs, size, oi < own.length, scratchSrc, scratchRow);
-      const last = c.last;
-      // Own writes that fall within this chunk (all that remain, when the table has no more keys).
-      let oEnd = oi;
-      while (oEnd < own.length && (c.done || cmp(own[oEnd]!.key, last!) <= 0)) oEnd++;
-      let out: ResultChunk;
-      if (oEnd === oi) {
-        out =
-          c.deletes === 0
-            ? { n: c.n, src: c.src, row: c.row, own: undefined, sources: c.sources, rangeStart: c.rangeStart }
-            : dropDeletes(c.n, c.src, c.row, c.sources);
-      } else {
-        const cap = c.n + (oEnd - oi);
-        const src = new Int32Array(cap);
-        const row = new Int32Array(cap);
-        const ownValues = new Array<unknown[] | undefined>(cap);
-        let n = 0;
-        const emitOwn = (e: WriteEntry) => {
-          if (e.values === null) return;
-          src[n] = OWN;
-          ownValues[n++] = e.values;
-        };
-        for (let i = 0; i < c.n; i++) {
-          const key = c.keys![i]!;
-          while (oi < oEnd && cmp(own[oi]!.key, key) < 0) emitOwn(own[oi++]!);
-          if (oi < oEnd && cmp(own[oi]!.key, key) === 0) {
-            emitOwn(own[oi++]!);
-            continue;
+    const scan = t.openScan(this.snapshotTs, gte, lt, cols ?? t.schema.columns.map((c) => c.index));
+    try {
+      for (;;) {
+        this.checkUsable();
+        const c = await scan.next(size, oi < own.length);
+        this.checkUsable();
+        const last = c.last;
+        // Own writes that fall within this chunk (all that remain, when the table has no more keys).
+        let oEnd = oi;
+        while (oEnd < own.length && (c.done || cmp(own[oEnd]!.key, last!) <= 0)) oEnd++;
+        let out: ResultChunk;
+        if (oEnd === oi)
+          out = {
+            n: c.n,
+            src: c.src,
+            row: c.row,
+            own: undefined,
+            sources: c.sources,
+            rangeStart: c.rangeStart,
+          };
+        else {
+          const cap = c.n + (oEnd - oi);
+          const src = new Int32Array(cap);
+          const row = new Int32Array(cap);
+          const ownValues = new Array<unknown[] | undefined>(cap);
+          let n = 0;
+          const emitOwn = (e: WriteEntry) => {
+            if (e.values === null) return;
+            src[n] = OWN;
+            ownValues[n++] = e.values;
+          };
+          for (let i = 0; i < c.n; i++) {
+            const key = c.keys![i]!;
+            while (oi < oEnd && cmp(own[oi]!.key, key) < 0) emitOwn(own[oi++]!);
+            if (oi < oEnd && cmp(own[oi]!.key, key) === 0) {
+              emitOwn(own[oi++]!);
+              continue;
+            }
+            src[n] = c.rangeStart >= 0 ? 0 : c.src[i]!;
+            row[n++] = c.rangeStart >= 0 ? c.rangeStart + i : c.row[i]!;
           }
-          if (c.src[i]! < 0) continue;
-          src[n] = c.src[i]!;
-          row[n++] = c.row[i]!;
+          while (oi < oEnd) emitOwn(own[oi++]!);
+          out = { n, src, row, own: ownValues, sources: c.sources, rangeStart: -1 };
         }
-        while (oi < oEnd) emitOwn(own[oi++]!);
-        out = { n, src, row, own: ownValues, sources: c.sources, rangeStart: -1 };
+        if (out.n > 0) yield out;
+        if (c.done) return;
       }
-      if (out.n > 0) yield out;
-      if (c.done) return;
-      from = last;
-      after = true;
+    } finally {
+      scan.close();
     }
   }
 
@@ -386,25 +393,6 @@ export class Transaction {
     this.mgr.accountWrites(-this.writeBytes);
     this.writeBytes = 0;
   }
-}
-
-/** The chunk without the keys it sees deleted (compacted in place). */
-function dropDeletes(
-  n: number,
-  src: Int32Array,
-  row: Int32Array,
-  sources: ResultChunk['sources'],
-): ResultChunk {
-  let k = 0;
-  for (let i = 0; i < n; i++) {
-    if (src[i]! < 0) continue;
-    if (k !== i) {
-      src[k] = src[i]!;
-      row[k] = row[i]!;
-    }
-    k++;
-  }
-  return { n: k, src, row, own: undefined, sources, rangeStart: -1 };
 }
 
 function entryBytes(e: WriteEntry): number {

@@ -14,9 +14,15 @@ type Op =
   | { t: 'delete' | 'get'; slot: number; key: number }
   | { t: 'scan'; slot: number; gte: number; lt: number }
   | { t: 'commit' | 'rollback'; slot: number }
-  | { t: 'restart'; slot: number };
+  | { t: 'restart'; slot: number }
+  | { t: 'flush' | 'compact'; slot: number };
 
 const KEYS = 5;
+/** Tiny memtables and row groups: background flushes and merges happen between the operations. */
+const MODEL_OPTIONS = {
+  memory: { leakDetection: 'paranoid' as const },
+  storage: { memtableRowsMax: 4, rowGroupRows: 16, mergeMinObjects: 3 },
+};
 // An operation on a slot without an open transaction begins one there first.
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -48,6 +54,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ t: fc.constant('commit' as const), slot: fc.nat(2) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('rollback' as const), slot: fc.nat(2) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const), slot: fc.constant(0) }) },
+  // Storage work interleaved with the transactions: reads must not notice where rows live.
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constantFrom('flush' as const, 'compact' as const), slot: fc.constant(0) }),
+  },
 );
 
 interface Committed {
@@ -80,6 +91,7 @@ function modelApply(c: Committed, txns: (ModelTxn | undefined)[], op: Op): Outco
     txns.fill(undefined);
     return { ok: null };
   }
+  if (op.t === 'flush' || op.t === 'compact') return { ok: null };
   if (op.t === 'commit' || op.t === 'rollback') {
     if (txns[op.slot] === undefined) return { ok: 'no txn' };
   } else txns[op.slot] ??= new ModelTxn(c);
@@ -192,10 +204,14 @@ async function dbApply(
   held: (Held | undefined)[],
   op: Op,
 ): Promise<Outcome> {
+  if (op.t === 'flush' || op.t === 'compact') {
+    await (op.t === 'flush' ? state.db.flush() : state.db.compact());
+    return { ok: null };
+  }
   if (op.t === 'restart') {
     await state.db.close();
     held.fill(undefined);
-    state.db = await open('model', { fileService: state.fs, memory: { leakDetection: 'paranoid' } });
+    state.db = await open('model', { ...MODEL_OPTIONS, fileService: state.fs });
     return { ok: null };
   }
   if (op.t === 'commit' || op.t === 'rollback') {
@@ -238,7 +254,7 @@ test('random concurrent transactions with restarts agree with a model of snapsho
       const fs = new MemoryFileService();
       const state = {
         fs,
-        db: await open('model', { fileService: fs, memory: { leakDetection: 'paranoid' } }),
+        db: await open('model', { ...MODEL_OPTIONS, fileService: fs }),
       };
       await state.db.createTable('t', { columns: { k: 'int32', v: 'int32' }, primaryKey: 'k' });
       const committed: Committed = { value: new Map(), seq: new Map(), clock: 0 };

@@ -1,0 +1,633 @@
+import type { ColumnDef, ColumnType, Key, KeyCompare, Row, TableSchema } from '../catalog/schema.js';
+import type { ObjectFiles } from '../objectio/files.js';
+import type { BlockCache, CachePin } from '../objectio/cache.js';
+import type { Decoded } from '../objectio/encoding.js';
+import { ObjectReader } from '../objectio/reader.js';
+import type { MemoryPool } from '../mem/pool.js';
+import type { CursorBuffer, LayerCursor } from './cursor.js';
+import { Layer } from './layer.js';
+import type { LayerIds } from './log_records.js';
+import type { ColumnData, RowSource } from './source.js';
+
+const decoder = new TextDecoder();
+
+/** What the storage layer shares across tables: where objects are read from and cached. */
+export interface ObjectContext {
+  files: ObjectFiles;
+  cache: BlockCache;
+  io: MemoryPool;
+  metaPool: MemoryPool;
+  /** Called when a layer's last reader is gone: `remove` says its object files are to be deleted. */
+  onFree(ids: LayerIds, remove: boolean): void;
+}
+
+/** The newest version of a key at a snapshot, as found in one layer. */
+export interface Found {
+  ts: number;
+  /** The row's values (engine representation), or undefined for a delete. */
+  values: unknown[] | undefined;
+}
+
+/** The key at row i of a decoded key column. */
+export function keyAt(d: Decoded, type: ColumnType, i: number): Key {
+  switch (d.physical) {
+    case 'f64':
+      return d.f64![i]!;
+    case 'i32':
+      return d.i32![i]!;
+    case 'u8':
+      return d.u8![i]!;
+    case 'var': {
+      const b = d.data!.subarray(d.offsets![i], d.offsets![i + 1]);
+      return type === 'string' ? decoder.decode(b) : b.slice();
+    }
+  }
+}
+
+/** One value of a decoded column as the engine keeps it (timestamps in ms, bytes copied). */
+function rawAt(d: Decoded, def: ColumnDef, i: number): unknown {
+  if (d.nulls !== undefined && d.nulls[i] === 1) return null;
+  if (def.type === 'bool') return d.u8![i] === 1;
+  return keyAt(d, def.type, i);
+}
+
+function apiValue(def: ColumnDef, v: unknown): unknown {
+  if (v === null) return null;
+  if (def.type === 'timestamp') return new Date(v as number);
+  return v;
+}
+
+/**
+ * Rows of one row group of a data object, through pinned chunks of the columns a reader asked for.
+ * `release` unpins them.
+ */
+export class GroupSource implements RowSource {
+  constructor(
+    private readonly schema: TableSchema,
+    /** Pins by column index (undefined for columns not loaded). */
+    private readonly pins: (CachePin | undefined)[],
+  ) {}
+
+  private col(c: number): Decoded {
+    const p = this.pins[c];
+    if (p === undefined) throw new Error(`column ${c} of a row group was read without being loaded`);
+    return p.decoded;
+  }
+
+  readRow(row: number, cols: readonly number[] | undefined): Row {
+    const out: Row = {};
+    const defs = this.schema.columns;
+    for (const c of cols ?? defs.map((d) => d.index))
+      out[defs[c]!.name] = apiValue(defs[c]!, rawAt(this.col(c), defs[c]!, row));
+    return out;
+  }
+
+  rawValues(row: number): unknown[] {
+    return this.schema.columns.map((d) => rawAt(this.col(d.index), d, row));
+  }
+
+  gather(col: number, rows: Int32Array, n: number): { data: ColumnData; nulls: Uint8Array | undefined } {
+    const d = this.col(col);
+    const def = this.schema.columns[col]!;
+    const nulls = gatherNulls(d, def, n, (src) => Uint8Array.from({ length: n }, (_, i) => src[rows[i]!]!));
+    return { data: gatherValues(d, def, nulls, n, (i) => rows[i]!), nulls };
+  }
+
+  gatherRange(col: number, start: number, n: number): { data: ColumnData; nulls: Uint8Array | undefined } {
+    const d = this.col(col);
+    const def = this.schema.columns[col]!;
+    const nulls = gatherNulls(d, def, n, (src) => src.slice(start, start + n));
+    // Fixed-width columns: one slice of the decoded chunk.
+    if (def.type !== 'int64' && d.physical !== 'var') {
+      const arr = (d.f64 ?? d.i32 ?? d.u8)!.slice(start, start + n);
+      if (nulls !== undefined) for (let i = 0; i < n; i++) if (nulls[i] === 1) arr[i] = 0;
+      return { data: arr, nulls };
+    }
+    return { data: gatherValues(d, def, nulls, n, (i) => start + i), nulls };
+  }
+
+  release(): void {
+    for (const p of this.pins) p?.release();
+    this.pins.length = 0;
+  }
+}
+
+/** The null flags of `n` gathered rows: all clear when the chunk stored none for a nullable column. */
+function gatherNulls(
+  d: Decoded,
+  def: ColumnDef,
+  n: number,
+  pick: (src: Uint8Array) => Uint8Array,
+): Uint8Array | undefined {
+  if (d.nulls !== undefined) return pick(d.nulls);
+  return def.nullable ? new Uint8Array(n) : undefined;
+}
+
+function gatherValues(
+  d: Decoded,
+  def: ColumnDef,
+  nulls: Uint8Array | undefined,
+  n: number,
+  rowOf: (i: number) => number,
+): ColumnData {
+  switch (def.type) {
+    case 'int32': {
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? 0 : d.i32![rowOf(i)]!;
+      return out;
+    }
+    case 'bool': {
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? 0 : d.u8![rowOf(i)]!;
+      return out;
+    }
+    case 'float64':
+    case 'timestamp': {
+      const out = new Float64Array(n);
+      for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? 0 : d.f64![rowOf(i)]!;
+      return out;
+    }
+    default: {
+      const out = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? null : keyAt(d, def.type, rowOf(i));
+      return out as ColumnData;
+    }
+  }
+}
+
+/**
+ * The objects of one flush or merge of a table: a data object and, when there were deletes, a
+ * tombstone object. Versions of a key in a layer are newest first; a read at a snapshot sees, per
+ * key, the newest version at or before it across the two.
+ */
+export class ObjectLayer extends Layer {
+  private constructor(
+    readonly ids: LayerIds,
+    readonly data: ObjectReader | undefined,
+    readonly tomb: ObjectReader | undefined,
+    private readonly ctx: ObjectContext,
+    readonly schema: TableSchema,
+    readonly compare: KeyCompare,
+  ) {
+    super();
+  }
+
+  static async open(
+    ctx: ObjectContext,
+    ids: LayerIds,
+    schema: TableSchema,
+    compare: KeyCompare,
+  ): Promise<ObjectLayer> {
+    const params = { files: ctx.files, cache: ctx.cache, io: ctx.io, metaPool: ctx.metaPool };
+    const data = ids.data === 0 ? undefined : await ObjectReader.open({ ...params, id: ids.data });
+    let tomb: ObjectReader | undefined;
+    try {
+      tomb = ids.tomb === 0 ? undefined : await ObjectReader.open({ ...params, id: ids.tomb });
+    } catch (e) {
+      data?.dropFromCache();
+      data?.close();
+      throw e;
+    }
+    return new ObjectLayer(ids, data, tomb, ctx, schema, compare);
+  }
+
+  get rows(): number {
+    return (this.data?.meta.rows ?? 0) + (this.tomb?.meta.rows ?? 0);
+  }
+
+  get bytes(): number {
+    return (this.data?.meta.fileBytes ?? 0) + (this.tomb?.meta.fileBytes ?? 0);
+  }
+
+  get minKey(): Key | undefined {
+    const a = this.data?.meta.minKey;
+    const b = this.tomb?.meta.minKey;
+    return a === undefined ? b : b === undefined ? a : this.compare(a, b) <= 0 ? a : b;
+  }
+
+  get maxKey(): Key | undefined {
+    const a = this.data?.meta.maxKey;
+    const b = this.tomb?.meta.maxKey;
+    return a === undefined ? b : b === undefined ? a : this.compare(a, b) >= 0 ? a : b;
+  }
+
+  /** Whether the layer may hold a version of `key` (zone and bloom filter). */
+  mayContain(key: Key): boolean {
+    return (
+      (this.data?.mayContain(key, this.compare) ?? false) ||
+      (this.tomb?.mayContain(key, this.compare) ?? false)
+    );
+  }
+
+  /** Whether the layer holds anything in [from, to). */
+  overlaps(from: Key | undefined, to: Key | undefined): boolean {
+    const min = this.minKey;
+    const max = this.maxKey;
+    if (min === undefined || max === undefined) return false;
+    if (from !== undefined && this.compare(max, from) < 0) return false;
+    if (to !== undefined && this.compare(min, to) >= 0) return false;
+    return true;
+  }
+
+  /** The newest version of `key` at or before `ts` in this layer, or undefined. */
+  async find(key: Key, ts: number): Promise<Found | undefined> {
+    const d =
+      this.data === undefined
+        ? undefined
+        : await findIn(this.data, key, ts, this.compare, this.schema.pk, true);
+    const t =
+      this.tomb === undefined
+        ? undefined
+        : await findIn(this.tomb, key, ts, this.compare, this.schema.pk, false);
+    if (t !== undefined && (d === undefined || t.ts > d.ts)) return { ts: t.ts, values: undefined };
+    return d;
+  }
+
+  cursor(
+    ts: number,
+    from: Key | undefined,
+    after: boolean,
+    to: Key | undefined,
+    cols: readonly number[],
+  ): LayerCursor {
+    return new ObjectLayerCursor(this, ts, from, after, to, cols);
+  }
+
+  describe(): string {
+    return `object layer ${this.ids.data}/${this.ids.tomb} of ${this.schema.name}`;
+  }
+
+  protected free(): void {
+    for (const r of [this.data, this.tomb]) {
+      if (r === undefined) continue;
+      r.dropFromCache();
+      r.close();
+    }
+    this.ctx.onFree(this.ids, this.deleteOnFree);
+  }
+}
+
+/** Pin a row group's key and commit-timestamp chunks (neither stays pinned if either fails). */
+async function pinKeyAndTs(r: ObjectReader, g: number, pk: ColumnDef): Promise<[CachePin, CachePin]> {
+  const data = r.meta.kind === 'data';
+  const kp = await r.pinChunk(g, data ? pk.index : 0);
+  try {
+    return [kp, await r.pinChunk(g, data ? r.meta.schema.columns.length : 1)];
+  } catch (e) {
+    kp.release();
+    throw e;
+  }
+}
+
+/** Find the newest version of `key` at or before `ts` in one object. */
+async function findIn(
+  r: ObjectReader,
+  key: Key,
+  ts: number,
+  cmp: KeyCompare,
+  pk: ColumnDef,
+  withValues: boolean,
+): Promise<Found | undefined> {
+  if (!r.mayContain(key, cmp)) return undefined;
+  const groups = r.meta.rowGroups;
+  // A key's versions are all in one row group: the first whose key range reaches the key.
+  const g = r.groupFrom(key, cmp);
+  if (g < groups.length && cmp(groups[g]!.minKey, key) <= 0) {
+    const [kp, tp] = await pinKeyAndTs(r, g, pk);
+    try {
+      const keys = kp.decoded;
+      const tss = tp.decoded.f64!;
+      const n = keys.n;
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (cmp(keyAt(keys, pk.type, mid), key) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < n; i++) {
+        if (cmp(keyAt(keys, pk.type, i), key) !== 0) return undefined;
+        if (tss[i]! <= ts) {
+          if (!withValues) return { ts: tss[i]!, values: undefined };
+          return { ts: tss[i]!, values: await rowValues(r, g, i) };
+        }
+      }
+    } finally {
+      kp.release();
+      tp.release();
+    }
+  }
+  return undefined;
+}
+
+async function rowValues(r: ObjectReader, g: number, row: number): Promise<unknown[]> {
+  const defs = r.meta.schema.columns;
+  const out = new Array<unknown>(defs.length);
+  for (const d of defs) {
+    const p = await r.pinChunk(g, d.index);
+    try {
+      out[d.index] = rawAt(p.decoded, d, row);
+    } finally {
+      p.release();
+    }
+  }
+  return out;
+}
+
+/**
+ * Visible entries of one object at a snapshot, a row group at a time: per key, the newest version at
+ * or before the snapshot. Deletes are kept (they hide the key in older layers).
+ */
+class GroupIterator {
+  private g: number;
+  constructor(
+    private readonly r: ObjectReader,
+    private readonly ts: number,
+    private readonly from: Key | undefined,
+    private readonly after: boolean,
+    private readonly to: Key | undefined,
+    private readonly cmp: KeyCompare,
+    private readonly pk: ColumnDef,
+  ) {
+    this.g = r.groupFrom(from, cmp);
+  }
+
+  /** The next row group's visible rows (group index, rows, keys), or undefined at the end. */
+  async next(): Promise<
+    | { g: number; rows: Int32Array; keys: Key[] | undefined; allVisible: boolean; keyPin: CachePin }
+    | undefined
+  > {
+    const groups = this.r.meta.rowGroups;
+    for (; this.g < groups.length;) {
+      const g = this.g++;
+      const meta = groups[g]!;
+      if (this.to !== undefined && this.cmp(meta.minKey, this.to) >= 0) return undefined;
+      const [kp, tp] = await pinKeyAndTs(this.r, g, this.pk);
+      try {
+        const keys = kp.decoded;
+        const tss = tp.decoded.f64!;
+        const n = keys.n;
+        const type = this.pk.type;
+        // Bounds within the group.
+        let start = 0;
+        if (this.from !== undefined && this.cmp(meta.minKey, this.from) <= 0) {
+          let lo = 0;
+          let hi = n;
+          while (lo < hi) {
+            const mid = (lo + hi) >>> 1;
+            const c = this.cmp(keyAt(keys, type, mid), this.from);
+            if (c < 0 || (this.after && c === 0)) lo = mid + 1;
+            else hi = mid;
+          }
+          start = lo;
+        }
+        let end = n;
+        if (this.to !== undefined && this.cmp(meta.maxKey, this.to) >= 0) {
+          let lo = start;
+          let hi = n;
+          while (lo < hi) {
+            const mid = (lo + hi) >>> 1;
+            if (this.cmp(keyAt(keys, type, mid), this.to) < 0) lo = mid + 1;
+            else hi = mid;
+          }
+          end = lo;
+        }
+        const m = this.r.meta;
+        const rows = new Int32Array(end - start);
+        let count = 0;
+        const allVisible = m.singleVersion && m.maxTs <= this.ts;
+        if (allVisible) {
+          for (let i = start; i < end; i++) rows[count++] = i;
+        } else {
+          // Per key: the first (newest) version at or before ts. A key's versions never straddle
+          // row groups (the writer cuts groups only between keys).
+          let i = start;
+          while (i < end) {
+            const k = keyAt(keys, type, i);
+            let j = i;
+            let picked = -1;
+            while (j < end && (j === i || this.cmp(keyAt(keys, type, j), k) === 0)) {
+              if (picked < 0 && tss[j]! <= this.ts) picked = j;
+              j++;
+            }
+            if (picked >= 0) rows[count++] = picked;
+            i = j;
+          }
+        }
+        if (count === 0) {
+          kp.release();
+          continue;
+        }
+        const outRows = rows.subarray(0, count);
+        let outKeys: Key[] | undefined;
+        if (keys.physical === 'var') {
+          outKeys = new Array<Key>(count);
+          for (let i = 0; i < count; i++) outKeys[i] = keyAt(keys, type, outRows[i]!);
+        }
+        return {
+          g,
+          rows: outRows,
+          keys: outKeys,
+          allVisible: allVisible && start === 0 && end === n,
+          keyPin: kp,
+        };
+      } catch (e) {
+        kp.release();
+        throw e;
+      } finally {
+        tp.release();
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * A layer's cursor: the data object's row groups merged with the tombstone object's entries, the
+ * newer version winning per key.
+ */
+class ObjectLayerCursor implements LayerCursor {
+  private readonly dataIt: GroupIterator | undefined;
+  private readonly tombIt: GroupIterator | undefined;
+  /** Tombstone entries fetched but not yet merged: keys and timestamps. */
+  private tombKeys: Key[] = [];
+  private tombTs: number[] = [];
+  private tombPos = 0;
+  private tombDone = false;
+  private closed = false;
+
+  constructor(
+    private readonly layer: ObjectLayer,
+    ts: number,
+    from: Key | undefined,
+    after: boolean,
+    to: Key | undefined,
+    private readonly cols: readonly number[],
+  ) {
+    const cmp = layer.compare;
+    const pk = layer.schema.pk;
+    this.dataIt =
+      layer.data === undefined ? undefined : new GroupIterator(layer.data, ts, from, after, to, cmp, pk);
+    this.tombIt =
+      layer.tomb === undefined ? undefined : new GroupIterator(layer.tomb, ts, from, after, to, cmp, pk);
+    this.tombDone = this.tombIt === undefined;
+  }
+
+  async next(): Promise<CursorBuffer | undefined> {
+    if (this.closed) return undefined;
+    const cmp = this.layer.compare;
+    const dataGroup = this.dataIt === undefined ? undefined : await this.dataIt.next();
+    if (dataGroup === undefined) {
+      // Only tombstones remain: hand them out as deletes.
+      await this.fillTombs(undefined);
+      const n = this.tombKeys.length - this.tombPos;
+      if (n === 0) return undefined;
+      const keys = this.tombKeys.slice(this.tombPos);
+      this.tombPos = this.tombKeys.length;
+      const deleted = new Uint8Array(n).fill(1);
+      return {
+        n,
+        keyAt: (i) => keys[i]!,
+        source: emptySource,
+        rows: new Int32Array(n),
+        rangeStart: -1,
+        deleted,
+        release: undefined,
+      };
+    }
+    const r = this.layer.data!;
+    const pk = this.layer.schema.pk;
+    const keyPin = dataGroup.keyPin;
+    const groupKeys = dataGroup.keys;
+    const dataKey = (i: number): Key =>
+      groupKeys !== undefined ? groupKeys[i]! : keyAt(keyPin.decoded, pk.type, dataGroup.rows[i]!);
+    const lastKey = dataKey(dataGroup.rows.length - 1);
+    // Tombstones up to this group's last key.
+    await this.fillTombs(lastKey);
+    // Pin the columns the scan reads (the key column is pinned already).
+    const pins: (CachePin | undefined)[] = [];
+    try {
+      for (const c of this.cols) if (pins[c] === undefined) pins[c] = await r.pinChunk(dataGroup.g, c);
+    } catch (e) {
+      for (const p of pins) p?.release();
+      keyPin.release();
+      throw e;
+    }
+    const source = new GroupSource(this.layer.schema, pins);
+    const release = () => {
+      source.release();
+      keyPin.release();
+    };
+    // No tombstones in range: the group's visible rows as they are.
+    if (this.tombPos >= this.tombKeys.length || cmp(this.tombKeys[this.tombPos]!, lastKey) > 0) {
+      const rows = dataGroup.rows;
+      const contiguous = dataGroup.allVisible;
+      return {
+        n: rows.length,
+        keyAt: dataKey,
+        source,
+        rows: contiguous ? undefined : rows,
+        rangeStart: contiguous ? 0 : -1,
+        deleted: undefined,
+        release,
+      };
+    }
+    // Merge with the tombstones: on equal keys the newer version wins.
+    const outRows: number[] = [];
+    const outKeys: Key[] = [];
+    const outDel: number[] = [];
+    const tss = await r.pinChunk(dataGroup.g, r.meta.schema.columns.length);
+    try {
+      const dts = tss.decoded.f64!;
+      let i = 0;
+      const rows = dataGroup.rows;
+      while (
+        i < rows.length ||
+        (this.tombPos < this.tombKeys.length && cmp(this.tombKeys[this.tombPos]!, lastKey) <= 0)
+      ) {
+        const dk = i < rows.length ? dataKey(i) : undefined;
+        const tk =
+          this.tombPos < this.tombKeys.length && cmp(this.tombKeys[this.tombPos]!, lastKey) <= 0
+            ? this.tombKeys[this.tombPos]
+            : undefined;
+        const c = dk === undefined ? 1 : tk === undefined ? -1 : cmp(dk, tk);
+        if (c < 0) {
+          outRows.push(rows[i]!);
+          outKeys.push(dk!);
+          outDel.push(0);
+          i++;
+        } else if (c > 0) {
+          outRows.push(0);
+          outKeys.push(tk!);
+          outDel.push(1);
+          this.tombPos++;
+        } else {
+          const del = this.tombTs[this.tombPos]! > dts[rows[i]!]!;
+          outRows.push(rows[i]!);
+          outKeys.push(dk!);
+          outDel.push(del ? 1 : 0);
+          i++;
+          this.tombPos++;
+        }
+      }
+    } finally {
+      tss.release();
+    }
+    return {
+      n: outRows.length,
+      keyAt: (k) => outKeys[k]!,
+      source,
+      rows: Int32Array.from(outRows),
+      rangeStart: -1,
+      deleted: Uint8Array.from(outDel),
+      release,
+    };
+  }
+
+  /** Fetch tombstone entries up to `until` (all when undefined). */
+  private async fillTombs(until: Key | undefined): Promise<void> {
+    const cmp = this.layer.compare;
+    if (this.tombPos > 4096 && this.tombPos === this.tombKeys.length) {
+      this.tombKeys = [];
+      this.tombTs = [];
+      this.tombPos = 0;
+    }
+    while (
+      !this.tombDone &&
+      (until === undefined ||
+        this.tombKeys.length === this.tombPos ||
+        cmp(this.tombKeys[this.tombKeys.length - 1]!, until) <= 0)
+    ) {
+      const g = await this.tombIt!.next();
+      if (g === undefined) {
+        this.tombDone = true;
+        break;
+      }
+      const tp = await this.layer.tomb!.pinChunk(g.g, 1);
+      try {
+        for (let i = 0; i < g.rows.length; i++) {
+          const row = g.rows[i]!;
+          this.tombKeys.push(
+            g.keys !== undefined ? g.keys[i]! : keyAt(g.keyPin.decoded, this.layer.schema.pk.type, row),
+          );
+          this.tombTs.push(tp.decoded.f64![row]!);
+        }
+      } finally {
+        tp.release();
+        g.keyPin.release();
+      }
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/** A source with no rows: deletes-only buffers point at it. */
+const emptySource: RowSource = {
+  readRow: () => ({}),
+  rawValues: () => [],
+  gather: (_c, _r, n) => ({ data: new Float64Array(n), nulls: undefined }),
+  gatherRange: (_c, _s, n) => ({ data: new Float64Array(n), nulls: undefined }),
+};

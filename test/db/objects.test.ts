@@ -1,0 +1,261 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, test } from 'vitest';
+import { MemoryFileService } from '../../src/fileservice/memory.js';
+import type { Database, Transaction } from '../../src/index.js';
+import { objectPath } from '../../src/objectio/format.js';
+import { ACCOUNTS, collect, memDb } from '../helpers/db.js';
+
+/** Begin a transaction and keep it open until `end` is called. */
+async function hold(db: Database): Promise<{ tx: Transaction; end: () => Promise<void> }> {
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+  let ready!: (tx: Transaction) => void;
+  const got = new Promise<Transaction>((r) => (ready = r));
+  const result = db.transaction(async (tx) => {
+    ready(tx);
+    await done;
+  });
+  const tx = await got;
+  return {
+    tx,
+    end: async () => {
+      finish();
+      await result;
+    },
+  };
+}
+
+async function sumBalance(db: Database): Promise<number> {
+  let sum = 0;
+  for await (const b of db.scanBatches('a', { columns: ['balance'] }))
+    for (const v of b.columns['balance'] as Float64Array) sum += v;
+  return sum;
+}
+
+const rows = (from: number, n: number) =>
+  Array.from({ length: n }, (_, k) => ({
+    id: from + k,
+    owner: `owner-${(from + k) % 37}`,
+    balance: (from + k) % 100,
+  }));
+
+describe('columnar objects', () => {
+  test('flushed rows read back through get, scan and scanBatches; updates and deletes on top; restart', async () => {
+    const fs = new MemoryFileService();
+    const { db, reopen } = await memDb({ storage: { rowGroupRows: 100 } }, fs);
+    await db.createTable('a', ACCOUNTS);
+    for (let i = 0; i < 2000; i += 250) await db.insert('a', rows(i, 250));
+    const before = db.stats().memory.pools['memtable']!.bytes;
+    await db.flush();
+    const s = db.stats();
+    expect(s.storage.flushes).toBe(1);
+    expect(s.files.objects).toBe(1);
+    expect(s.memory.pools['memtable']!.bytes).toBeLessThan(before / 4); // the memtable's memory went back
+    expect(await db.get('a', 1234)).toEqual({
+      id: 1234,
+      owner: `owner-${1234 % 37}`,
+      balance: 34,
+      active: null,
+    });
+    expect(await db.get('a', 5000)).toBeUndefined();
+    await db.update('a', 10, { balance: 1000 });
+    await db.delete('a', 11);
+    await db.insert('a', { id: -1, owner: 'new', balance: 7 });
+    const scanned = await collect(db.scan('a', { gte: 9, lt: 13, columns: ['id', 'balance'] }));
+    expect(scanned).toEqual([
+      { id: 9, balance: 9 },
+      { id: 10, balance: 1000 },
+      { id: 12, balance: 12 },
+    ]);
+    const expectedSum = 20 * 4950 - 10 + 1000 - 11 + 7;
+    expect(await sumBalance(db)).toBe(expectedSum);
+    await db.flush();
+    expect(db.stats().files.objects).toBe(3); // a data object, then a data and a tombstone object
+    expect(await sumBalance(db)).toBe(expectedSum);
+    await db.close();
+    const again = await reopen();
+    expect(again.stats().files.objects).toBe(3);
+    expect(await sumBalance(again)).toBe(expectedSum);
+    expect(await again.get('a', 11)).toBeUndefined();
+    expect((await collect(again.scan('a', { columns: ['id'] }))).length).toBe(2000);
+    await again.close();
+  });
+
+  test('compaction merges layers into one, drops what no reader needs, and deletes the old files', async () => {
+    const fs = new MemoryFileService();
+    const { db, reopen } = await memDb({ storage: { rowGroupRows: 64, mergeMinObjects: 0 } }, fs);
+    await db.createTable('a', ACCOUNTS);
+    await db.insert('a', rows(0, 500));
+    await db.flush();
+    for (let i = 0; i < 500; i += 2) await db.update('a', i, { balance: -i });
+    await db.flush();
+    for (let i = 0; i < 500; i += 5) await db.delete('a', i);
+    await db.flush();
+    const expected = await collect(db.scan('a'));
+    // A data object, another for the updates, a tombstone object for the deletes.
+    expect(db.stats().files.objects).toBe(3);
+    const filesBefore = await fs.list('obj');
+    await db.compact();
+    expect(db.stats().storage.merges).toBe(1);
+    expect(await collect(db.scan('a'))).toEqual(expected);
+    // Deletes and superseded versions are gone: one data object with exactly the live rows.
+    expect(db.stats().files.objects).toBe(1);
+    await new Promise((r) => setTimeout(r, 10));
+    const filesAfter = await fs.list('obj');
+    expect(filesAfter).toHaveLength(1);
+    expect(filesBefore).not.toContain(filesAfter[0]);
+    await db.close();
+    const again = await reopen();
+    expect(await collect(again.scan('a'))).toEqual(expected);
+    await again.close();
+  });
+
+  test('a snapshot keeps seeing its versions through flushes and merges', async () => {
+    const { db } = await memDb({ storage: { rowGroupRows: 64, mergeMinObjects: 0 } });
+    await db.createTable('a', ACCOUNTS);
+    await db.insert('a', rows(0, 300));
+    await db.flush();
+    const reader = await hold(db);
+    const snapshot = await collect(reader.tx.scan('a'));
+    for (let i = 0; i < 300; i += 3) await db.update('a', i, { owner: 'changed' });
+    for (let i = 1; i < 300; i += 3) await db.delete('a', i);
+    await db.flush();
+    await db.compact();
+    // The reader's snapshot predates those changes: its versions were kept.
+    expect(await collect(reader.tx.scan('a'))).toEqual(snapshot);
+    expect(await reader.tx.get('a', 1)).toEqual(snapshot[1]);
+    expect(await reader.tx.get('a', 3)).toEqual(snapshot[3]);
+    await reader.end();
+    // Once it is gone, a new compaction drops them.
+    await db.insert('a', { id: 1000, owner: 'x', balance: 0 });
+    await db.compact();
+    expect((await collect(db.scan('a'))).length).toBe(201);
+    await db.close();
+  });
+
+  test('an abandoned scan releases its pins; a retired layer lives until its last reader is done', async () => {
+    const { db } = await memDb({ storage: { rowGroupRows: 64, mergeMinObjects: 0 } });
+    await db.createTable('a', ACCOUNTS);
+    await db.insert('a', rows(0, 1000));
+    await db.flush();
+    await db.insert('a', rows(1000, 1000));
+    await db.flush();
+    let n = 0;
+    const it = db.scan('a');
+    for await (const _ of it) {
+      n++;
+      if (n === 100) {
+        // Merging under an open scan: the scan still reads the old layers.
+        await db.compact();
+      }
+      if (n === 150) break;
+    }
+    expect(db.stats().storage.cache.pinned).toBe(0);
+    expect(db.stats().transactions.active).toBe(0);
+
+    await db.close(); // every pool at zero: the pins and the retired layers were released
+  });
+
+  test('a corrupted column chunk is CORRUPTION naming the object, never wrong data', async () => {
+    const fs = new MemoryFileService();
+    const { db } = await memDb({ storage: { rowGroupRows: 100 } }, fs);
+    await db.createTable('a', ACCOUNTS);
+    await db.insert('a', rows(0, 1000));
+    await db.flush();
+    const [name] = await fs.list('obj');
+    const path = `obj/${name!}`;
+    // Flip a byte in the middle of the file (a column chunk).
+    const h = await fs.open(path, 'readwrite', 'object');
+    const size = await h.size();
+    const b = new Uint8Array(1);
+    await h.read(b, Math.floor(size / 3));
+    b[0]! ^= 0x55;
+    await h.write(b, Math.floor(size / 3));
+    await h.close();
+    // Some read now hits the bad chunk; none returns wrong data.
+    const err = await collect(db.scanBatches('a')).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CORRUPTION', message: expect.stringContaining(path) });
+    await db.insert('a', { id: 5000, owner: 'still', balance: 1 }); // the database goes on
+    expect(await db.get('a', 5000)).toMatchObject({ owner: 'still' });
+    await db.close();
+  });
+
+  test('object files no table names (a crash in a flush) are removed at open', async () => {
+    const fs = new MemoryFileService();
+    const { db, reopen } = await memDb({}, fs);
+    await db.createTable('a', ACCOUNTS);
+    await db.insert('a', rows(0, 100));
+    await db.flush();
+    await db.close();
+    const orphan = objectPath(999);
+    const h = await fs.open(orphan, 'create-new', 'object');
+    await h.write(new Uint8Array(100), 0);
+    await h.close();
+    const t = await fs.open('obj/00000000000003e8.obj.1-2.tmp', 'create-new', 'object');
+    await t.close();
+    const again = await reopen();
+    expect(await fs.list('obj')).toHaveLength(1);
+    expect((await collect(again.scan('a'))).length).toBe(100);
+    // New objects never reuse the orphan's id.
+    await again.insert('a', rows(100, 10));
+    await again.flush();
+    expect((await fs.list('obj')).some((n) => parseInt(n.slice(0, 16), 16) > 999)).toBe(true);
+    await again.close();
+  });
+
+  test('dropping a table deletes its objects once no reader holds them', async () => {
+    const fs = new MemoryFileService();
+    const { db } = await memDb({}, fs);
+    await db.createTable('a', ACCOUNTS);
+    await db.insert('a', rows(0, 100));
+    await db.flush();
+    expect(await fs.list('obj')).toHaveLength(1);
+    await db.dropTable('a');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await fs.list('obj')).toEqual([]);
+    await db.close();
+  });
+});
+
+describe('more data than memory', () => {
+  test('ten times the memory limit loads and reads back, with the pools never above the limit', async () => {
+    const limit = 16 * 1024 * 1024;
+    const { db, reopen } = await memDb({
+      memory: { limitBytes: limit, leakDetection: 'simple' },
+      storage: { memtableBytesMax: 2 * 1024 * 1024 },
+    });
+    await db.createTable('a', ACCOUNTS);
+    // Owner strings: slices of random text, so that they do not compress away.
+    const random = randomBytes(1 << 20).toString('base64');
+    const owner = (id: number) =>
+      `${random.slice((id * 7919) % (random.length - 400), ((id * 7919) % (random.length - 400)) + 400)}${id}`;
+    const total = 420_000; // about 180 MB of rows through the engine
+    let expectedSum = 0;
+    for (let i = 0; i < total; i += 2000) {
+      await db.insert(
+        'a',
+        Array.from({ length: 2000 }, (_, k) => {
+          expectedSum += (i + k) % 1000;
+          return { id: i + k, owner: owner(i + k), balance: (i + k) % 1000 };
+        }),
+      );
+    }
+    const s = db.stats();
+    expect(s.memory.highWaterBytes).toBeLessThanOrEqual(limit);
+    expect(s.storage.flushes).toBeGreaterThan(10);
+    expect(s.storage.objectBytes).toBeGreaterThan(limit); // on disk, more than memory holds
+    expect(await sumBalance(db)).toBe(expectedSum);
+    for (const id of [0, 1, 123_456, 419_999]) expect((await db.get('a', id))!['owner']).toBe(owner(id));
+    let count = 0;
+    for await (const r of db.scan('a', { gte: 200_000, lt: 200_500, columns: ['id'] })) {
+      expect(r['id']).toBe(200_000 + count);
+      count++;
+    }
+    expect(count).toBe(500);
+    expect(db.stats().memory.highWaterBytes).toBeLessThanOrEqual(limit);
+    await db.close();
+    const again = await reopen({ memory: { limitBytes: limit, leakDetection: 'simple' } });
+    expect(await sumBalance(again)).toBe(expectedSum);
+    await again.close();
+  }, 120_000);
+});
