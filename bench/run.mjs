@@ -30,9 +30,11 @@ if (selected.length === 0) {
 }
 
 // Peer engines live in bench/package.json, installed here on first use: never by npm ci or npm test.
-if (selected.some((s) => s.peers) && !existsSync(path.join(here, 'node_modules', '.package-lock.json'))) {
+const peerDeps = Object.keys(JSON.parse(readFileSync(path.join(here, 'package.json'), 'utf8')).dependencies);
+const missing = peerDeps.filter((d) => !existsSync(path.join(here, 'node_modules', d, 'package.json')));
+if (selected.some((s) => s.peers) && missing.length > 0) {
   process.stderr.write(
-    'bench: installing peer engines in bench/ (better-sqlite3 builds from source: a few minutes)...\n',
+    `bench: installing peer engines in bench/ (missing: ${missing.join(', ')}; better-sqlite3 builds from source: a few minutes)...\n`,
   );
   const lock = existsSync(path.join(here, 'package-lock.json'));
   const r = spawnSync('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'], {

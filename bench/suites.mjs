@@ -74,4 +74,60 @@ export const SUITES = [
       return lines.join('\n') + '\n\nSettings:\n' + settings.join('\n');
     },
   },
+  {
+    name: 'objects',
+    title: 'Data in objects: point gets and a column SUM after a restart',
+    script: 'objects.mjs',
+    peers: true,
+    table(rows) {
+      // Targets: warm point gets at least better-sqlite3; the warm SUM within 3x of DuckDB.
+      const lines = [
+        '| workload | engine | throughput | p50 | p99 | open | peak RSS | pool high-water | tidemark vs peers |',
+        '|---|---|---:|---:|---:|---:|---:|---:|---|',
+      ];
+      const byWorkload = new Map();
+      for (const r of rows) {
+        if (!byWorkload.has(r.workload)) byWorkload.set(r.workload, []);
+        byWorkload.get(r.workload).push(r);
+      }
+      const verdicts = [];
+      for (const [w, rs] of byWorkload) {
+        const t = rs.find((r) => r.engine === 'tidemark');
+        for (const r of rs) {
+          const ratios =
+            r.engine === 'tidemark'
+              ? rs
+                  .filter((p) => p.engine !== 'tidemark')
+                  .map((p) => `${(t.opsPerSec / p.opsPerSec).toFixed(2)}x ${p.engine}`)
+                  .join(', ')
+              : '';
+          lines.push(
+            `| ${r.name} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${(r.openMs / 1000).toFixed(2)} s | ${r.peakRssMiB} MiB | ${r.poolHighWaterMiB === null ? '' : `${r.poolHighWaterMiB} MiB`} | ${ratios} |`,
+          );
+        }
+        const q = rs.find((r) => r.engine === 'sqlite');
+        const d = rs.find((r) => r.engine === 'duckdb');
+        if (w === 'get-warm' && t && q)
+          verdicts.push(
+            `- warm point gets: ${(t.opsPerSec / q.opsPerSec).toFixed(2)}x better-sqlite3 (target >= 1x: ${t.opsPerSec >= q.opsPerSec ? 'met' : 'not met'})`,
+          );
+        if (w === 'sum-warm' && t && d)
+          verdicts.push(
+            `- warm SUM: DuckDB is ${(d.opsPerSec / t.opsPerSec).toFixed(2)}x faster (target within 3x: ${d.opsPerSec <= 3 * t.opsPerSec ? 'met' : 'not met'})`,
+          );
+      }
+      const settings = [...new Map(rows.map((r) => [r.engine, r.settings])).entries()].map(
+        ([e, s]) => `- ${e}: ${s}`,
+      );
+      const dropped = rows.every((r) => r.pageCacheDropped);
+      return (
+        lines.join('\n') +
+        '\n\nTargets:\n' +
+        verdicts.join('\n') +
+        `\n\n"Cold": the first pass in a new process after the load${dropped ? ', with the OS page cache dropped (sync; echo 3 > /proc/sys/vm/drop_caches)' : ' (the OS page cache could not be dropped: not root)'}; "warm": the same again.\n\nSettings:\n` +
+        settings.join('\n')
+      );
+    },
+  },
 ];
+

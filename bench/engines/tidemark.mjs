@@ -31,3 +31,39 @@ export async function create(dir) {
     close: () => db.close(),
   };
 }
+
+export const objects = {
+  settings:
+    "wal.sync 'batch'; memory limit 2 GiB (block cache 512 MiB); db.flush() and db.compact() after the load, so the data lives in objects",
+  supports: { gets: true, sum: true },
+  async open(dir) {
+    const db = await open(dir, { memory: { limitBytes: 2 * 1024 ** 3 }, checkpoint: { intervalMs: 0 } });
+    if (!db.tables().includes('g')) {
+      await db.createTable('g', {
+        columns: { id: 'int64', name: 'string', value: 'float64', flag: 'bool' },
+        primaryKey: 'id',
+      });
+      await db.createTable('s', { columns: { id: 'int64', value: 'float64' }, primaryKey: 'id' });
+    }
+    return {
+      loadGets: (rows) => db.insert('g', rows),
+      loadSum: (rows) => db.insert('s', rows),
+      settle: async () => {
+        await db.flush();
+        await db.compact();
+      },
+      get: (id) => db.get('g', id),
+      sum: async () => {
+        let s = 0;
+        for await (const b of db.scanBatches('s', { columns: ['value'], batchRows: 65536 })) {
+          const v = b.columns.value;
+          for (let i = 0; i < v.length; i++) s += v[i];
+        }
+        return s;
+      },
+      storage: () => db.stats().storage,
+      poolHighWater: () => db.stats().memory.highWaterBytes,
+      close: () => db.close(),
+    };
+  },
+};

@@ -37,3 +37,15 @@ export function percentiles(samples, n = samples.length) {
 export function now() {
   return Number(process.hrtime.bigint()) / 1e6;
 }
+
+/** Row i of the 2-column analytical table: id int64 (primary key), value float64 (a price, 2 decimals). */
+export function sumRow(i) {
+  return { id: i, value: ((i * 7919) % 100_000) / 100 };
+}
+
+/** The expected SUM(value) over sumRow(0..n-1). */
+export function expectedSumRows(n) {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += ((i * 7919) % 100_000) / 100;
+  return s;
+}

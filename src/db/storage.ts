@@ -238,7 +238,10 @@ export class Storage {
       while (!this.stopped && lane.queue.length > 0) {
         const job = lane.queue.shift()!;
         try {
-          if (job.kind === 'flush') await this.flushOldest(job.table);
+          // One flush job per table is queued at a time: it flushes every frozen memtable there is.
+          if (job.kind === 'flush')
+            while (job.table.frozen.length > 0 && !job.table.isReleased && !this.stopped)
+              await this.flushOldest(job.table);
           else await this.mergeLayers(job.table, job.all);
         } catch (e) {
           if (this.stopped) break;

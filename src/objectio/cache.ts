@@ -4,16 +4,24 @@ import type { MemoryPool } from '../mem/pool.js';
 import { SlabAllocator } from '../mem/slab.js';
 import type { Allocator, Decoded } from './encoding.js';
 
-/** A decoded chunk held by the cache: its arrays live in `cache`-pool buffers. */
-class Entry {
+/**
+ * One chunk's place in the cache. Its owner (an object reader) keeps it in a slot and asks the cache
+ * to pin it; once `gone` (evicted, dropped, or its load failed) the owner makes a new one.
+ */
+export class CacheEntry {
   refs = 0;
   bytes = 0;
   decoded: Decoded | undefined;
   loading: Promise<void> | undefined;
   readonly buffers: PooledBuffer[] = [];
-  /** Dropped from the cache (object deleted, or evicted): released when the last pin goes. */
-  detached = false;
-  constructor(readonly key: string) {}
+  /** Out of the cache: its buffers go when the last pin is released. */
+  gone = false;
+  /** Pinned since the eviction hand last passed it (its second chance). */
+  used = false;
+  constructor(
+    /** What the chunk is, for error messages: "object obj/…, row group 3, column 1". */
+    readonly name: string,
+  ) {}
 
   release(): void {
     for (const b of this.buffers.splice(0)) b.release();
@@ -27,6 +35,23 @@ export interface CachePin {
   release(): void;
 }
 
+class Pin implements CachePin {
+  private released = false;
+  readonly decoded: Decoded;
+  constructor(
+    private readonly cache: BlockCache,
+    private readonly entry: CacheEntry,
+  ) {
+    this.decoded = entry.decoded!;
+  }
+
+  release(): void {
+    if (this.released) throw new TidemarkError('REFCOUNT', `cache pin of ${this.entry.name} released twice`);
+    this.released = true;
+    this.cache.unpin(this.entry);
+  }
+}
+
 export interface CacheStats {
   bytes: number;
   entries: number;
@@ -37,12 +62,16 @@ export interface CacheStats {
 }
 
 /**
- * The block cache: decoded column chunks in the `cache` pool, least recently used first out within
- * the pool's share of the memory limit. A reader pins what it reads (`pin`) and releases it when
- * done; a pinned chunk is never evicted. Concurrent loads of one chunk share the work.
+ * The block cache: decoded column chunks in the `cache` pool, evicted within the pool's share of the
+ * memory limit by the second-chance (clock) approximation of least-recently-used: a hit only sets a
+ * flag, and the eviction hand gives a flagged entry one more round. A reader pins what it reads and
+ * releases it when done; a pinned chunk is never evicted. Concurrent loads of one chunk share the
+ * work. Entries live in their owners' slots (see ObjectReader), so a hit is an array index, not a
+ * string key.
  */
 export class BlockCache {
-  private readonly map = new Map<string, Entry>();
+  /** Oldest first: the eviction hand's order. */
+  private readonly entries = new Set<CacheEntry>();
   private bytes = 0;
   private hits = 0;
   private misses = 0;
@@ -55,38 +84,46 @@ export class BlockCache {
     private readonly capacityBytes: number,
   ) {}
 
-  /** Pin the chunk `key`, loading it with `load` (which allocates through the allocator given) if absent. */
-  async pin(key: string, load: (alloc: Allocator) => Promise<Decoded>): Promise<CachePin> {
-    if (this.closed) throw new TidemarkError('CLOSED', 'the block cache is closed');
-    let e = this.map.get(key);
-    if (e !== undefined && e.decoded !== undefined) {
-      this.hits++;
-      // Most recently used last.
-      this.map.delete(key);
-      this.map.set(key, e);
-      return this.makePin(e);
-    }
-    if (e === undefined) {
-      this.misses++;
-      e = new Entry(key);
-      this.map.set(key, e);
-      const entry = e;
-      entry.loading = this.load(entry, load).finally(() => (entry.loading = undefined));
-    }
-    const entry = e;
-    entry.refs++; // hold it while it loads
-    try {
-      await entry.loading;
-    } catch (err) {
-      entry.refs--;
-      throw err;
-    }
-    entry.refs--;
-    if (entry.decoded === undefined) throw new TidemarkError('CLOSED', 'the block cache is closed');
-    return this.makePin(entry);
+  /** A new, empty entry for a chunk; `pin` loads it. */
+  entry(name: string): CacheEntry {
+    return new CacheEntry(name);
   }
 
-  private async load(e: Entry, load: (alloc: Allocator) => Promise<Decoded>): Promise<void> {
+  /** Pin `e` if its chunk is loaded and still cached; undefined otherwise (then use `pin`). */
+  tryPin(e: CacheEntry): CachePin | undefined {
+    if (e.gone || e.decoded === undefined || e.loading !== undefined) return undefined;
+    this.hits++;
+    e.used = true;
+    e.refs++;
+    return new Pin(this, e);
+  }
+
+  /** Pin `e`, loading it with `load` (which allocates through the allocator given) if needed. */
+  async pin(e: CacheEntry, load: (alloc: Allocator) => Promise<Decoded>): Promise<CachePin> {
+    if (this.closed) throw new TidemarkError('CLOSED', 'the block cache is closed');
+    const hit = this.tryPin(e);
+    if (hit !== undefined) return hit;
+    if (e.gone)
+      throw new TidemarkError('REFCOUNT', `cache entry for ${e.name} reused after it left the cache`);
+    if (e.loading === undefined) {
+      this.misses++;
+      this.entries.add(e);
+      e.loading = this.load(e, load).finally(() => (e.loading = undefined));
+    }
+    e.refs++; // hold it while it loads
+    try {
+      await e.loading;
+    } catch (err) {
+      e.refs--;
+      throw err;
+    }
+    e.refs--;
+    if (e.decoded === undefined) throw new TidemarkError('CLOSED', 'the block cache is closed');
+    e.refs++;
+    return new Pin(this, e);
+  }
+
+  private async load(e: CacheEntry, load: (alloc: Allocator) => Promise<Decoded>): Promise<void> {
     const pool = this.pool;
     const take = (bytes: number): PooledBuffer => {
       // Make room for what the pool will charge: the size class, not the bytes asked for.
@@ -105,66 +142,65 @@ export class BlockCache {
     try {
       e.decoded = await load(alloc);
       this.bytes += e.bytes;
-      if (this.closed || e.detached) this.drop(e);
+      if (this.closed || e.gone) this.drop(e);
     } catch (err) {
-      this.map.delete(e.key);
+      this.entries.delete(e);
+      e.gone = true;
       e.release();
+      e.bytes = 0;
       throw err;
     }
   }
 
-  private makePin(e: Entry): CachePin {
-    e.refs++;
-    let released = false;
-    return {
-      decoded: e.decoded!,
-      release: () => {
-        if (released) throw new TidemarkError('REFCOUNT', `cache pin of ${e.key} released twice`);
-        released = true;
-        e.refs--;
-        if (e.refs === 0 && e.detached) this.free(e);
-        else if (e.refs === 0) this.evictFor(0);
-      },
-    };
+  /** Called by a pin's release. */
+  unpin(e: CacheEntry): void {
+    e.refs--;
+    if (e.refs !== 0) return;
+    if (e.gone) this.free(e);
+    else this.evictFor(0);
   }
 
-  /** Evict unpinned entries, oldest first, until `bytes` more fit the capacity and the pool. */
+  /** Evict unpinned entries, oldest first (with a second chance for used ones), until `bytes` more fit. */
   private evictFor(bytes: number): void {
     const fits = () => this.bytes + bytes <= this.capacityBytes && bytes <= this.pool.available();
     if (fits()) return;
-    for (const e of this.map.values()) {
-      if (fits()) break;
+    // Each entry is passed at most twice: once to clear its flag, once to evict it.
+    let budget = 2 * this.entries.size;
+    for (const e of this.entries) {
+      if (fits() || budget-- <= 0) break;
       if (e.refs > 0 || e.decoded === undefined) continue;
-      this.map.delete(e.key);
+      if (e.used) {
+        e.used = false;
+        this.entries.delete(e);
+        this.entries.add(e);
+        continue;
+      }
+      this.entries.delete(e);
+      e.gone = true;
       this.free(e);
       this.evictions++;
     }
   }
 
-  private free(e: Entry): void {
+  private free(e: CacheEntry): void {
     this.bytes -= e.bytes;
     e.bytes = 0;
     e.release();
   }
 
-  private drop(e: Entry): void {
-    if (this.map.get(e.key) === e) this.map.delete(e.key);
-    e.detached = true;
-    if (e.refs === 0) this.free(e);
-  }
-
-  /** Drop every chunk of an object whose key starts with `prefix` (the object is going away). */
-  dropPrefix(prefix: string): void {
-    for (const e of [...this.map.values()])
-      if (e.key.startsWith(prefix) && e.decoded !== undefined) this.drop(e);
+  /** Take `e` out of the cache (its object is going away); it is freed once unpinned. */
+  drop(e: CacheEntry): void {
+    this.entries.delete(e);
+    e.gone = true;
+    if (e.refs === 0 && e.loading === undefined) this.free(e);
   }
 
   stats(): CacheStats {
     let pinned = 0;
-    for (const e of this.map.values()) if (e.refs > 0) pinned++;
+    for (const e of this.entries) if (e.refs > 0) pinned++;
     return {
       bytes: this.bytes,
-      entries: this.map.size,
+      entries: this.entries.size,
       pinned,
       hits: this.hits,
       misses: this.misses,
@@ -175,6 +211,6 @@ export class BlockCache {
   /** Release every unpinned chunk; pinned ones go when their readers release them. */
   close(): void {
     this.closed = true;
-    for (const e of [...this.map.values()]) if (e.decoded !== undefined) this.drop(e);
+    for (const e of [...this.entries]) if (e.decoded !== undefined) this.drop(e);
   }
 }

@@ -4,7 +4,7 @@ import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
 import { crc32 } from '../util/crc.js';
 import { bloomMayContain } from './bloom.js';
-import type { BlockCache, CachePin } from './cache.js';
+import type { BlockCache, CacheEntry, CachePin } from './cache.js';
 import { decodeColumn } from './encoding.js';
 import type { ObjectFiles } from './files.js';
 import {
@@ -24,6 +24,10 @@ import {
  * chunk is checked against its checksum when read: a mismatch is CORRUPTION naming the object.
  */
 export class ObjectReader {
+  /** This object's chunks in the block cache, by row group × stored column. */
+  private readonly slots: (CacheEntry | undefined)[] = [];
+  private readonly columns: number;
+
   private constructor(
     readonly meta: ObjectMeta,
     readonly path: string,
@@ -31,7 +35,9 @@ export class ObjectReader {
     private readonly files: ObjectFiles,
     private readonly cache: BlockCache,
     private readonly io: MemoryPool,
-  ) {}
+  ) {
+    this.columns = storedColumns(meta.kind, meta.schema).length;
+  }
 
   static async open(params: {
     id: number;
@@ -102,11 +108,23 @@ export class ObjectReader {
     return lo;
   }
 
+  /** Pin column `col` of row group `g` if it is in the cache (no I/O); undefined otherwise. */
+  tryPinChunk(g: number, col: number): CachePin | undefined {
+    const e = this.slots[g * this.columns + col];
+    return e === undefined ? undefined : this.cache.tryPin(e);
+  }
+
   /** Pin column `col` (a stored-column index) of row group `g`, reading and decoding it if needed. */
   pinChunk(g: number, col: number): Promise<CachePin> {
     const chunk = this.meta.rowGroups[g]!.chunks[col]!;
     const physical = storedColumns(this.meta.kind, this.meta.schema)[col]!.physical;
-    return this.cache.pin(`${this.meta.id}/${g}/${col}`, async (alloc) => {
+    const slot = g * this.columns + col;
+    let e = this.slots[slot];
+    if (e === undefined || e.gone) {
+      e = this.cache.entry(`object ${this.path} row group ${g} column ${col}`);
+      this.slots[slot] = e;
+    }
+    return this.cache.pin(e, async (alloc) => {
       const raw = await this.io.allocate(chunk.length, 'object.read');
       try {
         await readExactly(this.files, this.path, raw.bytes, chunk.offset);
@@ -144,8 +162,10 @@ export class ObjectReader {
     this.bloom.release();
   }
 
+  /** Take this object's chunks out of the cache (they are freed as their pins are released). */
   dropFromCache(): void {
-    this.cache.dropPrefix(`${this.meta.id}/`);
+    for (const e of this.slots) if (e !== undefined) this.cache.drop(e);
+    this.slots.length = 0;
   }
 }
 

@@ -229,6 +229,22 @@ export class ObjectLayer extends Layer {
     return true;
   }
 
+  /** `find` without I/O: NOT_CACHED when a chunk it needs is not in the block cache. */
+  findCached(key: Key, ts: number): Found | undefined | NotCached {
+    const d =
+      this.data === undefined
+        ? undefined
+        : findInCached(this.data, key, ts, this.compare, this.schema.pk, true);
+    if (d === NOT_CACHED) return d;
+    const t =
+      this.tomb === undefined
+        ? undefined
+        : findInCached(this.tomb, key, ts, this.compare, this.schema.pk, false);
+    if (t === NOT_CACHED) return t;
+    if (t !== undefined && (d === undefined || t.ts > d.ts)) return { ts: t.ts, values: undefined };
+    return d;
+  }
+
   /** The newest version of `key` at or before `ts` in this layer, or undefined. */
   async find(key: Key, ts: number): Promise<Found | undefined> {
     const d =
@@ -267,19 +283,97 @@ export class ObjectLayer extends Layer {
   }
 }
 
-/** Pin a row group's key and commit-timestamp chunks (neither stays pinned if either fails). */
-async function pinKeyAndTs(r: ObjectReader, g: number, pk: ColumnDef): Promise<[CachePin, CachePin]> {
+/** Returned by the cache-only lookups when a chunk they need is not in the block cache. */
+export const NOT_CACHED: unique symbol = Symbol('not cached');
+export type NotCached = typeof NOT_CACHED;
+
+/** The row group of `r` that holds `key`'s versions, if any may: the first whose range reaches it. */
+function groupOf(r: ObjectReader, key: Key, cmp: KeyCompare): number {
+  if (!r.mayContain(key, cmp)) return -1;
+  const groups = r.meta.rowGroups;
+  const g = r.groupFrom(key, cmp);
+  return g < groups.length && cmp(groups[g]!.minKey, key) <= 0 ? g : -1;
+}
+
+/**
+ * The newest version of `key` at or before `ts` in row group `g` of `r`, reading chunks through
+ * `chunk` (a stored-column index to its decoded chunk, or undefined when it is not at hand, which
+ * makes the answer NOT_CACHED).
+ */
+function searchGroup(
+  r: ObjectReader,
+  key: Key,
+  ts: number,
+  cmp: KeyCompare,
+  pk: ColumnDef,
+  withValues: boolean,
+  chunk: (col: number) => Decoded | undefined,
+): Found | undefined | NotCached {
   const data = r.meta.kind === 'data';
-  const kp = await r.pinChunk(g, data ? pk.index : 0);
+  const keys = chunk(data ? pk.index : 0);
+  if (keys === undefined) return NOT_CACHED;
+  const tsd = chunk(data ? r.meta.schema.columns.length : 1);
+  if (tsd === undefined) return NOT_CACHED;
+  const tss = tsd.f64!;
+  const n = keys.n;
+  let lo = 0;
+  let hi = n;
+  if (keys.physical === 'f64' && typeof key === 'number') {
+    // Numeric keys (int64, timestamp, float64): compare the array directly.
+    const a = keys.f64!;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (a[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+  } else {
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cmp(keyAt(keys, pk.type, mid), key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+  }
+  for (let i = lo; i < n; i++) {
+    if (cmp(keyAt(keys, pk.type, i), key) !== 0) return undefined;
+    if (tss[i]! > ts) continue;
+    if (!withValues) return { ts: tss[i]!, values: undefined };
+    const defs = r.meta.schema.columns;
+    const values = new Array<unknown>(defs.length);
+    for (const d of defs) {
+      const c = d.index === pk.index ? keys : chunk(d.index);
+      if (c === undefined) return NOT_CACHED;
+      values[d.index] = rawAt(c, d, i);
+    }
+    return { ts: tss[i]!, values };
+  }
+  return undefined;
+}
+
+/** `findIn` without I/O: NOT_CACHED when a chunk it needs is not in the block cache. */
+function findInCached(
+  r: ObjectReader,
+  key: Key,
+  ts: number,
+  cmp: KeyCompare,
+  pk: ColumnDef,
+  withValues: boolean,
+): Found | undefined | NotCached {
+  const g = groupOf(r, key, cmp);
+  if (g < 0) return undefined;
+  const held: CachePin[] = [];
   try {
-    return [kp, await r.pinChunk(g, data ? r.meta.schema.columns.length : 1)];
-  } catch (e) {
-    kp.release();
-    throw e;
+    return searchGroup(r, key, ts, cmp, pk, withValues, (col) => {
+      const p = r.tryPinChunk(g, col);
+      if (p === undefined) return undefined;
+      held.push(p);
+      return p.decoded;
+    });
+  } finally {
+    for (const p of held) p.release();
   }
 }
 
-/** Find the newest version of `key` at or before `ts` in one object. */
+/** Find the newest version of `key` at or before `ts` in one object, reading what is not cached. */
 async function findIn(
   r: ObjectReader,
   key: Key,
@@ -288,58 +382,54 @@ async function findIn(
   pk: ColumnDef,
   withValues: boolean,
 ): Promise<Found | undefined> {
-  if (!r.mayContain(key, cmp)) return undefined;
-  const groups = r.meta.rowGroups;
-  // A key's versions are all in one row group: the first whose key range reaches the key.
-  const g = r.groupFrom(key, cmp);
-  if (g < groups.length && cmp(groups[g]!.minKey, key) <= 0) {
-    const [kp, tp] = await pinKeyAndTs(r, g, pk);
-    try {
-      const keys = kp.decoded;
-      const tss = tp.decoded.f64!;
-      const n = keys.n;
-      let lo = 0;
-      let hi = n;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (cmp(keyAt(keys, pk.type, mid), key) < 0) lo = mid + 1;
-        else hi = mid;
-      }
-      for (let i = lo; i < n; i++) {
-        if (cmp(keyAt(keys, pk.type, i), key) !== 0) return undefined;
-        if (tss[i]! <= ts) {
-          if (!withValues) return { ts: tss[i]!, values: undefined };
-          return { ts: tss[i]!, values: await rowValues(r, g, i) };
+  const g = groupOf(r, key, cmp);
+  if (g < 0) return undefined;
+  // Pins are held until the answer is complete, so a small cache cannot evict what was just read.
+  const held = new Map<number, CachePin>();
+  try {
+    for (;;) {
+      let missing = -1;
+      const found = searchGroup(r, key, ts, cmp, pk, withValues, (col) => {
+        let p = held.get(col);
+        if (p === undefined) {
+          p = r.tryPinChunk(g, col);
+          if (p === undefined) {
+            missing = col;
+            return undefined;
+          }
+          held.set(col, p);
         }
-      }
-    } finally {
-      kp.release();
-      tp.release();
+        return p.decoded;
+      });
+      if (found !== NOT_CACHED) return found;
+      held.set(missing, await r.pinChunk(g, missing));
     }
+  } finally {
+    for (const p of held.values()) p.release();
   }
-  return undefined;
 }
 
-async function rowValues(r: ObjectReader, g: number, row: number): Promise<unknown[]> {
-  const defs = r.meta.schema.columns;
-  const out = new Array<unknown>(defs.length);
-  for (const d of defs) {
-    const p = await r.pinChunk(g, d.index);
-    try {
-      out[d.index] = rawAt(p.decoded, d, row);
-    } finally {
-      p.release();
-    }
-  }
-  return out;
+/** A row group's visible entries, as GroupIterator gives them. */
+interface VisibleGroup {
+  g: number;
+  n: number;
+  /** Entry i is row rows[i] of the group, or row start + i when rows is undefined. */
+  rows: Int32Array | undefined;
+  start: number;
+  /** Keys of the entries for variable-width keys (decoded once); undefined for numeric keys. */
+  keys: Key[] | undefined;
+  /** The group's key chunk, pinned: the receiver releases it. */
+  keyPin: CachePin;
 }
 
 /**
  * Visible entries of one object at a snapshot, a row group at a time: per key, the newest version at
- * or before the snapshot. Deletes are kept (they hide the key in older layers).
+ * or before the snapshot. Deletes are kept (they hide the key in older layers). When the object has
+ * one version per key, all at or before the snapshot, the timestamps are not read at all.
  */
 class GroupIterator {
   private g: number;
+  private readonly allVisible: boolean;
   constructor(
     private readonly r: ObjectReader,
     private readonly ts: number,
@@ -350,96 +440,94 @@ class GroupIterator {
     private readonly pk: ColumnDef,
   ) {
     this.g = r.groupFrom(from, cmp);
+    this.allVisible = r.meta.singleVersion && r.meta.maxTs <= ts;
   }
 
-  /** The next row group's visible rows (group index, rows, keys), or undefined at the end. */
-  async next(): Promise<
-    | { g: number; rows: Int32Array; keys: Key[] | undefined; allVisible: boolean; keyPin: CachePin }
-    | undefined
-  > {
+  /** The first entry at or after `key` (after it when `after`) in a group's keys. */
+  private lowerBound(keys: Decoded, n: number, key: Key, after: boolean): number {
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = this.cmp(keyAt(keys, this.pk.type, mid), key);
+      if (c < 0 || (after && c === 0)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The next row group's visible entries, or undefined at the end. */
+  async next(): Promise<VisibleGroup | undefined> {
     const groups = this.r.meta.rowGroups;
-    for (; this.g < groups.length;) {
+    const data = this.r.meta.kind === 'data';
+    const type = this.pk.type;
+    while (this.g < groups.length) {
       const g = this.g++;
       const meta = groups[g]!;
       if (this.to !== undefined && this.cmp(meta.minKey, this.to) >= 0) return undefined;
-      const [kp, tp] = await pinKeyAndTs(this.r, g, this.pk);
+      const kp = await this.r.pinChunk(g, data ? this.pk.index : 0);
       try {
         const keys = kp.decoded;
-        const tss = tp.decoded.f64!;
         const n = keys.n;
-        const type = this.pk.type;
         // Bounds within the group.
-        let start = 0;
-        if (this.from !== undefined && this.cmp(meta.minKey, this.from) <= 0) {
-          let lo = 0;
-          let hi = n;
-          while (lo < hi) {
-            const mid = (lo + hi) >>> 1;
-            const c = this.cmp(keyAt(keys, type, mid), this.from);
-            if (c < 0 || (this.after && c === 0)) lo = mid + 1;
-            else hi = mid;
-          }
-          start = lo;
-        }
-        let end = n;
-        if (this.to !== undefined && this.cmp(meta.maxKey, this.to) >= 0) {
-          let lo = start;
-          let hi = n;
-          while (lo < hi) {
-            const mid = (lo + hi) >>> 1;
-            if (this.cmp(keyAt(keys, type, mid), this.to) < 0) lo = mid + 1;
-            else hi = mid;
-          }
-          end = lo;
-        }
-        const m = this.r.meta;
-        const rows = new Int32Array(end - start);
-        let count = 0;
-        const allVisible = m.singleVersion && m.maxTs <= this.ts;
-        if (allVisible) {
-          for (let i = start; i < end; i++) rows[count++] = i;
-        } else {
+        const start =
+          this.from !== undefined && this.cmp(meta.minKey, this.from) <= 0
+            ? this.lowerBound(keys, n, this.from, this.after)
+            : 0;
+        const end =
+          this.to !== undefined && this.cmp(meta.maxKey, this.to) >= 0
+            ? Math.max(start, this.lowerBound(keys, n, this.to, false))
+            : n;
+        let rows: Int32Array | undefined;
+        let count = end - start;
+        if (!this.allVisible && count > 0) {
           // Per key: the first (newest) version at or before ts. A key's versions never straddle
           // row groups (the writer cuts groups only between keys).
-          let i = start;
-          while (i < end) {
-            const k = keyAt(keys, type, i);
-            let j = i;
-            let picked = -1;
-            while (j < end && (j === i || this.cmp(keyAt(keys, type, j), k) === 0)) {
-              if (picked < 0 && tss[j]! <= this.ts) picked = j;
-              j++;
+          const tp = await this.r.pinChunk(g, data ? this.r.meta.schema.columns.length : 1);
+          try {
+            const tss = tp.decoded.f64!;
+            rows = new Int32Array(count);
+            count = 0;
+            let i = start;
+            while (i < end) {
+              const k = keyAt(keys, type, i);
+              let j = i;
+              let picked = -1;
+              while (j < end && (j === i || this.cmp(keyAt(keys, type, j), k) === 0)) {
+                if (picked < 0 && tss[j]! <= this.ts) picked = j;
+                j++;
+              }
+              if (picked >= 0) rows[count++] = picked;
+              i = j;
             }
-            if (picked >= 0) rows[count++] = picked;
-            i = j;
+            rows = rows.subarray(0, count);
+          } finally {
+            tp.release();
           }
         }
         if (count === 0) {
           kp.release();
           continue;
         }
-        const outRows = rows.subarray(0, count);
         let outKeys: Key[] | undefined;
         if (keys.physical === 'var') {
           outKeys = new Array<Key>(count);
-          for (let i = 0; i < count; i++) outKeys[i] = keyAt(keys, type, outRows[i]!);
+          for (let i = 0; i < count; i++)
+            outKeys[i] = keyAt(keys, type, rows === undefined ? start + i : rows[i]!);
         }
-        return {
-          g,
-          rows: outRows,
-          keys: outKeys,
-          allVisible: allVisible && start === 0 && end === n,
-          keyPin: kp,
-        };
+        return { g, n: count, rows, start, keys: outKeys, keyPin: kp };
       } catch (e) {
         kp.release();
         throw e;
-      } finally {
-        tp.release();
       }
     }
     return undefined;
   }
+}
+
+/** Row of entry i of a visible group. */
+function rowOf(v: VisibleGroup, i: number): number {
+  return v.rows === undefined ? v.start + i : v.rows[i]!;
 }
 
 /**
@@ -500,8 +588,8 @@ class ObjectLayerCursor implements LayerCursor {
     const keyPin = dataGroup.keyPin;
     const groupKeys = dataGroup.keys;
     const dataKey = (i: number): Key =>
-      groupKeys !== undefined ? groupKeys[i]! : keyAt(keyPin.decoded, pk.type, dataGroup.rows[i]!);
-    const lastKey = dataKey(dataGroup.rows.length - 1);
+      groupKeys !== undefined ? groupKeys[i]! : keyAt(keyPin.decoded, pk.type, rowOf(dataGroup, i));
+    const lastKey = dataKey(dataGroup.n - 1);
     // Tombstones up to this group's last key.
     await this.fillTombs(lastKey);
     // Pin the columns the scan reads (the key column is pinned already).
@@ -520,14 +608,12 @@ class ObjectLayerCursor implements LayerCursor {
     };
     // No tombstones in range: the group's visible rows as they are.
     if (this.tombPos >= this.tombKeys.length || cmp(this.tombKeys[this.tombPos]!, lastKey) > 0) {
-      const rows = dataGroup.rows;
-      const contiguous = dataGroup.allVisible;
       return {
-        n: rows.length,
+        n: dataGroup.n,
         keyAt: dataKey,
         source,
-        rows: contiguous ? undefined : rows,
-        rangeStart: contiguous ? 0 : -1,
+        rows: dataGroup.rows,
+        rangeStart: dataGroup.rows === undefined ? dataGroup.start : -1,
         deleted: undefined,
         release,
       };
@@ -540,19 +626,19 @@ class ObjectLayerCursor implements LayerCursor {
     try {
       const dts = tss.decoded.f64!;
       let i = 0;
-      const rows = dataGroup.rows;
+      const n = dataGroup.n;
       while (
-        i < rows.length ||
+        i < n ||
         (this.tombPos < this.tombKeys.length && cmp(this.tombKeys[this.tombPos]!, lastKey) <= 0)
       ) {
-        const dk = i < rows.length ? dataKey(i) : undefined;
+        const dk = i < n ? dataKey(i) : undefined;
         const tk =
           this.tombPos < this.tombKeys.length && cmp(this.tombKeys[this.tombPos]!, lastKey) <= 0
             ? this.tombKeys[this.tombPos]
             : undefined;
         const c = dk === undefined ? 1 : tk === undefined ? -1 : cmp(dk, tk);
         if (c < 0) {
-          outRows.push(rows[i]!);
+          outRows.push(rowOf(dataGroup, i));
           outKeys.push(dk!);
           outDel.push(0);
           i++;
@@ -562,8 +648,9 @@ class ObjectLayerCursor implements LayerCursor {
           outDel.push(1);
           this.tombPos++;
         } else {
-          const del = this.tombTs[this.tombPos]! > dts[rows[i]!]!;
-          outRows.push(rows[i]!);
+          const row = rowOf(dataGroup, i);
+          const del = this.tombTs[this.tombPos]! > dts[row]!;
+          outRows.push(row);
           outKeys.push(dk!);
           outDel.push(del ? 1 : 0);
           i++;
@@ -605,8 +692,8 @@ class ObjectLayerCursor implements LayerCursor {
       }
       const tp = await this.layer.tomb!.pinChunk(g.g, 1);
       try {
-        for (let i = 0; i < g.rows.length; i++) {
-          const row = g.rows[i]!;
+        for (let i = 0; i < g.n; i++) {
+          const row = rowOf(g, i);
           this.tombKeys.push(
             g.keys !== undefined ? g.keys[i]! : keyAt(g.keyPin.decoded, this.layer.schema.pk.type, row),
           );

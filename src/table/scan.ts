@@ -19,6 +19,8 @@ export interface ScanChunk {
   done: boolean;
 }
 
+const NO_ROWS = new Int32Array(0);
+
 interface Head {
   cursor: LayerCursor;
   buf: CursorBuffer | undefined;
@@ -53,8 +55,14 @@ export class TableScan {
     this.releaseUsed();
     const srcOf = new Map<RowSource, number>();
     const sources: RowSource[] = [];
-    const src = new Int32Array(max);
-    const row = new Int32Array(max);
+    // Row-by-row chunks only: a chunk that is one range of one source needs neither.
+    let src = NO_ROWS;
+    let row = NO_ROWS;
+    const rowArrays = () => {
+      if (src !== NO_ROWS) return;
+      src = new Int32Array(max);
+      row = new Int32Array(max);
+    };
     const keys: Key[] | undefined = wantKeys ? [] : undefined;
     let n = 0;
     let last: Key | undefined;
@@ -95,6 +103,7 @@ export class TableScan {
       if (take === 0) {
         // Equal keys at the front of several layers: the head (newest) decides; the others skip it.
         if (b.deleted?.[head.pos] !== 1) {
+          rowArrays();
           n = this.emit(b, head.pos, 1, src, row, sources, srcOf, keys, n);
         }
         last = headKey;
@@ -123,6 +132,7 @@ export class TableScan {
             done: this.finished(),
           };
         }
+        rowArrays();
         n = this.emit(b, head.pos, take, src, row, sources, srcOf, keys, n);
         last = b.keyAt(head.pos + take - 1);
         this.advance(head, take);

@@ -4,7 +4,7 @@ import type { MemoryPool, WaitOptions } from '../mem/pool.js';
 import type { LayerCursor } from './cursor.js';
 import { Layer } from './layer.js';
 import { ABSENT, DELETED, MemTable, type StagedWrite } from './memtable.js';
-import type { ObjectLayer } from './object_layer.js';
+import { NOT_CACHED, type ObjectLayer } from './object_layer.js';
 import { TableScan } from './scan.js';
 import { ValuesSource, type RowSource } from './source.js';
 
@@ -174,8 +174,16 @@ export class Table {
     return { table: this, staged, entries };
   }
 
-  publish(s: TableStage, ts: number): void {
+  /**
+   * Make a staged write visible at `ts`. `remember` false skips the recent-commit index: for replay,
+   * when no snapshot older than the commit can exist, so no conflict check will ask.
+   */
+  publish(s: TableStage, ts: number, remember = true): void {
     s.staged.memtable.publish(s.staged, ts);
+    if (!remember) {
+      this.recent.unclaim(s.entries);
+      return;
+    }
     for (const k of s.staged.putKeys) this.recent.note(mapKey(k), ts, false);
     for (const k of s.staged.delKeys) this.recent.note(mapKey(k), ts, true);
   }
@@ -214,14 +222,22 @@ export class Table {
       if (row === DELETED) return undefined;
       if (row !== ABSENT) return { source: l.mt, row };
     }
-    const candidates: ObjectLayer[] = [];
+    // Newest first, through the block cache without I/O while it has what is needed (the zone maps
+    // and bloom filters skip objects that cannot hold the key); the rest asynchronously.
     for (let i = this.objects.length - 1; i >= 0; i--) {
-      const o = this.objects[i]!;
-      if (o.mayContain(key)) candidates.push(o);
+      const f = this.objects[i]!.findCached(key, ts);
+      if (f === NOT_CACHED) {
+        const rest: ObjectLayer[] = [];
+        for (let j = i; j >= 0; j--)
+          if (this.objects[j]!.mayContain(key)) rest.push(this.objects[j]!.retain());
+        return this.lookupObjects(rest, key, ts);
+      }
+      if (f !== undefined)
+        return f.values === undefined
+          ? undefined
+          : { source: new ValuesSource(this.schema, f.values), row: 0 };
     }
-    if (candidates.length === 0) return undefined;
-    for (const c of candidates) c.retain();
-    return this.lookupObjects(candidates, key, ts);
+    return undefined;
   }
 
   private async lookupObjects(layers: ObjectLayer[], key: Key, ts: number): Promise<RowRef | undefined> {

@@ -400,9 +400,8 @@ export class TxnManager {
         await t.ensureRoom(op.puts, op.delKeys.length, wait);
         const s = t.tryStage(op.puts, putKeys, op.delKeys);
         if (s === undefined) continue;
-        t.publish(s, ts);
-        // No snapshot is open during replay: nothing needs these commits for conflict checks.
-        t.pruneRecent(ts);
+        // No snapshot is open during replay: no conflict check will ask about these commits.
+        t.publish(s, ts, false);
         break;
       }
     }

@@ -40,6 +40,24 @@ const rows = (from: number, n: number) =>
   }));
 
 describe('columnar objects', () => {
+  test('memtables frozen faster than they flush all reach objects, and flush() returns', async () => {
+    // Several freezes while one flush job waits in the queue: each must still be flushed.
+    const { db } = await memDb({ storage: { memtableRowsMax: 50, mergeMinObjects: 0 } });
+    await db.createTable('a', ACCOUNTS);
+    for (let k = 0; k < 40; k++) await db.insert('a', rows(k * 50, 50));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('flush() did not return')), 10_000);
+    });
+    await Promise.race([db.flush(), timeout]);
+    clearTimeout(timer);
+    const s = db.stats();
+    expect(s.storage.frozenMemtables).toBe(0);
+    expect(s.storage.flushes).toBe(40);
+    expect((await collect(db.scan('a'))).length).toBe(2000);
+    await db.close();
+  });
+
   test('flushed rows read back through get, scan and scanBatches; updates and deletes on top; restart', async () => {
     const fs = new MemoryFileService();
     const { db, reopen } = await memDb({ storage: { rowGroupRows: 100 } }, fs);

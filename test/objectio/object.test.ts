@@ -269,3 +269,74 @@ describe('object files', () => {
     memory.close();
   });
 });
+
+describe('block cache', () => {
+  /** A loader of an n-value float64 chunk whose values are all `v`, counting its calls. */
+  function loader(v: number, n = 1000) {
+    const calls = { count: 0 };
+    const load = async (alloc: Allocator): Promise<Decoded> => {
+      calls.count++;
+      await Promise.resolve();
+      const f64 = alloc.f64(n).fill(v);
+      return { n, physical: 'f64', f64 };
+    };
+    return { load, calls };
+  }
+
+  test('evicts unpinned chunks oldest first within its capacity, a used one gets a second chance, a pinned one stays', async () => {
+    const memory = new MemoryManager({ leakDetection: 'paranoid' });
+    // Each 1000-value chunk takes an 8 KiB size class: room for three.
+    const cache = new BlockCache(memory.pool('cache'), 3 * 8192);
+    const entries = [0, 1, 2, 3, 4].map((i) => cache.entry(`chunk ${i}`));
+    const pinned = await cache.pin(entries[0]!, loader(0).load); // held throughout
+    for (const i of [1, 2]) (await cache.pin(entries[i]!, loader(i).load)).release();
+    expect(cache.stats()).toMatchObject({ entries: 3, misses: 3, evictions: 0 });
+    // A hit on 1 marks it used: loading 3 evicts 2 (1 gets its second chance; 0 is pinned).
+    cache.tryPin(entries[1]!)!.release();
+    (await cache.pin(entries[3]!, loader(3).load)).release();
+    expect(entries[2]!.gone).toBe(true);
+    expect(entries[1]!.gone).toBe(false);
+    expect(cache.tryPin(entries[2]!)).toBeUndefined();
+    // Its second chance moved 1 behind 3: loading 4 evicts 3, then (with no new hit) 1 would be next.
+    (await cache.pin(entries[4]!, loader(4).load)).release();
+    expect(entries[3]!.gone).toBe(true);
+    expect(entries[1]!.gone).toBe(false);
+    (await cache.pin(cache.entry('chunk 5'), loader(5).load)).release();
+    expect(entries[1]!.gone).toBe(true);
+    expect(entries[0]!.gone).toBe(false);
+    expect(pinned.decoded.f64![999]).toBe(0);
+    expect(cache.stats()).toMatchObject({ evictions: 3, pinned: 1 });
+    expect(memory.pool('cache').stats().bytes).toBeLessThanOrEqual(3 * 8192);
+    pinned.release();
+    cache.close();
+    expect(memory.pool('cache').stats().bytes).toBe(0);
+    memory.close();
+  });
+
+  test('concurrent pins of one chunk share one load; a failed load leaves nothing and the next pin retries', async () => {
+    const memory = new MemoryManager({ leakDetection: 'paranoid' });
+    const cache = new BlockCache(memory.pool('cache'), 1 << 20);
+    const e = cache.entry('chunk');
+    const { load, calls } = loader(7);
+    const pins = await Promise.all([cache.pin(e, load), cache.pin(e, load), cache.pin(e, load)]);
+    expect(calls.count).toBe(1);
+    expect(cache.stats()).toMatchObject({ misses: 1, pinned: 1 });
+    for (const p of pins) p.release();
+    const bad = cache.entry('bad chunk');
+    const failing = async (alloc: Allocator): Promise<Decoded> => {
+      alloc.f64(100);
+      await Promise.resolve();
+      throw new Error('disk on fire');
+    };
+    await expect(Promise.all([cache.pin(bad, failing), cache.pin(bad, failing)])).rejects.toThrow(
+      'disk on fire',
+    );
+    expect(bad.gone).toBe(true);
+    await expect(cache.pin(bad, load)).rejects.toMatchObject({ code: 'REFCOUNT' }); // a gone entry is not reused
+    const fresh = cache.entry('bad chunk');
+    (await cache.pin(fresh, load)).release();
+    cache.close();
+    expect(memory.pool('cache').stats()).toMatchObject({ bytes: 0, handles: 0 });
+    memory.close();
+  });
+});

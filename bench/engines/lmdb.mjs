@@ -1,0 +1,24 @@
+// lmdb-js 3 with its defaults (overlappingSync: a commit is durable once its flush resolves).
+// Values are msgpack-encoded objects; gets are synchronous.
+import { open } from 'lmdb';
+
+export const objects = {
+  settings:
+    'lmdb-js 3.5, defaults (overlappingSync, msgpack values, no object cache), loads in 1000-row transactions',
+  supports: { gets: true, sum: false },
+  async open(dir) {
+    const db = open({ path: dir, compression: false });
+    return {
+      loadGets: (rows) =>
+        db.transaction(() => {
+          for (const r of rows) db.put(r.id, r);
+        }),
+      settle: async () => {
+        await db.flushed;
+      },
+      get: async (id) => db.get(id),
+      close: () => db.close(),
+      poolHighWater: () => null,
+    };
+  },
+};
