@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expectedSum, now, percentiles, rng, row } from './lib/data.mjs';
+import { reporter, toMiB } from './lib/proc.mjs';
 
 const engineName = process.argv[2];
 const quick = process.argv.includes('--quick');
@@ -15,17 +16,7 @@ const CALLERS = 64;
 
 const engine = await import(`./engines/${engineName}.mjs`);
 const dir = mkdtempSync(path.join(os.tmpdir(), `tidemark-bench-${engineName}-`));
-let peakRss = 0;
-const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
-const out = (r) =>
-  process.stdout.write(
-    JSON.stringify({
-      engine: engineName,
-      settings: engine.settings,
-      peakRssMiB: Math.round(Math.max(peakRss, process.memoryUsage.rss()) / 2 ** 20),
-      ...r,
-    }) + '\n',
-  );
+const { out, stop } = reporter(engineName, engine.settings);
 
 try {
   const db = await engine.create(dir);
@@ -129,10 +120,6 @@ try {
   }
   await db.close();
 } finally {
-  clearInterval(rssTimer);
+  stop();
   rmSync(dir, { recursive: true, force: true });
-}
-
-function toMiB(b) {
-  return b === null ? null : Math.round(b / 2 ** 20);
 }

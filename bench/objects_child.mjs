@@ -4,27 +4,17 @@
 //   read: reopen DIR (the parent drops the OS page cache first where it may), then point gets with a
 //         cold engine cache, the same again warm, and SUM(value) cold then warm. One JSON line each.
 import { expectedSumRows, now, percentiles, rng, row, sumRow } from './lib/data.mjs';
+import { reporter, toMiB } from './lib/proc.mjs';
 
 const [engineName, phase, dir] = process.argv.slice(2);
 const quick = process.argv.includes('--quick');
-export const GET_ROWS = quick ? 200_000 : 1_000_000;
-export const SUM_ROWS = quick ? 1_000_000 : 10_000_000;
+const GET_ROWS = quick ? 200_000 : 1_000_000;
+const SUM_ROWS = quick ? 1_000_000 : 10_000_000;
 const GETS = quick ? 50_000 : 200_000;
 const SUM_RUNS = quick ? 5 : 10;
 
 const { objects: engine } = await import(`./engines/${engineName}.mjs`);
-let peakRss = 0;
-const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
-const out = (r) =>
-  process.stdout.write(
-    JSON.stringify({
-      engine: engineName,
-      settings: engine.settings,
-      peakRssMiB: Math.round(Math.max(peakRss, process.memoryUsage.rss()) / 2 ** 20),
-      ...r,
-    }) + '\n',
-  );
-const toMiB = (b) => (b === null || b === undefined ? null : Math.round(b / 2 ** 20));
+const { out, stop } = reporter(engineName, engine.settings);
 const progress = (msg) => process.stderr.write(`    ${engineName}: ${msg}\n`);
 
 try {
@@ -45,7 +35,8 @@ try {
         const rows = new Array(BATCH);
         for (let i = 0; i < BATCH; i++) rows[i] = sumRow(b + i);
         await db.loadSum(rows);
-        if ((b + BATCH) % 2_000_000 === 0) progress(`loaded ${(b + BATCH).toLocaleString('en-US')} rows for SUM`);
+        if ((b + BATCH) % 2_000_000 === 0)
+          progress(`loaded ${(b + BATCH).toLocaleString('en-US')} rows for SUM`);
       }
     }
     await db.settle();
@@ -122,5 +113,5 @@ try {
     throw new Error(`unknown phase ${phase}`);
   }
 } finally {
-  clearInterval(rssTimer);
+  stop();
 }

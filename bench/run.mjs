@@ -3,11 +3,12 @@
 // Every suite runs in its own child process; each prints JSON lines of results. The runner prints a
 // progress line per suite, then writes the tables into docs/benchmarks.md (between the suite's
 // markers) and the raw results to bench/results/.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fdatasyncRate, machine } from './lib/machine.mjs';
+import { runJsonLines } from './lib/proc.mjs';
 import { SUITES } from './suites.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,30 +45,10 @@ if (selected.some((s) => s.peers) && missing.length > 0) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-function runSuite(suite) {
-  return new Promise((resolve, reject) => {
-    const args = ['--expose-gc', path.join(here, 'suites', suite.script), ...(quick ? ['--quick'] : [])];
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-    const results = [];
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.trim() === '') continue;
-        const r = JSON.parse(line);
-        results.push(r);
-        process.stderr.write(`  ${suite.name}: ${r.name} ... done\n`);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(results) : reject(new Error(`suite ${suite.name} exited ${code}`)),
-    );
-  });
-}
+const runSuite = (suite) =>
+  runJsonLines(path.join(here, 'suites', suite.script), quick ? ['--quick'] : [], (r) =>
+    process.stderr.write(`  ${suite.name}: ${r.name} ... done\n`),
+  );
 
 const info = machine();
 process.stderr.write(`bench: measuring this disk's fdatasync rate...\n`);

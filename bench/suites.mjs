@@ -2,6 +2,21 @@
 
 const ns = (x) => (x >= 1000 ? `${(x / 1000).toFixed(1)} µs` : `${x.toFixed(0)} ns`);
 
+/** Rows grouped by a key, in first-seen order. */
+function groupBy(rows, key) {
+  const m = new Map();
+  for (const r of rows) {
+    if (!m.has(key(r))) m.set(key(r), []);
+    m.get(key(r)).push(r);
+  }
+  return m;
+}
+
+/** "- engine: settings" lines, one per engine. */
+function settingsLines(rows) {
+  return [...new Map(rows.map((r) => [r.engine, r.settings])).entries()].map(([e, s]) => `- ${e}: ${s}`);
+}
+
 const num = (x) => Math.round(x).toLocaleString('en-US');
 
 export const SUITES = [
@@ -52,11 +67,7 @@ export const SUITES = [
         '| workload | engine | throughput | p50 | p99 | peak RSS | pool high-water | tidemark / sqlite | target |',
         '|---|---|---:|---:|---:|---:|---:|---:|---:|',
       ];
-      const byWorkload = new Map();
-      for (const r of rows) {
-        if (!byWorkload.has(r.workload)) byWorkload.set(r.workload, []);
-        byWorkload.get(r.workload).push(r);
-      }
+      const byWorkload = groupBy(rows, (r) => r.workload);
       for (const [w, rs] of byWorkload) {
         const t = rs.find((r) => r.engine === 'tidemark');
         const q = rs.find((r) => r.engine === 'sqlite');
@@ -68,9 +79,7 @@ export const SUITES = [
           );
         }
       }
-      const settings = [...new Map(rows.map((r) => [r.engine, r.settings])).entries()].map(
-        ([e, s]) => `- ${e}: ${s}`,
-      );
+      const settings = settingsLines(rows);
       return lines.join('\n') + '\n\nSettings:\n' + settings.join('\n');
     },
   },
@@ -85,11 +94,7 @@ export const SUITES = [
         '| workload | engine | throughput | p50 | p99 | open | peak RSS | pool high-water | tidemark vs peers |',
         '|---|---|---:|---:|---:|---:|---:|---:|---|',
       ];
-      const byWorkload = new Map();
-      for (const r of rows) {
-        if (!byWorkload.has(r.workload)) byWorkload.set(r.workload, []);
-        byWorkload.get(r.workload).push(r);
-      }
+      const byWorkload = groupBy(rows, (r) => r.workload);
       const verdicts = [];
       for (const [w, rs] of byWorkload) {
         const t = rs.find((r) => r.engine === 'tidemark');
@@ -116,9 +121,7 @@ export const SUITES = [
             `- warm SUM: DuckDB is ${(d.opsPerSec / t.opsPerSec).toFixed(2)}x faster (target within 3x: ${d.opsPerSec <= 3 * t.opsPerSec ? 'met' : 'not met'})`,
           );
       }
-      const settings = [...new Map(rows.map((r) => [r.engine, r.settings])).entries()].map(
-        ([e, s]) => `- ${e}: ${s}`,
-      );
+      const settings = settingsLines(rows);
       const dropped = rows.every((r) => r.pageCacheDropped);
       return (
         lines.join('\n') +
@@ -130,4 +133,3 @@ export const SUITES = [
     },
   },
 ];
-

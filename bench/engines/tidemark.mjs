@@ -19,14 +19,7 @@ export async function create(dir) {
     insertBatch: (rows) => db.insert('t', rows),
     insertOne: (r) => db.insert('c', r),
     get: (id) => db.get('t', id),
-    sum: async () => {
-      let s = 0;
-      for await (const b of db.scanBatches('t', { columns: ['value'], batchRows: 16384 })) {
-        const v = b.columns.value;
-        for (let i = 0; i < v.length; i++) s += v[i];
-      }
-      return s;
-    },
+    sum: () => sumValues(db, 't', 16384),
     poolHighWater: () => db.stats().memory.highWaterBytes,
     close: () => db.close(),
   };
@@ -53,17 +46,20 @@ export const objects = {
         await db.compact();
       },
       get: (id) => db.get('g', id),
-      sum: async () => {
-        let s = 0;
-        for await (const b of db.scanBatches('s', { columns: ['value'], batchRows: 65536 })) {
-          const v = b.columns.value;
-          for (let i = 0; i < v.length; i++) s += v[i];
-        }
-        return s;
-      },
+      sum: () => sumValues(db, 's', 65536),
       storage: () => db.stats().storage,
       poolHighWater: () => db.stats().memory.highWaterBytes,
       close: () => db.close(),
     };
   },
 };
+
+/** SUM(value) through scanBatches. */
+async function sumValues(db, table, batchRows) {
+  let s = 0;
+  for await (const b of db.scanBatches(table, { columns: ['value'], batchRows })) {
+    const v = b.columns.value;
+    for (let i = 0; i < v.length; i++) s += v[i];
+  }
+  return s;
+}

@@ -1,40 +1,23 @@
 // Data in objects (issue "Columnar objects"): each engine loads its data in one process, then a
 // second process reopens it, after the OS page cache is dropped where this user may (root), and
 // measures point gets and a column SUM with a cold and then a warm cache.
-import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runJsonLines } from '../lib/proc.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 
-function run(engine, phase, dir) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--expose-gc', path.join(here, '..', 'objects_child.mjs'), engine, phase, dir, ...(quick ? ['--quick'] : [])],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const lines = [];
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.trim() !== '') lines.push(JSON.parse(line));
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(lines) : reject(new Error(`${engine} ${phase} exited ${code}`)),
-    );
-  });
-}
+const run = (engine, phase, dir) =>
+  runJsonLines(path.join(here, '..', 'objects_child.mjs'), [
+    engine,
+    phase,
+    dir,
+    ...(quick ? ['--quick'] : []),
+  ]);
 
 /** Drop the OS page cache, so "cold" means read from the disk. False when not permitted. */
 function dropPageCache() {

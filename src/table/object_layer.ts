@@ -229,34 +229,36 @@ export class ObjectLayer extends Layer {
     return true;
   }
 
-  /** `find` without I/O: NOT_CACHED when a chunk it needs is not in the block cache. */
-  findCached(key: Key, ts: number): Found | undefined | NotCached {
-    const d =
-      this.data === undefined
-        ? undefined
-        : findInCached(this.data, key, ts, this.compare, this.schema.pk, true);
-    if (d === NOT_CACHED) return d;
-    const t =
-      this.tomb === undefined
-        ? undefined
-        : findInCached(this.tomb, key, ts, this.compare, this.schema.pk, false);
-    if (t === NOT_CACHED) return t;
+  private probes(key: Key, ts: number): [Probe, Probe] {
+    const base = { key, ts, cmp: this.compare, pk: this.schema.pk };
+    return [
+      { ...base, withValues: true },
+      { ...base, withValues: false },
+    ];
+  }
+
+  /** The newer of a data version and a tombstone found for one key. */
+  private static newer(d: Found | undefined, t: Found | undefined): Found | undefined {
     if (t !== undefined && (d === undefined || t.ts > d.ts)) return { ts: t.ts, values: undefined };
     return d;
   }
 
+  /** `find` without I/O: NOT_CACHED when a chunk it needs is not in the block cache. */
+  findCached(key: Key, ts: number): Found | undefined | NotCached {
+    const [dp, tp] = this.probes(key, ts);
+    const d = this.data === undefined ? undefined : findInCached(this.data, dp);
+    if (d === NOT_CACHED) return d;
+    const t = this.tomb === undefined ? undefined : findInCached(this.tomb, tp);
+    if (t === NOT_CACHED) return t;
+    return ObjectLayer.newer(d, t);
+  }
+
   /** The newest version of `key` at or before `ts` in this layer, or undefined. */
   async find(key: Key, ts: number): Promise<Found | undefined> {
-    const d =
-      this.data === undefined
-        ? undefined
-        : await findIn(this.data, key, ts, this.compare, this.schema.pk, true);
-    const t =
-      this.tomb === undefined
-        ? undefined
-        : await findIn(this.tomb, key, ts, this.compare, this.schema.pk, false);
-    if (t !== undefined && (d === undefined || t.ts > d.ts)) return { ts: t.ts, values: undefined };
-    return d;
+    const [dp, tp] = this.probes(key, ts);
+    const d = this.data === undefined ? undefined : await findIn(this.data, dp);
+    const t = this.tomb === undefined ? undefined : await findIn(this.tomb, tp);
+    return ObjectLayer.newer(d, t);
   }
 
   cursor(
@@ -283,6 +285,16 @@ export class ObjectLayer extends Layer {
   }
 }
 
+/** What a point lookup in an object looks for: the newest version of `key` at or before `ts`. */
+interface Probe {
+  key: Key;
+  ts: number;
+  cmp: KeyCompare;
+  pk: ColumnDef;
+  /** Read the row's values too (data objects), or only the timestamp (tombstones). */
+  withValues: boolean;
+}
+
 /** Returned by the cache-only lookups when a chunk they need is not in the block cache. */
 export const NOT_CACHED: unique symbol = Symbol('not cached');
 export type NotCached = typeof NOT_CACHED;
@@ -302,11 +314,7 @@ function groupOf(r: ObjectReader, key: Key, cmp: KeyCompare): number {
  */
 function searchGroup(
   r: ObjectReader,
-  key: Key,
-  ts: number,
-  cmp: KeyCompare,
-  pk: ColumnDef,
-  withValues: boolean,
+  { key, ts, cmp, pk, withValues }: Probe,
   chunk: (col: number) => Decoded | undefined,
 ): Found | undefined | NotCached {
   const data = r.meta.kind === 'data';
@@ -350,19 +358,12 @@ function searchGroup(
 }
 
 /** `findIn` without I/O: NOT_CACHED when a chunk it needs is not in the block cache. */
-function findInCached(
-  r: ObjectReader,
-  key: Key,
-  ts: number,
-  cmp: KeyCompare,
-  pk: ColumnDef,
-  withValues: boolean,
-): Found | undefined | NotCached {
-  const g = groupOf(r, key, cmp);
+function findInCached(r: ObjectReader, probe: Probe): Found | undefined | NotCached {
+  const g = groupOf(r, probe.key, probe.cmp);
   if (g < 0) return undefined;
   const held: CachePin[] = [];
   try {
-    return searchGroup(r, key, ts, cmp, pk, withValues, (col) => {
+    return searchGroup(r, probe, (col) => {
       const p = r.tryPinChunk(g, col);
       if (p === undefined) return undefined;
       held.push(p);
@@ -374,22 +375,15 @@ function findInCached(
 }
 
 /** Find the newest version of `key` at or before `ts` in one object, reading what is not cached. */
-async function findIn(
-  r: ObjectReader,
-  key: Key,
-  ts: number,
-  cmp: KeyCompare,
-  pk: ColumnDef,
-  withValues: boolean,
-): Promise<Found | undefined> {
-  const g = groupOf(r, key, cmp);
+async function findIn(r: ObjectReader, probe: Probe): Promise<Found | undefined> {
+  const g = groupOf(r, probe.key, probe.cmp);
   if (g < 0) return undefined;
   // Pins are held until the answer is complete, so a small cache cannot evict what was just read.
   const held = new Map<number, CachePin>();
   try {
     for (;;) {
       let missing = -1;
-      const found = searchGroup(r, key, ts, cmp, pk, withValues, (col) => {
+      const found = searchGroup(r, probe, (col) => {
         let p = held.get(col);
         if (p === undefined) {
           p = r.tryPinChunk(g, col);
