@@ -63,8 +63,8 @@ interface Lane {
  * The storage layer's background work and bookkeeping: freezing memtables (with a FREEZE record, so
  * that the point is in the log), flushing them to objects, merging objects, opening and deleting
  * object files, allocating object ids, and, at open, rebuilding each table's layers from the log and
- * removing files no layer names. One job runs at a time (flushes first); a failed job is logged,
- * counted, and retried after a pause.
+ * removing files no layer names. Two lanes of jobs run side by side, flushes and merges, one job
+ * each at a time; a failed job is logged, counted, and retried after a pause.
  */
 export class Storage {
   readonly files: ObjectFiles;

@@ -98,6 +98,18 @@ export class BlockCache {
     return new Pin(this, e);
   }
 
+  /**
+   * The decoded chunk of `e` if it is loaded and cached, without pinning it: valid only until the
+   * caller next yields to the event loop or touches the cache (nothing is evicted in between, since
+   * eviction happens only when a chunk is loaded or unpinned). For synchronous lookups.
+   */
+  peek(e: CacheEntry): Decoded | undefined {
+    if (e.gone || e.decoded === undefined || e.loading !== undefined) return undefined;
+    this.hits++;
+    e.used = true;
+    return e.decoded;
+  }
+
   /** Pin `e`, loading it with `load` (which allocates through the allocator given) if needed. */
   async pin(e: CacheEntry, load: (alloc: Allocator) => Promise<Decoded>): Promise<CachePin> {
     if (this.closed) throw new TidemarkError('CLOSED', 'the block cache is closed');
@@ -162,8 +174,8 @@ export class BlockCache {
 
   /** Evict unpinned entries, oldest first (with a second chance for used ones), until `bytes` more fit. */
   private evictFor(bytes: number): void {
+    if (this.bytes + bytes <= this.capacityBytes && bytes <= this.pool.available()) return;
     const fits = () => this.bytes + bytes <= this.capacityBytes && bytes <= this.pool.available();
-    if (fits()) return;
     // Each entry is passed at most twice: once to clear its flag, once to evict it.
     let budget = 2 * this.entries.size;
     for (const e of this.entries) {

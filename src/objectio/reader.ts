@@ -5,7 +5,7 @@ import type { MemoryPool } from '../mem/pool.js';
 import { crc32 } from '../util/crc.js';
 import { bloomMayContain } from './bloom.js';
 import type { BlockCache, CacheEntry, CachePin } from './cache.js';
-import { decodeColumn } from './encoding.js';
+import { decodeColumn, type Decoded } from './encoding.js';
 import type { ObjectFiles } from './files.js';
 import {
   checkHeader,
@@ -112,6 +112,12 @@ export class ObjectReader {
   tryPinChunk(g: number, col: number): CachePin | undefined {
     const e = this.slots[g * this.columns + col];
     return e === undefined ? undefined : this.cache.tryPin(e);
+  }
+
+  /** Column `col` of row group `g` if cached, unpinned: see BlockCache.peek (synchronous use only). */
+  peekChunk(g: number, col: number): Decoded | undefined {
+    const e = this.slots[g * this.columns + col];
+    return e === undefined ? undefined : this.cache.peek(e);
   }
 
   /** Pin column `col` (a stored-column index) of row group `g`, reading and decoding it if needed. */

@@ -90,9 +90,11 @@ class RecentVersions {
       q.splice(0, this.head);
       this.head = 0;
     }
-    // Give memory back, keeping a little headroom for the next commits.
+    // Give memory back, keeping a little headroom for the next commits while there are entries; none
+    // once there are none, so that an idle table holds no more than a new one.
     const spare = this.res.bytes - this.used;
-    if (spare > 64 * RECENT_ENTRY_BYTES) this.res.resize(this.used + 16 * RECENT_ENTRY_BYTES);
+    if (this.map.size === 0 && spare > 0) this.res.resize(this.used);
+    else if (spare > 64 * RECENT_ENTRY_BYTES) this.res.resize(this.used + 16 * RECENT_ENTRY_BYTES);
   }
 
   get size(): number {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
+import { FaultFileService } from '../../src/fileservice/fault.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
 import type { Database, Transaction } from '../../src/index.js';
 import { objectPath } from '../../src/objectio/format.js';
@@ -219,6 +220,77 @@ describe('columnar objects', () => {
     await again.flush();
     expect((await fs.list('obj')).some((n) => parseInt(n.slice(0, 16), 16) > 999)).toBe(true);
     await again.close();
+  });
+
+  test('a full disk fails flushes and merges: commits go on, nothing is lost, the work is retried once space returns', async () => {
+    const mem = new MemoryFileService();
+    const fs = new FaultFileService(mem);
+    const { db, reopen } = await memDb({ storage: { mergeMinObjects: 0 } }, fs);
+    await db.createTable('a', ACCOUNTS);
+    await db.insert('a', rows(0, 500));
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 500 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(what()).toBe(true);
+    };
+    // Object writes fail with ENOSPC; the WAL (on another path) still works.
+    fs.addRule({ op: 'write', nth: 2, errno: 'ENOSPC', path: /^obj\//, sticky: true });
+    const flushed = db.flush();
+    await until(() => db.stats().storage.flushFailures >= 2);
+    await db.insert('a', rows(500, 500)); // commits go on
+    expect(await db.get('a', 250)).toMatchObject({ id: 250 });
+    expect(await mem.list('obj')).toEqual([]); // each failed attempt deleted what it wrote
+    fs.clearRules();
+    await flushed;
+    await db.flush();
+    expect(db.stats().storage.objects).toBe(2);
+    // The same for a merge.
+    fs.addRule({ op: 'write', nth: 2, errno: 'ENOSPC', path: /^obj\//, sticky: true });
+    const compacted = db.compact();
+    await until(() => db.stats().storage.mergeFailures >= 2);
+    expect(await mem.list('obj')).toHaveLength(2);
+    fs.clearRules();
+    await compacted;
+    expect(db.stats().storage.objects).toBe(1);
+    expect((await collect(db.scan('a'))).map((r) => r['id'])).toEqual(rows(0, 1000).map((r) => r.id));
+    await db.close();
+    const again = await reopen();
+    expect((await collect(again.scan('a'))).length).toBe(1000);
+    expect(await mem.list('obj')).toHaveLength(1);
+    await again.close();
+  });
+
+  test('after flushes, merges and reads, at quiescence, the pools are back to their baseline', async () => {
+    const { db } = await memDb({ storage: { rowGroupRows: 64, mergeMinObjects: 0 } });
+    await db.createTable('a', ACCOUNTS);
+    const pools = () => db.stats().memory.pools;
+    const baseline = pools();
+    const cacheStats = () => db.stats().storage.cache;
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 4; i++) {
+        await db.insert('a', rows(round * 4000 + i * 1000, 1000));
+        await db.delete('a', round * 4000 + i * 1000);
+        await db.flush();
+      }
+      await db.compact();
+      expect(await db.get('a', round * 4000 + 1)).toMatchObject({ id: round * 4000 + 1 });
+      expect((await collect(db.scan('a'))).length).toBe((round + 1) * 4000 - (round + 1) * 4);
+      for await (const b of db.scanBatches('a', { columns: ['balance'] })) if (b.length > 0) break;
+      const now = pools();
+      // Everything a flush, merge or read takes is given back: the io and merge pools are empty,
+      // the memtables hold what they held with no data, and the cache pins nothing.
+      for (const pool of ['io', 'merge', 'memtable', 'wal', 'replay']) {
+        expect({ pool, bytes: now[pool]!.bytes, handles: now[pool]!.handles }).toEqual({
+          pool,
+          bytes: baseline[pool]!.bytes,
+          handles: baseline[pool]!.handles,
+        });
+      }
+      expect(cacheStats().pinned).toBe(0);
+      // What the cache holds is its entries' buffers, and the meta pool the open objects' filters.
+      expect(now['cache']!.bytes).toBe(cacheStats().bytes);
+      expect(now['meta']!.handles).toBe(db.stats().storage.objects);
+    }
+    await db.close();
   });
 
   test('dropping a table deletes its objects once no reader holds them', async () => {
