@@ -546,6 +546,7 @@ export class Storage {
   /** After the tables are released: close the caches and file handles. */
   async close(): Promise<void> {
     while (this.deletions.size > 0) await Promise.allSettled([...this.deletions]);
+    await this.cache.settle();
     this.cache.close();
     this.mergeCache.close();
     await this.files.close();

@@ -58,6 +58,8 @@ export interface CacheStats {
   pinned: number;
   hits: number;
   misses: number;
+  /** Chunks read ahead of a scan (counted apart from misses). */
+  prefetches: number;
   evictions: number;
 }
 
@@ -73,6 +75,9 @@ export class BlockCache {
   /** Oldest first: the eviction hand's order. */
   private readonly entries = new Set<CacheEntry>();
   private bytes = 0;
+  /** Loads started by `prefetch`, until they settle. */
+  private readonly prefetching = new Set<Promise<void>>();
+  private prefetches = 0;
   private hits = 0;
   private misses = 0;
   private evictions = 0;
@@ -108,6 +113,27 @@ export class BlockCache {
     this.hits++;
     e.used = true;
     return e.decoded;
+  }
+
+  /**
+   * Start loading `e` without pinning it, if it is neither cached nor loading: read-ahead. A pin
+   * that arrives meanwhile shares the load. A failed read-ahead leaves nothing behind (the pin that
+   * needs the chunk reads it again and reports the error).
+   */
+  prefetch(e: CacheEntry, load: (alloc: Allocator) => Promise<Decoded>): void {
+    if (this.closed || e.gone || e.decoded !== undefined || e.loading !== undefined) return;
+    this.prefetches++;
+    this.entries.add(e);
+    const loading = this.load(e, load).finally(() => (e.loading = undefined));
+    e.loading = loading;
+    const settled = loading.catch(() => undefined);
+    this.prefetching.add(settled);
+    void settled.finally(() => this.prefetching.delete(settled));
+  }
+
+  /** Wait for every read-ahead in flight (before closing: their buffers must come back first). */
+  async settle(): Promise<void> {
+    while (this.prefetching.size > 0) await Promise.all([...this.prefetching]);
   }
 
   /** Pin `e`, loading it with `load` (which allocates through the allocator given) if needed. */
@@ -154,7 +180,12 @@ export class BlockCache {
     try {
       e.decoded = await load(alloc);
       this.bytes += e.bytes;
-      if (this.closed || e.gone) this.drop(e);
+      if (this.closed || e.gone) {
+        // Dropped while loading: freed now unless a pin is waiting (then at its release).
+        this.entries.delete(e);
+        e.gone = true;
+        if (e.refs === 0) this.free(e);
+      }
     } catch (err) {
       this.entries.delete(e);
       e.gone = true;
@@ -216,6 +247,7 @@ export class BlockCache {
       pinned,
       hits: this.hits,
       misses: this.misses,
+      prefetches: this.prefetches,
       evictions: this.evictions,
     };
   }

@@ -37,9 +37,15 @@ export const Encoding = {
   DICT: 4,
   /** Strings and bytes: bit-packed lengths, then the bytes deflated (zlib, level 1). */
   DEFLATE: 5,
+  /** Float64 decimals (prices, measurements): value × 10^k as integers (FOR or DELTA), k <= 6. */
+  DECIMAL: 6,
 } as const;
 
-const ENCODING_NAMES = ['RAW', 'CONST', 'FOR', 'DELTA', 'DICT', 'DEFLATE'];
+const ENCODING_NAMES = ['RAW', 'CONST', 'FOR', 'DELTA', 'DICT', 'DEFLATE', 'DECIMAL'];
+
+/** Powers of ten exact as doubles, for DECIMAL. */
+const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000];
+const DECIMAL_MAX_EXPONENT = 6;
 
 export function encodingName(e: number): string {
   return ENCODING_NAMES[e] ?? `unknown(${e})`;
@@ -72,23 +78,41 @@ export function pack(values: ArrayLike<number>, n: number, width: number, w: Byt
   w.raw(new Uint8Array(words.buffer));
 }
 
-/** Unpack n values of `width` bits, calling out(i, value). */
-function unpackInto(src: Uint8Array, n: number, width: number, out: (i: number, v: number) => void): void {
+/** Scratch space for unpacking (decoding is synchronous, so one set serves every call). */
+let scratchWords = new Uint32Array(1024);
+let scratchValues = new Uint32Array(16384);
+
+/**
+ * Unpack n values of `width` bits. Returns a view of a shared scratch array: valid until the next
+ * call, so copy what must outlive it.
+ */
+function unpack(src: Uint8Array, n: number, width: number): Uint32Array {
+  if (scratchValues.length < n) scratchValues = new Uint32Array(Math.ceil(n * 1.5));
+  const out = scratchValues.subarray(0, n);
   if (width === 0) {
-    for (let i = 0; i < n; i++) out(i, 0);
-    return;
+    out.fill(0);
+    return out;
   }
-  const words = new Uint32Array(src.buffer.slice(src.byteOffset, src.byteOffset + packedBytes(n, width)));
-  const mask = width === 32 ? 0xffffffff : (1 << width) - 1;
+  const bytes = packedBytes(n, width);
+  if (scratchWords.length * 4 < bytes) scratchWords = new Uint32Array(Math.ceil((bytes / 4) * 1.5));
+  // Copied into aligned words (the chunk's bytes may start anywhere).
+  new Uint8Array(scratchWords.buffer, 0, bytes).set(src.subarray(0, bytes));
+  const words = scratchWords;
+  if (width === 32) {
+    out.set(words.subarray(0, n));
+    return out;
+  }
+  const mask = (1 << width) - 1;
   let bit = 0;
   for (let i = 0; i < n; i++) {
     const word = bit >>> 5;
     const off = bit & 31;
     let v = words[word]! >>> off;
     if (off + width > 32) v |= words[word + 1]! << (32 - off);
-    out(i, (v & mask) >>> 0);
+    out[i] = v & mask;
     bit += width;
   }
+  return out;
 }
 
 // ---- encode ----
@@ -147,8 +171,43 @@ function encodeF64(v: Float64Array, n: number, w: ByteWriter): number {
     w.f64(v[0]!);
     return Encoding.CONST;
   }
+  const k = n >= 16 ? decimalExponent(v, n) : 0;
+  if (k > 0) {
+    const p = POW10[k]!;
+    const ints = new Array<number>(n);
+    for (let i = 0; i < n; i++) ints[i] = Math.round(v[i]! * p);
+    const at = w.pos;
+    w.u8(k);
+    const innerAt = w.pos;
+    w.u8(0);
+    const inner = encodeInts(ints, n, w, () => undefined);
+    if (inner !== Encoding.RAW) {
+      w.bytes[innerAt] = inner;
+      return Encoding.DECIMAL;
+    }
+    w.pos = at; // the integers do not pack: store the doubles as they are
+  }
   rawF64(v, n, w);
   return Encoding.RAW;
+}
+
+/**
+ * The smallest k (1..6) such that every value is exactly round(value × 10^k) / 10^k, or 0 if there
+ * is none. A value that needs k also round-trips at any larger k (both sides are the correctly
+ * rounded double of the same decimal), so the answer is the largest k any one value needs.
+ */
+function decimalExponent(v: Float64Array, n: number): number {
+  let k = 1;
+  for (let i = 0; i < n; i++) {
+    const x = v[i]!;
+    if (!Number.isFinite(x) || Object.is(x, -0)) return 0;
+    while (true) {
+      const s = Math.round(x * POW10[k]!);
+      if (Number.isSafeInteger(s) && s / POW10[k]! === x) break;
+      if (++k > DECIMAL_MAX_EXPONENT) return 0;
+    }
+  }
+  return k;
 }
 
 function rawF64(v: Float64Array, n: number, w: ByteWriter): void {
@@ -297,7 +356,7 @@ export function decodeColumn(bytes: Uint8Array, physical: Physical, alloc: Alloc
   if ((flags & 1) !== 0) {
     const nulls = alloc.u8(n);
     const src = r.raw(packedBytes(n, 1));
-    unpackInto(src, n, 1, (i, v) => (nulls[i] = v));
+    nulls.set(unpack(src, n, 1));
     out.nulls = nulls;
   }
   switch (physical) {
@@ -305,21 +364,28 @@ export function decodeColumn(bytes: Uint8Array, physical: Physical, alloc: Alloc
       const v = alloc.f64(n);
       // Raw values are copied as bytes (little-endian, as typed arrays are on every Node platform).
       if (enc === Encoding.RAW) new Uint8Array(v.buffer, v.byteOffset, n * 8).set(r.raw(n * 8));
-      else decodeNumbers(r, enc, n, (i, x) => (v[i] = x));
+      else if (enc === Encoding.DECIMAL) {
+        const k = r.u8();
+        if (k < 1 || k > DECIMAL_MAX_EXPONENT) r.fail(`decimal exponent ${k}`);
+        const inner = r.u8();
+        if (inner !== Encoding.FOR && inner !== Encoding.DELTA && inner !== Encoding.CONST)
+          r.fail(`decimal integers in encoding ${inner}`);
+        decodeNumbers(r, inner, n, v, POW10[k]);
+      } else decodeNumbers(r, enc, n, v);
       out.f64 = v;
       break;
     }
     case 'i32': {
       const v = alloc.i32(n);
       if (enc === Encoding.RAW) new Uint8Array(v.buffer, v.byteOffset, n * 4).set(r.raw(n * 4));
-      else decodeNumbers(r, enc, n, (i, x) => (v[i] = x));
+      else decodeNumbers(r, enc, n, v);
       out.i32 = v;
       break;
     }
     case 'u8': {
       const v = alloc.u8(n);
       if (enc === Encoding.RAW) v.set(r.raw(n));
-      else decodeNumbers(r, enc, n, (i, x) => (v[i] = x));
+      else decodeNumbers(r, enc, n, v);
       out.u8 = v;
       break;
     }
@@ -338,34 +404,72 @@ export interface Allocator {
   u32(n: number): Uint32Array;
 }
 
-function decodeNumbers(r: ByteReader, enc: number, n: number, set: (i: number, x: number) => void): void {
+/**
+ * Numbers into `v` (a Float64Array, Int32Array or Uint8Array of n values), each divided by `scale`
+ * (DECIMAL; 1 otherwise). The loops are written once per array type, so that each stays monomorphic.
+ */
+function decodeNumbers(
+  r: ByteReader,
+  enc: number,
+  n: number,
+  v: Float64Array | Int32Array | Uint8Array,
+  scale = 1,
+): void {
   switch (enc) {
     case Encoding.CONST: {
-      const c = r.f64();
-      for (let i = 0; i < n; i++) set(i, c);
+      v.fill(r.f64() / scale);
       return;
     }
     case Encoding.FOR: {
       const min = r.f64();
       const width = r.u8();
       if (width > 32) r.fail(`bit width ${width}`);
-      unpackInto(r.raw(packedBytes(n, width)), n, width, (i, v) => set(i, min + v));
+      const u = unpack(r.raw(packedBytes(n, width)), n, width);
+      if (v instanceof Float64Array) forF64(v, u, n, min, scale);
+      else for (let i = 0; i < n; i++) v[i] = min + u[i]!;
       return;
     }
     case Encoding.DELTA: {
-      let prev = r.f64();
+      const first = r.f64();
       const dMin = r.f64();
       const width = r.u8();
       if (width > 32) r.fail(`bit width ${width}`);
-      if (n > 0) set(0, prev);
-      unpackInto(r.raw(packedBytes(n - 1, width)), n - 1, width, (i, v) => {
-        prev += dMin + v;
-        set(i + 1, prev);
-      });
+      if (n === 0) return;
+      const u = unpack(r.raw(packedBytes(n - 1, width)), n - 1, width);
+      if (v instanceof Float64Array) deltaF64(v, u, n, first, dMin, scale);
+      else {
+        let prev = first;
+        v[0] = prev;
+        for (let i = 1; i < n; i++) {
+          prev += dMin + u[i - 1]!;
+          v[i] = prev;
+        }
+      }
       return;
     }
     default:
       r.fail(`unknown encoding ${enc} for a numeric column`);
+  }
+}
+
+function forF64(v: Float64Array, u: Uint32Array, n: number, min: number, scale: number): void {
+  if (scale === 1) for (let i = 0; i < n; i++) v[i] = min + u[i]!;
+  else for (let i = 0; i < n; i++) v[i] = (min + u[i]!) / scale;
+}
+
+function deltaF64(
+  v: Float64Array,
+  u: Uint32Array,
+  n: number,
+  first: number,
+  dMin: number,
+  scale: number,
+): void {
+  let prev = first;
+  v[0] = prev / scale;
+  for (let i = 1; i < n; i++) {
+    prev += dMin + u[i - 1]!;
+    v[i] = prev / scale;
   }
 }
 
@@ -374,14 +478,12 @@ function decodeVar(r: ByteReader, enc: number, n: number, out: Decoded, alloc: A
   if (enc === Encoding.DICT) {
     const entries = r.u32();
     const lw = r.u8();
-    const lens = new Uint32Array(entries);
-    unpackInto(r.raw(packedBytes(entries, lw)), entries, lw, (i, v) => (lens[i] = v));
+    const lens = unpack(r.raw(packedBytes(entries, lw)), entries, lw).slice();
     const starts = new Uint32Array(entries + 1);
     for (let i = 0; i < entries; i++) starts[i + 1] = starts[i]! + lens[i]!;
     const dictBytes = r.raw(starts[entries]!);
     const cw = r.u8();
-    const codes = new Uint32Array(n);
-    unpackInto(r.raw(packedBytes(n, cw)), n, cw, (i, v) => (codes[i] = v));
+    const codes = unpack(r.raw(packedBytes(n, cw)), n, cw);
     let total = 0;
     for (let i = 0; i < n; i++) {
       if (codes[i]! >= entries) r.fail(`dictionary code ${codes[i]} of ${entries}`);
@@ -401,8 +503,7 @@ function decodeVar(r: ByteReader, enc: number, n: number, out: Decoded, alloc: A
     return;
   }
   const lw = r.u8();
-  const lens = new Uint32Array(n);
-  unpackInto(r.raw(packedBytes(n, lw)), n, lw, (i, v) => (lens[i] = v));
+  const lens = unpack(r.raw(packedBytes(n, lw)), n, lw);
   const total = r.u32();
   let sum = 0;
   for (let i = 0; i < n; i++) {

@@ -5,7 +5,7 @@ import type { MemoryPool } from '../mem/pool.js';
 import { crc32 } from '../util/crc.js';
 import { bloomMayContain } from './bloom.js';
 import type { BlockCache, CacheEntry, CachePin } from './cache.js';
-import { decodeColumn, type Decoded } from './encoding.js';
+import { decodeColumn, type Allocator, type Decoded } from './encoding.js';
 import type { ObjectFiles } from './files.js';
 import {
   checkHeader,
@@ -120,17 +120,33 @@ export class ObjectReader {
     return e === undefined ? undefined : this.cache.peek(e);
   }
 
-  /** Pin column `col` (a stored-column index) of row group `g`, reading and decoding it if needed. */
-  pinChunk(g: number, col: number): Promise<CachePin> {
-    const chunk = this.meta.rowGroups[g]!.chunks[col]!;
-    const physical = storedColumns(this.meta.kind, this.meta.schema)[col]!.physical;
+  /** The cache entry of column `col` of row group `g` (a new one if it left the cache). */
+  private entry(g: number, col: number): CacheEntry {
     const slot = g * this.columns + col;
     let e = this.slots[slot];
     if (e === undefined || e.gone) {
       e = this.cache.entry(`object ${this.path} row group ${g} column ${col}`);
       this.slots[slot] = e;
     }
-    return this.cache.pin(e, async (alloc) => {
+    return e;
+  }
+
+  /** Pin column `col` (a stored-column index) of row group `g`, reading and decoding it if needed. */
+  pinChunk(g: number, col: number): Promise<CachePin> {
+    return this.cache.pin(this.entry(g, col), this.loader(g, col));
+  }
+
+  /** Start reading column `col` of row group `g` into the cache, if it is not there (read-ahead). */
+  prefetchChunk(g: number, col: number): void {
+    if (g >= this.meta.rowGroups.length) return;
+    this.cache.prefetch(this.entry(g, col), this.loader(g, col));
+  }
+
+  /** Reads, checks and decodes one chunk. */
+  private loader(g: number, col: number): (alloc: Allocator) => Promise<Decoded> {
+    const chunk = this.meta.rowGroups[g]!.chunks[col]!;
+    const physical = storedColumns(this.meta.kind, this.meta.schema)[col]!.physical;
+    return async (alloc) => {
       const raw = await this.io.allocate(chunk.length, 'object.read');
       try {
         await readExactly(this.files, this.path, raw.bytes, chunk.offset);
@@ -160,7 +176,7 @@ export class ObjectReader {
       } finally {
         raw.release();
       }
-    });
+    };
   }
 
   /** Release what the reader holds (the bloom filter); cached chunks go with `dropFromCache`. */

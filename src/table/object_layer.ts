@@ -430,7 +430,7 @@ interface VisibleGroup {
  */
 class GroupIterator {
   private g: number;
-  private readonly allVisible: boolean;
+  readonly allVisible: boolean;
   constructor(
     private readonly r: ObjectReader,
     private readonly ts: number,
@@ -442,6 +442,12 @@ class GroupIterator {
   ) {
     this.g = r.groupFrom(from, cmp);
     this.allVisible = r.meta.singleVersion && r.meta.maxTs <= ts;
+  }
+
+  /** Whether row group g exists and may hold keys the iteration wants. */
+  inRange(g: number): boolean {
+    const groups = this.r.meta.rowGroups;
+    return g < groups.length && (this.to === undefined || this.cmp(groups[g]!.minKey, this.to) < 0);
   }
 
   /** The first entry at or after `key` (after it when `after`) in a group's keys. */
@@ -544,6 +550,8 @@ class ObjectLayerCursor implements LayerCursor {
   private tombPos = 0;
   private tombDone = false;
   private closed = false;
+  /** Whether to read the next row group ahead: after the first two groups (short scans need none). */
+  private groupsRead = 0;
 
   constructor(
     private readonly layer: ObjectLayer,
@@ -593,6 +601,14 @@ class ObjectLayerCursor implements LayerCursor {
     const lastKey = dataKey(dataGroup.n - 1);
     // Tombstones up to this group's last key.
     await this.fillTombs(lastKey);
+    // Read ahead: the next row group's chunks load while this one is consumed (from the second group
+    // on: a short scan that needs one group reads nothing more).
+    if (++this.groupsRead >= 2 && this.dataIt!.inRange(dataGroup.g + 1)) {
+      const next = dataGroup.g + 1;
+      r.prefetchChunk(next, pk.index);
+      if (!this.dataIt!.allVisible) r.prefetchChunk(next, r.meta.schema.columns.length);
+      for (const c of this.cols) r.prefetchChunk(next, c);
+    }
     // Pin the columns the scan reads (the key column is pinned already).
     const pins: (CachePin | undefined)[] = [];
     try {

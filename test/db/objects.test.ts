@@ -2,9 +2,39 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { FaultFileService } from '../../src/fileservice/fault.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
+import type { FileService } from '../../src/fileservice/types.js';
 import type { Database, Transaction } from '../../src/index.js';
 import { objectPath } from '../../src/objectio/format.js';
 import { ACCOUNTS, collect, memDb } from '../helpers/db.js';
+
+/** An in-memory file service whose reads of object files take `delay.ms` milliseconds. */
+function slowObjectReads(delay: { ms: number }): FileService {
+  const mem = new MemoryFileService();
+  const wait = () => new Promise((r) => setTimeout(r, delay.ms));
+  return new Proxy(mem, {
+    get(target, prop, receiver) {
+      if (prop === 'open') {
+        return async (...args: Parameters<FileService['open']>) => {
+          const h = await target.open(...args);
+          if (!args[0].startsWith('obj/')) return h;
+          return new Proxy(h, {
+            get(t, p) {
+              if (p === 'read')
+                return async (...a: Parameters<typeof h.read>) => {
+                  if (delay.ms > 0) await wait();
+                  return t.read(...a);
+                };
+              const v: unknown = Reflect.get(t, p);
+              return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+            },
+          });
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
 
 /** Begin a transaction and keep it open until `end` is called. */
 async function hold(db: Database): Promise<{ tx: Transaction; end: () => Promise<void> }> {
@@ -291,6 +321,29 @@ describe('columnar objects', () => {
       expect(now['meta']!.handles).toBe(db.stats().storage.objects);
     }
     await db.close();
+  });
+
+  test('read-ahead in flight when a scan is abandoned, its layer merged away, or the database closed: nothing leaks', async () => {
+    // Object reads take 20 ms while scanning, so the read-ahead of the next row group is in flight.
+    const delay = { ms: 0 };
+    const { db } = await memDb({ storage: { rowGroupRows: 64, mergeMinObjects: 0 } }, slowObjectReads(delay));
+    await db.createTable('a', ACCOUNTS);
+    for (let i = 0; i < 4; i++) {
+      await db.insert('a', rows(i * 500, 500));
+      await db.flush();
+    }
+    let n = 0;
+    delay.ms = 20;
+    for await (const _ of db.scan('a')) if (++n === 200) break; // the fourth group is being read ahead
+    delay.ms = 0;
+    await db.compact(); // the layers being read ahead are merged away and freed
+    await new Promise((r) => setTimeout(r, 50));
+    expect(db.stats().memory.pools['io']!.bytes).toBe(0);
+    expect(db.stats().storage.cache.prefetches).toBeGreaterThan(0);
+    n = 0;
+    delay.ms = 20;
+    for await (const _ of db.scan('a')) if (++n === 200) break;
+    await db.close(); // with a read-ahead still in flight: close waits for it, then every pool is at zero
   });
 
   test('dropping a table deletes its objects once no reader holds them', async () => {
