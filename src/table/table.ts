@@ -177,8 +177,8 @@ export class Table {
   }
 
   /**
-   * Make a staged write visible at `ts`. `remember` false skips the recent-commit index: for replay,
-   * when no snapshot older than the commit can exist, so no conflict check will ask.
+   * Make a staged write visible at `ts`. `remember` false skips the recent-commit index: when no
+   * open snapshot is older than the commit (replay; a lone writer), no conflict check will ask.
    */
   publish(s: TableStage, ts: number, remember = true): void {
     s.staged.memtable.publish(s.staged, ts);

@@ -213,8 +213,17 @@ export class TxnManager {
       this.end(tx, 'aborted', 'commit failed');
       throw e;
     }
-    // Durable: publish. Nothing here can fail.
-    for (const s of staged) s.table.publish(s, ts);
+    // Durable: publish. Nothing here can fail. The recent-commit index needs these keys only if
+    // another open transaction reads at a snapshot older than this commit (any that begins from
+    // now on sees it): a lone writer, such as a bulk load, skips the index altogether.
+    let remember = false;
+    for (const other of this.active) {
+      if (other !== tx && other.snapshotTs < ts) {
+        remember = true;
+        break;
+      }
+    }
+    for (const s of staged) s.table.publish(s, ts, remember);
     if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
     this.unregisterInflight(tx);
     this.end(tx, 'committed');

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { keyCompare, TableSchema } from '../../src/catalog/schema.js';
+import { keyCompare, TableSchema, type Key } from '../../src/catalog/schema.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
 import { MemoryManager } from '../../src/mem/manager.js';
+import { bloomAdd, bloomBytes, bloomMayContain } from '../../src/objectio/bloom.js';
 import { BlockCache } from '../../src/objectio/cache.js';
 import {
   decodeColumn,
@@ -296,6 +297,33 @@ describe('object files', () => {
     await w.abort();
     expect(await fs.list('obj')).toEqual([]);
     memory.close();
+  });
+});
+
+describe('bloom filter', () => {
+  test('no false negatives; about 1% false positives for numbers, strings and bytes', () => {
+    const n = 50_000;
+    for (const make of [
+      (i: number): Key => i * 3,
+      (i: number): Key => `user-${i * 3}`,
+      (i: number): Key => Uint8Array.from(Buffer.from(`k${i * 3}`)),
+    ]) {
+      const bits = new Uint8Array(bloomBytes(n));
+      for (let i = 0; i < n; i++) bloomAdd(bits, make(i));
+      for (let i = 0; i < n; i++) expect(bloomMayContain(bits, make(i))).toBe(true);
+      let fp = 0;
+      for (let i = 0; i < n; i++) {
+        const k = make(i);
+        const other =
+          typeof k === 'number' ? k + 1 : typeof k === 'string' ? `${k}x` : Uint8Array.from([...k, 1]);
+        if (bloomMayContain(bits, other)) fp++;
+      }
+      expect(fp / n).toBeLessThan(0.02);
+    }
+    // -0 and 0 are one key.
+    const bits = new Uint8Array(bloomBytes(1));
+    bloomAdd(bits, 0);
+    expect(bloomMayContain(bits, -0)).toBe(true);
   });
 });
 
