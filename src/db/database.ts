@@ -14,9 +14,13 @@ import { RecordType } from '../txn/record.js';
 import type { ScanBatchesOptions, ScanOptions, Transaction } from '../txn/transaction.js';
 import { columnIndexes } from '../txn/transaction.js';
 import { StorageRecord } from '../table/log_records.js';
-import type { Table } from '../table/table.js';
 import { Wal } from '../wal/wal.js';
 import { Storage, type StorageStats } from './storage.js';
+import { Checkpointer, type CheckpointInfo, type CheckpointStats } from '../checkpoint/checkpointer.js';
+import { CKP_DIR } from '../checkpoint/format.js';
+import { loadChain } from '../checkpoint/recovery.js';
+import { Table } from '../table/table.js';
+import type { ReplayFrom } from '../txn/manager.js';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options.js';
 
 export interface DatabaseStats {
@@ -26,12 +30,35 @@ export interface DatabaseStats {
     limitBytes: number;
     pools: Record<string, PoolStats>;
   };
-  wal: { bytes: number; segments: number; durableLsn: number; checkpointLsn: number; failed: boolean };
-  checkpoints: { incremental: number; global: number; running: boolean; lastEndTs: number };
+  wal: {
+    bytes: number;
+    segments: number;
+    durableLsn: number;
+    /** The storage LSN of the newest checkpoint: everything at or below it is in the checkpoint. */
+    checkpointLsn: number;
+    /** Where replay would start. */
+    replayFromLsn: number;
+    /** WAL bytes the retained checkpoints still need (truncation cannot free them yet). */
+    pinnedBytes: number;
+    failed: boolean;
+  };
+  checkpoints: CheckpointStats;
   files: { open: number; objects: number; checkpoint: number };
+  /** How the last open went: from which checkpoint, how much of the WAL it replayed. */
+  recovery: RecoveryStats;
   storage: StorageStats;
   transactions: TxnCounters & { active: number };
   tables: number;
+}
+
+export interface RecoveryStats {
+  /** The incremental checkpoint number the open started from (0: none, the whole log). */
+  checkpointSeq: number;
+  replayFromLsn: number;
+  replayedRecords: number;
+  /** Newer meta files found torn or corrupt (recovery fell back past them). */
+  fellBack: string[];
+  ms: number;
 }
 
 type State =
@@ -53,6 +80,8 @@ export class Database {
     private readonly catalog: Catalog,
     private readonly txns: TxnManager,
     private readonly storage: Storage,
+    private readonly checkpointer: Checkpointer,
+    private readonly recovery: RecoveryStats,
     private readonly logger: Logger,
     readonly options: ResolvedOptions,
   ) {}
@@ -88,8 +117,17 @@ export class Database {
     const catalog = new Catalog();
     let txns: TxnManager | undefined;
     let storage: Storage | undefined;
+    let checkpointer: Checkpointer | undefined;
+    let recovery!: RecoveryStats;
     try {
-      wal = await Wal.open({ fs, memory, logger, options: opts.wal });
+      // The newest valid checkpoint first: the log continues after what it holds.
+      if ((await fs.stat(CKP_DIR)) === undefined) {
+        await fs.mkdir(CKP_DIR);
+        await fs.syncDir('');
+      }
+      const loaded = await loadChain(fs, memory.pool('replay'), logger);
+      const startLsn = loaded.newest === undefined ? 1 : loaded.newest.point.storageLsn + 1;
+      wal = await Wal.open({ fs, memory, logger, options: opts.wal, startLsn });
       if (wal.recovery.tornTail !== undefined)
         logger.info(wal.recovery.tornTail, 'recovery: cut a torn WAL tail');
       txns = new TxnManager(wal, catalog, memory, logger, opts.transaction);
@@ -105,16 +143,42 @@ export class Database {
         opts.memory.cacheBytes,
       );
       await storage.prepare();
+      checkpointer = new Checkpointer(
+        fs,
+        wal,
+        catalog,
+        txns,
+        storage,
+        memory.pool('checkpoint'),
+        logger,
+        opts.checkpoint,
+      );
+      await checkpointer.adopt(loaded);
+      // The state the newest checkpoint holds, then the log after it.
+      const point = checkpointer.recoveryPoint;
+      let from: ReplayFrom | undefined;
+      if (point !== undefined && loaded.newest !== undefined) {
+        for (const t of loaded.newest.state.tables.values()) {
+          catalog.add(new Table(t.id, t.schema, t.createdTs, memory.pool('memtable')));
+          storage.seedLayers(t.id, t.layers);
+        }
+        catalog.nextTableId = Math.max(catalog.nextTableId, point.nextTableId);
+        storage.seedNextObjectId(point.nextObjectId);
+        txns.clock.observe(point.maxTs);
+        txns.lastCommittedTs = Math.max(txns.lastCommittedTs, checkpointer.stats().lastEndTs);
+        from = { storageLsn: point.storageLsn, redo: point.redo };
+      }
+      const replayFrom = point?.replayFromLsn ?? 1;
       let records = 0;
-      for await (const rec of wal.replay(1)) {
+      for await (const rec of wal.replay(replayFrom)) {
         const where = `WAL record ${rec.lsn}`;
-        if (rec.type === RecordType.TXN) await txns.replay(rec.payload, where);
+        if (rec.type === RecordType.TXN) await txns.replay(rec.payload, where, rec.lsn, from);
         else if (
           rec.type === StorageRecord.FREEZE ||
           rec.type === StorageRecord.FLUSH ||
           rec.type === StorageRecord.MERGE
         ) {
-          storage.replay(rec.type, rec.payload, where);
+          storage.replay(rec.type, rec.payload, where, rec.lsn, from);
         } else {
           throw new TidemarkError('CORRUPTION', `WAL record ${rec.lsn} has unknown type ${rec.type}`, {
             details: { lsn: rec.lsn },
@@ -122,25 +186,42 @@ export class Database {
         }
         records++;
       }
-      const { orphans } = await storage.finishReplay();
+      const { orphans } = await storage.finishReplay(checkpointer.namedObjects());
       const st = storage;
+      const ck = checkpointer;
       txns.hooks = {
-        published: (tables) => st.published(tables),
+        published: (tables) => {
+          st.published(tables);
+          ck.afterCommit();
+        },
         beforeStage: (tables) => st.published(tables),
+        gate: () => ck.gate(),
       };
+      recovery = {
+        checkpointSeq: point === undefined ? 0 : (loaded.newest?.meta.chain.at(-1)?.seq ?? 0),
+        replayFromLsn: replayFrom,
+        replayedRecords: records,
+        fellBack: loaded.invalid.map((i) => i.path),
+        ms: 0,
+      };
+      checkpointer.start();
       logger.info(
         {
           dir,
           records,
           tables: catalog.all().length,
           orphansRemoved: orphans.length,
+          checkpoint: recovery.checkpointSeq,
+          replayFromLsn: replayFrom,
           ms: Math.round(performance.now() - started),
         },
         'database opened',
       );
+      recovery.ms = performance.now() - started;
     } catch (e) {
       // Leave nothing behind: release what the failed open took, then report the first error.
       await txns?.close('the database failed to open').catch(() => undefined);
+      await checkpointer?.stop(false);
       await storage?.stop();
       for (const t of catalog.all()) t.release(false);
       await storage?.close().catch(() => undefined);
@@ -153,7 +234,20 @@ export class Database {
       }
       throw e;
     }
-    return new Database(dir, fs, lock, memory, wal, catalog, txns, storage, logger, opts);
+    return new Database(
+      dir,
+      fs,
+      lock,
+      memory,
+      wal,
+      catalog,
+      txns,
+      storage,
+      checkpointer,
+      recovery,
+      logger,
+      opts,
+    );
   }
 
   // ---- schema ----
@@ -286,6 +380,37 @@ export class Database {
     await this.storage.flush(this.tablesFor(table));
   }
 
+  /**
+   * Take a checkpoint now (after the one running, if any): an incremental one, then a global one if
+   * asked (`{ global: true }`) or due. Resolves with what was written; `kind: 'none'` when nothing
+   * changed since the last checkpoint.
+   */
+  async checkpoint(options: { global?: boolean } = {}): Promise<CheckpointInfo> {
+    this.checkOpen();
+    if (typeof options !== 'object' || options === null)
+      throw invalidArgument(`checkpoint options must be an object, got ${describe(options)}`);
+    for (const k of Object.keys(options))
+      if (k !== 'global') throw invalidArgument(`unknown checkpoint option ${k}; known: global`);
+    if (options.global !== undefined && typeof options.global !== 'boolean')
+      throw invalidArgument(`checkpoint option global must be a boolean, got ${describe(options.global)}`);
+    return this.checkpointer.run('manual', options.global === true);
+  }
+
+  /**
+   * The files the database holds, as it knows them: the LOCK, WAL segments, object files (live and
+   * retired ones a retained checkpoint still names) and checkpoint files. At quiescence this equals
+   * a listing of the directory.
+   */
+  files(): { path: string; kind: 'lock' | 'wal' | 'object' | 'checkpoint' }[] {
+    this.checkOpen();
+    return [
+      { path: 'LOCK', kind: 'lock' as const },
+      ...this.wal.segmentList().map((s) => ({ path: s.path, kind: 'wal' as const })),
+      ...this.storage.objectFiles().map((path) => ({ path, kind: 'object' as const })),
+      ...this.checkpointer.files().map((path) => ({ path, kind: 'checkpoint' as const })),
+    ].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
   /** Flush, then merge every object layer of the tables (or one) into one. */
   async compact(table?: string): Promise<void> {
     this.checkOpen();
@@ -306,23 +431,42 @@ export class Database {
     this.checkOpen();
     const m = this.memory.stats();
     const w = this.wal.stats();
-    const files = this.fs.handles.counts();
     const st = this.storage.stats();
+    const ck = this.checkpointer.stats();
     return {
       memory: { bytes: m.bytes, highWaterBytes: m.highWaterBytes, limitBytes: m.limitBytes, pools: m.pools },
       wal: {
         bytes: w.bytes,
         segments: w.segments,
         durableLsn: w.durableLsn,
-        checkpointLsn: 0,
+        checkpointLsn: ck.storageLsn,
+        replayFromLsn: ck.replayFromLsn,
+        pinnedBytes: this.walPinnedBytes(ck.walKeepFromLsn),
         failed: w.failed,
       },
-      checkpoints: { incremental: 0, global: 0, running: false, lastEndTs: 0 },
-      files: { open: this.fs.handles.size, objects: st.objects, checkpoint: files.checkpoint },
+      checkpoints: ck,
+      files: {
+        open: this.fs.handles.size,
+        objects: st.objects,
+        checkpoint: this.checkpointer.files().length,
+      },
+      recovery: { ...this.recovery },
       storage: st,
       transactions: { ...this.txns.counters, active: this.txns.activeCount },
       tables: this.catalog.all().length,
     };
+  }
+
+  /** Bytes of WAL segments the retained checkpoints still need (from the one holding `fromLsn`). */
+  private walPinnedBytes(fromLsn: number): number {
+    const segs = this.wal.segmentList();
+    let bytes = 0;
+    for (let i = 0; i < segs.length; i++) {
+      const next = segs[i + 1];
+      if (next !== undefined && next.firstLsn <= fromLsn) continue;
+      bytes += segs[i]!.bytes;
+    }
+    return bytes;
   }
 
   // ---- lifecycle ----
@@ -358,6 +502,7 @@ export class Database {
       }
     };
     await attempt('transactions', () => this.txns.close(`database ${this.dir} is closed`));
+    await attempt('final checkpoint', () => this.checkpointer.stop(true));
     await attempt('background work', () => this.storage.stop());
     await attempt('WAL', () => this.wal.close());
     for (const t of this.catalog.all()) t.release(false);

@@ -13,8 +13,15 @@ export interface CheckpointOptions {
   intervalMs?: number;
   /** A global checkpoint after this many incrementals. Default 10. */
   incrementalsPerGlobal?: number;
-  /** The WAL size past which checkpoints escalate and, if it still grows, writers wait. Default 256 MiB. */
+  /**
+   * The WAL size past which a checkpoint is forced (an escalation, logged and counted, also when
+   * `intervalMs` is 0); past twice this size, commits wait for it. Default 256 MiB.
+   */
   walBytesMax?: number;
+  /** Changes (commits, DDL, flushes, merges) since the last checkpoint that make a timed one run. Default 1. */
+  minChanges?: number;
+  /** Take a checkpoint at close when anything changed, so that the next open replays little. Default true. */
+  onClose?: boolean;
 }
 
 export interface OpenOptions {
@@ -104,7 +111,15 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   if (w['salvage'] !== undefined && typeof w['salvage'] !== 'boolean')
     throw invalidArgument('option wal.salvage must be a boolean');
-  const c = section(o, 'checkpoint', ['intervalMs', 'incrementalsPerGlobal', 'walBytesMax']);
+  const c = section(o, 'checkpoint', [
+    'intervalMs',
+    'incrementalsPerGlobal',
+    'walBytesMax',
+    'minChanges',
+    'onClose',
+  ]);
+  if (c['onClose'] !== undefined && typeof c['onClose'] !== 'boolean')
+    throw invalidArgument(`option checkpoint.onClose must be a boolean, got ${describe(c['onClose'])}`);
   const t = section(o, 'transaction', ['timeoutMs', 'maxWriteBytes', 'memoryWaitMs']);
   const timeout =
     t['timeoutMs'] === Infinity
@@ -165,6 +180,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       intervalMs: int(c['intervalMs'], 'checkpoint.intervalMs', 0, 60_000),
       incrementalsPerGlobal: int(c['incrementalsPerGlobal'], 'checkpoint.incrementalsPerGlobal', 1, 10),
       walBytesMax: int(c['walBytesMax'], 'checkpoint.walBytesMax', 1 << 20, 256 << 20),
+      minChanges: int(c['minChanges'], 'checkpoint.minChanges', 1, 1),
+      onClose: c['onClose'] ?? true,
     },
     transaction: {
       timeoutMs: timeout,

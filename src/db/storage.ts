@@ -13,6 +13,7 @@ import { decodeStorage, encodeStorage, type LayerIds, type StorageOp } from '../
 import { mergeLayers } from '../table/merge.js';
 import { ObjectLayer, type ObjectContext } from '../table/object_layer.js';
 import type { MemLayer, Table } from '../table/table.js';
+import type { ReplayFrom } from '../txn/manager.js';
 import type { Wal } from '../wal/wal.js';
 
 export interface StorageOptions {
@@ -85,8 +86,24 @@ export class Storage {
   /** The FREEZE records' appends, per frozen memtable: a flush logs FLUSH only after its FREEZE. */
   private readonly freezeLogged = new Map<MemLayer, Promise<unknown>>();
   private readonly deletions = new Set<Promise<void>>();
-  private readonly waiters: { until: () => boolean; resolve: () => void; reject: (e: unknown) => void }[] =
-    [];
+  private readonly waiters: {
+    until: () => boolean;
+    resolve: () => void;
+    reject: (e: unknown) => void;
+    /** Fail the wait when a job for one of these tables fails (otherwise failures are retried). */
+    failFor?: ReadonlySet<Table>;
+  }[] = [];
+  /** FLUSH and MERGE records appended whose layers are not in place yet (see idle). */
+  private publishing = 0;
+  private publishIdle: (() => void)[] = [];
+  /**
+   * Object files of retired layers no reader holds any more, by id: deleted by `collect` once no
+   * durable checkpoint names them (before any checkpoint exists, the log alone names files: they go
+   * at once).
+   */
+  private readonly retiredFiles = new Set<number>();
+  /** Whether a checkpoint exists: retired files wait for one that no longer names them. */
+  deferDeletes = false;
   readonly counters = { flushes: 0, merges: 0, flushFailures: 0, mergeFailures: 0, deletedFiles: 0 };
 
   constructor(
@@ -117,6 +134,11 @@ export class Storage {
           const path = objectPath(id);
           const done = this.files.forget(path).then(async () => {
             if (!remove) return;
+            if (this.deferDeletes) {
+              // A checkpoint may still name it: deleted once none does (see collect).
+              this.retiredFiles.add(id);
+              return;
+            }
             await this.fs.delete(path);
             this.counters.deletedFiles++;
           });
@@ -202,9 +224,87 @@ export class Storage {
     await this.waitFor(() => tables.every((t) => t.isReleased || t.objects.length <= 1));
   }
 
-  private waitFor(until: () => boolean): Promise<void> {
+  private waitFor(until: () => boolean, failFor?: ReadonlySet<Table>): Promise<void> {
     if (until()) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ until, resolve, reject }));
+    return new Promise((resolve, reject) =>
+      this.waiters.push({ until, resolve, reject, ...(failFor !== undefined ? { failFor } : {}) }),
+    );
+  }
+
+  /**
+   * Freeze every table's active memtable that holds data (a checkpoint's cut) and return every
+   * frozen memtable there is now: all data committed so far is in them or in objects.
+   */
+  freezeAll(): MemLayer[] {
+    const out: MemLayer[] = [];
+    for (const t of this.catalog.all()) {
+      if (t.isReleased) continue;
+      this.freeze(t);
+      out.push(...t.frozen);
+    }
+    return out;
+  }
+
+  /**
+   * Wait until the given frozen memtables are flushed (published as objects). Rejects with the error
+   * if a flush of one of their tables fails meanwhile (the flush itself is retried later).
+   */
+  async flushLayers(layers: readonly MemLayer[]): Promise<void> {
+    const tables = new Set(this.catalog.all().filter((t) => layers.some((l) => t.frozen.includes(l))));
+    await this.waitFor(
+      () => layers.every((l) => !this.catalog.all().some((t) => !t.isReleased && t.frozen.includes(l))),
+      tables,
+    );
+  }
+
+  /**
+   * Resolves in a turn in which no FLUSH or MERGE record is between its append and its effect: a
+   * checkpoint taken synchronously then reflects every storage record logged so far.
+   */
+  async idle(): Promise<void> {
+    while (this.publishing > 0) await new Promise<void>((r) => this.publishIdle.push(r));
+  }
+
+  get isIdle(): boolean {
+    return this.publishing === 0;
+  }
+
+  /** Object ids of every table's current layers. */
+  layerIds(t: Table): LayerIds[] {
+    return t.objects.map((o) => o.ids);
+  }
+
+  /** The next object id (checkpoints record it). */
+  get nextObjectId(): number {
+    return this.nextId;
+  }
+
+  /**
+   * Delete retired object files that none of `named` (the object ids the retained checkpoints name)
+   * holds. Returns the paths deleted.
+   */
+  async collect(named: ReadonlySet<number>): Promise<string[]> {
+    const gone: string[] = [];
+    for (const id of [...this.retiredFiles]) {
+      if (named.has(id)) continue;
+      const path = objectPath(id);
+      await this.fs.delete(path);
+      this.retiredFiles.delete(id);
+      this.counters.deletedFiles++;
+      gone.push(path);
+    }
+    if (gone.length > 0) await this.fs.syncDir(OBJ_DIR);
+    return gone;
+  }
+
+  /** The object files the database holds: live layers' and retired ones not yet deleted. */
+  objectFiles(): string[] {
+    const out: string[] = [];
+    for (const t of this.catalog.all())
+      for (const o of t.objects)
+        for (const id of [o.ids.data, o.ids.tomb]) if (id !== 0) out.push(objectPath(id));
+    for (const id of this.retiredFiles) out.push(objectPath(id));
+    return out;
   }
 
   private wakeWaiters(): void {
@@ -255,6 +355,11 @@ export class Storage {
             // The log is gone: nothing can be published until reopen. Fail whoever waits.
             for (const w of this.waiters.splice(0)) w.reject(e);
             break;
+          }
+          for (const w of [...this.waiters]) {
+            if (w.failFor?.has(job.table) !== true) continue;
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            w.reject(e);
           }
           this.retryLater(job);
         }
@@ -412,14 +517,38 @@ export class Storage {
         return;
       }
       const { type, payload } = encodeStorage(op);
-      await this.wal.append(type, payload);
+      this.publishing++;
+      try {
+        await this.wal.append(type, payload);
+      } catch (e) {
+        this.publishDone();
+        throw e;
+      }
     } catch (e) {
       await discard();
       throw e;
     }
+    try {
+      this.place(t, opened, apply, discard);
+    } finally {
+      this.publishDone();
+    }
+  }
+
+  private publishDone(): void {
+    if (--this.publishing === 0) for (const r of this.publishIdle.splice(0)) r();
+  }
+
+  /** Put a published layer in place (synchronously, in the turn its record became durable). */
+  private place(
+    t: Table,
+    opened: ObjectLayer | undefined,
+    apply: (opened: ObjectLayer | undefined) => void,
+    discard: () => Promise<void>,
+  ): void {
     if (t.isReleased) {
       // Dropped while the record was being written: these objects belong to no table now.
-      await discard();
+      void discard();
       return;
     }
     apply(opened);
@@ -427,18 +556,38 @@ export class Storage {
 
   // ---- recovery ----
 
-  /** A FREEZE, FLUSH or MERGE record met while replaying the log. */
-  replay(type: number, payload: Uint8Array, where: string): void {
+  /** A table's object layers as a checkpoint recorded them: replay continues from there. */
+  seedLayers(tableId: number, layers: readonly LayerIds[]): void {
+    this.replayLayers.set(
+      tableId,
+      layers.map((l) => ({ ...l })),
+    );
+    for (const l of layers) this.nextId = Math.max(this.nextId, l.data + 1, l.tomb + 1);
+  }
+
+  /** Object ids a checkpoint recorded as next (ids are never reused). */
+  seedNextObjectId(id: number): void {
+    this.nextId = Math.max(this.nextId, id);
+  }
+
+  /**
+   * A FREEZE, FLUSH or MERGE record met while replaying the log. After a checkpoint (`from`), a
+   * FLUSH or MERGE at or below its storage LSN is in its object lists already, and a FREEZE counts
+   * only from the table's redo LSN (earlier memtables are in objects).
+   */
+  replay(type: number, payload: Uint8Array, where: string, lsn: number, from?: ReplayFrom): void {
     const op = decodeStorage(type, payload, where);
     const t = this.catalog.byTableId(op.tableId);
+    this.noteIds(op);
     if (t === undefined) {
       // A table dropped later in the log (the drop released it already): its objects are orphans.
-      this.noteIds(op);
       return;
+    }
+    if (from !== undefined) {
+      if (op.kind === 'freeze' ? lsn < (from.redo.get(t.id) ?? 0) : lsn <= from.storageLsn) return;
     }
     const layers = this.replayLayers.get(t.id) ?? [];
     this.replayLayers.set(t.id, layers);
-    this.noteIds(op);
     if (op.kind === 'freeze') {
       t.freeze();
     } else if (op.kind === 'flush') {
@@ -468,10 +617,11 @@ export class Storage {
   }
 
   /**
-   * After replay: open each table's object layers, delete files no layer names (left by a crash, or
-   * by deletions a crash interrupted), and schedule flushes of memtables frozen before the crash.
+   * After replay: open each table's object layers, delete files no layer and no retained checkpoint
+   * (`named`) names (left by a crash, or by deletions a crash interrupted; files a checkpoint still
+   * names wait for the next one), and schedule flushes of memtables frozen before the crash.
    */
-  async finishReplay(): Promise<{ orphans: string[] }> {
+  async finishReplay(named: ReadonlySet<number> = new Set()): Promise<{ orphans: string[] }> {
     const live = new Set<number>();
     for (const t of this.catalog.all()) {
       const layers = this.replayLayers.get(t.id) ?? [];
@@ -487,6 +637,10 @@ export class Storage {
       const id = parseObjectName(name);
       if (id !== undefined) this.nextId = Math.max(this.nextId, id + 1);
       if (id !== undefined && live.has(id)) continue;
+      if (id !== undefined && named.has(id)) {
+        this.retiredFiles.add(id);
+        continue;
+      }
       if (id === undefined && !isTempName(name)) {
         this.logger.warn({ file: `${OBJ_DIR}/${name}` }, 'leaving a file in obj/ that is not an object');
         continue;

@@ -4,7 +4,7 @@ import type { FileService } from '../fileservice/types.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
 import type { Allocator, Decoded } from '../objectio/encoding.js';
-import { OBJ_DIR, tombstoneSchema } from '../objectio/format.js';
+import { OBJ_DIR, objectPath, tombstoneSchema, type ObjectMeta } from '../objectio/format.js';
 import { ObjectWriter } from '../objectio/writer.js';
 import type { LayerIds } from './log_records.js';
 import { DELETED, type MemTable } from './memtable.js';
@@ -114,9 +114,18 @@ export class LayerOutput {
     const t = this.tomb;
     if (d === undefined && t === undefined) return undefined;
     const dataMeta = d === undefined ? undefined : await d.finish();
-    const tombMeta = t === undefined ? undefined : await t.finish();
+    let tombMeta: ObjectMeta | undefined;
+    try {
+      tombMeta = t === undefined ? undefined : await t.finish();
+      await this.p.fs.syncDir(OBJ_DIR);
+    } catch (e) {
+      // Finished files are closed: delete them here (abort has nothing left to do).
+      for (const id of [dataMeta?.id, tombMeta?.id])
+        if (id !== undefined) await this.p.fs.delete(objectPath(id)).catch(() => undefined);
+      this.data = this.tomb = undefined;
+      throw e;
+    }
     this.data = this.tomb = undefined;
-    await this.p.fs.syncDir(OBJ_DIR);
     return {
       ids: {
         data: dataMeta?.id ?? 0,

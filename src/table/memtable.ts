@@ -93,6 +93,11 @@ export class MemTable implements RowSource {
   /** Commit timestamps of the versions published here. */
   minTs = Infinity;
   maxTs = 0;
+  /**
+   * The smallest WAL LSN of a record whose writes were staged here (Infinity while none): replay
+   * after a checkpoint must start there for this memtable's rows to come back.
+   */
+  firstLsn = Infinity;
   private released = false;
 
   constructor(

@@ -43,11 +43,21 @@ export interface TxnCounters {
  * order, so versions are published in timestamp order and a snapshot (the newest published
  * timestamp) always sees a prefix of the commit history. A failed append publishes nothing.
  */
+/** Where replay resumes after a checkpoint (see Checkpointer). */
+export interface ReplayFrom {
+  /** Every DDL and storage record at or below this LSN is reflected in the checkpoint. */
+  storageLsn: number;
+  /** Per table in the checkpoint: its writes below this LSN are in its objects. */
+  redo: ReadonlyMap<number, number>;
+}
+
 export class TxnManager {
   readonly clock = new HybridClock();
   /** The newest commit timestamp published: what a new snapshot sees. */
   lastCommittedTs = 0;
   readonly counters: TxnCounters = { committed: 0, aborted: 0, conflicts: 0, readOnly: 0 };
+  /** Commits with writes and DDL statements published (what a checkpoint has to catch up on). */
+  changes = 0;
   /** The write sets of all open transactions, accounted in the memtable pool as one reservation. */
   private readonly writeRes: Reservation;
   private readonly memtablePool: MemoryPool;
@@ -60,13 +70,20 @@ export class TxnManager {
   private idle: (() => void) | undefined;
   private nextTxnId = 1;
   private ddlLock: Promise<unknown> = Promise.resolve();
+  private ddlInflight = false;
   private closedReason: string | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private prunedAt = -1;
   /** Set by the database: what happens after a commit is published (flush triggers). */
-  hooks: { published(tables: Table[]): void; beforeStage(tables: Table[]): void } = {
+  hooks: {
+    published(tables: Table[]): void;
+    beforeStage(tables: Table[]): void;
+    /** Before a commit or DDL: a promise to wait for (the WAL past its cap), or undefined. */
+    gate(): Promise<void> | undefined;
+  } = {
     published: () => undefined,
     beforeStage: () => undefined,
+    gate: () => undefined,
   };
 
   constructor(
@@ -150,6 +167,15 @@ export class TxnManager {
 
   private async commitWrites(tx: Transaction): Promise<void> {
     const wait = { timeoutMs: this.options.memoryWaitMs };
+    const gate = this.hooks.gate();
+    if (gate !== undefined) {
+      try {
+        await gate;
+      } catch (e) {
+        this.end(tx, 'aborted', 'commit failed');
+        throw e;
+      }
+    }
     const plan: { table: Table; puts: unknown[][]; putKeys: Key[]; delKeys: Key[] }[] = [];
     for (const tw of tx.writes.values()) {
       if (tw.entries.size === 0) continue;
@@ -196,7 +222,12 @@ export class TxnManager {
           puts: p.puts,
           delKeys: p.delKeys,
         }));
-        append = this.appendRecord(ts, ops);
+        // The memtables learn the record's LSN as soon as it is assigned: a checkpoint taken
+        // before the record is durable must still replay it.
+        const tables = staged.map((s) => s.staged.memtable);
+        append = this.appendRecord(ts, ops, (lsn) => {
+          for (const mt of tables) if (lsn < mt.firstLsn) mt.firstLsn = lsn;
+        });
         break;
       }
     } catch (e) {
@@ -224,6 +255,7 @@ export class TxnManager {
       }
     }
     for (const s of staged) s.table.publish(s, ts, remember);
+    this.changes++;
     if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
     this.unregisterInflight(tx);
     this.end(tx, 'committed');
@@ -231,7 +263,7 @@ export class TxnManager {
   }
 
   /** Encode a transaction record and append it; resolves once it is durable. */
-  private async appendRecord(ts: number, ops: TxnOp[]): Promise<void> {
+  private async appendRecord(ts: number, ops: TxnOp[], onLsn?: (lsn: number) => void): Promise<void> {
     const payload = encodeTxn(
       { commitTs: ts, ops },
       (id) => this.catalog.byTableId(id)!.schema,
@@ -239,7 +271,7 @@ export class TxnManager {
     );
     try {
       // The WAL may copy the payload only after waiting for queue space: keep it until then.
-      await this.wal.append(RecordType.TXN, payload.bytes);
+      await this.wal.append(RecordType.TXN, payload.bytes, onLsn);
     } finally {
       payload.release();
     }
@@ -357,10 +389,31 @@ export class TxnManager {
 
   private async commitDdl(ops: TxnOp[]): Promise<void> {
     this.checkOpen();
+    const gate = this.hooks.gate();
+    if (gate !== undefined) await gate;
+    this.checkOpen();
     const ts = this.clock.now();
-    await this.appendRecord(ts, ops);
-    if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
-    this.applyDdl(ops, ts);
+    this.ddlInflight = true;
+    try {
+      await this.appendRecord(ts, ops);
+      if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
+      this.applyDdl(ops, ts);
+      this.changes++;
+    } finally {
+      this.ddlInflight = false;
+    }
+  }
+
+  /**
+   * Wait until no DDL record is between its append and its effect on the catalog: a checkpoint's
+   * catalog then holds every DDL record logged so far. Resolves in a turn where that holds.
+   */
+  async ddlSettled(): Promise<void> {
+    while (this.ddlInflight) await this.ddlLock;
+  }
+
+  get isDdlSettled(): boolean {
+    return !this.ddlInflight;
   }
 
   private applyDdl(ops: TxnOp[], ts: number): void {
@@ -386,16 +439,29 @@ export class TxnManager {
 
   // ---- recovery ----
 
-  /** Apply one WAL record at open. */
-  async replay(payload: Uint8Array, where: string): Promise<void> {
-    const rec: TxnRecord = decodeTxn(payload, where, (id) => this.catalog.byTableId(id)?.schema);
+  /**
+   * Apply one WAL record at open. After a checkpoint (`from`), what the checkpoint holds already is
+   * passed over: DDL logged at or before its storage LSN, and writes below their table's redo LSN
+   * (writes of a table dropped before the checkpoint too). A write to a table that exists neither
+   * in the checkpoint nor in the log before it is CORRUPTION.
+   */
+  async replay(payload: Uint8Array, where: string, lsn: number, from?: ReplayFrom): Promise<void> {
+    const covered = from !== undefined && lsn <= from.storageLsn;
+    const skipWrite = (tableId: number): boolean => {
+      if (from === undefined) return false;
+      const t = this.catalog.byTableId(tableId);
+      if (t === undefined) return covered;
+      return lsn < (from.redo.get(tableId) ?? 0);
+    };
+    const rec: TxnRecord = decodeTxn(payload, where, (id) => this.catalog.byTableId(id)?.schema, skipWrite);
     const ts = rec.commitTs;
     const wait = { timeoutMs: this.options.memoryWaitMs };
     for (const op of rec.ops) {
       if (op.kind !== 'write') {
-        this.applyDdl([op], ts);
+        if (!covered) this.applyDdl([op], ts);
         continue;
       }
+      if (skipWrite(op.tableId)) continue;
       const t = this.catalog.byTableId(op.tableId);
       if (t === undefined) {
         throw new TidemarkError(
@@ -409,6 +475,7 @@ export class TxnManager {
         await t.ensureRoom(op.puts, op.delKeys.length, wait);
         const s = t.tryStage(op.puts, putKeys, op.delKeys);
         if (s === undefined) continue;
+        if (lsn < s.staged.memtable.firstLsn) s.staged.memtable.firstLsn = lsn;
         // No snapshot is open during replay: no conflict check will ask about these commits.
         t.publish(s, ts, false);
         break;

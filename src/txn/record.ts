@@ -12,7 +12,7 @@ export const RecordType = {
   TXN: 1,
 } as const;
 
-const TXN_FORMAT = 1;
+const TXN_FORMAT = 2;
 const OP_CREATE = 1;
 const OP_DROP = 2;
 const OP_WRITE = 3;
@@ -147,7 +147,7 @@ export function encodeTxn(
     if (op.kind === 'create') size += schemaSize(op.schema);
     else if (op.kind === 'write') {
       const s = schemaOf(op.tableId);
-      size += 8;
+      size += 4 + 8;
       const cols: ColumnPlan[] = [];
       for (const c of s.columns) {
         const values = new Array<unknown>(op.puts.length);
@@ -171,9 +171,12 @@ export function encodeTxn(
       w.u32(op.tableId);
       if (op.kind === 'create') writeSchema(w, op.schema);
       else if (op.kind === 'write') {
+        const cols = plans[k++]!;
+        // The byte length of the rest of the operation: replay can pass over a write it skips.
+        w.u32(8 + cols.reduce((n, p) => n + p.size, 0));
         w.u32(op.puts.length);
         w.u32(op.delKeys.length);
-        for (const p of plans[k++]!) writeColumn(w, p);
+        for (const p of cols) writeColumn(w, p);
       }
     }
     if (w.pos !== size)
@@ -187,12 +190,15 @@ export function encodeTxn(
 
 /**
  * Decode a transaction record. `schemaOf` resolves tables created earlier; a table created in the
- * same record is resolved from that record. Any inconsistency is CORRUPTION.
+ * same record is resolved from that record. A write for which `skipWrite` says true is passed over
+ * undecoded and left out (replay after a checkpoint that holds it already). Any inconsistency is
+ * CORRUPTION.
  */
 export function decodeTxn(
   payload: Uint8Array,
   where: string,
   schemaOf: (tableId: number) => TableSchema | undefined,
+  skipWrite: (tableId: number) => boolean = () => false,
 ): TxnRecord {
   const r: ByteReader = new ByteReader(payload, where);
   const format = r.u8();
@@ -211,8 +217,14 @@ export function decodeTxn(
     } else if (kind === OP_DROP) {
       ops.push({ kind: 'drop', tableId });
     } else if (kind === OP_WRITE) {
+      const length = r.u32();
+      if (!created.has(tableId) && skipWrite(tableId)) {
+        r.raw(length);
+        continue;
+      }
       const s = created.get(tableId) ?? schemaOf(tableId);
       if (s === undefined) r.fail(`write to unknown table ${tableId}`);
+      const opEnd = r.pos + length;
       const np = r.u32();
       const nd = r.u32();
       const puts: unknown[][] = Array.from({ length: np }, () => new Array<unknown>(s.columns.length));
@@ -225,6 +237,8 @@ export function decodeTxn(
         false,
         (i, v) => (delKeys[i] = s.pk.type === 'bool' ? (v ? 1 : 0) : (v as Key)),
       );
+      if (r.pos !== opEnd)
+        r.fail(`a write to table ${tableId} took ${r.pos - opEnd + length} bytes, not ${length}`);
       ops.push({ kind: 'write', tableId, puts, delKeys });
     } else {
       r.fail(`unknown operation ${kind}`);

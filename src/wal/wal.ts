@@ -386,9 +386,19 @@ export class Wal {
     }
   }
 
-  /** Append a record; resolves with its LSN once durable (see WalOptions.sync). */
-  append(type: number, payload: Uint8Array): Promise<number> {
-    return this.writer.append(type, payload);
+  /**
+   * Append a record; resolves with its LSN once durable (see WalOptions.sync). `onLsn` learns the
+   * LSN as soon as it is assigned, before the record is durable.
+   */
+  append(type: number, payload: Uint8Array, onLsn?: (lsn: number) => void): Promise<number> {
+    return this.writer.append(type, payload, onLsn);
+  }
+
+  /** Bytes of all segments now in the log. */
+  get bytes(): number {
+    let bytes = 0;
+    for (const s of this.segments) bytes += s.bytes;
+    return bytes;
   }
 
   /**
@@ -434,10 +444,8 @@ export class Wal {
   }
 
   stats(): WalStats {
-    let bytes = 0;
-    for (const s of this.segments) bytes += s.bytes;
     return {
-      bytes,
+      bytes: this.bytes,
       segments: this.segments.length,
       durableLsn: this.writer.durableLsn,
       nextLsn: this.writer.nextLsn,

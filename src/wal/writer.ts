@@ -89,7 +89,12 @@ export class WalWriter {
     return this.queuedBytes;
   }
 
-  append(type: number, payload: Uint8Array): Promise<number> {
+  /**
+   * Append a record; resolves with its LSN once durable. `onLsn` is called with the LSN the moment
+   * it is assigned (synchronously, unless the queue is full and the append waits for room: LSNs
+   * still follow the order of the calls).
+   */
+  append(type: number, payload: Uint8Array, onLsn?: (lsn: number) => void): Promise<number> {
     const bad = this.check(type, payload);
     if (bad !== undefined) return Promise.reject(bad);
     const size = RECORD_HEADER_BYTES + payload.length;
@@ -98,9 +103,9 @@ export class WalWriter {
       (this.queuedBytes === 0 || this.queuedBytes + size <= this.limits.queueBytesMax)
     ) {
       const buf = this.pool.tryAllocate(size, 'wal.record');
-      if (buf !== undefined) return this.enqueue(type, payload, buf);
+      if (buf !== undefined) return this.enqueue(type, payload, buf, onLsn);
     }
-    return this.appendSlow(type, payload, size);
+    return this.appendSlow(type, payload, size, onLsn);
   }
 
   /** Wait until everything appended so far is written (and synced), or the writer failed. */
@@ -141,7 +146,12 @@ export class WalWriter {
     return undefined;
   }
 
-  private async appendSlow(type: number, payload: Uint8Array, size: number): Promise<number> {
+  private async appendSlow(
+    type: number,
+    payload: Uint8Array,
+    size: number,
+    onLsn: ((lsn: number) => void) | undefined,
+  ): Promise<number> {
     this.slowAppends++;
     let buf: PooledBuffer;
     try {
@@ -165,13 +175,19 @@ export class WalWriter {
     } finally {
       this.slowAppends--;
     }
-    return this.enqueue(type, payload, buf);
+    return this.enqueue(type, payload, buf, onLsn);
   }
 
-  private enqueue(type: number, payload: Uint8Array, buf: PooledBuffer): Promise<number> {
+  private enqueue(
+    type: number,
+    payload: Uint8Array,
+    buf: PooledBuffer,
+    onLsn: ((lsn: number) => void) | undefined,
+  ): Promise<number> {
     buf.bytes.set(payload, RECORD_HEADER_BYTES);
     const payloadCrc = crc32(payload);
     const lsn = this.nextLsn++;
+    onLsn?.(lsn);
     this.queuedBytes += buf.length;
     this.appends++;
     return new Promise<number>((resolve, reject) => {

@@ -14,14 +14,17 @@ type Op =
   | { t: 'delete' | 'get'; slot: number; key: number }
   | { t: 'scan'; slot: number; gte: number; lt: number }
   | { t: 'commit' | 'rollback'; slot: number }
-  | { t: 'restart'; slot: number }
-  | { t: 'flush' | 'compact'; slot: number };
+  | { t: 'restart' | 'crash'; slot: number }
+  | { t: 'flush' | 'compact'; slot: number }
+  | { t: 'checkpoint' | 'global'; slot: number };
 
 const KEYS = 5;
 /** Tiny memtables and row groups: background flushes and merges happen between the operations. */
 const MODEL_OPTIONS = {
   memory: { leakDetection: 'paranoid' as const },
   storage: { memtableRowsMax: 4, rowGroupRows: 16, mergeMinObjects: 3 },
+  // Checkpoints only when the test says (and at close): restarts replay the log after them.
+  checkpoint: { intervalMs: 0, incrementalsPerGlobal: 2 },
 };
 // An operation on a slot without an open transaction begins one there first.
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -54,10 +57,20 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ t: fc.constant('commit' as const), slot: fc.nat(2) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('rollback' as const), slot: fc.nat(2) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const), slot: fc.constant(0) }) },
+  // A crash: the process dies (nothing checkpointed at close); acknowledged commits must survive.
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('crash' as const), slot: fc.nat(1000) }) },
   // Storage work interleaved with the transactions: reads must not notice where rows live.
   {
     weight: 1,
     arbitrary: fc.record({ t: fc.constantFrom('flush' as const, 'compact' as const), slot: fc.constant(0) }),
+  },
+  // Checkpoints too (incremental, or global), with transactions open across them.
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constantFrom('checkpoint' as const, 'global' as const),
+      slot: fc.constant(0),
+    }),
   },
 );
 
@@ -87,11 +100,12 @@ class ModelTxn {
 type Outcome = { ok: unknown } | { err: string };
 
 function modelApply(c: Committed, txns: (ModelTxn | undefined)[], op: Op): Outcome {
-  if (op.t === 'restart') {
+  if (op.t === 'restart' || op.t === 'crash') {
     txns.fill(undefined);
     return { ok: null };
   }
-  if (op.t === 'flush' || op.t === 'compact') return { ok: null };
+  if (op.t === 'flush' || op.t === 'compact' || op.t === 'checkpoint' || op.t === 'global')
+    return { ok: null };
   if (op.t === 'commit' || op.t === 'rollback') {
     if (txns[op.slot] === undefined) return { ok: 'no txn' };
   } else txns[op.slot] ??= new ModelTxn(c);
@@ -208,8 +222,20 @@ async function dbApply(
     await (op.t === 'flush' ? state.db.flush() : state.db.compact());
     return { ok: null };
   }
+  if (op.t === 'checkpoint' || op.t === 'global') {
+    await state.db.checkpoint({ global: op.t === 'global' });
+    return { ok: null };
+  }
   if (op.t === 'restart') {
     await state.db.close();
+    held.fill(undefined);
+    state.db = await open('model', { ...MODEL_OPTIONS, fileService: state.fs });
+    return { ok: null };
+  }
+  if (op.t === 'crash') {
+    state.fs.crash(op.slot);
+    // The dead process's database: close what is left of it (its I/O fails now).
+    await state.db.close().catch(() => undefined);
     held.fill(undefined);
     state.db = await open('model', { ...MODEL_OPTIONS, fileService: state.fs });
     return { ok: null };
@@ -248,7 +274,7 @@ async function dbApply(
   }
 }
 
-test('random concurrent transactions with restarts agree with a model of snapshot isolation', async () => {
+test('random concurrent transactions with flushes, merges, checkpoints and restarts agree with a model of snapshot isolation', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 80, size: 'large' }), async (ops) => {
       const fs = new MemoryFileService();
