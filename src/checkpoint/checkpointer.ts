@@ -5,6 +5,7 @@ import type { FileService } from '../fileservice/types.js';
 import type { Logger } from '../log.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
+import { HybridClock } from '../txn/clock.js';
 import type { TxnManager } from '../txn/manager.js';
 import { crc32 } from '../util/crc.js';
 import type { Wal } from '../wal/wal.js';
@@ -74,6 +75,8 @@ export interface CheckpointStats {
   lastEndTs: number;
   /** Wall-clock time (ms since the epoch) the newest checkpoint finished (0: none yet). */
   lastAt: number;
+  /** How far behind the newest checkpoint is: ms from its end timestamp to now (0: none yet). */
+  lagMs: number;
   lastDurationMs: number;
   /** Durations of finished checkpoints (ms), by kind, newest last, at most 256 kept. */
   durations: { incremental: number[]; global: number[] };
@@ -681,6 +684,7 @@ export class Checkpointer {
       running: this.busy > 0,
       lastEndTs: this.lastEndTs,
       lastAt: this.point === undefined ? 0 : this.lastAt,
+      lagMs: this.lastEndTs === 0 ? 0 : Math.max(0, Date.now() - HybridClock.toMs(this.lastEndTs)),
       lastDurationMs: this.counters.lastDurationMs,
       durations: { incremental: [...this.durations.incremental], global: [...this.durations.global] },
       bytesWritten: this.counters.bytesWritten,

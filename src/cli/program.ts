@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { TidemarkError } from '../errors.js';
 import { runDemo } from './demo.js';
+import { formatReport, inspect } from './inspect.js';
 
 function packageVersion(): string {
   // dist/cli/main.js and src/cli/main.ts both sit two levels below package.json.
@@ -28,6 +29,20 @@ export function buildProgram(): Command {
     .option('--dir <dir>', 'data directory', './data')
     .action(async (opts: { dir: string }) => {
       await runDemo(opts.dir, (line) => process.stdout.write(line + '\n'));
+    });
+
+  program
+    .command('inspect')
+    .description(
+      'read a database directory without opening it: the checkpoint chain, WAL segments, objects and orphan files',
+    )
+    .argument('<dir>', 'data directory')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const report = await inspect(dir);
+      process.stdout.write(
+        (opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n',
+      );
     });
 
   return program;
