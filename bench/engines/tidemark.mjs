@@ -3,7 +3,7 @@
 import { open } from '../../dist/index.js';
 
 export const settings =
-  "wal.sync 'batch' (each commit fdatasynced, shared by group commit); memory limit 2 GiB; leakDetection 'simple'";
+  "wal.sync 'batch' (each commit fdatasynced, shared by group commit); memory limit 2 GiB; leakDetection 'simple'; SUM through scanBatches({ borrow: true })";
 
 export async function create(dir) {
   const db = await open(dir, { memory: { limitBytes: 2 * 1024 ** 3 }, checkpoint: { intervalMs: 0 } });
@@ -27,7 +27,7 @@ export async function create(dir) {
 
 export const objects = {
   settings:
-    "wal.sync 'batch'; memory limit 2 GiB (block cache 512 MiB); db.flush() and db.compact() after the load, so the data lives in objects",
+    "wal.sync 'batch'; memory limit 2 GiB (block cache 512 MiB); db.flush() and db.compact() after the load, so the data lives in objects; SUM through scanBatches({ borrow: true }) (zero-copy batches)",
   supports: { gets: true, sum: true },
   async open(dir) {
     const db = await open(dir, { memory: { limitBytes: 2 * 1024 ** 3 }, checkpoint: { intervalMs: 0 } });
@@ -57,7 +57,8 @@ export const objects = {
 /** SUM(value) through scanBatches. */
 async function sumValues(db, table, batchRows) {
   let s = 0;
-  for await (const b of db.scanBatches(table, { columns: ['value'], batchRows })) {
+  // borrow: zero-copy views of cached object chunks, valid until the next batch (read at once here).
+  for await (const b of db.scanBatches(table, { columns: ['value'], batchRows, borrow: true })) {
     const v = b.columns.value;
     for (let i = 0; i < v.length; i++) s += v[i];
   }

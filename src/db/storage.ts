@@ -21,7 +21,7 @@ export interface StorageOptions {
   memtableBytesMax: number;
   /** ...or past this many rows. Default 1,000,000. */
   memtableRowsMax: number;
-  /** Rows per row group in objects. Default 16384. */
+  /** Rows per row group in objects. Default 16,000 (see DEFAULT_ROW_GROUP_ROWS). */
   rowGroupRows: number;
   /** Merge a table's oldest object layers when it has this many. 0: never merge in the background. Default 4. */
   mergeMinObjects: number;

@@ -20,7 +20,13 @@ import {
   type RowGroupMeta,
 } from './format.js';
 
-export const DEFAULT_ROW_GROUP_ROWS = 16384;
+/**
+ * Rows per row group by default: 16,000 rather than 16,384, so that a group's float64 column copied
+ * out for a batch (128,000 bytes) stays under glibc malloc's 128 KiB mmap threshold. Buffers at or
+ * above it are mmapped and unmapped every time, and the page faults of touching fresh pages cost
+ * more than the copy (measured: a 10M-row SUM through scanBatches took 2-3x longer).
+ */
+export const DEFAULT_ROW_GROUP_ROWS = 16_000;
 /**
  * About this many bytes of values per row group at most: wide rows get fewer rows a group, so that a
  * decoded group (what a reader pins) stays small next to the memory limit.

@@ -93,11 +93,21 @@ export class GroupSource implements RowSource {
     return { data: gatherValues(d, def, nulls, n, (i) => rows[i]!), nulls };
   }
 
-  gatherRange(col: number, start: number, n: number): { data: ColumnData; nulls: Uint8Array | undefined } {
+  gatherRange(
+    col: number,
+    start: number,
+    n: number,
+    borrow = false,
+  ): { data: ColumnData; nulls: Uint8Array | undefined } {
     const d = this.col(col);
     const def = this.schema.columns[col]!;
+    // Fixed-width columns: one slice of the decoded chunk, or a view of it when borrowing (a null
+    // slot holds 0 in a decoded chunk already).
+    if (borrow && def.type !== 'int64' && d.physical !== 'var') {
+      const nulls = gatherNulls(d, def, n, (src) => src.subarray(start, start + n));
+      return { data: (d.f64 ?? d.i32 ?? d.u8)!.subarray(start, start + n), nulls };
+    }
     const nulls = gatherNulls(d, def, n, (src) => src.slice(start, start + n));
-    // Fixed-width columns: one slice of the decoded chunk.
     if (def.type !== 'int64' && d.physical !== 'var') {
       const arr = (d.f64 ?? d.i32 ?? d.u8)!.slice(start, start + n);
       if (nulls !== undefined) for (let i = 0; i < n; i++) if (nulls[i] === 1) arr[i] = 0;

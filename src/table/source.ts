@@ -20,8 +20,16 @@ export interface RowSource {
   rawValues(row: number): unknown[];
   /** Column `col` of rows[0..n) as a fresh array, and its null map if the column is nullable. */
   gather(col: number, rows: Int32Array, n: number): { data: ColumnData; nulls: Uint8Array | undefined };
-  /** Column `col` of the n consecutive rows from `start`: slices instead of a row-by-row gather. */
-  gatherRange(col: number, start: number, n: number): { data: ColumnData; nulls: Uint8Array | undefined };
+  /**
+   * Column `col` of the n consecutive rows from `start`: slices instead of a row-by-row gather. With
+   * `borrow`, a source may return views of its own memory (valid while the caller holds the source).
+   */
+  gatherRange(
+    col: number,
+    start: number,
+    n: number,
+    borrow?: boolean,
+  ): { data: ColumnData; nulls: Uint8Array | undefined };
 }
 
 /** One row already read out (from an object by a point lookup): values in the engine's representation. */

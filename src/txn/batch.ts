@@ -60,7 +60,12 @@ export function readChunkRow(
   return src === OWN ? valuesToRow(s, c.own![i]!, cols) : c.sources[src]!.readRow(c.row[i]!, cols);
 }
 
-export function buildBatch(s: TableSchema, c: ResultChunk, cols: readonly number[] | undefined): Batch {
+export function buildBatch(
+  s: TableSchema,
+  c: ResultChunk,
+  cols: readonly number[] | undefined,
+  borrow = false,
+): Batch {
   const idx = cols ?? s.columns.map((d) => d.index);
   const batch: Batch = { length: c.n, columns: {} };
   // Fast path: the whole chunk comes from one source.
@@ -69,7 +74,7 @@ export function buildBatch(s: TableSchema, c: ResultChunk, cols: readonly number
   for (const col of idx) {
     const def = s.columns[col]!;
     let g: { data: ColumnData; nulls: Uint8Array | undefined };
-    if (c.rangeStart >= 0) g = c.sources[0]!.gatherRange(col, c.rangeStart, c.n);
+    if (c.rangeStart >= 0) g = c.sources[0]!.gatherRange(col, c.rangeStart, c.n, borrow);
     else if (single) g = c.sources[c.src[0]!]!.gather(col, c.row, c.n);
     else g = gatherMixed(s, c, col);
     batch.columns[def.name] = g.data;

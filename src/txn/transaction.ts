@@ -19,8 +19,15 @@ export interface ScanBatchesOptions {
   gte?: unknown;
   lt?: unknown;
   columns?: readonly string[];
-  /** Rows per batch (default 4096, at most 65536). */
+  /** Rows per batch at most (default 4096; 1 to 65536 accepted, batches hold at most 16,000 rows). */
   batchRows?: number;
+  /**
+   * Zero-copy batches: where a batch is one run of rows of one object row group, its fixed-width
+   * columns are views of the engine's cached memory instead of copies. Such arrays are valid only
+   * until the iteration moves on (the next batch, or the end of the loop); read them before, and
+   * never write to them. For aggregations over large scans. Default false: the arrays are yours.
+   */
+  borrow?: boolean;
 }
 
 /** One pending write of a transaction: a row (put), or null for a delete. */
@@ -53,6 +60,12 @@ export type TxnState = 'active' | 'committing' | 'committed' | 'aborted';
 const SCAN_CHUNK = 256;
 const DEFAULT_BATCH_ROWS = 4096;
 const MAX_BATCH_ROWS = 65536;
+/**
+ * Batches hold at most this many rows, whatever batchRows asks: an 8-byte column then stays under
+ * glibc malloc's 128 KiB mmap threshold (see DEFAULT_ROW_GROUP_ROWS): larger typed arrays are
+ * mmapped fresh each time, and their page faults cost more than the rows they carry.
+ */
+const BATCH_ROWS_CAP = 16_000;
 /** Bytes of an entry in the write set besides its values: the map slot, arrays, bookkeeping. */
 const ENTRY_OVERHEAD_BYTES = 96;
 
@@ -233,7 +246,9 @@ export class Transaction {
         `batchRows must be an integer from 1 to ${MAX_BATCH_ROWS}, got ${describe(options.batchRows)}`,
       );
     }
-    return this.scanColumns(t, o.gte, o.lt, o.cols, rows);
+    if (options.borrow !== undefined && typeof options.borrow !== 'boolean')
+      throw invalidArgument(`borrow must be a boolean, got ${describe(options.borrow)}`);
+    return this.scanColumns(t, o.gte, o.lt, o.cols, Math.min(rows, BATCH_ROWS_CAP), options.borrow === true);
   }
 
   private async *scanRows(
@@ -259,9 +274,10 @@ export class Transaction {
     lt: Key | undefined,
     cols: number[] | undefined,
     batchRows: number,
+    borrow: boolean,
   ): AsyncGenerator<Batch> {
     for await (const chunk of this.merged(t, gte, lt, batchRows, cols))
-      yield buildBatch(t.schema, chunk, cols);
+      yield buildBatch(t.schema, chunk, cols, borrow);
   }
 
   /**

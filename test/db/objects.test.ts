@@ -346,6 +346,40 @@ describe('columnar objects', () => {
     await db.close(); // with a read-ahead still in flight: close waits for it, then every pool is at zero
   });
 
+  test('borrowed batches: the same values as copies, views of cached chunks, released as the loop moves on', async () => {
+    const { db } = await memDb({ storage: { rowGroupRows: 100 } });
+    await db.createTable('a', ACCOUNTS);
+    await db.insert('a', rows(0, 1000));
+    await db.flush();
+    await db.insert('a', rows(1000, 50)); // in a memtable: copied even when borrowing
+    const copies: number[] = [];
+    for await (const b of db.scanBatches('a', { columns: ['balance'], batchRows: 100 }))
+      copies.push(...(b.columns['balance'] as Float64Array));
+    const borrowed: number[] = [];
+    let views = 0;
+    for await (const b of db.scanBatches('a', {
+      columns: ['balance', 'active'],
+      batchRows: 100,
+      borrow: true,
+    })) {
+      const v = b.columns['balance'] as Float64Array;
+      if (v.buffer.byteLength > v.byteLength) {
+        views++;
+        // A view: its chunk stays pinned while the batch is in hand.
+        expect(db.stats().storage.cache.pinned).toBeGreaterThan(0);
+      }
+      borrowed.push(...v);
+    }
+    expect(borrowed).toEqual(copies);
+    expect(borrowed.length).toBe(1050);
+    expect(views).toBeGreaterThanOrEqual(10);
+    expect(db.stats().storage.cache.pinned).toBe(0);
+    expect(() => db.scanBatches('a', { borrow: 'yes' } as never)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    await db.close();
+  });
+
   test('dropping a table deletes its objects once no reader holds them', async () => {
     const fs = new MemoryFileService();
     const { db } = await memDb({}, fs);
