@@ -30,10 +30,23 @@ export function createLogger(options: LogOptions | Logger | undefined, name = 't
   if (!LOG_LEVELS.includes(level)) {
     throw invalidArgument(`log.level must be one of ${LOG_LEVELS.join(', ')}, got ${String(level)}`);
   }
-  if (level === 'silent') return pino({ level: 'silent', name });
-  const dest = pino.destination({ dest: options?.destination ?? 2, sync: true });
+  if (level === 'silent') return SILENT.child({ name });
+  const key = options?.destination ?? 2;
+  let dest = destinations.get(key);
+  if (dest === undefined) {
+    dest = pino.destination({ dest: key, sync: true });
+    destinations.set(key, dest);
+  }
   return pino({ level, name }, dest);
 }
+
+/**
+ * One silent logger, writing nowhere, and one destination stream per target, for the whole process:
+ * a database opened and closed a thousand times must not leave a thousand streams (each with its
+ * exit hook) for the garbage collector to find.
+ */
+const SILENT = pino({ level: 'silent' }, { write: () => undefined });
+const destinations = new Map<string | number, ReturnType<typeof pino.destination>>();
 
 function isLogger(x: unknown): x is Logger {
   return (

@@ -8,6 +8,7 @@ import type { MemoryPool } from '../mem/pool.js';
 import { HybridClock } from '../txn/clock.js';
 import type { TxnManager } from '../txn/manager.js';
 import { crc32 } from '../util/crc.js';
+import { planted, plantedKeep } from '../util/plant.js';
 import type { Wal } from '../wal/wal.js';
 import {
   CKP_DIR,
@@ -204,8 +205,8 @@ export class Checkpointer {
           objects: c.objects,
           replayFromLsn: c.point.replayFromLsn,
         }));
-      this.storage.deferDeletes = true;
     }
+    this.protect();
     const keep = new Set(this.retained.flatMap((r) => r.files));
     const removed: string[] = [];
     for (const name of loaded.listing) {
@@ -228,6 +229,13 @@ export class Checkpointer {
     return this.point;
   }
 
+  /** Tell storage which object files checkpoints name: the retained ones, and `taking`. */
+  private protect(taking?: ReadonlySet<number>): void {
+    const named = this.namedObjects();
+    if (taking !== undefined) for (const id of taking) named.add(id);
+    this.storage.protectedObjects = named;
+  }
+
   /** Object ids the retained checkpoints name (files recovery must not delete yet). */
   namedObjects(): Set<number> {
     const out = new Set<number>();
@@ -242,6 +250,7 @@ export class Checkpointer {
     this.storageAtLast = this.storageChanges();
     this.lastAt = Date.now();
     this.schedule(this.tickMs());
+    if (planted('timer')) setInterval(() => undefined, 60_000).unref();
   }
 
   // ---- scheduling ----
@@ -388,6 +397,7 @@ export class Checkpointer {
       this.retryAt = 0;
       return info;
     } catch (e) {
+      this.protect();
       this.counters.failed++;
       this.lastFailure = e;
       this.retryAt = Date.now() + this.retryMs;
@@ -431,6 +441,8 @@ export class Checkpointer {
     }
     const { state, point } = this.snapshot();
     const storageChanges = this.storageChanges();
+    // From here, files this checkpoint names must outlive a merge that retires them meanwhile.
+    this.protect(namedObjects(state));
     // 4. The log durable up to the snapshot, then the data file and the meta file.
     await this.wal.flush();
     if (this.wal.failed !== undefined) throw this.wal.failed;
@@ -588,8 +600,10 @@ export class Checkpointer {
       };
       written.push(dataPath);
       await this.fs.writeFileAtomic(dataPath, [bytes], 'checkpoint');
-      dataBuf?.release();
+      if (planted('checkpoint-buffer')) plantedKeep.push(dataBuf);
+      else dataBuf?.release();
       dataBuf = undefined;
+      if (planted('file-handle')) plantedKeep.push(await this.fs.open(dataPath, 'read', 'checkpoint'));
       const chain = [...chainBefore, entry];
       const meta = encodeMeta(
         {
@@ -614,7 +628,6 @@ export class Checkpointer {
       this.state = state;
       this.point = data.point;
       this.lastEndTs = data.end;
-      this.storage.deferDeletes = true;
       for (const f of written) this.ckpFiles.add(f);
       this.retained = [
         {
@@ -625,6 +638,7 @@ export class Checkpointer {
         },
         ...this.retained.slice(0, 1),
       ];
+      this.protect();
       this.counters.bytesWritten += total;
       return { files: written, bytes: total };
     } catch (e) {
@@ -672,6 +686,11 @@ export class Checkpointer {
     let from = Infinity;
     for (const r of this.retained) from = Math.min(from, r.replayFromLsn);
     return Number.isFinite(from) ? from : 1;
+  }
+
+  /** Resolves when no checkpoint is running or queued. */
+  async idle(): Promise<void> {
+    while (this.busy > 0) await this.running.catch(() => undefined);
   }
 
   // ---- figures and files ----

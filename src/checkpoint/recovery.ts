@@ -4,6 +4,7 @@ import { readFileInto } from '../fileservice/util.js';
 import type { Logger } from '../log.js';
 import type { MemoryPool } from '../mem/pool.js';
 import { crc32 } from '../util/crc.js';
+import { planted, plantedKeep } from '../util/plant.js';
 import {
   applyOps,
   CKP_DIR,
@@ -101,7 +102,8 @@ async function loadOne(fs: FileService, pool: MemoryPool, path: string): Promise
   try {
     meta = decodeMeta(metaBuf.bytes, path);
   } finally {
-    metaBuf.release();
+    if (planted('replay-batch')) plantedKeep.push(metaBuf);
+    else metaBuf.release();
   }
   const state: CkpState = { tables: new Map() };
   let point: RecoveryPoint | undefined;

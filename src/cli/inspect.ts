@@ -58,7 +58,7 @@ export async function inspect(dir: string): Promise<InspectReport> {
   if (st === undefined || !st.isDirectory())
     throw new TidemarkError('NOT_FOUND', `no database directory at ${dir}`, { details: { dir } });
   const fs = new LocalFileService(dir);
-  const memory = new MemoryManager({ leakDetection: 'simple' });
+  const memory = new MemoryManager({ leakDetection: 'paranoid' });
   try {
     return await inspectWith(fs, memory, dir);
   } finally {

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { TidemarkError } from '../errors.js';
 import { runDemo } from './demo.js';
 import { formatReport, inspect } from './inspect.js';
+import { leakcheck, type LeakcheckOptions } from './leakcheck.js';
+import { PLANT_KINDS } from '../util/plant.js';
 
 function packageVersion(): string {
   // dist/cli/main.js and src/cli/main.ts both sit two levels below package.json.
@@ -45,7 +47,36 @@ export function buildProgram(): Command {
       );
     });
 
+  program
+    .command('leakcheck')
+    .description(
+      'the leak soak: checkpoints, recovery, compaction, GC, flush, merge, abandoned scans, failed checkpoints and busy closes in turn, checking memory pools, file handles, files, timers, listeners and the heap after every cycle',
+    )
+    .option('--cycles <n>', 'cycles to run (default 300)', (v) => positiveInt(v, '--cycles'))
+    .option('--minutes <m>', 'run for this many minutes instead', (v) => positiveNumber(v, '--minutes'))
+    .option('--dir <dir>', 'data directory (default: a new temporary one, removed afterwards)')
+    .option('--plot <file>', 'where to write the plot (SVG)', 'leakcheck.svg')
+    .option('--json', 'print the report as JSON')
+    .addOption(
+      new Option('--plant <kind>', 'plant a kind of leak (the check must fail)').choices([...PLANT_KINDS]),
+    )
+    .action(async (opts: LeakcheckOptions) => {
+      process.exitCode = await leakcheck(opts);
+    });
+
   return program;
+}
+
+function positiveInt(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+}
+
+function positiveNumber(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -53,7 +84,8 @@ export async function main(argv: string[]): Promise<number> {
   program.exitOverride();
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command that sets an exit code (leakcheck's verdict) keeps it.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     if (e instanceof TidemarkError) {

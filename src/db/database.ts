@@ -5,7 +5,9 @@ import { describe } from '../catalog/schema.js';
 import { invalidArgument, LeakError, TidemarkError, type LeakHolder } from '../errors.js';
 import { LocalFileService } from '../fileservice/local.js';
 import type { DirectoryLock, FileService } from '../fileservice/types.js';
+import type { OpenFileInfo } from '../fileservice/registry.js';
 import { createLogger, type Logger } from '../log.js';
+import { planted } from '../util/plant.js';
 import { MemoryManager } from '../mem/manager.js';
 import type { PoolStats } from '../mem/pool.js';
 import type { Batch } from '../txn/batch.js';
@@ -205,6 +207,7 @@ export class Database {
         ms: 0,
       };
       checkpointer.start();
+      if (planted('listener')) process.on('beforeExit', () => undefined);
       logger.info(
         {
           dir,
@@ -409,6 +412,35 @@ export class Database {
       ...this.storage.objectFiles().map((path) => ({ path, kind: 'object' as const })),
       ...this.checkpointer.files().map((path) => ({ path, kind: 'checkpoint' as const })),
     ].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /**
+   * @internal For leak checks: resolves when no flush, merge or checkpoint is running or queued.
+   */
+  async _idle(): Promise<void> {
+    this.checkOpen();
+    for (let i = 0; i < 3; i++) {
+      await this.checkpointer.idle();
+      await this.storage.whenIdle();
+    }
+  }
+
+  /** @internal For leak checks: evict every unpinned chunk from the block cache. */
+  _dropCache(): number {
+    this.checkOpen();
+    return this.storage.cache.evictAll() + this.storage.mergeCache.evictAll();
+  }
+
+  /** @internal For leak checks: who holds each pool's live buffers, and every open file handle. */
+  _holders(): { pools: LeakHolder[]; files: OpenFileInfo[] } {
+    this.checkOpen();
+    return { pools: this.memory.holders(), files: this.fs.handles.list() };
+  }
+
+  /** @internal For leak checks: what the database holds now (tables, layers, readers, filters). */
+  _census(): ReturnType<Storage['census']> {
+    this.checkOpen();
+    return this.storage.census();
   }
 
   /** Flush, then merge every object layer of the tables (or one) into one. */

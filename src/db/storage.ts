@@ -15,6 +15,10 @@ import { ObjectLayer, type ObjectContext } from '../table/object_layer.js';
 import type { MemLayer, Table } from '../table/table.js';
 import type { ReplayFrom } from '../txn/manager.js';
 import type { Wal } from '../wal/wal.js';
+import { planted } from '../util/plant.js';
+
+/** Planted leak 'map-entry': frozen memtables kept in a map forever. */
+const plantedMap = new Map<number, MemLayer>();
 
 export interface StorageOptions {
   /** A table's active memtable is frozen and flushed past this many pooled bytes. Default 64 MiB. */
@@ -97,13 +101,16 @@ export class Storage {
   private publishing = 0;
   private publishIdle: (() => void)[] = [];
   /**
-   * Object files of retired layers no reader holds any more, by id: deleted by `collect` once no
-   * durable checkpoint names them (before any checkpoint exists, the log alone names files: they go
-   * at once).
+   * Object files of retired layers no reader holds any more, by id, that a retained checkpoint (or
+   * the one being written) names: deleted by `collect` once none does.
    */
   private readonly retiredFiles = new Set<number>();
-  /** Whether a checkpoint exists: retired files wait for one that no longer names them. */
-  deferDeletes = false;
+  /**
+   * Object ids the retained checkpoints and the one being taken name (set by the checkpointer). A
+   * retired file no checkpoint names is deleted at once: the log alone names it, and the log that
+   * retired it is kept as long as a checkpoint before it is.
+   */
+  protectedObjects: ReadonlySet<number> = new Set();
   readonly counters = { flushes: 0, merges: 0, flushFailures: 0, mergeFailures: 0, deletedFiles: 0 };
 
   constructor(
@@ -134,8 +141,8 @@ export class Storage {
           const path = objectPath(id);
           const done = this.files.forget(path).then(async () => {
             if (!remove) return;
-            if (this.deferDeletes) {
-              // A checkpoint may still name it: deleted once none does (see collect).
+            if (this.protectedObjects.has(id)) {
+              // A checkpoint still names it: deleted once none does (see collect).
               this.retiredFiles.add(id);
               return;
             }
@@ -203,6 +210,7 @@ export class Storage {
   freeze(t: Table): MemLayer | undefined {
     if (this.stopped || t.isReleased || t.active.mt.keys === 0) return undefined;
     const layer = t.freeze();
+    if (planted('map-entry')) plantedMap.set(plantedMap.size, layer);
     const { type, payload } = encodeStorage({ kind: 'freeze', tableId: t.id });
     const logged = this.wal.append(type, payload);
     logged.catch(() => undefined); // the flush job reports it
@@ -295,6 +303,40 @@ export class Storage {
     }
     if (gone.length > 0) await this.fs.syncDir(OBJ_DIR);
     return gone;
+  }
+
+  /** Resolves when no flush or merge job is queued or running (failed ones waiting to retry count). */
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      const running = Object.values(this.lanes)
+        .map((l) => l.running)
+        .filter((r) => r !== undefined);
+      if (running.length === 0 && this.deferred.length === 0 && this.deletions.size === 0) return;
+      if (running.length > 0) await Promise.allSettled(running);
+      else if (this.deletions.size > 0) await Promise.allSettled([...this.deletions]);
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** What the storage holds now: for leak checks (see the leakcheck harness). */
+  census(): { tables: number; memLayers: number; objectLayers: number; readers: number; bloomBytes: number } {
+    let memLayers = 0;
+    let objectLayers = 0;
+    let readers = 0;
+    let bloomBytes = 0;
+    let tables = 0;
+    for (const t of this.catalog.all()) {
+      if (t.isReleased) continue;
+      tables++;
+      memLayers += 1 + t.frozen.length;
+      objectLayers += t.objects.length;
+      for (const o of t.objects)
+        for (const r of o.readers()) {
+          readers++;
+          bloomBytes += r.bloomBytes;
+        }
+    }
+    return { tables, memLayers, objectLayers, readers, bloomBytes };
   }
 
   /** The object files the database holds: live layers' and retired ones not yet deleted. */

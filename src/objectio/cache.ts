@@ -252,6 +252,20 @@ export class BlockCache {
     };
   }
 
+  /** Evict every unpinned chunk now (pinned ones stay); returns how many went. */
+  evictAll(): number {
+    let n = 0;
+    for (const e of [...this.entries]) {
+      if (e.refs > 0 || e.decoded === undefined) continue;
+      this.entries.delete(e);
+      e.gone = true;
+      this.free(e);
+      this.evictions++;
+      n++;
+    }
+    return n;
+  }
+
   /** Release every unpinned chunk; pinned ones go when their readers release them. */
   close(): void {
     this.closed = true;

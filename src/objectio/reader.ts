@@ -87,6 +87,11 @@ export class ObjectReader {
     return this.meta.id;
   }
 
+  /** Bytes of the bloom filter's buffer (as its pool counts them). */
+  get bloomBytes(): number {
+    return this.bloom.capacity;
+  }
+
   /** False when the object certainly holds no version of `key`. */
   mayContain(key: Key, cmp: KeyCompare): boolean {
     const m = this.meta;

@@ -201,6 +201,11 @@ export class ObjectLayer extends Layer {
     return new ObjectLayer(ids, data, tomb, ctx, schema, compare);
   }
 
+  /** The open object readers of this layer (data and tombstone). */
+  readers(): ObjectReader[] {
+    return [this.data, this.tomb].filter((r) => r !== undefined);
+  }
+
   get rows(): number {
     return (this.data?.meta.rows ?? 0) + (this.tomb?.meta.rows ?? 0);
   }

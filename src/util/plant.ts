@@ -1,0 +1,29 @@
+/**
+ * Planted leaks, for proving that the leak suite can fail (`tidemark leakcheck --plant KIND`, and
+ * the leak tests). Each kind makes one place in the engine leak one thing on purpose. Nothing is
+ * planted unless asked: the checks are one comparison each.
+ */
+export const PLANT_KINDS = [
+  'checkpoint-buffer',
+  'replay-batch',
+  'file-handle',
+  'listener',
+  'map-entry',
+  'timer',
+] as const;
+
+export type PlantKind = (typeof PLANT_KINDS)[number];
+
+let current: PlantKind | undefined;
+
+/** Plant a kind of leak (undefined: none). Process-wide: for test and leakcheck processes only. */
+export function plantLeak(kind: PlantKind | undefined): void {
+  current = kind;
+}
+
+export function planted(kind: PlantKind): boolean {
+  return current === kind;
+}
+
+/** What planted leaks keep alive (never cleared: that is the leak). */
+export const plantedKeep: unknown[] = [];

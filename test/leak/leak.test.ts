@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import type { SoakReport } from '../../src/leakcheck/harness.js';
+import { PLANT_KINDS, type PlantKind } from '../../src/util/plant.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * The leak suite: the `tidemark leakcheck` soak, in a process of its own (so that the test runner's
+ * heap does not blur the measurements), from the build `npm test` makes first. Then the same soak
+ * with each kind of leak planted in turn: each must fail, naming what leaked and where.
+ */
+const root = path.resolve(import.meta.dirname, '..', '..');
+const main = path.join(root, 'dist', 'cli', 'main.js');
+
+async function leakcheck(args: string[]): Promise<{ code: number; report: SoakReport & { plot: string } }> {
+  if (!existsSync(main)) throw new Error('dist/ is missing: run `npm run build` (npm test builds it first)');
+  const child = spawn(process.execPath, ['--expose-gc', main, 'leakcheck', '--json', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  try {
+    return { code, report: JSON.parse(out) as SoakReport & { plot: string } };
+  } catch {
+    throw new Error(`leakcheck exited ${code} without a report:\n${out}\n${err}`);
+  }
+}
+
+describe('the leak suite', () => {
+  test('300 cycles of checkpoints, recovery, compaction, GC, flush, merge, abandoned scans, failed checkpoints and busy closes leak nothing', async () => {
+    const { dir, cleanup } = tempDir('tidemark-leaksuite-');
+    try {
+      const plot = path.join(dir, 'leakcheck.svg');
+      const { code, report } = await leakcheck(['--cycles', '300', '--plot', plot]);
+      expect(report.failures).toEqual([]);
+      expect(report.verdict).toBe('pass');
+      expect(code).toBe(0);
+      expect(report.cycles).toBe(300);
+      expect(report.restarts).toBeGreaterThanOrEqual(20);
+      for (const n of Object.values(report.perScenario)) expect(n).toBe(30);
+      expect(Object.keys(report.perScenario).length).toBe(10);
+      expect(report.maxCheckpointFiles).toBeLessThanOrEqual(report.checkpointFilesBound);
+      expect(report.heap.samples).toBe(200);
+      expect(report.heap.theilSen).toBeLessThan(1024);
+      expect(report.heap.olsLo95).toBeLessThan(1024);
+      expect(report.classes.every((c) => c.live === c.expected)).toBe(true);
+      // Every pool at quiescence held no more than the open objects' filters.
+      for (const [pool, bytes] of Object.entries(report.series.pools))
+        if (pool !== 'meta' && pool !== 'wal')
+          expect(
+            bytes.every((b) => b === 0),
+            pool,
+          ).toBe(true);
+      expect(readFileSync(plot, 'utf8')).toMatch(/^<svg[\s\S]*PASS/);
+    } finally {
+      cleanup();
+    }
+  }, 300_000);
+
+  // What each planted leak's failure must name: the thing, and where it was allocated.
+  const expected: Record<PlantKind, RegExp[]> = {
+    'checkpoint-buffer': [/pool 'checkpoint'/, /checkpoint\.data/, /allocated at/, /Checkpointer\.commit/],
+    'replay-batch': [/replay/, /checkpoint\.meta/, /allocated at/, /loadOne/],
+    'file-handle': [/open 'checkpoint' handle/, /ckp\/incr-/, /opened at/, /Checkpointer\.commit/],
+    listener: [/process 'beforeExit' has 2 listener/],
+    'map-entry': [/MemLayer instance\(s\) live, expected 3/],
+    timer: [/timer\(s\) left after close/, /setInterval/, /Checkpointer\.start/],
+  };
+
+  test.each([...PLANT_KINDS])(
+    'a planted leak (%s) fails the suite, naming what leaked and where',
+    async (kind) => {
+      const { dir, cleanup } = tempDir('tidemark-leakplant-');
+      try {
+        const { code, report } = await leakcheck([
+          '--cycles',
+          '60',
+          '--plant',
+          kind,
+          '--plot',
+          path.join(dir, 'p.svg'),
+        ]);
+        expect(code).toBe(1);
+        expect(report.verdict).toBe('fail');
+        expect(report.planted).toBe(kind);
+        const message = report.failures.join('\n');
+        for (const re of expected[kind]) expect(message).toMatch(re);
+      } finally {
+        cleanup();
+      }
+    },
+    120_000,
+  );
+});
