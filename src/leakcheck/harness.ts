@@ -39,6 +39,8 @@ export type Scenario = (typeof SCENARIOS)[number];
 
 /** The heap may grow by less than this per cycle (Theil–Sen and the OLS lower 95% bound). */
 export const HEAP_SLOPE_LIMIT = 1024;
+/** Fewer samples after the warm-up than this: too noisy to judge the heap (the other checks hold). */
+export const MIN_HEAP_SAMPLES = 100;
 const INCREMENTALS_PER_GLOBAL = 3;
 /** ckp/ at quiescence: two meta files, two globals, the incrementals of a chain. */
 export const CHECKPOINT_FILES_BOUND = 2 + 2 + INCREMENTALS_PER_GLOBAL;
@@ -484,7 +486,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     report.classes = checkClasses(db, 'at the end');
     // The heap, after the warm-up.
     const samples = rec.heapUsed.values().subarray(warmup);
-    if (samples.length >= 20) {
+    if (samples.length >= MIN_HEAP_SAMPLES) {
       const fit = ols(samples);
       report.heap = {
         samples: samples.length,

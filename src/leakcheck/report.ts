@@ -20,7 +20,11 @@ export function formatSoak(r: SoakReport, plot: string | undefined): string {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
   );
-  if (r.heap.samples > 0)
+  if (r.heap.samples === 0)
+    lines.push(
+      `  heap: not judged (${Math.max(0, r.cycles - r.warmup)} cycles after the warm-up of ${r.warmup}; at least 100 are needed)`,
+    );
+  else
     lines.push(
       `  heap used after GC, ${r.heap.samples} cycles after a warm-up of ${r.warmup}: Theil–Sen ${b(r.heap.theilSen)}, OLS ${b(r.heap.ols)} (95% CI ${r.heap.olsLo95.toFixed(0)} to ${r.heap.olsHi95.toFixed(0)}); limit ${r.heap.limit} B/cycle`,
     );
