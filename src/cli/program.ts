@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { TidemarkError } from '../errors.js';
 import { runDemo } from './demo.js';
+import { check, formatCheck } from './check.js';
 import { formatReport, inspect } from './inspect.js';
 import { leakcheck, type LeakcheckOptions } from './leakcheck.js';
 import { PLANT_KINDS } from '../util/plant.js';
@@ -45,6 +46,21 @@ export function buildProgram(): Command {
       process.stdout.write(
         (opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n',
       );
+    });
+
+  program
+    .command('check')
+    .description(
+      'verify every checksum and reference of a database directory without changing anything (exit 0: clean, 1: problems)',
+    )
+    .argument('<dir>', 'data directory')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const report = await check(dir);
+      process.stdout.write(
+        (opts.json === true ? JSON.stringify(report, null, 2) : formatCheck(report)) + '\n',
+      );
+      process.exitCode = report.clean ? 0 : 1;
     });
 
   program

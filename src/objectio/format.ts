@@ -14,7 +14,7 @@ import type { Physical } from './encoding.js';
  * trailer: u32 footer length, u32 crc32 of the footer, magic "TDMKEND\0".
  */
 export const OBJ_DIR = 'obj';
-export const OBJECT_FORMAT_VERSION = 1;
+export const OBJECT_FORMAT_VERSION = 2;
 export const HEADER_BYTES = 16;
 export const TRAILER_BYTES = 16;
 const MAGIC = new TextEncoder().encode('TDMKOBJ\0');
@@ -60,6 +60,8 @@ export interface ObjectMeta {
   rowGroups: RowGroupMeta[];
   bloomOffset: number;
   bloomLength: number;
+  /** CRC-32 of the bloom filter (a damaged filter could hide keys: it is checked when read). */
+  bloomCrc: number;
   fileBytes: number;
 }
 
@@ -154,7 +156,21 @@ const CHUNK_BYTES = 8 + 4 + 4 + 1 + 4 + 1 + 8 + 8;
 
 export function encodeFooter(m: Omit<ObjectMeta, 'fileBytes'>): Uint8Array {
   let size =
-    2 + 1 + 8 + 4 + schemaSize(m.schema) + 8 + keySize(m.minKey) + keySize(m.maxKey) + 8 + 8 + 1 + 4 + 8 + 8;
+    2 +
+    1 +
+    8 +
+    4 +
+    schemaSize(m.schema) +
+    8 +
+    keySize(m.minKey) +
+    keySize(m.maxKey) +
+    8 +
+    8 +
+    1 +
+    4 +
+    8 +
+    8 +
+    4;
   for (const g of m.rowGroups)
     size += 8 + 4 + keySize(g.minKey) + keySize(g.maxKey) + 2 + g.chunks.length * CHUNK_BYTES;
   const out = new Uint8Array(size);
@@ -173,6 +189,7 @@ export function encodeFooter(m: Omit<ObjectMeta, 'fileBytes'>): Uint8Array {
   w.u32(m.rowGroups.length);
   w.u64(m.bloomOffset);
   w.u64(m.bloomLength);
+  w.u32(m.bloomCrc);
   for (const g of m.rowGroups) {
     w.u64(g.firstRow);
     w.u32(g.rows);
@@ -267,6 +284,7 @@ export function decodeFooter(
   const groups = r.u32();
   const bloomOffset = r.u64();
   const bloomLength = r.u64();
+  const bloomCrc = r.u32();
   const ncols = storedColumns(kind, schema).length;
   const rowGroups: RowGroupMeta[] = [];
   let expectRow = 0;
@@ -321,6 +339,7 @@ export function decodeFooter(
     rowGroups,
     bloomOffset,
     bloomLength,
+    bloomCrc,
     fileBytes,
   };
 }

@@ -73,6 +73,14 @@ export class ObjectReader {
         });
       bloom = await params.metaPool.allocate(meta.bloomLength, 'object.bloom');
       await readExactly(files, path, bloom.bytes, meta.bloomOffset);
+      if (crc32(bloom.bytes) !== meta.bloomCrc)
+        throw new TidemarkError(
+          'CORRUPTION',
+          `object ${path} is corrupt: checksum mismatch in its bloom filter`,
+          {
+            details: { file: path, offset: meta.bloomOffset },
+          },
+        );
       const r = new ObjectReader(meta, path, bloom, files, params.cache, io);
       bloom = undefined;
       return r;

@@ -205,6 +205,7 @@ export class ObjectWriter {
         rowGroups: this.groups,
         bloomOffset,
         bloomLength: this.bloom.length,
+        bloomCrc: crc32(this.bloom.bytes),
       };
       const footer = encodeFooter(meta);
       await this.handle.write(footer, this.pos);

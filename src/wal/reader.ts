@@ -100,6 +100,37 @@ export class SegmentScanner {
   }
 
   /**
+   * Whether the bad record at `at` looks like an interrupted write rather than damage: its header
+   * is incomplete; or it runs past the end of the file (and is not a whole record whose length field
+   * alone was damaged: with the length the file leaves, the checksum would hold); or it spans a
+   * 512-byte sector that is all zeros (a page the disk never wrote). A whole record with a bad
+   * checksum and no such hole is damage, however close to the end it sits.
+   */
+  async looksTorn(at: number): Promise<boolean> {
+    const left = this.fileSize - at;
+    if (left < RECORD_HEADER_BYTES) return true;
+    const span = Math.min(left, RECORD_HEADER_BYTES + MAX_RECORD_PAYLOAD_BYTES);
+    if (!(await this.ensure(at, Math.min(span, this.chunkBytes)))) return true;
+    const header = decodeHeader(this.view(at, RECORD_HEADER_BYTES), 0);
+    if (RECORD_HEADER_BYTES + header.length > left && left <= this.chunkBytes) {
+      // Would the record hold with the length the file leaves? Then its length field was damaged.
+      const bytes = this.view(at, left).slice();
+      new DataView(bytes.buffer).setUint32(4, left - RECORD_HEADER_BYTES, true);
+      const h = decodeHeader(bytes, 0);
+      return !recordChecksumOk(bytes, 0, h);
+    }
+    if (RECORD_HEADER_BYTES + header.length > left) return true;
+    // A whole record: torn only if one of its sectors was never written.
+    const end = at + RECORD_HEADER_BYTES + header.length;
+    for (let sector = Math.ceil(at / 512) * 512; sector + 512 <= end; sector += 512) {
+      if (!(await this.ensure(sector, 512))) break;
+      const v = this.view(sector, 512);
+      if (v.every((b) => b === 0)) return true;
+    }
+    return false;
+  }
+
+  /**
    * After a bad record at `badOffset` following LSN `lastGoodLsn`, look for valid records further
    * on. Returns the first one that belongs to a write batch begun after the bad record's batch:
    * proof that the bad record was not in the last (only possibly torn) batch. Records of the same

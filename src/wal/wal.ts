@@ -244,6 +244,13 @@ export class Wal {
               `${r.reason}, followed by a valid record (LSN ${later.lsn} at offset ${later.offset}) of a later write batch`,
             );
           }
+          if (!(await scanner.looksTorn(r.offset))) {
+            throw corruption(
+              seg.path,
+              r.offset,
+              `${r.reason}: a whole record, damaged (not an interrupted write); open with wal.salvage to cut the log here`,
+            );
+          }
           recovery.tornTail = {
             path: seg.path,
             offset: r.offset,

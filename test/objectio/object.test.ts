@@ -256,6 +256,30 @@ describe('object files', () => {
     memory.close(); // the failed read released its buffers
   });
 
+  test('a flipped bit in the bloom filter is CORRUPTION at open (a damaged filter could hide keys)', async () => {
+    const fs = new MemoryFileService();
+    await fs.mkdir('obj');
+    const memory = new MemoryManager({ leakDetection: 'paranoid' });
+    const meta = await writeObject(fs, memory, 1200);
+    const h = await fs.open(objectPath(7), 'readwrite', 'object');
+    const b = new Uint8Array(1);
+    await h.read(b, meta.bloomOffset + 3);
+    b[0]! ^= 0x01;
+    await h.write(b, meta.bloomOffset + 3);
+    await h.close();
+    const files = new ObjectFiles(fs);
+    const cache = new BlockCache(memory.pool('cache'), 1 << 20);
+    await expect(
+      ObjectReader.open({ id: 7, files, cache, io: memory.pool('io'), metaPool: memory.pool('cache') }),
+    ).rejects.toMatchObject({
+      code: 'CORRUPTION',
+      message: expect.stringContaining('bloom filter') as unknown,
+    });
+    cache.close();
+    await files.close();
+    memory.close();
+  });
+
   test('a truncated object is CORRUPTION at open', async () => {
     const fs = new MemoryFileService();
     await fs.mkdir('obj');

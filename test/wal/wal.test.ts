@@ -302,6 +302,47 @@ describe('recovery', () => {
     memory.close();
   });
 
+  test('damage to the last record is CORRUPTION, not a torn tail to cut: a flipped payload bit, a longer length', async () => {
+    for (const damage of ['payload', 'length'] as const) {
+      const fs = local();
+      await writeSome(fs, 5);
+      const seg = `wal/${segmentName(1)}`;
+      const last = 32 + 4 * (24 + 'record-1'.length); // records 1-4 before it
+      await corrupt(fs, seg, (b) => {
+        if (damage === 'payload') b[last + 24 + 3]! ^= 0x04;
+        else b.writeUInt32LE(b.readUInt32LE(last + 4) + 16, last + 4);
+        return b;
+      });
+      const memory = new MemoryManager({ leakDetection: 'paranoid' });
+      const err = (await Wal.open({ fs, memory, logger }).catch((e: unknown) => e)) as TidemarkError;
+      expect(err.code, damage).toBe('CORRUPTION');
+      expect(err.details, damage).toMatchObject({ file: seg, offset: last });
+      memory.close();
+      // An operator can still cut the log there, knowingly.
+      const salvaged = await openWal(fs, { salvage: true });
+      expect((await readAll(salvaged.wal)).length).toBe(4);
+      await salvaged.wal.close();
+      salvaged.memory.close();
+    }
+  });
+
+  test('a last record with a sector the disk never wrote (all zeros) is a torn tail', async () => {
+    const fs = local();
+    await writeSome(fs, 3, {}, 2000);
+    const seg = `wal/${segmentName(1)}`;
+    const last = 32 + 2 * (24 + 2000);
+    await corrupt(fs, seg, (b) => {
+      const sector = Math.ceil((last + 100) / 512) * 512;
+      b.fill(0, sector, sector + 512);
+      return b;
+    });
+    const { wal, memory } = await openWal(fs);
+    expect(wal.recovery.tornTail).toMatchObject({ path: seg, offset: last });
+    expect((await readAll(wal)).length).toBe(2);
+    await wal.close();
+    memory.close();
+  });
+
   test('a bad checksum followed by a later batch is CORRUPTION naming the file and offset', async () => {
     const fs = local();
     await writeSome(fs, 5);
