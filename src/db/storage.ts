@@ -305,13 +305,19 @@ export class Storage {
     return gone;
   }
 
-  /** Resolves when no flush or merge job is queued or running (failed ones waiting to retry count). */
+  /** Resolves when no flush or merge job is queued or running (failed ones waiting to retry count)
+   * and no read-ahead is loading. */
   async whenIdle(): Promise<void> {
     for (;;) {
       const running = Object.values(this.lanes)
         .map((l) => l.running)
         .filter((r) => r !== undefined);
-      if (running.length === 0 && this.deferred.length === 0 && this.deletions.size === 0) return;
+      if (running.length === 0 && this.deferred.length === 0 && this.deletions.size === 0) {
+        // Read-ahead still in flight would land in the cache after the caller thinks it is quiet.
+        if (!this.cache.prefetchInFlight() && !this.mergeCache.prefetchInFlight()) return;
+        await Promise.all([this.cache.settle(), this.mergeCache.settle()]);
+        continue;
+      }
       if (running.length > 0) await Promise.allSettled(running);
       else if (this.deletions.size > 0) await Promise.allSettled([...this.deletions]);
       else await new Promise((r) => setTimeout(r, 50));

@@ -625,6 +625,10 @@ function checkPools(
         (h) =>
           `    ${h.owner}: ${h.count} live, ${h.bytes} bytes${h.stack !== undefined ? `\n      allocated at:\n${indent(h.stack, 8)}` : ''}`,
       );
+    if (name === 'cache') {
+      const c = db.stats().storage.cache;
+      holders.push(`    block cache: ${c.entries} entries, ${c.pinned} pinned, ${c.bytes} bytes`);
+    }
     problems.push(
       `pool '${name}' holds ${p.bytes} bytes in ${p.handles} handle(s), expected ${want.bytes} in ${want.handles}:\n${holders.join('\n')}`,
     );

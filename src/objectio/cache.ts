@@ -131,6 +131,11 @@ export class BlockCache {
     void settled.finally(() => this.prefetching.delete(settled));
   }
 
+  /** Whether a read-ahead is still loading. */
+  prefetchInFlight(): boolean {
+    return this.prefetching.size > 0;
+  }
+
   /** Wait for every read-ahead in flight (before closing: their buffers must come back first). */
   async settle(): Promise<void> {
     while (this.prefetching.size > 0) await Promise.all([...this.prefetching]);

@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
 import { LeakError } from '../../src/index.js';
+import { MemoryFileService } from '../../src/fileservice/memory.js';
 import type { MemoryManager } from '../../src/mem/manager.js';
 import type { FileService } from '../../src/fileservice/types.js';
 import { codeOf } from '../helpers/errors.js';
@@ -68,4 +69,65 @@ test('after a workload and close, every pool is back at zero', async () => {
   const again = await reopen();
   expect((await collect(again.scan('a'))).length).toBe(40);
   await again.close();
+});
+
+/** A file service whose object reads wait while `held` is set (a disk stalling under a read-ahead). */
+function stallableReads(inner: FileService): { fs: FileService; hold: () => void; resume: () => void } {
+  let held: Promise<void> | undefined;
+  let resume = () => {};
+  const fs = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop !== 'open') return Reflect.get(target, prop, receiver) as unknown;
+      return async (...args: Parameters<FileService['open']>) => {
+        const h = await target.open(...args);
+        if (h.kind !== 'object') return h;
+        return new Proxy(h, {
+          get(t, p, r) {
+            if (p !== 'read') return Reflect.get(t, p, r) as unknown;
+            return async (dst: Uint8Array, pos: number) => {
+              if (held !== undefined) await held;
+              return t.read(dst, pos);
+            };
+          },
+        });
+      };
+    },
+  });
+  return {
+    fs,
+    hold: () => {
+      held ??= new Promise<void>((res) => (resume = res));
+    },
+    resume: () => {
+      held = undefined;
+      resume();
+    },
+  };
+}
+
+test('idle waits for read-ahead: an abandoned scan leaves nothing loading into the cache', async () => {
+  const disk = stallableReads(new MemoryFileService());
+  const { db } = await memDb({ storage: { rowGroupRows: 64 } }, disk.fs);
+  await db.createTable('a', ACCOUNTS);
+  await db.insert(
+    'a',
+    Array.from({ length: 4096 }, (_, i) => ({ id: i, owner: `o${i}`, balance: i })),
+  );
+  await db.flush();
+  db._dropCache();
+  // Row groups 0-2 load normally; the disk stalls once the scan is in group 1, so the read-ahead
+  // of group 3 (started on entering group 2) is still loading when the scan is abandoned in group 2.
+  let rows = 0;
+  for await (const b of db.scanBatches('a', { batchRows: 16 })) {
+    rows += b.length;
+    if (rows > 64) disk.hold();
+    if (rows > 140) break;
+  }
+  setTimeout(disk.resume, 50);
+  await db._idle();
+  db._dropCache();
+  await new Promise((res) => setTimeout(res, 100)); // the stalled read lands after the drop
+  expect(db.stats().storage.cache.prefetches).toBeGreaterThan(0);
+  expect(db.stats().memory.pools['cache']!.bytes).toBe(0);
+  await db.close();
 });
