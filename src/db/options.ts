@@ -45,6 +45,12 @@ export interface OpenOptions {
    * FaultFileService). The `dir` argument of `open` is then only a label.
    */
   fileService?: FileService;
+  /**
+   * The wall clock (milliseconds) the hybrid logical clock reads; default `Date.now`. For
+   * deterministic simulation: with a fake clock and an in-memory file service, a workload writes
+   * the same bytes every run.
+   */
+  clock?: () => number;
 }
 
 export interface ResolvedOptions {
@@ -61,7 +67,16 @@ export interface ResolvedOptions {
   transaction: TransactionOptions;
 }
 
-const KNOWN = new Set(['memory', 'wal', 'checkpoint', 'transaction', 'storage', 'log', 'fileService']);
+const KNOWN = new Set([
+  'memory',
+  'wal',
+  'checkpoint',
+  'transaction',
+  'storage',
+  'log',
+  'fileService',
+  'clock',
+]);
 
 function section(o: Record<string, unknown>, name: string, keys: readonly string[]): Record<string, unknown> {
   const v = o[name];
@@ -132,6 +147,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   ) {
     throw invalidArgument('option fileService must be a FileService');
   }
+  if (o['clock'] !== undefined && typeof o['clock'] !== 'function')
+    throw invalidArgument(
+      `option clock must be a function returning milliseconds, got ${describe(o['clock'])}`,
+    );
   const limitBytes = int(m['limitBytes'], 'memory.limitBytes', 1 << 20, DEFAULT_LIMIT_BYTES);
   const share = (name: string, dflt: number): number => {
     const v = int(m[name], `memory.${name}`, 64 * 1024, Math.floor(limitBytes * dflt));

@@ -222,14 +222,15 @@ export class Storage {
   /** Freeze every table with data in memory (or one) and wait until it is all in objects. */
   async flush(tables: Table[]): Promise<void> {
     for (const t of tables) this.freeze(t);
-    await this.waitFor(() => tables.every((t) => t.isReleased || t.frozen.length === 0));
+    // A failed flush rejects the wait with its error (the flush is retried in the background).
+    await this.waitFor(() => tables.every((t) => t.isReleased || t.frozen.length === 0), new Set(tables));
   }
 
-  /** Merge all of a table's object layers into one, and wait for it. */
+  /** Merge all of a table's object layers into one, and wait for it (a failure rejects it). */
   async compact(tables: Table[]): Promise<void> {
     await this.flush(tables);
     for (const t of tables) if (t.objects.length > 1) this.schedule({ kind: 'merge', table: t, all: true });
-    await this.waitFor(() => tables.every((t) => t.isReleased || t.objects.length <= 1));
+    await this.waitFor(() => tables.every((t) => t.isReleased || t.objects.length <= 1), new Set(tables));
   }
 
   private waitFor(until: () => boolean, failFor?: ReadonlySet<Table>): Promise<void> {

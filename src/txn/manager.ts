@@ -52,7 +52,7 @@ export interface ReplayFrom {
 }
 
 export class TxnManager {
-  readonly clock = new HybridClock();
+  readonly clock: HybridClock;
   /** The newest commit timestamp published: what a new snapshot sees. */
   lastCommittedTs = 0;
   readonly counters: TxnCounters = { committed: 0, aborted: 0, conflicts: 0, readOnly: 0 };
@@ -92,7 +92,9 @@ export class TxnManager {
     memory: MemoryManager,
     private readonly logger: Logger,
     readonly options: TransactionOptions,
+    wallMs?: () => number,
   ) {
+    this.clock = new HybridClock(wallMs);
     this.writeRes = memory.pool('memtable').reserveSync(0, 'txn.writes');
     this.memtablePool = memory.pool('memtable');
     this.walPool = memory.pool('wal');

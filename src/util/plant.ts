@@ -27,3 +27,24 @@ export function planted(kind: PlantKind): boolean {
 
 /** What planted leaks keep alive (never cleared: that is the leak). */
 export const plantedKeep: unknown[] = [];
+
+/**
+ * Planted bugs, for proving that the torture suite can fail: each breaks one promise of the engine
+ * on purpose. 'early-ack': a WAL append resolves before its record is written (a commit is
+ * acknowledged that a crash can lose). 'replay-gap': recovery skips the first log record it should
+ * replay.
+ */
+export const BUG_KINDS = ['early-ack', 'replay-gap'] as const;
+
+export type BugKind = (typeof BUG_KINDS)[number];
+
+let bug: BugKind | undefined;
+
+/** Plant a bug (undefined: none). Process-wide: for test processes only. */
+export function plantBug(kind: BugKind | undefined): void {
+  bug = kind;
+}
+
+export function plantedBug(kind: BugKind): boolean {
+  return bug === kind;
+}

@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { plantedBug } from '../util/plant.js';
 import { invalidArgument, ioError, TidemarkError } from '../errors.js';
 import type { FileHandle, FileService } from '../fileservice/types.js';
 import type { Logger } from '../log.js';
@@ -193,6 +194,7 @@ export class WalWriter {
     return new Promise<number>((resolve, reject) => {
       this.pending.push({ lsn, type, buf, payloadCrc, resolve, reject });
       this.flushing ??= this.flushLoop();
+      if (plantedBug('early-ack')) resolve(lsn);
     });
   }
 

@@ -6,6 +6,7 @@ import type { FileService } from '../../src/fileservice/types.js';
 import type { Database, Transaction } from '../../src/index.js';
 import { objectPath } from '../../src/objectio/format.js';
 import { ACCOUNTS, collect, memDb } from '../helpers/db.js';
+import { codeOf } from '../helpers/errors.js';
 
 /** An in-memory file service whose reads of object files take `delay.ms` milliseconds. */
 function slowObjectReads(delay: { ms: number }): FileService {
@@ -252,7 +253,7 @@ describe('columnar objects', () => {
     await again.close();
   });
 
-  test('a full disk fails flushes and merges: commits go on, nothing is lost, the work is retried once space returns', async () => {
+  test('a full disk fails flushes and merges: flush() and compact() fail with IO, commits go on, nothing is lost, the work is retried once space returns', async () => {
     const mem = new MemoryFileService();
     const fs = new FaultFileService(mem);
     const { db, reopen } = await memDb({ storage: { mergeMinObjects: 0 } }, fs);
@@ -264,22 +265,23 @@ describe('columnar objects', () => {
     };
     // Object writes fail with ENOSPC; the WAL (on another path) still works.
     fs.addRule({ op: 'write', nth: 2, errno: 'ENOSPC', path: /^obj\//, sticky: true });
-    const flushed = db.flush();
+    const flushed = codeOf(db.flush());
     await until(() => db.stats().storage.flushFailures >= 2);
     await db.insert('a', rows(500, 500)); // commits go on
     expect(await db.get('a', 250)).toMatchObject({ id: 250 });
     expect(await mem.list('obj')).toEqual([]); // each failed attempt deleted what it wrote
+    expect(await flushed).toBe('IO');
     fs.clearRules();
-    await flushed;
     await db.flush();
     expect(db.stats().storage.objects).toBe(2);
     // The same for a merge.
     fs.addRule({ op: 'write', nth: 2, errno: 'ENOSPC', path: /^obj\//, sticky: true });
-    const compacted = db.compact();
+    const compacted = codeOf(db.compact());
     await until(() => db.stats().storage.mergeFailures >= 2);
     expect(await mem.list('obj')).toHaveLength(2);
+    expect(await compacted).toBe('IO');
     fs.clearRules();
-    await compacted;
+    await db.compact();
     expect(db.stats().storage.objects).toBe(1);
     expect((await collect(db.scan('a'))).map((r) => r['id'])).toEqual(rows(0, 1000).map((r) => r.id));
     await db.close();

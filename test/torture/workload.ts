@@ -1,0 +1,210 @@
+import type { Database } from '../../src/index.js';
+import { TidemarkError } from '../../src/index.js';
+import { Rng } from '../../src/util/random.js';
+
+/**
+ * The torture workload, shared by the kill -9 child and the in-process simulated crashes: bank
+ * transfers (the total never changes), two-row writes and deletes whose rows must always agree
+ * (atomicity), and tables created and dropped. Every operation is announced before it starts
+ * ("try") and acknowledged when its commit resolved ("ack"); `TortureModel` checks a recovered
+ * database against that history.
+ */
+export const BANK = { columns: { id: 'int64', balance: 'float64' }, primaryKey: 'id' } as const;
+export const KV = {
+  columns: { k: 'int64', seq: 'int32', w: 'int32', v: 'string' },
+  primaryKey: 'k',
+} as const;
+export const ACCOUNTS = 16;
+export const INITIAL = 1000;
+/** Each write touches key k and its partner k + PARTNER, in one transaction. */
+export const PARTNER = 100_000;
+const PAIRS = 20;
+
+export type Event =
+  | { e: 'try' | 'ack'; op: 'kv'; k: number; seq: number; del: boolean }
+  | { e: 'try' | 'ack'; op: 'ddl'; name: string; create: boolean };
+
+/** Create the schema (bank accounts funded) if it is not there. */
+export async function ensureSchema(db: Database): Promise<void> {
+  if (!db.tables().includes('kv')) await db.createTable('kv', KV);
+  if (!db.tables().includes('bank')) {
+    await db.createTable('bank', BANK);
+    await db.insert(
+      'bank',
+      Array.from({ length: ACCOUNTS }, (_, id) => ({ id, balance: INITIAL })),
+    );
+  }
+}
+
+const retryable = (e: unknown) =>
+  e instanceof TidemarkError && (e.code === 'CONFLICT' || e.code === 'DUPLICATE_KEY');
+
+export class Worker {
+  private seq: number;
+  private ddl = 0;
+  private readonly tables: string[] = [];
+  constructor(
+    private readonly db: Database,
+    readonly w: number,
+    private readonly rng: Rng,
+    seqBase: number,
+    private readonly emit: (ev: Event) => void,
+    /** A prefix that keeps table names unique across runs. */
+    private readonly tag: string,
+  ) {
+    this.seq = seqBase;
+  }
+
+  /** One operation, chosen at random. */
+  async step(): Promise<void> {
+    const x = this.rng.next();
+    if (x < 0.45) await this.kv();
+    else if (x < 0.95) await this.transfer();
+    else await this.table();
+  }
+
+  private async kv(): Promise<void> {
+    const k = this.w * 1000 + this.rng.int(PAIRS);
+    const seq = ++this.seq;
+    const del = this.rng.bool(0.2);
+    this.emit({ e: 'try', op: 'kv', k, seq, del });
+    await this.db.transaction(async (tx) => {
+      if (del) {
+        await tx.delete('kv', k);
+        await tx.delete('kv', k + PARTNER);
+      } else {
+        await tx.upsert('kv', { k, seq, w: this.w, v: `v${seq}` });
+        await tx.upsert('kv', { k: k + PARTNER, seq, w: this.w, v: `v${seq}` });
+      }
+    });
+    this.emit({ e: 'ack', op: 'kv', k, seq, del });
+  }
+
+  private async transfer(): Promise<void> {
+    const a = this.rng.int(ACCOUNTS);
+    const b = (a + 1 + this.rng.int(ACCOUNTS - 1)) % ACCOUNTS;
+    const amount = 1 + this.rng.int(50);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await this.db.transaction(async (tx) => {
+          const ra = await tx.get('bank', a);
+          const rb = await tx.get('bank', b);
+          await tx.update('bank', a, { balance: (ra!['balance'] as number) - amount });
+          await tx.update('bank', b, { balance: (rb!['balance'] as number) + amount });
+        });
+        return;
+      } catch (e) {
+        if (!retryable(e)) throw e;
+      }
+    }
+  }
+
+  private async table(): Promise<void> {
+    const create = this.tables.length === 0 || this.rng.bool(0.5);
+    const name = create ? `tmp_${this.tag}_${this.w}_${this.ddl++}` : this.tables.shift()!;
+    this.emit({ e: 'try', op: 'ddl', name, create });
+    if (create) {
+      await this.db.createTable(name, BANK);
+      this.tables.push(name);
+    } else await this.db.dropTable(name);
+    this.emit({ e: 'ack', op: 'ddl', name, create });
+  }
+}
+
+interface KvState {
+  seq: number;
+  del: boolean;
+}
+
+/** What a recovered database must show, from the history of tries and acknowledgements. */
+export class TortureModel {
+  private readonly kv = new Map<number, KvState>();
+  private readonly kvTry = new Map<number, KvState>();
+  private readonly tables = new Map<string, boolean>();
+  private readonly tableTry = new Map<string, boolean>();
+
+  apply(ev: Event): void {
+    if (ev.op === 'kv') {
+      const s = { seq: ev.seq, del: ev.del };
+      if (ev.e === 'try') this.kvTry.set(ev.k, s);
+      else {
+        this.kv.set(ev.k, s);
+        this.kvTry.delete(ev.k);
+      }
+    } else if (ev.e === 'try') this.tableTry.set(ev.name, ev.create);
+    else {
+      this.tables.set(ev.name, ev.create);
+      this.tableTry.delete(ev.name);
+    }
+  }
+
+  /**
+   * Problems with the recovered database (none: it matches). Then the state found becomes the
+   * history's baseline: an unacknowledged operation that did commit is now known to have.
+   */
+  async verify(db: Database): Promise<string[]> {
+    const problems: string[] = [];
+    // Bank: the total never changes.
+    let total = 0;
+    let accounts = 0;
+    for await (const r of db.scan('bank')) {
+      total += r['balance'] as number;
+      accounts++;
+    }
+    if (accounts !== ACCOUNTS || total !== ACCOUNTS * INITIAL)
+      problems.push(
+        `bank: ${accounts} accounts holding ${total}, expected ${ACCOUNTS} holding ${ACCOUNTS * INITIAL}`,
+      );
+    // KV: both rows of a pair agree, and show the last acknowledged write or the one in flight.
+    const rows = new Map<number, { seq: number; v: string }>();
+    for await (const r of db.scan('kv'))
+      rows.set(r['k'] as number, { seq: r['seq'] as number, v: r['v'] as string });
+    const keys = new Set([...this.kv.keys(), ...this.kvTry.keys()]);
+    for (const k of rows.keys()) keys.add(k >= PARTNER ? k - PARTNER : k);
+    for (const k of keys) {
+      const a = rows.get(k);
+      const b = rows.get(k + PARTNER);
+      if (
+        (a === undefined) !== (b === undefined) ||
+        (a !== undefined && (a.seq !== b!.seq || a.v !== b!.v))
+      ) {
+        problems.push(
+          `kv ${k}: a transaction is partly visible: ${JSON.stringify(a)} / ${JSON.stringify(b)}`,
+        );
+        continue;
+      }
+      const found: KvState | undefined = a === undefined ? undefined : { seq: a.seq, del: false };
+      const allowed = [this.kv.get(k), this.kvTry.get(k)];
+      const ok = allowed.some((s) =>
+        s === undefined
+          ? found === undefined && !this.kv.has(k)
+          : s.del
+            ? found === undefined
+            : found !== undefined && found.seq === s.seq,
+      );
+      if (!ok)
+        problems.push(
+          `kv ${k}: found ${JSON.stringify(found ?? 'nothing')}, acknowledged ${JSON.stringify(this.kv.get(k) ?? 'nothing')}, in flight ${JSON.stringify(this.kvTry.get(k) ?? 'nothing')}`,
+        );
+      if (found === undefined) this.kv.set(k, { seq: this.kv.get(k)?.seq ?? 0, del: true });
+      else this.kv.set(k, found);
+    }
+    this.kvTry.clear();
+    // Tables created and dropped.
+    const present = new Set(db.tables());
+    for (const name of new Set([...this.tables.keys(), ...this.tableTry.keys()])) {
+      const is = present.has(name);
+      const acked = this.tables.get(name) ?? false;
+      const inFlight = this.tableTry.get(name);
+      if (is !== acked && is !== inFlight)
+        problems.push(
+          `table ${name}: ${is ? 'exists' : 'missing'}, acknowledged ${acked ? 'created' : 'dropped'}`,
+        );
+      this.tables.set(name, is);
+    }
+    this.tableTry.clear();
+    return problems;
+  }
+}
+
+export { Rng };
