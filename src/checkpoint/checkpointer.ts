@@ -427,6 +427,9 @@ export class Checkpointer {
     if (this.dirty() === 0) {
       return { kind: 'none', ...base, durationMs: performance.now() - started };
     }
+    // A failed log can make nothing durable: fail fast, with its error.
+    const walFailure = this.wal.failed;
+    if (walFailure !== undefined) throw walFailure;
     // 1. The cut.
     const changes = this.txns.changes;
     const cut = this.storage.freezeAll();

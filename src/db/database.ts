@@ -162,7 +162,7 @@ export class Database {
       if (point !== undefined && loaded.newest !== undefined) {
         for (const t of loaded.newest.state.tables.values()) {
           catalog.add(new Table(t.id, t.schema, t.createdTs, memory.pool('memtable')));
-          storage.seedLayers(t.id, t.layers);
+          storage.seedLayers(t.id, t.layers, `checkpoint ${loaded.newest.path}`);
         }
         catalog.nextTableId = Math.max(catalog.nextTableId, point.nextTableId);
         storage.seedNextObjectId(point.nextObjectId);
@@ -174,7 +174,7 @@ export class Database {
       let records = 0;
       let gap = plantedBug('replay-gap');
       for await (const rec of wal.replay(replayFrom)) {
-        const where = `WAL record ${rec.lsn}`;
+        const where = `WAL record ${rec.lsn} in ${rec.segment}`;
         if (rec.type === RecordType.TXN && gap) gap = false;
         else if (rec.type === RecordType.TXN) await txns.replay(rec.payload, where, rec.lsn, from);
         else if (

@@ -87,6 +87,8 @@ export class Storage {
   private stopped = false;
   /** Per table, the layers replay found (object ids), oldest first. */
   private readonly replayLayers = new Map<number, LayerIds[]>();
+  /** Where each replayed layer was named (a checkpoint, a log record): for error messages. */
+  private readonly layerSources = new WeakMap<LayerIds, string>();
   /** The FREEZE records' appends, per frozen memtable: a flush logs FLUSH only after its FREEZE. */
   private readonly freezeLogged = new Map<MemLayer, Promise<unknown>>();
   private readonly deletions = new Set<Promise<void>>();
@@ -123,6 +125,10 @@ export class Storage {
     private readonly oldestSnapshot: () => number,
     cacheBytes: number,
   ) {
+    // When the log fails, whoever waits for a flush or a merge to be published waits in vain.
+    wal.onFailure((err) => {
+      for (const w of this.waiters.splice(0)) w.reject(err);
+    });
     this.files = new ObjectFiles(fs);
     this.cache = new BlockCache(memory.pool('cache'), cacheBytes);
     // The merge reads through a cache of its own, so that merging does not evict what readers use.
@@ -235,6 +241,8 @@ export class Storage {
 
   private waitFor(until: () => boolean, failFor?: ReadonlySet<Table>): Promise<void> {
     if (until()) return Promise.resolve();
+    // Nothing can be published without the log: fail now rather than wait until reopen.
+    if (this.wal.failed !== undefined) return Promise.reject(this.wal.failed);
     return new Promise((resolve, reject) =>
       this.waiters.push({ until, resolve, reject, ...(failFor !== undefined ? { failFor } : {}) }),
     );
@@ -606,11 +614,10 @@ export class Storage {
   // ---- recovery ----
 
   /** A table's object layers as a checkpoint recorded them: replay continues from there. */
-  seedLayers(tableId: number, layers: readonly LayerIds[]): void {
-    this.replayLayers.set(
-      tableId,
-      layers.map((l) => ({ ...l })),
-    );
+  seedLayers(tableId: number, layers: readonly LayerIds[], source: string): void {
+    const copies = layers.map((l) => ({ ...l }));
+    for (const l of copies) this.layerSources.set(l, source);
+    this.replayLayers.set(tableId, copies);
     for (const l of layers) this.nextId = Math.max(this.nextId, l.data + 1, l.tomb + 1);
   }
 
@@ -644,6 +651,7 @@ export class Storage {
       if (frozen === undefined) throw corruption(where, `a flush of ${t.name} with no frozen memtable`);
       frozen.retire(false);
       if (op.layer.data !== 0 || op.layer.tomb !== 0) layers.push(op.layer);
+      this.layerSources.set(op.layer, where);
     } else {
       const at = layers.findIndex((l) => l.data === op.inputs[0] && l.tomb === op.inputs[1]);
       const count = op.inputs.length / 2;
@@ -657,6 +665,7 @@ export class Storage {
         throw corruption(where, `a merge of ${t.name} whose inputs are not a run of its layers`);
       }
       layers.splice(at, count, ...(op.layer.data !== 0 || op.layer.tomb !== 0 ? [op.layer] : []));
+      this.layerSources.set(op.layer, where);
     }
   }
 
@@ -677,7 +686,18 @@ export class Storage {
       for (const ids of layers) {
         if (ids.data !== 0) live.add(ids.data);
         if (ids.tomb !== 0) live.add(ids.tomb);
-        t.objects.push(await ObjectLayer.open(this.ctx, ids, t.schema, t.compare));
+        try {
+          t.objects.push(await ObjectLayer.open(this.ctx, ids, t.schema, t.compare));
+        } catch (e) {
+          // Name what named the object too: a log or checkpoint that is damaged (cut short, say)
+          // can name an object that was rightly deleted.
+          const source = this.layerSources.get(ids);
+          if (!(e instanceof TidemarkError) || e.code !== 'CORRUPTION' || source === undefined) throw e;
+          throw new TidemarkError('CORRUPTION', `${e.message} (the table's layer named by ${source})`, {
+            details: { ...e.details, namedBy: source },
+            cause: e,
+          });
+        }
       }
     }
     this.replayLayers.clear();

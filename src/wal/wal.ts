@@ -43,6 +43,8 @@ export interface WalRecord {
   type: number;
   /** A view valid until the next record is read: copy what must be kept. */
   payload: Uint8Array;
+  /** The segment it was read from (for error messages). */
+  segment: string;
 }
 
 export interface WalStats {
@@ -356,10 +358,13 @@ export class Wal {
     for (; i < segs.length && expected <= last; i++) {
       const seg = segs[i]!;
       if (seg.firstLsn !== expected) {
+        // Records are missing between two segments: the earlier one was cut short (or the later
+        // one is out of place). Name both.
+        const prev = segs[i - 1]!;
         throw corruption(
-          seg.path,
-          0,
-          `LSN gap: the segment starts at ${seg.firstLsn}, the previous one ended at ${expected - 1}`,
+          prev.path,
+          prev.bytes,
+          `LSN gap: it ends at LSN ${expected - 1}, the next segment ${seg.path} starts at ${seg.firstLsn}`,
         );
       }
       const scanner = await SegmentScanner.open(this.fs, seg.path, this.pool);
@@ -376,7 +381,8 @@ export class Wal {
             throw corruption(seg.path, r.offset, `LSN ${r.header.lsn} where ${expected} was expected`);
           }
           expected++;
-          if (r.header.lsn >= fromLsn) yield { lsn: r.header.lsn, type: r.header.type, payload: r.payload };
+          if (r.header.lsn >= fromLsn)
+            yield { lsn: r.header.lsn, type: r.header.type, payload: r.payload, segment: seg.path };
         }
       } finally {
         await scanner.close();
@@ -443,6 +449,12 @@ export class Wal {
 
   get failed(): TidemarkError | undefined {
     return this.writer.failed;
+  }
+
+  /** Call `fn` when the log fails (at once if it has): whoever waits on what it would log can stop. */
+  onFailure(fn: (err: TidemarkError) => void): void {
+    if (this.writer.failed !== undefined) fn(this.writer.failed);
+    else this.writer.failureListeners.push(fn);
   }
 
   /** The segments now in the log: name, first LSN, bytes. */

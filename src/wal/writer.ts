@@ -59,6 +59,8 @@ export class WalWriter {
   private queuedBytes = 0;
   private flushing: Promise<void> | undefined;
   private failure: TidemarkError | undefined;
+  /** Called once, when the writer fails (see Wal.onFailure). */
+  readonly failureListeners: ((err: TidemarkError) => void)[] = [];
   private closing = false;
   private readonly spaceWaiters: (() => void)[] = [];
   /** Appends waiting for queue space or memory: while any exist, new appends queue behind them. */
@@ -328,6 +330,7 @@ export class WalWriter {
       { cause, details: io.details },
     );
     this.failure = err;
+    for (const l of this.failureListeners.splice(0)) l(err);
     const victims = batch.concat(this.pending.splice(0));
     for (const r of victims) {
       this.queuedBytes -= r.buf.length;

@@ -1,7 +1,10 @@
 import { expect, test } from 'vitest';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
 import { open, TidemarkError, type Database } from '../../src/index.js';
+import { runTs } from '../helpers/child.js';
 import { ACCOUNTS, memDb } from '../helpers/db.js';
+import { codeOf } from '../helpers/errors.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /**
  * Bad input, case by case: each gets a TidemarkError with the expected code, where it is first
@@ -179,6 +182,9 @@ test('every call after close gives CLOSED; options of the wrong type or range ar
     ['unknown option', { speed: 'fast' }],
     ['unknown nested option', { memory: { limit: 1 } }],
     ['options not an object', 'fast'],
+    ['clock that is not a function', { clock: 5 }],
+    ['storage.memtableRowsMax', { storage: { memtableRowsMax: 0 } }],
+    ['checkpoint.onClose', { checkpoint: { onClose: 'yes' } }],
   ];
   for (const [name, o] of bad)
     expect(await codeOfCall(() => open('x', { ...(o as object), fileService: fs })), name).toBe(
@@ -210,4 +216,22 @@ test('close during an open transaction: the transaction gets CLOSED, its writes 
   const again = await reopen();
   expect(await again.get('a', 1)).toBeUndefined();
   await again.close();
+});
+
+test('the same directory opened twice, in this process and from another: LOCKED, and the first stays usable', async () => {
+  const t = tempDir();
+  try {
+    const db = await open(t.dir);
+    await db.createTable('a', ACCOUNTS);
+    expect(await codeOf(open(t.dir))).toBe('LOCKED');
+    const child = await runTs('test/fixtures/open_child.ts', [t.dir]);
+    expect(child.stdout.trim()).toBe('LOCKED');
+    await db.insert('a', { id: 1, owner: 'x', balance: 0 });
+    expect(await db.get('a', 1)).toMatchObject({ owner: 'x' });
+    await db.close();
+    // Once it is closed, the other process can open it.
+    expect((await runTs('test/fixtures/open_child.ts', [t.dir])).stdout.trim()).toBe('opened');
+  } finally {
+    t.cleanup();
+  }
 });

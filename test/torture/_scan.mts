@@ -1,15 +1,18 @@
-import { plantBug } from '../../src/util/plant.js';
-import { simulate, describeOutcome } from './simulate.js';
+import { simulate, ioFault, describeOutcome } from './simulate.js';
 const from = Number(process.argv[2]),
   to = Number(process.argv[3]);
-if (process.argv[4]) plantBug(process.argv[4] as 'early-ack');
+const fn = process.argv[4] === 'io' ? ioFault : simulate;
 const t0 = Date.now();
-let bad = 0;
+let bad = 0,
+  io = 0,
+  wf = 0;
 for (let s = from; s <= to; s++) {
-  const o = await simulate(s);
+  const o = await fn(s);
+  io += o.ioErrors ?? 0;
+  if (o.walFailed) wf++;
   if (o.problems.length) {
     bad++;
-    if (bad <= 2)
+    if (bad <= 3)
       console.log(
         '\n' +
           describeOutcome(o)
@@ -19,4 +22,4 @@ for (let s = from; s <= to; s++) {
       );
   }
 }
-console.log('done', bad, 'failing of', to - from + 1, Date.now() - t0, 'ms');
+console.log('done', bad, 'failing of', to - from + 1, Date.now() - t0, 'ms; ioErrors', io, 'walFailed', wf);

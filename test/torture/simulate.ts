@@ -1,13 +1,13 @@
 import { checkWith } from '../../src/cli/check.js';
-import { FaultFileService, type StepRecord } from '../../src/fileservice/fault.js';
+import { FaultFileService, type FaultRule, type StepRecord } from '../../src/fileservice/fault.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
-import { open, type Database } from '../../src/index.js';
+import { open, TidemarkError, type Database } from '../../src/index.js';
 import { createLogger } from '../../src/log.js';
 import { MemoryManager } from '../../src/mem/manager.js';
-import { ensureSchema, Rng, TortureModel, Worker } from './workload.js';
+import { ensureSchema, fakeClock, Rng, TortureModel, Worker } from './workload.js';
 
 /**
- * Simulated crashes, deterministic by seed. A seed fixes the workload (the workers' choices and the
+ * Simulated crashes and I/O errors, deterministic by seed. A seed fixes the workload (the workers' choices and the
  * maintenance between rounds: flushes, merges, incremental and global checkpoints with their GC),
  * the kind of step the crash lands on, which step of that kind, and what the crash loses (unsynced
  * writes, a torn last write, directory entries not fsynced). Everything runs in one process on an
@@ -33,25 +33,24 @@ export function kindOf(rec: StepRecord): CrashKind | undefined {
   return undefined;
 }
 
-/** A wall clock that ticks one millisecond per reading, from the same instant every run. */
-const fakeClock = () => {
-  let ms = Date.UTC(2026, 0, 1);
-  return () => ms++;
-};
-
 const OPTIONS = {
   checkpoint: { intervalMs: 0, incrementalsPerGlobal: 2, onClose: false },
   storage: { memtableRowsMax: 24, mergeMinObjects: 2, rowGroupRows: 16 },
   wal: { segmentBytes: 8 * 1024 },
 } as const;
 
-const HANG_MS = 20_000;
+const HANG_MS = Number(process.env['TIDEMARK_HANG_MS'] ?? 20_000);
 
 export interface Outcome {
   seed: number;
   kind: CrashKind | undefined;
-  /** The step the crash landed on (undefined: the dry run). */
+  /** The step the crash or the error landed on. */
   crashAt: number | undefined;
+  /** For an I/O error: which, on what operation and path. */
+  fault?: string;
+  /** For an I/O error: how many operations failed with IO, and whether the log failed (fail-stop). */
+  ioErrors?: number;
+  walFailed?: boolean;
   /** Mutating steps the workload took (the dry run's count). */
   steps: number;
   acks: number;
@@ -63,17 +62,47 @@ export interface Outcome {
   crash: string;
 }
 
-/** Run the seed's workload; with `crashAt`, crash just before that step, then recover and check. */
-async function run(seed: number, crashAt: number | undefined, fullLog: boolean) {
+type Injection = { crashAt: number } | { rule: FaultRule } | undefined;
+
+const isIo = (e: unknown) => e instanceof TidemarkError && e.code === 'IO';
+const text = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : JSON.stringify(e));
+
+/**
+ * Run the seed's workload. With `crashAt`, crash just before that step (the run ends there). With a
+ * rule, fail those operations with EIO or ENOSPC: every failure must be an `IO` error (a worker
+ * that meets one stops), and afterwards, with the disk healthy again, the database must either take
+ * a commit or refuse it with `IO` because its log failed, then close without a leak.
+ */
+async function run(seed: number, inject: Injection, fullLog: boolean) {
   const mem = new MemoryFileService();
   const fault = new FaultFileService(mem, { seed, logSteps: fullLog ? Infinity : 24 });
   const model = new TortureModel();
   const rng = new Rng(seed);
+  const problems: string[] = [];
   let acks = 0;
+  let ioErrors = 0;
+  let walFailed = false;
   let base = 0;
   let db: Database | undefined;
   let error: unknown;
   let hung = false;
+  const io = inject !== undefined && 'rule' in inject;
+  /** In I/O mode, an IO error ends the operation (and the worker); anything else is a problem. */
+  const pending = new Set<string>();
+  const tolerate = async (what: string, fn: () => Promise<unknown>): Promise<boolean> => {
+    pending.add(what);
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      if (!io) throw e;
+      if (isIo(e)) ioErrors++;
+      else problems.push(`${what} failed with ${String(e)} where IO was expected`);
+      return false;
+    } finally {
+      pending.delete(what);
+    }
+  };
   const workload = async () => {
     db = await open('sim', {
       ...OPTIONS,
@@ -99,27 +128,53 @@ async function run(seed: number, crashAt: number | undefined, fullLog: boolean) 
           `s`,
         ),
     );
-    if (crashAt !== undefined) fault.setCrashAtStep(crashAt);
+    if (inject !== undefined && 'crashAt' in inject) fault.setCrashAtStep(inject.crashAt);
+    if (inject !== undefined && 'rule' in inject) fault.addRule(inject.rule);
+    const stopped = new Set<Worker>();
     for (let round = 0; round < 6; round++) {
       const steps = workers.map(async (wk) => {
-        for (let i = 0, n = 4 + rng.int(6); i < n; i++) await wk.step();
+        for (let i = 0, n = 4 + rng.int(6); i < n && !stopped.has(wk); i++)
+          if (!(await tolerate(`worker ${wk.w}: ${wk.next}`, () => wk.step()))) stopped.add(wk);
       });
       const x = rng.next();
-      const upkeep =
+      const what = x < 0.3 ? 'checkpoint' : x < 0.5 ? 'global checkpoint' : x < 0.75 ? 'flush' : 'compact';
+      const upkeep = tolerate(`${what} (round ${round})`, () =>
         x < 0.3
           ? d.checkpoint()
           : x < 0.5
             ? d.checkpoint({ global: true })
             : x < 0.75
               ? d.flush()
-              : d.compact();
+              : d.compact(),
+      );
       await Promise.all([upkeep, ...steps]);
     }
-    await d.checkpoint({ global: rng.bool() });
-    await d.close();
+    if (io) {
+      // The disk works again: the database takes a commit, or refuses it because its log failed.
+      fault.clearRules();
+      walFailed = d.stats().wal.failed;
+      const probe = await d.update('bank', 0, { balance: (await d.get('bank', 0))!['balance'] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (walFailed && !isIo(probe))
+        problems.push(
+          `the log failed, yet a commit was answered with ${probe === undefined ? 'success' : text(probe)}`,
+        );
+      if (!walFailed && probe !== undefined) problems.push(`the database is not usable: ${text(probe)}`);
+      if (!walFailed) await d.checkpoint({ global: rng.bool() });
+      const closed = await d.close().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (closed !== undefined && !isIo(closed)) problems.push(`close failed: ${text(closed)}`);
+    } else {
+      await d.checkpoint({ global: rng.bool() });
+      await d.close();
+    }
     db = undefined;
   };
-  // Every wait must end after the crash (in failure): a wait that never does is a bug.
+  // Every wait must end after the crash or the error (in failure): a wait that never does is a bug.
   let watchdog: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -136,44 +191,100 @@ async function run(seed: number, crashAt: number | undefined, fullLog: boolean) 
   } finally {
     clearTimeout(watchdog);
   }
-  // The dry run must not fail.
-  if (crashAt === undefined && error !== undefined)
-    throw error instanceof Error ? error : new Error(`the dry run failed: ${JSON.stringify(error)}`);
+  if (hung)
+    problems.push(
+      `the workload hung: ${[...pending].join(', ') || 'open or close'} never settled in ${HANG_MS} ms`,
+    );
+  // Only a crash may end the run early.
+  if ((inject === undefined || io) && error !== undefined && !hung) {
+    if (inject === undefined)
+      throw error instanceof Error ? error : new Error(`the dry run failed: ${JSON.stringify(error)}`);
+    problems.push(`the workload failed: ${text(error)}`);
+  }
   const dead = db;
   if (dead !== undefined && !hung) await dead.close().catch(() => undefined); // a dead process's handles
+  if (io && !hung) {
+    // Every handle closed, after a close that succeeded or failed.
+    await mem.close().catch((e: unknown) => problems.push(`file handles left open: ${String(e)}`));
+  }
   const steps = fault.steps;
-  const report = fault.crashed ? fault.report! : fault.crashNow();
-  return { mem, fault, model, acks, steps, base, report, hung };
+  const report = io ? undefined : fault.crashed ? fault.report! : fault.crashNow();
+  return { mem, fault, model, acks, steps, base, report, hung, problems, ioErrors, walFailed };
 }
 
-/** The seed's dry run: every step it takes once the schema is in place. */
-export async function dryRun(seed: number): Promise<{ steps: StepRecord[] }> {
+/** The seed's dry run: every step it takes (`steps`: those after the schema is in place). */
+export async function dryRun(seed: number): Promise<{ steps: StepRecord[]; all: StepRecord[] }> {
   const r = await run(seed, undefined, true);
-  return { steps: r.fault.log.filter((s) => s.step > r.base) };
+  return { steps: r.fault.log.filter((s) => s.step > r.base), all: [...r.fault.log] };
+}
+
+/** The step of the seed's kind it aims at. */
+function aim(seed: number, steps: StepRecord[]): { kind: CrashKind; at: StepRecord } {
+  const kind = CRASH_KINDS[seed % CRASH_KINDS.length]!;
+  const pick = new Rng(seed ^ 0x5eed);
+  const ofKind = steps.filter((s) => kindOf(s) === kind);
+  const from = ofKind.length > 0 ? ofKind : steps;
+  return { kind, at: from[pick.int(from.length)]! };
 }
 
 /** Crash the seed's workload at the step it chooses, recover, and check everything. */
 export async function simulate(seed: number): Promise<Outcome> {
   const { steps } = await dryRun(seed);
-  const kind = CRASH_KINDS[seed % CRASH_KINDS.length]!;
-  const pick = new Rng(seed ^ 0x5eed);
-  const ofKind = steps.filter((s) => kindOf(s) === kind);
-  const from = ofKind.length > 0 ? ofKind : steps;
-  const crashAt = from[pick.int(from.length)]!.step;
-  const r = await run(seed, crashAt, false);
-  const problems: string[] = r.hung ? [`the workload hung after the crash (no settle in ${HANG_MS} ms)`] : [];
+  const { kind, at } = aim(seed, steps);
+  const r = await run(seed, { crashAt: at.step }, false);
+  return finish(seed, kind, at.step, steps.length, r);
+}
+
+/**
+ * Fail one step of the seed's workload (or, for half the seeds, that step and every later one of
+ * its kind on that path: a disk that stays full) with EIO or ENOSPC, then check what the database
+ * did about it, and recover and check everything.
+ */
+export async function ioFault(seed: number): Promise<Outcome> {
+  const { steps, all } = await dryRun(seed);
+  const { kind, at } = aim(seed, steps);
+  // The nth operation of its kind on its path: the same step in a run that goes the same way.
+  const nth = all.filter((s) => s.step <= at.step && s.op === at.op && s.path === at.path).length;
+  const errno = seed % 2 === 0 ? 'ENOSPC' : 'EIO';
+  const sticky = seed % 4 >= 2;
+  const escaped = at.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const r = await run(
+    seed,
+    { rule: { op: at.op, nth, errno, path: new RegExp(`^${escaped}$`), sticky } },
+    false,
+  );
+  const o = await finish(seed, kind, at.step, steps.length, r);
+  return {
+    ...o,
+    fault: `${errno}${sticky ? ' (sticky)' : ''} on ${at.op} #${nth} of ${at.path}`,
+    ioErrors: r.ioErrors,
+    walFailed: r.walFailed,
+  };
+}
+
+/** Reopen what a run left, check it against the model, and put the outcome together. */
+async function finish(
+  seed: number,
+  kind: CrashKind,
+  crashAt: number,
+  steps: number,
+  r: Awaited<ReturnType<typeof run>>,
+): Promise<Outcome> {
+  const problems = [...r.problems];
   const logger = createLogger(undefined);
   let db: Database | undefined;
-  try {
-    db = await open('sim', {
-      ...OPTIONS,
-      memory: { leakDetection: 'paranoid' },
-      fileService: r.mem,
-      log: logger,
-      clock: fakeClock(),
-    });
-  } catch (e) {
-    problems.push(`open failed: ${(e as Error).message}`);
+  if (!r.hung) {
+    try {
+      db = await open('sim', {
+        ...OPTIONS,
+        memory: { leakDetection: 'paranoid' },
+        fileService: r.mem,
+        log: logger,
+        clock: fakeClock(),
+      });
+    } catch (e) {
+      problems.push(`open failed: ${(e as Error).message}`);
+    }
   }
   if (db !== undefined) {
     try {
@@ -193,12 +304,12 @@ export async function simulate(seed: number): Promise<Outcome> {
       memory.close();
     }
   }
-  const crash = r.report.files
+  const crash = (r.report?.files ?? [])
     .map(
       (f) =>
         `${f.path}: kept ${f.kept}/${f.unsyncedWrites}${f.tornBytes !== null ? `, torn at ${f.tornBytes}` : ''}`,
     )
-    .concat(r.report.dirs.map((d) => `${d.path}/: kept ${d.kept}/${d.unsyncedOps} entry changes`))
+    .concat((r.report?.dirs ?? []).map((d) => `${d.path}/: kept ${d.kept}/${d.unsyncedOps} entry changes`))
     .join('; ');
   // Temporary files are named by process id and a process-wide counter: the only part of a step
   // that differs between two runs of a seed.
@@ -208,17 +319,21 @@ export async function simulate(seed: number): Promise<Outcome> {
     path: tmp(s.path),
     ...(s.detail !== undefined ? { detail: tmp(s.detail) } : {}),
   }));
-  return { seed, kind, crashAt, steps: steps.length, acks: r.acks, problems, log, crash };
+  return { seed, kind, crashAt, steps, acks: r.acks, problems, log, crash };
 }
 
 /** A failing outcome as a report: the seed to replay, the crash, the last steps. */
 export function describeOutcome(o: Outcome): string {
+  const head =
+    o.fault !== undefined
+      ? `seed ${o.seed}: ${o.fault}, step ${o.crashAt} of ${o.steps} (aimed at ${o.kind}); ${o.ioErrors} operations failed with IO, the log ${o.walFailed === true ? 'failed' : 'stayed up'}`
+      : `seed ${o.seed}: crash at step ${o.crashAt} of ${o.steps} (aimed at ${o.kind})`;
   return [
-    `seed ${o.seed}: crash at step ${o.crashAt} of ${o.steps} (aimed at ${o.kind}), ${o.acks} commits acknowledged`,
+    `${head}, ${o.acks} commits acknowledged`,
     ...o.problems.map((p) => `  problem: ${p}`),
-    `  the crash kept: ${o.crash || 'everything (nothing was unsynced)'}`,
+    ...(o.fault === undefined ? [`  the crash kept: ${o.crash || 'everything (nothing was unsynced)'}`] : []),
     `  last steps:`,
     ...o.log.map((s) => `    ${s.step} ${s.op} ${s.path}${s.detail !== undefined ? ` ${s.detail}` : ''}`),
-    `  replay: TIDEMARK_SEED=${o.seed} npx vitest run test/torture/simulate.test.ts`,
+    `  replay: TIDEMARK_SEED=${o.seed} npx vitest run test/torture/${o.fault !== undefined ? 'io_errors' : 'simulate'}.test.ts`,
   ].join('\n');
 }

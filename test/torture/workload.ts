@@ -55,9 +55,18 @@ export class Worker {
     this.seq = seqBase;
   }
 
+  /** What the next step will do (drawn now; `step` does it). */
+  get next(): string {
+    this.pick ??= this.rng.next();
+    return this.pick < 0.45 ? 'kv write' : this.pick < 0.95 ? 'transfer' : 'DDL';
+  }
+
+  private pick: number | undefined;
+
   /** One operation, chosen at random. */
   async step(): Promise<void> {
-    const x = this.rng.next();
+    const x = this.pick ?? this.rng.next();
+    this.pick = undefined;
     if (x < 0.45) await this.kv();
     else if (x < 0.95) await this.transfer();
     else await this.table();
@@ -208,3 +217,9 @@ export class TortureModel {
 }
 
 export { Rng };
+
+/** A wall clock that ticks one millisecond per reading, from the same instant every run. */
+export function fakeClock(): () => number {
+  let ms = Date.UTC(2026, 0, 1);
+  return () => ms++;
+}
