@@ -369,6 +369,9 @@ export class Checkpointer {
 
   private async runNow(trigger: CheckpointTrigger, global: boolean): Promise<CheckpointInfo> {
     try {
+      // A failed log makes nothing durable (nor may its segments be truncated): fail at once.
+      const walFailure = this.wal.failed;
+      if (walFailure !== undefined) throw walFailure;
       let info = await this.incremental(trigger);
       // A global one replaces the chain, unless the chain is one already (or there is none yet).
       const chainIsGlobal = this.chain.length === 1 && this.chain[0]!.kind === 'global';
@@ -427,9 +430,6 @@ export class Checkpointer {
     if (this.dirty() === 0) {
       return { kind: 'none', ...base, durationMs: performance.now() - started };
     }
-    // A failed log can make nothing durable: fail fast, with its error.
-    const walFailure = this.wal.failed;
-    if (walFailure !== undefined) throw walFailure;
     // 1. The cut.
     const changes = this.txns.changes;
     const cut = this.storage.freezeAll();

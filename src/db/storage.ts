@@ -127,7 +127,11 @@ export class Storage {
   ) {
     // When the log fails, whoever waits for a flush or a merge to be published waits in vain.
     wal.onFailure((err) => {
-      for (const w of this.waiters.splice(0)) w.reject(err);
+      for (const w of this.waiters.splice(0)) {
+        if (w.until())
+          w.resolve(); // what it waited for happened before the failure
+        else w.reject(err);
+      }
     });
     this.files = new ObjectFiles(fs);
     this.cache = new BlockCache(memory.pool('cache'), cacheBytes);

@@ -105,6 +105,10 @@ export class FaultFileService implements FileService {
     return this.inner.handles;
   }
 
+  tempTag(): string | undefined {
+    return this.inner.tempTag?.();
+  }
+
   /** Whether the simulated crash has happened. */
   get crashed(): boolean {
     return this.crashReport !== undefined;

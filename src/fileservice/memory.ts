@@ -135,6 +135,7 @@ type MemNode = MemFile | MemDir;
  */
 export class MemoryFileService implements CrashableFileService {
   readonly root: string;
+  private tempSeq = 0;
   readonly handles = new HandleRegistry();
   private top = new MemDir();
   /** Bumped by a crash: handles of an earlier generation belong to a dead process. */
@@ -324,6 +325,10 @@ export class MemoryFileService implements CrashableFileService {
     this.locked = false;
     this.handles.forgetAll();
     return report;
+  }
+
+  tempTag(): string {
+    return `m${++this.tempSeq}`;
   }
 
   /** Every file's path and content, sorted: to compare post-crash states in tests. */

@@ -48,10 +48,17 @@ export function joinPath(dir: string, name: string): string {
 }
 
 let tmpCounter = 0;
-/** A temporary sibling name for `path`: `<path>.<pid>-<n>.tmp`. Orphaned temporaries end in `.tmp`. */
-export function tempNameFor(path: string): string {
-  tmpCounter = (tmpCounter + 1) % 1_000_000_000;
-  return `${path}.${process.pid}-${tmpCounter}.tmp`;
+/**
+ * A temporary sibling name for `path`: `<path>.<tag>.tmp`, the tag by default `<pid>-<n>` with a
+ * process-wide counter (a file service may supply its own: see FileService.tempTag). Orphaned
+ * temporaries end in `.tmp`.
+ */
+export function tempNameFor(path: string, tag?: string): string {
+  if (tag === undefined) {
+    tmpCounter = (tmpCounter + 1) % 1_000_000_000;
+    tag = `${process.pid}-${tmpCounter}`;
+  }
+  return `${path}.${tag}.tmp`;
 }
 
 export function isTempName(name: string): boolean {

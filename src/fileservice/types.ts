@@ -56,6 +56,12 @@ export interface FileService {
   readonly root: string;
   /** The registry of open handles: counts per kind, and leak checks naming where each was opened. */
   readonly handles: HandleRegistry;
+  /**
+   * The tag of the next temporary file name (`<path>.<tag>.tmp`). Optional: by default the process
+   * id and a process-wide counter. The in-memory service numbers its own, so that a simulation
+   * names its files the same way every run.
+   */
+  tempTag?(): string | undefined;
   open(path: string, mode: OpenMode, kind: FileKind, options?: OpenOptions): Promise<FileHandle>;
   /**
    * Replace `path` atomically: write a temporary file, fsync it, rename it over `path`, fsync the

@@ -15,7 +15,7 @@ export async function writeFileAtomicVia(
   chunks: readonly Uint8Array[],
   kind: FileKind,
 ): Promise<void> {
-  const tmp = tempNameFor(path);
+  const tmp = tempNameFor(path, fs.tempTag?.());
   const h = await fs.open(tmp, 'create-new', kind);
   let ok = false;
   try {

@@ -31,10 +31,10 @@ export const plantedKeep: unknown[] = [];
 /**
  * Planted bugs, for proving that the torture suite can fail: each breaks one promise of the engine
  * on purpose. 'early-ack': a WAL append resolves before its record is written (a commit is
- * acknowledged that a crash can lose). 'replay-gap': recovery skips the first log record it should
- * replay.
+ * acknowledged that a crash can lose). 'replay-gap': recovery skips the first logged commit it
+ * should replay. 'skip-chunk-crc': object chunks are decoded without checking their checksum.
  */
-export const BUG_KINDS = ['early-ack', 'replay-gap'] as const;
+export const BUG_KINDS = ['early-ack', 'replay-gap', 'skip-chunk-crc'] as const;
 
 export type BugKind = (typeof BUG_KINDS)[number];
 

@@ -330,7 +330,13 @@ export class WalWriter {
       { cause, details: io.details },
     );
     this.failure = err;
-    for (const l of this.failureListeners.splice(0)) l(err);
+    for (const l of this.failureListeners.splice(0)) {
+      try {
+        l(err);
+      } catch (e) {
+        this.logger.error({ err: e }, 'a WAL failure listener threw');
+      }
+    }
     const victims = batch.concat(this.pending.splice(0));
     for (const r of victims) {
       this.queuedBytes -= r.buf.length;

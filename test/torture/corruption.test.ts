@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
 import { open, TidemarkError, type Database } from '../../src/index.js';
+import { plantBug } from '../../src/util/plant.js';
 import { createLogger } from '../../src/log.js';
 import { fakeClock, Rng } from './workload.js';
 
@@ -141,15 +142,24 @@ async function examine(
   try {
     const rows = new Map<number, Record<string, unknown>>();
     for await (const r of db.scan('kv')) rows.set(r['id'] as number, r);
-    let total = 0;
-    for await (const r of db.scan('bank')) total += r['balance'] as number;
+    const balances: number[] = [];
+    for await (const r of db.scan('bank')) balances[r['id'] as number] = r['balance'] as number;
     // Point reads go through zone maps and bloom filters.
     for (const id of [0, 1, 89, 90, 179, 250, COMMITS - 1, COMMITS + 5]) {
       const got = await db.get('kv', id);
       if ((got === undefined) !== !rows.has(id)) throw new Error(`get(${id}) disagrees with the scan`);
     }
-    if (total !== ACCOUNTS * 1000) throw new Error(`wrong data: the bank holds ${total}`);
     const n = rows.size;
+    // Commit i moves 7 from account i % 8 to account (i + 3) % 8.
+    const want = Array.from({ length: ACCOUNTS }, () => 1000);
+    for (let i = 0; i < n; i++) {
+      want[i % ACCOUNTS]! -= 7;
+      want[(i + 3) % ACCOUNTS]! += 7;
+    }
+    if (balances.length !== ACCOUNTS || want.some((x, i) => x !== balances[i]))
+      throw new Error(
+        `wrong data: after ${n} commits the bank holds ${JSON.stringify(balances)}, not ${JSON.stringify(want)}`,
+      );
     for (let i = 0; i < n; i++) {
       const r = rows.get(i);
       if (r === undefined) throw new Error(`wrong data: ${n} rows but row ${i} is missing`);
@@ -169,54 +179,70 @@ async function examine(
 
 const tally = new Map<string, number>();
 
-describe.each(['clean', 'crash'] as const)('corruption after a %s shutdown', (how) => {
-  let state: State | undefined;
-  const getState = async () => (state ??= await build(how));
+/** 24 cases of damage to files of `kind`: each must end in correct results or CORRUPTION naming it. */
+async function damageAll(how: 'clean' | 'crash', s: State, kind: Kind, count = true): Promise<void> {
+  const candidates = [...s.files.keys()].filter(KINDS[kind]);
+  expect(candidates.length, `no ${kind} files`).toBeGreaterThan(0);
+  const newestMeta = [...s.files.keys()].filter(KINDS.meta).sort().at(-1);
+  const rng = new Rng(kind.length * 31 + (how === 'clean' ? 1 : 2));
+  for (let c = 0; c < 24; c++) {
+    const path = candidates[rng.int(candidates.length)]!;
+    const original = s.files.get(path)!;
+    const files = new Map(s.files);
+    let damage: string;
+    if (c % 2 === 0 && original.length > 0) {
+      const bytes = original.slice();
+      const at = rng.int(bytes.length);
+      const bits = 1 + rng.int(3);
+      for (let b = 0; b < bits; b++) bytes[at] = bytes[at]! ^ (1 << rng.int(8));
+      if (bytes[at] === original[at]) bytes[at] = bytes[at]! ^ 0x80;
+      files.set(path, bytes);
+      damage = `bits flipped at ${at}`;
+    } else {
+      const at = rng.int(Math.max(1, original.length));
+      files.set(path, original.slice(0, at));
+      damage = `truncated to ${at} of ${original.length} bytes`;
+    }
+    const context = `${how}: ${path} ${damage}`;
+    const cutLog = how === 'crash' && kind === 'wal' && damage.startsWith('truncated');
+    const v = await examine(await restore(files), path, s, cutLog).catch((e: Error) => {
+      throw new Error(`${context}: ${e.message}`, { cause: e });
+    });
+    // Only a log cut short after a crash may lose commits (see above).
+    if (v.outcome === 'prefix') expect(cutLog, `${context}: lost commits`).toBe(true);
+    if (v.outcome === 'correct' && kind === 'meta' && path === newestMeta)
+      expect(v.fellBack, `${context}: opened without saying it fell back`).toEqual([path]);
+    const key = `${how} ${kind} ${v.outcome}`;
+    if (count) tally.set(key, (tally.get(key) ?? 0) + 1);
+  }
+}
 
+const states = new Map<string, Promise<State>>();
+const stateOf = (how: 'clean' | 'crash') => {
+  let s = states.get(how);
+  if (s === undefined) states.set(how, (s = build(how)));
+  return s;
+};
+
+describe.each(['clean', 'crash'] as const)('corruption after a %s shutdown', (how) => {
   test.each(Object.keys(KINDS) as Kind[])(
     '%s files: bits flipped and truncation at random offsets end in correct results or CORRUPTION naming the file',
-    async (kind) => {
-      const s = await getState();
-      const candidates = [...s.files.keys()].filter(KINDS[kind]);
-      expect(candidates.length, `no ${kind} files`).toBeGreaterThan(0);
-      const newestMeta = [...s.files.keys()].filter(KINDS.meta).sort().at(-1);
-      const rng = new Rng(kind.length * 31 + (how === 'clean' ? 1 : 2));
-      for (let c = 0; c < 24; c++) {
-        const path = candidates[rng.int(candidates.length)]!;
-        const original = s.files.get(path)!;
-        const files = new Map(s.files);
-        let damage: string;
-        if (c % 2 === 0 && original.length > 0) {
-          const bytes = original.slice();
-          const at = rng.int(bytes.length);
-          const bits = 1 + rng.int(3);
-          for (let b = 0; b < bits; b++) bytes[at] = bytes[at]! ^ (1 << rng.int(8));
-          if (bytes[at] === original[at]) bytes[at] = bytes[at]! ^ 0x80;
-          files.set(path, bytes);
-          damage = `bits flipped at ${at}`;
-        } else {
-          const at = rng.int(Math.max(1, original.length));
-          files.set(path, original.slice(0, at));
-          damage = `truncated to ${at} of ${original.length} bytes`;
-        }
-        const context = `${how}: ${path} ${damage}`;
-        const cutLog = how === 'crash' && kind === 'wal' && damage.startsWith('truncated');
-        const v = await examine(await restore(files), path, s, cutLog).catch((e: Error) => {
-          throw new Error(`${context}: ${e.message}`, { cause: e });
-        });
-        if (v.outcome === 'prefix') {
-          // Only a log cut short after a crash may lose commits (see above).
-          expect(cutLog, `${context}: lost commits`).toBe(true);
-        }
-        if (v.outcome === 'correct' && kind === 'meta' && path === newestMeta)
-          expect(v.fellBack, `${context}: opened without saying it fell back`).toEqual([path]);
-        const key = `${how} ${kind} ${v.outcome}`;
-        tally.set(key, (tally.get(key) ?? 0) + 1);
-      }
-    },
+    async (kind) => damageAll(how, await stateOf(how), kind),
     120_000,
   );
 });
+
+test('proven able to fail: with chunk checksums unchecked, damaged objects give wrong data', async () => {
+  const s = await stateOf('clean');
+  plantBug('skip-chunk-crc');
+  try {
+    await expect(damageAll('clean', s, 'object', false)).rejects.toThrow(
+      /wrong data|not a TidemarkError|expected CORRUPTION/,
+    );
+  } finally {
+    plantBug(undefined);
+  }
+}, 120_000);
 
 test('the cases reached both outcomes, and fallback to the previous checkpoint', () => {
   const t = Object.fromEntries([...tally].sort());

@@ -11,7 +11,9 @@ import { ensureSchema, fakeClock, Rng, TortureModel, Worker } from './workload.j
  * maintenance between rounds: flushes, merges, incremental and global checkpoints with their GC),
  * the kind of step the crash lands on, which step of that kind, and what the crash loses (unsynced
  * writes, a torn last write, directory entries not fsynced). Everything runs in one process on an
- * in-memory file service with no timers involved, so a seed replays the same steps exactly.
+ * in-memory file service with a fake wall clock, and up to the crash no timer decides anything, so a
+ * seed replays the same steps exactly. (After an injected I/O error, retries run on real timers:
+ * such a seed replays the same fault, and what follows may differ in its timing.)
  */
 
 /** The kinds of step a crash is aimed at, in turn (seed modulo the count). */
@@ -83,6 +85,7 @@ async function run(seed: number, inject: Injection, fullLog: boolean) {
   let ioErrors = 0;
   let walFailed = false;
   let base = 0;
+  let roundsEnd = 0;
   let db: Database | undefined;
   let error: unknown;
   let hung = false;
@@ -149,6 +152,7 @@ async function run(seed: number, inject: Injection, fullLog: boolean) {
       );
       await Promise.all([upkeep, ...steps]);
     }
+    roundsEnd = fault.steps;
     if (io) {
       // The disk works again: the database takes a commit, or refuses it because its log failed.
       fault.clearRules();
@@ -209,13 +213,17 @@ async function run(seed: number, inject: Injection, fullLog: boolean) {
   }
   const steps = fault.steps;
   const report = io ? undefined : fault.crashed ? fault.report! : fault.crashNow();
-  return { mem, fault, model, acks, steps, base, report, hung, problems, ioErrors, walFailed };
+  return { mem, fault, model, acks, steps, base, roundsEnd, report, hung, problems, ioErrors, walFailed };
 }
 
-/** The seed's dry run: every step it takes (`steps`: those after the schema is in place). */
-export async function dryRun(seed: number): Promise<{ steps: StepRecord[]; all: StepRecord[] }> {
+/**
+ * The seed's dry run: every step it takes (`steps`: those after the schema is in place; `rounds`:
+ * those of the rounds, before the last checkpoint and the close).
+ */
+export async function dryRun(seed: number): Promise<{ steps: StepRecord[]; rounds: StepRecord[] }> {
   const r = await run(seed, undefined, true);
-  return { steps: r.fault.log.filter((s) => s.step > r.base), all: [...r.fault.log] };
+  const steps = r.fault.log.filter((s) => s.step > r.base);
+  return { steps, rounds: steps.filter((s) => s.step <= r.roundsEnd) };
 }
 
 /** The step of the seed's kind it aims at. */
@@ -241,10 +249,12 @@ export async function simulate(seed: number): Promise<Outcome> {
  * did about it, and recover and check everything.
  */
 export async function ioFault(seed: number): Promise<Outcome> {
-  const { steps, all } = await dryRun(seed);
-  const { kind, at } = aim(seed, steps);
-  // The nth operation of its kind on its path: the same step in a run that goes the same way.
-  const nth = all.filter((s) => s.step <= at.step && s.op === at.op && s.path === at.path).length;
+  // Aimed at the rounds: the disk is healthy again for the last checkpoint and the close.
+  const { steps, rounds } = await dryRun(seed);
+  const { kind, at } = aim(seed, rounds);
+  // The nth operation of its kind on its path since the rule is in place (after the schema): the
+  // same step in a run that goes the same way.
+  const nth = steps.filter((s) => s.step <= at.step && s.op === at.op && s.path === at.path).length;
   const errno = seed % 2 === 0 ? 'ENOSPC' : 'EIO';
   const sticky = seed % 4 >= 2;
   const escaped = at.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -254,6 +264,10 @@ export async function ioFault(seed: number): Promise<Outcome> {
     false,
   );
   const o = await finish(seed, kind, at.step, steps.length, r);
+  const first = r.fault.injected[0];
+  if (first === undefined) o.problems.push('the fault never fired: the run went another way');
+  else if (first.step !== at.step)
+    o.problems.push(`the fault fired at step ${first.step}, not ${at.step}: the run went another way`);
   return {
     ...o,
     fault: `${errno}${sticky ? ' (sticky)' : ''} on ${at.op} #${nth} of ${at.path}`,
@@ -311,15 +325,7 @@ async function finish(
     )
     .concat((r.report?.dirs ?? []).map((d) => `${d.path}/: kept ${d.kept}/${d.unsyncedOps} entry changes`))
     .join('; ');
-  // Temporary files are named by process id and a process-wide counter: the only part of a step
-  // that differs between two runs of a seed.
-  const tmp = (p: string) => p.replace(/\.\d+-\d+\.tmp$/, '.tmp');
-  const log = r.fault.log.map((s) => ({
-    ...s,
-    path: tmp(s.path),
-    ...(s.detail !== undefined ? { detail: tmp(s.detail) } : {}),
-  }));
-  return { seed, kind, crashAt, steps, acks: r.acks, problems, log, crash };
+  return { seed, kind, crashAt, steps, acks: r.acks, problems, log: r.fault.log, crash };
 }
 
 /** A failing outcome as a report: the seed to replay, the crash, the last steps. */

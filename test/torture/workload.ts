@@ -22,7 +22,9 @@ const PAIRS = 20;
 
 export type Event =
   | { e: 'try' | 'ack'; op: 'kv'; k: number; seq: number; del: boolean }
-  | { e: 'try' | 'ack'; op: 'ddl'; name: string; create: boolean };
+  | { e: 'try' | 'ack'; op: 'ddl'; name: string; create: boolean }
+  /** 'abort': it certainly did not commit (every attempt met a conflict). */
+  | { e: 'try' | 'ack' | 'abort'; op: 'transfer'; id: string; a: number; b: number; amount: number };
 
 /** Create the schema (bank accounts funded) if it is not there. */
 export async function ensureSchema(db: Database): Promise<void> {
@@ -93,6 +95,8 @@ export class Worker {
     const a = this.rng.int(ACCOUNTS);
     const b = (a + 1 + this.rng.int(ACCOUNTS - 1)) % ACCOUNTS;
     const amount = 1 + this.rng.int(50);
+    const id = `${this.tag}:${this.w}:${++this.transfers}`;
+    this.emit({ e: 'try', op: 'transfer', id, a, b, amount });
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         await this.db.transaction(async (tx) => {
@@ -101,12 +105,16 @@ export class Worker {
           await tx.update('bank', a, { balance: (ra!['balance'] as number) - amount });
           await tx.update('bank', b, { balance: (rb!['balance'] as number) + amount });
         });
+        this.emit({ e: 'ack', op: 'transfer', id, a, b, amount });
         return;
       } catch (e) {
         if (!retryable(e)) throw e;
       }
     }
+    this.emit({ e: 'abort', op: 'transfer', id, a, b, amount });
   }
+
+  private transfers = 0;
 
   private async table(): Promise<void> {
     const create = this.tables.length === 0 || this.rng.bool(0.5);
@@ -132,8 +140,21 @@ export class TortureModel {
   private readonly tables = new Map<string, boolean>();
   private readonly tableTry = new Map<string, boolean>();
 
+  /** Account balances after every acknowledged transfer. */
+  private readonly balances: number[] = Array.from({ length: ACCOUNTS }, () => INITIAL);
+  private readonly transfersInFlight = new Map<string, { a: number; b: number; amount: number }>();
+
   apply(ev: Event): void {
-    if (ev.op === 'kv') {
+    if (ev.op === 'transfer') {
+      if (ev.e === 'try') this.transfersInFlight.set(ev.id, ev);
+      else {
+        this.transfersInFlight.delete(ev.id);
+        if (ev.e === 'ack') {
+          this.balances[ev.a]! -= ev.amount;
+          this.balances[ev.b]! += ev.amount;
+        }
+      }
+    } else if (ev.op === 'kv') {
       const s = { seq: ev.seq, del: ev.del };
       if (ev.e === 'try') this.kvTry.set(ev.k, s);
       else {
@@ -153,21 +174,44 @@ export class TortureModel {
    */
   async verify(db: Database): Promise<string[]> {
     const problems: string[] = [];
-    // Bank: the total never changes.
-    let total = 0;
-    let accounts = 0;
-    for await (const r of db.scan('bank')) {
-      total += r['balance'] as number;
-      accounts++;
-    }
-    if (accounts !== ACCOUNTS || total !== ACCOUNTS * INITIAL)
+    // Bank: the total never changes, and each balance is what the acknowledged transfers made it,
+    // plus any of those in flight.
+    const found: number[] = [];
+    for await (const r of db.scan('bank')) found[r['id'] as number] = r['balance'] as number;
+    const total = found.reduce((x, y) => x + y, 0);
+    if (found.length !== ACCOUNTS || found.includes(undefined as never) || total !== ACCOUNTS * INITIAL)
       problems.push(
-        `bank: ${accounts} accounts holding ${total}, expected ${ACCOUNTS} holding ${ACCOUNTS * INITIAL}`,
+        `bank: ${JSON.stringify(found)} holding ${total}, expected ${ACCOUNTS} accounts holding ${ACCOUNTS * INITIAL}`,
       );
+    else {
+      const inFlight = [...this.transfersInFlight.values()];
+      let explained = false;
+      // Each worker has at most one operation in flight: a handful of subsets to try.
+      for (let mask = 0; mask < 1 << Math.min(inFlight.length, 12) && !explained; mask++) {
+        const want = [...this.balances];
+        inFlight.forEach((t, i) => {
+          if ((mask & (1 << i)) === 0) return;
+          want[t.a]! -= t.amount;
+          want[t.b]! += t.amount;
+        });
+        explained = want.every((x, i) => x === found[i]);
+      }
+      if (!explained)
+        problems.push(
+          `bank: balances ${JSON.stringify(found)}, acknowledged transfers make ${JSON.stringify(this.balances)}, ${inFlight.length} in flight do not explain the difference`,
+        );
+      this.balances.splice(0, ACCOUNTS, ...found);
+    }
+    this.transfersInFlight.clear();
     // KV: both rows of a pair agree, and show the last acknowledged write or the one in flight.
     const rows = new Map<number, { seq: number; v: string }>();
-    for await (const r of db.scan('kv'))
-      rows.set(r['k'] as number, { seq: r['seq'] as number, v: r['v'] as string });
+    for await (const r of db.scan('kv')) {
+      const k = r['k'] as number;
+      const seq = r['seq'] as number;
+      if (r['v'] !== `v${seq}` || r['w'] !== Math.floor((k >= PARTNER ? k - PARTNER : k) / 1000))
+        problems.push(`kv ${k}: a row that was never written: ${JSON.stringify(r)}`);
+      rows.set(k, { seq, v: r['v'] as string });
+    }
     const keys = new Set([...this.kv.keys(), ...this.kvTry.keys()]);
     for (const k of rows.keys()) keys.add(k >= PARTNER ? k - PARTNER : k);
     for (const k of keys) {
