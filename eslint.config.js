@@ -59,4 +59,17 @@ export default tseslint.config(
       },
     },
   },
+  {
+    // The dashboard runs in the browser.
+    files: ['assets/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        fetch: 'readonly',
+        uPlot: 'readonly',
+      },
+    },
+  },
 );

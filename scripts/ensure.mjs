@@ -64,3 +64,14 @@ if (process.argv.includes('--build')) {
     writeFileSync(stamp, new Date().toISOString() + '\n');
   }
 }
+
+if (process.argv.includes('--chromium')) {
+  // The dashboard test drives a headless Chromium (the Debian package): install it when missing.
+  const r = spawnSync('bash', [path.join(root, 'scripts', 'ensure-chromium.sh')], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  if (r.status !== 0)
+    process.stderr.write('tidemark: no chromium: the dashboard test will fail (see the message above)\n');
+}

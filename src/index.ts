@@ -48,3 +48,8 @@ export type {
 } from './fileservice/index.js';
 export { createLogger } from './log.js';
 export type { Logger, LogOptions } from './log.js';
+export type { DatabaseObserver, CommitEvent, CheckpointEvent } from './db/events.js';
+export { Metrics } from './metrics/metrics.js';
+export type { MetricsOptions } from './metrics/metrics.js';
+export { TidemarkServer } from './server/server.js';
+export type { ServerOptions } from './server/server.js';

@@ -2,6 +2,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Storage } from '../db/storage.js';
 import { TidemarkError } from '../errors.js';
 import type { FileService } from '../fileservice/types.js';
+import type { CheckpointEvent } from '../db/events.js';
 import type { Logger } from '../log.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
@@ -367,7 +368,12 @@ export class Checkpointer {
     return job.finally(() => this.busy--);
   }
 
+  /** Told of every checkpoint that ends (set by the database: metrics, the dashboard). */
+  onDone: (e: CheckpointEvent) => void = () => undefined;
+
   private async runNow(trigger: CheckpointTrigger, global: boolean): Promise<CheckpointInfo> {
+    const started = performance.now();
+    let step: 'incremental' | 'global' = 'incremental';
     try {
       // A failed log makes nothing durable (nor may its segments be truncated): fail at once.
       const walFailure = this.wal.failed;
@@ -381,6 +387,7 @@ export class Checkpointer {
         !chainIsGlobal
       ) {
         const inc = info;
+        step = 'global';
         const g = await this.globalFromNewest(trigger);
         // What both steps wrote and removed.
         info = {
@@ -398,8 +405,17 @@ export class Checkpointer {
       }
       this.retryMs = RETRY_MIN_MS;
       this.retryAt = 0;
+      this.onDone({ kind: info.kind, trigger, ok: true, ms: performance.now() - started, at: Date.now() });
       return info;
     } catch (e) {
+      this.onDone({
+        kind: step,
+        trigger,
+        ok: false,
+        ms: performance.now() - started,
+        at: Date.now(),
+        error: e instanceof Error ? e.message : String(e),
+      });
       this.protect();
       this.counters.failed++;
       this.lastFailure = e;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { TidemarkError } from '../errors.js';
 import { runDemo } from './demo.js';
+import { serve } from './serve.js';
 import { check, formatCheck } from './check.js';
 import { formatReport, inspect } from './inspect.js';
 import { leakcheck, type LeakcheckOptions } from './leakcheck.js';
@@ -13,6 +14,13 @@ function packageVersion(): string {
     version: string;
   };
   return pkg.version;
+}
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('a port is an integer from 0 to 65535');
+  return n;
 }
 
 export function buildProgram(): Command {
@@ -32,6 +40,22 @@ export function buildProgram(): Command {
     .option('--dir <dir>', 'data directory', './data')
     .action(async (opts: { dir: string }) => {
       await runDemo(opts.dir, (line) => process.stdout.write(line + '\n'));
+    });
+
+  program
+    .command('serve')
+    .description(
+      'open a database and serve /metrics (Prometheus), /api/stats, a live dashboard at /, /debug/leaks and /debug/heap until SIGINT or SIGTERM',
+    )
+    .option('--dir <dir>', 'data directory', './data')
+    .option('--port <port>', 'port (0: any free one)', parsePort, 7070)
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--demo', 'run a small built-in workload with checkpoints every few seconds')
+    .action(async (opts: { dir: string; port: number; host: string; demo?: boolean }) => {
+      process.exitCode = await serve(
+        { dir: opts.dir, port: opts.port, host: opts.host, demo: opts.demo === true },
+        (line) => process.stdout.write(line + '\n'),
+      );
     });
 
   program

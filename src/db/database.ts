@@ -4,7 +4,7 @@ import type { Row, TableSpec } from '../catalog/schema.js';
 import { describe } from '../catalog/schema.js';
 import { invalidArgument, LeakError, TidemarkError, type LeakHolder } from '../errors.js';
 import { LocalFileService } from '../fileservice/local.js';
-import type { DirectoryLock, FileService } from '../fileservice/types.js';
+import type { DirectoryLock, FileKind, FileService } from '../fileservice/types.js';
 import type { OpenFileInfo } from '../fileservice/registry.js';
 import { createLogger, type Logger } from '../log.js';
 import { planted, plantedBug } from '../util/plant.js';
@@ -18,6 +18,7 @@ import { columnIndexes } from '../txn/transaction.js';
 import { StorageRecord } from '../table/log_records.js';
 import { Wal } from '../wal/wal.js';
 import { Storage, type StorageStats } from './storage.js';
+import { Observers, type DatabaseObserver } from './events.js';
 import { Checkpointer, type CheckpointInfo, type CheckpointStats } from '../checkpoint/checkpointer.js';
 import { CKP_DIR } from '../checkpoint/format.js';
 import { loadChain } from '../checkpoint/recovery.js';
@@ -45,7 +46,8 @@ export interface DatabaseStats {
     failed: boolean;
   };
   checkpoints: CheckpointStats;
-  files: { open: number; objects: number; checkpoint: number };
+  /** Open handles (in all and by kind), live objects, checkpoint files. */
+  files: { open: number; byKind: Record<FileKind, number>; objects: number; checkpoint: number };
   /** How the last open went: from which checkpoint, how much of the WAL it replayed. */
   recovery: RecoveryStats;
   storage: StorageStats;
@@ -86,6 +88,7 @@ export class Database {
     private readonly recovery: RecoveryStats,
     private readonly logger: Logger,
     readonly options: ResolvedOptions,
+    private readonly observers: Observers,
   ) {}
 
   /** Open (creating if missing) the database in `dir`. */
@@ -94,6 +97,7 @@ export class Database {
       throw invalidArgument(`open needs a directory path, got ${describe(dir)}`);
     const opts = resolveOptions(options);
     const logger = createLogger(options?.log);
+    const observers = new Observers(logger);
     const fs = options?.fileService ?? new LocalFileService(dir);
     const started = performance.now();
     const lock = await fs.lock();
@@ -200,7 +204,9 @@ export class Database {
         },
         beforeStage: (tables) => st.published(tables),
         gate: () => ck.gate(),
+        commitDone: (ms, ok) => observers.commit({ ms, ok }),
       };
+      ck.onDone = (e) => observers.checkpoint(e);
       recovery = {
         checkpointSeq: point === undefined ? 0 : (loaded.newest?.meta.chain.at(-1)?.seq ?? 0),
         replayFromLsn: replayFrom,
@@ -252,6 +258,7 @@ export class Database {
       recovery,
       logger,
       opts,
+      observers,
     );
   }
 
@@ -462,6 +469,20 @@ export class Database {
 
   // ---- figures ----
 
+  /**
+   * Be told of every commit with writes (its latency, its outcome) and every checkpoint (kind,
+   * trigger, duration, outcome) as they end. Returns the function that stops it; close stops all.
+   * Observers run inline and must not block; one that throws is logged and ignored.
+   */
+  observe(observer: DatabaseObserver): () => void {
+    this.checkOpen();
+    if (typeof observer !== 'object' || observer === null)
+      throw invalidArgument(
+        `observe() takes an object with commit and/or checkpoint methods, got ${describe(observer)}`,
+      );
+    return this.observers.add(observer);
+  }
+
   stats(): DatabaseStats {
     this.checkOpen();
     const m = this.memory.stats();
@@ -482,6 +503,7 @@ export class Database {
       checkpoints: ck,
       files: {
         open: this.fs.handles.size,
+        byKind: this.fs.handles.counts(),
         objects: st.objects,
         checkpoint: this.checkpointer.files().length,
       },
@@ -537,6 +559,7 @@ export class Database {
       }
     };
     await attempt('transactions', () => this.txns.close(`database ${this.dir} is closed`));
+    this.observers.clear(); // (after the last commit ended: observers see every commit)
     await attempt('final checkpoint', () => this.checkpointer.stop(true));
     await attempt('background work', () => this.storage.stop());
     await attempt('WAL', () => this.wal.close());

@@ -80,10 +80,13 @@ export class TxnManager {
     beforeStage(tables: Table[]): void;
     /** Before a commit or DDL: a promise to wait for (the WAL past its cap), or undefined. */
     gate(): Promise<void> | undefined;
+    /** A commit with writes ended: how long it took, and whether it committed. */
+    commitDone(ms: number, ok: boolean): void;
   } = {
     published: () => undefined,
     beforeStage: () => undefined,
     gate: () => undefined,
+    commitDone: () => undefined,
   };
 
   constructor(
@@ -162,8 +165,13 @@ export class TxnManager {
       return Promise.resolve();
     }
     tx.state = 'committing';
+    const started = performance.now();
     const p = this.commitWrites(tx);
     this.track(p);
+    p.then(
+      () => this.hooks.commitDone(performance.now() - started, true),
+      () => this.hooks.commitDone(performance.now() - started, false),
+    );
     return p;
   }
 
