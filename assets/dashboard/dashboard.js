@@ -26,6 +26,11 @@ function bytes(n) {
   return `${v.toFixed(v >= 100 || i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
+/** Text for innerHTML: an error message may hold anything. */
+function esc(text) {
+  return String(text).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
 function ms(n) {
   if (n === null || n === undefined) return '–';
   return n >= 100 ? `${n.toFixed(0)} ms` : `${n.toFixed(n >= 10 ? 1 : 2)} ms`;
@@ -201,8 +206,8 @@ function render(body) {
     .reverse()
     .map(
       (c) =>
-        `<tr><td>${new Date(c.at).toLocaleTimeString()}</td><td>${c.kind}</td><td>${c.trigger}</td>` +
-        `<td>${ms(c.ms)}</td><td class="${c.ok ? 'ok' : 'failed'}">${c.ok ? 'ok' : `failed: ${c.error || ''}`}</td></tr>`,
+        `<tr><td>${new Date(c.at).toLocaleTimeString()}</td><td>${esc(c.kind)}</td><td>${esc(c.trigger)}</td>` +
+        `<td>${ms(c.ms)}</td><td class="${c.ok ? 'ok' : 'failed'}">${c.ok ? 'ok' : `failed: ${esc(c.error || '')}`}</td></tr>`,
     );
   document.querySelector('#checkpoints tbody').innerHTML = rows.join('');
 }

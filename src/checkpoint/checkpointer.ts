@@ -77,7 +77,10 @@ export interface CheckpointStats {
   lastEndTs: number;
   /** Wall-clock time (ms since the epoch) the newest checkpoint finished (0: none yet). */
   lastAt: number;
-  /** How far behind the newest checkpoint is: ms from its end timestamp to now (0: none yet). */
+  /**
+   * How far behind the newest checkpoint is: ms from its end timestamp to now; 0 before the first
+   * and while nothing has changed since it.
+   */
   lagMs: number;
   lastDurationMs: number;
   /** Durations of finished checkpoints (ms), by kind, newest last, at most 256 kept. */
@@ -372,13 +375,15 @@ export class Checkpointer {
   onDone: (e: CheckpointEvent) => void = () => undefined;
 
   private async runNow(trigger: CheckpointTrigger, global: boolean): Promise<CheckpointInfo> {
-    const started = performance.now();
+    let started = performance.now();
     let step: 'incremental' | 'global' = 'incremental';
     try {
       // A failed log makes nothing durable (nor may its segments be truncated): fail at once.
       const walFailure = this.wal.failed;
       if (walFailure !== undefined) throw walFailure;
       let info = await this.incremental(trigger);
+      // One event per step: the incremental now, the global (if any) when it ends.
+      this.onDone({ kind: info.kind, trigger, ok: true, ms: performance.now() - started, at: Date.now() });
       // A global one replaces the chain, unless the chain is one already (or there is none yet).
       const chainIsGlobal = this.chain.length === 1 && this.chain[0]!.kind === 'global';
       if (
@@ -388,7 +393,9 @@ export class Checkpointer {
       ) {
         const inc = info;
         step = 'global';
+        started = performance.now();
         const g = await this.globalFromNewest(trigger);
+        this.onDone({ kind: 'global', trigger, ok: true, ms: performance.now() - started, at: Date.now() });
         // What both steps wrote and removed.
         info = {
           ...g,
@@ -405,7 +412,6 @@ export class Checkpointer {
       }
       this.retryMs = RETRY_MIN_MS;
       this.retryAt = 0;
-      this.onDone({ kind: info.kind, trigger, ok: true, ms: performance.now() - started, at: Date.now() });
       return info;
     } catch (e) {
       this.onDone({
@@ -722,7 +728,11 @@ export class Checkpointer {
       running: this.busy > 0,
       lastEndTs: this.lastEndTs,
       lastAt: this.point === undefined ? 0 : this.lastAt,
-      lagMs: this.lastEndTs === 0 ? 0 : Math.max(0, Date.now() - HybridClock.toMs(this.lastEndTs)),
+      // Nothing is behind while nothing changed since the newest checkpoint (an idle database).
+      lagMs:
+        this.lastEndTs === 0 || this.dirty() === 0
+          ? 0
+          : Math.max(0, Date.now() - HybridClock.toMs(this.lastEndTs)),
       lastDurationMs: this.counters.lastDurationMs,
       durations: { incremental: [...this.durations.incremental], global: [...this.durations.global] },
       bytesWritten: this.counters.bytesWritten,

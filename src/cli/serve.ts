@@ -11,13 +11,46 @@ export interface ServeOptions {
   demo: boolean;
 }
 
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
 /**
  * `tidemark serve`: open the database, serve metrics, stats and the dashboard, and run until
- * SIGINT or SIGTERM, then close everything (a leak makes the exit code 1). Resolves with the exit
- * code.
+ * SIGINT or SIGTERM, then close everything (a leak makes the exit code 1). A signal during startup
+ * closes as soon as the database is open; a second signal while closing exits at once (130).
+ * Resolves with the exit code.
  */
 export async function serve(opts: ServeOptions, print: (line: string) => void): Promise<number> {
+  // Listen for the signals first: whoever starts us may signal at any moment.
+  let signalled: NodeJS.Signals | undefined;
+  let wake: (s: NodeJS.Signals) => void = () => undefined;
+  const onSignal = (s: NodeJS.Signals) => {
+    if (signalled !== undefined) {
+      print(`tidemark: ${s} again: exiting without closing`);
+      process.exit(130);
+    }
+    signalled = s;
+    wake(s);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await serveUntilSignalled(opts, print, () =>
+      signalled !== undefined ? Promise.resolve(signalled) : new Promise((r) => (wake = r)),
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function serveUntilSignalled(
+  opts: ServeOptions,
+  print: (line: string) => void,
+  stopped: () => Promise<NodeJS.Signals>,
+): Promise<number> {
   const logger = createLogger({ level: 'warn' });
+  if (!LOOPBACK.has(opts.host))
+    print(`tidemark: warning: listening on ${opts.host}: the stats and debug pages are open to that network`);
   const db = await open(opts.dir, {
     log: logger,
     // The demo checkpoints every few seconds, so that the timeline fills within the first minute.
@@ -38,16 +71,9 @@ export async function serve(opts: ServeOptions, print: (line: string) => void): 
     await db.close();
     throw e;
   }
-  // Listen for the signals before saying where we are: whoever reads the URL may signal at once.
-  const stopped = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
   print(`tidemark: serving ${opts.dir} at ${server.url}${opts.demo ? ' (demo workload running)' : ''}`);
   print(`tidemark: metrics at ${server.url}metrics; Ctrl-C to stop`);
-  const signal = await stopped;
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
+  const signal = await stopped();
   print(`tidemark: ${signal}: closing`);
   await demo?.stop();
   await server.close();
@@ -57,7 +83,9 @@ export async function serve(opts: ServeOptions, print: (line: string) => void): 
     if (e instanceof LeakError) {
       print(`tidemark: closed with a leak: ${e.message}`);
       for (const h of e.holders)
-        print(`  ${h.scope} ${h.owner}: ${h.count} (${h.bytes} bytes)${h.stack ? `\n${h.stack}` : ''}`);
+        print(
+          `  ${h.scope} ${h.owner}: ${h.count} (${h.bytes} bytes)${h.stack !== undefined ? `\n${h.stack}` : ''}`,
+        );
       return 1;
     }
     throw e;

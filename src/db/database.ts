@@ -28,9 +28,12 @@ import { resolveOptions, type OpenOptions, type ResolvedOptions } from './option
 
 export interface DatabaseStats {
   memory: {
+    /** Bytes the pools account: buffers, and reservations for structures on the V8 heap. */
     bytes: number;
     highWaterBytes: number;
     limitBytes: number;
+    /** Memory the allocator holds in ArrayBuffers (slabs in use or free, large buffers). */
+    bufferBytes: number;
     pools: Record<string, PoolStats>;
   };
   wal: {
@@ -490,7 +493,13 @@ export class Database {
     const st = this.storage.stats();
     const ck = this.checkpointer.stats();
     return {
-      memory: { bytes: m.bytes, highWaterBytes: m.highWaterBytes, limitBytes: m.limitBytes, pools: m.pools },
+      memory: {
+        bytes: m.bytes,
+        highWaterBytes: m.highWaterBytes,
+        limitBytes: m.limitBytes,
+        bufferBytes: m.bufferBytes,
+        pools: m.pools,
+      },
       wal: {
         bytes: w.bytes,
         segments: w.segments,

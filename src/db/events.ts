@@ -9,7 +9,10 @@ export interface CommitEvent {
 
 /** A checkpoint finished, or failed. */
 export interface CheckpointEvent {
-  /** What it wrote ('none': nothing had changed); for a failure, the step that failed. */
+  /**
+   * The step: a checkpoint that goes on to a global one reports its incremental step, then its
+   * global step ('none': nothing had changed). For a failure, the step that failed.
+   */
   kind: 'incremental' | 'global' | 'none';
   trigger: string;
   ok: boolean;

@@ -32,6 +32,29 @@ function fmt(v: number): string {
   return `${Math.round(v * 10) / 10}`;
 }
 
+/** At most this many points per line: a long soak's plot stays small. */
+const MAX_POINTS = 1600;
+
+/**
+ * The points to draw, as [cycle, value]: all of them for a short run; for a long one, the lowest
+ * and the highest of each run of cycles (in cycle order), so that no spike disappears.
+ */
+function thin(values: readonly number[]): [number, number][] {
+  if (values.length <= MAX_POINTS) return values.map((v, i) => [i, v]);
+  const out: [number, number][] = [];
+  const per = Math.ceil(values.length / (MAX_POINTS / 2));
+  for (let a = 0; a < values.length; a += per) {
+    let lo = a;
+    let hi = a;
+    for (let i = a; i < Math.min(values.length, a + per); i++) {
+      if (values[i]! < values[lo]!) lo = i;
+      if (values[i]! > values[hi]!) hi = i;
+    }
+    for (const i of lo <= hi ? [lo, hi] : [hi, lo]) out.push([i, values[i]!]);
+  }
+  return out;
+}
+
 function panel(p: Panel, y0: number): string {
   const all = p.series.flatMap((s) => s.values);
   const n = Math.max(1, ...p.series.map((s) => s.values.length));
@@ -58,7 +81,9 @@ function panel(p: Panel, y0: number): string {
   out.push(`<text x="${M.left + iw}" y="${y0 + PH - 8}" font-size="10" text-anchor="end">cycle ${n}</text>`);
   p.series.forEach((s, si) => {
     if (s.values.length === 0) return;
-    const pts = s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+    const pts = thin(s.values)
+      .map(([i, v]) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`)
+      .join(' ');
     out.push(`<polyline points="${pts}" fill="none" stroke="${s.color}" stroke-width="1.2"/>`);
     out.push(
       `<text x="${M.left + iw + 8}" y="${y0 + M.top + 12 + si * 14}" font-size="11" fill="${s.color}">${esc(s.name)}</text>`,

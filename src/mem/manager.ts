@@ -46,6 +46,11 @@ export interface MemoryStats {
   limitBytes: number;
   /** Slab memory held but not handed out (bounded: at most one empty chunk per size class). */
   retainedFreeBytes: number;
+  /**
+   * Memory the allocator holds in ArrayBuffers: its slab chunks (slots in use or free) and large
+   * buffers. Unlike `bytes`, no reservations (which account JavaScript objects on the V8 heap).
+   */
+  bufferBytes: number;
   /** Slab slots lost to GC-detected leaks, never reused. */
   quarantinedBytes: number;
   waiters: number;
@@ -157,6 +162,7 @@ export class MemoryManager {
       highWaterBytes: this.highWaterBytes,
       limitBytes: this.limitBytes,
       retainedFreeBytes: slab.freeBytes,
+      bufferBytes: slab.slabBytes + slab.largeBytes,
       quarantinedBytes: slab.quarantinedBytes,
       waiters: this.waiters.length,
       leakDetection: this.detector.level,

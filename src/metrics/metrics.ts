@@ -8,11 +8,14 @@ export interface MetricsOptions {
   /** Register into this registry instead of a new one. */
   registry?: Registry;
   /**
-   * Also register prom-client's default process metrics (CPU, resident memory, heap spaces, event
-   * loop lag, GC, open descriptors). Default true. They are process-wide: register them once.
+   * Include prom-client's default process metrics (CPU, resident memory, heap spaces, event loop
+   * lag, GC, open descriptors) in `text()`. Default true. They are process-wide: collected once per
+   * process in a registry of their own (`Metrics.processRegistry()`), not in `registry`.
    */
   defaultMetrics?: boolean;
 }
+
+let processRegistry: Registry | undefined;
 
 /** Latency buckets for commits (seconds): 50 µs to 2.5 s. */
 const COMMIT_BUCKETS = [
@@ -35,6 +38,9 @@ const STATS_TTL_MS = 100;
  */
 export class Metrics {
   readonly registry: Registry;
+  private readonly defaults: Registry | undefined;
+  /** The names this instance registered (close removes just these). */
+  private readonly own: string[];
   private readonly unobserve: () => void;
   private cached: DatabaseStats | undefined;
   private cachedAt = 0;
@@ -47,7 +53,8 @@ export class Metrics {
   ) {
     const registry = options.registry ?? new Registry();
     this.registry = registry;
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+    if (options.defaultMetrics !== false) this.defaults = Metrics.processRegistry();
+    const before = new Set(registry.getMetricsAsArray().map((m) => m.name));
     const registers = [registry];
     const stats = () => this.stats();
 
@@ -86,12 +93,12 @@ export class Metrics {
     });
     new Gauge({
       name: 'tidemark_memory_untracked_bytes',
-      help: 'Resident memory not explained by the V8 heap or the pools: rss - heapTotal - pool bytes (code, stacks, native allocations, buffers outside the pools, allocator slack).',
+      help: "Resident memory not explained by the V8 heap or the pools' buffers: rss - heapTotal - the allocator's ArrayBuffer bytes (code, stacks, native allocations, buffers outside the pools, allocator slack).",
       registers,
       collect() {
         const s = stats();
         const m = process.memoryUsage();
-        this.set(Math.max(0, m.rss - m.heapTotal - (s?.memory.bytes ?? 0)));
+        this.set(Math.max(0, m.rss - m.heapTotal - (s?.memory.bufferBytes ?? 0)));
       },
     });
     this.total(
@@ -185,6 +192,10 @@ export class Metrics {
     this.total('tidemark_flush_total', 'Memtables flushed to objects.', [], (s) => [[{}, s.storage.flushes]]);
     this.total('tidemark_merge_total', 'Merges of object layers.', [], (s) => [[{}, s.storage.merges]]);
 
+    this.own = registry
+      .getMetricsAsArray()
+      .map((m) => m.name)
+      .filter((n) => !before.has(n));
     this.unobserve = db.observe({
       commit: (e: CommitEvent) => commitSeconds.observe(e.ms / 1000),
       checkpoint: (e: CheckpointEvent) => {
@@ -194,20 +205,30 @@ export class Metrics {
     });
   }
 
+  /** prom-client's default process metrics, registered once per process. */
+  static processRegistry(): Registry {
+    if (processRegistry === undefined) {
+      processRegistry = new Registry();
+      collectDefaultMetrics({ register: processRegistry });
+    }
+    return processRegistry;
+  }
+
   /** The metrics in the Prometheus text format (from a fresh `db.stats()`). */
-  text(): Promise<string> {
+  async text(): Promise<string> {
     this.cached = undefined;
-    return this.registry.metrics();
+    const own = await this.registry.metrics();
+    return this.defaults === undefined ? own : (await this.defaults.metrics()) + own;
   }
 
   get contentType(): string {
     return this.registry.contentType;
   }
 
-  /** Stop observing the database and drop the metrics from the registry. */
+  /** Stop observing the database and remove this instance's metrics from the registry. */
   close(): void {
     this.unobserve();
-    this.registry.clear();
+    for (const name of this.own) this.registry.removeSingleMetric(name);
   }
 
   /** db.stats(), shared by the metrics of one scrape; undefined once the database is closed. */

@@ -14,13 +14,16 @@ const EVENTS_KEPT = 200_000;
 export class DemoWorkload {
   private stopped = false;
   private readonly loops: Promise<void>[];
-  private nextEvent = 0;
-  private oldestEvent = 0;
+  private nextEvent: number;
+  private oldestEvent: number;
 
   private constructor(
     private readonly db: Database,
     private readonly logger: Logger,
+    range: { oldest: number; next: number },
   ) {
+    this.oldestEvent = range.oldest;
+    this.nextEvent = range.next;
     this.loops = [this.transfers(0), this.transfers(1), this.events(), this.audits()];
   }
 
@@ -31,11 +34,14 @@ export class DemoWorkload {
         columns: { id: 'int64', owner: 'string', balance: 'float64' },
         primaryKey: 'id',
       });
-      for (let i = 0; i < ACCOUNTS; i += 500)
-        await db.insert(
-          'demo_accounts',
-          Array.from({ length: 500 }, (_, k) => ({ id: i + k, owner: `owner-${i + k}`, balance: 1000 })),
-        );
+    }
+    // Funded in one transaction: a crash never leaves some accounts missing.
+    if ((await db.get('demo_accounts', ACCOUNTS - 1)) === undefined) {
+      await db.transaction(async (tx) => {
+        for (let id = 0; id < ACCOUNTS; id++)
+          if ((await tx.get('demo_accounts', id)) === undefined)
+            await tx.insert('demo_accounts', { id, owner: `owner-${id}`, balance: 1000 });
+      });
     }
     if (!db.tables().includes('demo_events')) {
       await db.createTable('demo_events', {
@@ -43,16 +49,16 @@ export class DemoWorkload {
         primaryKey: 'id',
       });
     }
-    const w = new DemoWorkload(db, logger);
-    // Continue after the events of earlier runs.
+    // Continue after the events of earlier runs (before any loop starts).
+    const range = { oldest: -1, next: 0 };
     for await (const b of db.scanBatches('demo_events', { columns: ['id'] })) {
       const ids = b.columns['id'] as number[];
-      if (ids.length > 0) {
-        if (w.nextEvent === 0) w.oldestEvent = ids[0]!;
-        w.nextEvent = ids[ids.length - 1]! + 1;
-      }
+      if (ids.length === 0) continue;
+      if (range.oldest < 0) range.oldest = ids[0]!;
+      range.next = ids[ids.length - 1]! + 1;
     }
-    return w;
+    if (range.oldest < 0) range.oldest = 0;
+    return new DemoWorkload(db, logger, range);
   }
 
   /** Stop the loops and wait for what is in flight. */
@@ -71,7 +77,10 @@ export class DemoWorkload {
       try {
         await fn();
       } catch (e) {
-        if (e instanceof TidemarkError && (e.code === 'CONFLICT' || e.code === 'DUPLICATE_KEY')) continue;
+        if (e instanceof TidemarkError && e.code === 'CONFLICT') {
+          await this.pause(1); // another transfer won: try again
+          continue;
+        }
         if (this.stopped) return;
         this.logger.error({ err: e }, `demo workload: ${name} stopped`);
         return;

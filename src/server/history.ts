@@ -61,7 +61,8 @@ export class History {
     try {
       s = this.db.stats();
     } catch {
-      return; // closed: the history stands as it was
+      clearInterval(this.timer); // closed: the history stands as it was
+      return;
     }
     const lat = this.latencies.sort((a, b) => a - b);
     this.latencies = [];

@@ -1,4 +1,5 @@
 import { createReadStream, existsSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
@@ -37,6 +38,8 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/vendor/uPlot.min.css': { file: path.join(UPLOT, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
 
+const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]']);
+
 /** The longest heap-profile sampling a request may ask for. */
 const HEAP_SECONDS_MAX = 30;
 
@@ -49,6 +52,10 @@ const HEAP_SECONDS_MAX = 30;
  */
 export class TidemarkServer {
   private heapBusy = false;
+  /** Ends a heap profile's sampling early (close). */
+  private readonly closing = new AbortController();
+  /** Host names a request may carry (DNS rebinding): undefined when bound beyond loopback. */
+  private readonly hosts: Set<string> | undefined;
 
   private constructor(
     private readonly db: Database,
@@ -56,7 +63,10 @@ export class TidemarkServer {
     readonly metrics: Metrics,
     readonly history: History,
     private readonly logger: Logger,
-  ) {}
+    host: string,
+  ) {
+    this.hosts = LOOPBACK.has(host) ? new Set([...LOOPBACK, 'localhost']) : undefined;
+  }
 
   static async start(db: Database, options: ServerOptions = {}): Promise<TidemarkServer> {
     const port = options.port ?? 7070;
@@ -75,7 +85,7 @@ export class TidemarkServer {
     const metrics = new Metrics(db, { defaultMetrics: options.defaultMetrics ?? true });
     const history = new History(db);
     const http = createServer();
-    const server = new TidemarkServer(db, http, metrics, history, logger);
+    const server = new TidemarkServer(db, http, metrics, history, logger, host);
     http.on('request', (req: IncomingMessage, res: ServerResponse) => {
       server.handle(req, res).catch((e: unknown) => {
         logger.error({ err: e, url: req.url }, 'request failed');
@@ -118,6 +128,7 @@ export class TidemarkServer {
 
   /** Stop listening, end open connections, stop sampling. The database stays open. */
   async close(): Promise<void> {
+    this.closing.abort();
     this.history.close();
     this.metrics.close();
     await new Promise<void>((resolve) => {
@@ -128,6 +139,15 @@ export class TidemarkServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // Bound to loopback, answer only requests addressed to loopback: a web page that rebinds its
+    // own name to 127.0.0.1 must not read the stats or start heap profiles.
+    if (this.hosts !== undefined) {
+      const hostname = (req.headers.host ?? '').replace(/:\d+$/, '');
+      if (!this.hosts.has(hostname)) {
+        this.send(res, 403, 'text/plain; charset=utf-8', `not served to host ${JSON.stringify(hostname)}\n`);
+        return;
+      }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       this.send(res, 405, 'text/plain; charset=utf-8', 'only GET and HEAD\n');
@@ -140,16 +160,26 @@ export class TidemarkServer {
         res.end();
         return;
       }
-      const stream = createReadStream(asset.file);
-      stream.on('error', (e) => {
-        this.logger.error({ err: e, file: asset.file }, 'cannot read a dashboard file');
-        res.destroy();
+      // (pipeline closes the file when the client goes away early.)
+      await pipeline(createReadStream(asset.file), res).catch((e: unknown) => {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ERR_STREAM_PREMATURE_CLOSE')
+          this.logger.error({ err: e, file: asset.file }, 'cannot send a dashboard file');
       });
-      stream.pipe(res);
       return;
     }
+    try {
+      await this.route(url, res);
+    } catch (e) {
+      if (!(e instanceof TidemarkError) || e.code !== 'CLOSED') throw e;
+      this.send(res, 503, 'text/plain; charset=utf-8', `the database is closed\n`);
+    }
+  }
+
+  private async route(url: URL, res: ServerResponse): Promise<void> {
     switch (url.pathname) {
       case '/metrics':
+        this.db.stats(); // (CLOSED when it is: no stale figures)
         this.send(res, 200, this.metrics.contentType, await this.metrics.text());
         return;
       case '/api/stats':
@@ -213,11 +243,22 @@ export class TidemarkServer {
     }
     this.heapBusy = true;
     const session = new Session();
-    session.connect();
     try {
+      session.connect();
       await session.post('HeapProfiler.enable');
       await session.post('HeapProfiler.startSampling', { samplingInterval: 32 * 1024 });
-      await new Promise((r) => setTimeout(r, seconds * 1000));
+      // Sample for the time asked, or until the server closes.
+      await new Promise<void>((resolve) => {
+        const signal = this.closing.signal;
+        const done = () => {
+          clearTimeout(t);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, seconds * 1000);
+        signal.addEventListener('abort', done);
+        if (signal.aborted) done();
+      });
       const { profile } = await session.post('HeapProfiler.stopSampling');
       res.setHeader('Content-Disposition', 'attachment; filename="tidemark.heapprofile"');
       this.json(res, profile);

@@ -80,19 +80,25 @@ test('after a workload every metric is there, with help text and sensible values
     expect(sample(f, 'tidemark_memory_pool_high_water_bytes', { pool: 'wal' })).toBeGreaterThan(0);
     expect(sample(f, 'tidemark_memory_limit_bytes')).toBe(s.memory.limitBytes);
     expect(sample(f, 'tidemark_memory_array_buffers_bytes')).toBeGreaterThan(0);
+    const rss = sample(f, 'process_resident_memory_bytes')!;
     expect(sample(f, 'tidemark_memory_untracked_bytes')).toBeGreaterThan(0);
+    expect(sample(f, 'tidemark_memory_untracked_bytes')).toBeLessThan(rss);
     expect(sample(f, 'tidemark_leaks_detected_total', { pool: 'checkpoint' })).toBe(0);
     expect(sample(f, 'tidemark_open_files', { kind: 'wal' })).toBeGreaterThanOrEqual(1);
     expect(sample(f, 'tidemark_open_files', { kind: 'lock' })).toBe(1);
     expect(sample(f, 'tidemark_wal_bytes')).toBe(s.wal.bytes);
     expect(sample(f, 'tidemark_wal_segments')).toBe(s.wal.segments);
     expect(sample(f, 'tidemark_wal_pinned_bytes')).toBe(s.wal.pinnedBytes);
-    expect(sample(f, 'tidemark_checkpoint_total', { kind: 'incremental', result: 'ok' })).toBe(1);
+    // One event per step: the global checkpoint's incremental step is counted as an incremental.
+    expect(sample(f, 'tidemark_checkpoint_total', { kind: 'incremental', result: 'ok' })).toBe(
+      s.checkpoints.incremental,
+    );
+    expect(s.checkpoints.incremental).toBe(2);
     expect(sample(f, 'tidemark_checkpoint_total', { kind: 'global', result: 'ok' })).toBe(1);
     expect(sample(f, 'tidemark_checkpoint_total', { kind: 'global', result: 'failed' })).toBe(0);
     expect(sample(f, 'tidemark_checkpoint_duration_seconds_count', { kind: 'global' })).toBe(1);
     expect(sample(f, 'tidemark_checkpoint_duration_seconds_sum', { kind: 'global' })).toBeGreaterThan(0);
-    expect(sample(f, 'tidemark_checkpoint_lag_seconds')).toBeGreaterThanOrEqual(0);
+    expect(sample(f, 'tidemark_checkpoint_lag_seconds')).toBe(0); // nothing changed since
     expect(sample(f, 'tidemark_checkpoint_escalations_total')).toBe(0);
     expect(sample(f, 'tidemark_gc_deleted_files_total', { kind: 'object' })).toBeGreaterThan(0);
     // Every commit with writes was timed, the one that failed on its conflict too (the table's
@@ -133,6 +139,23 @@ test('docs/metrics.md lists every tidemark metric, and nothing that is not one',
       expect(names, `docs/metrics.md lists ${n}`).toContain(n.replace(/_(bucket|sum|count)$/, ''));
   } finally {
     metrics.close();
+    await db.close();
+  }
+});
+
+test('with a registry of your own, close removes only what it registered', async () => {
+  const { Registry, Gauge } = await import('prom-client');
+  const registry = new Registry();
+  new Gauge({ name: 'my_app_gauge', help: 'mine', registers: [registry] }).set(7);
+  const { db } = await memDb();
+  const metrics = new Metrics(db, { registry, defaultMetrics: false });
+  try {
+    expect(await registry.metrics()).toContain('tidemark_wal_bytes');
+    metrics.close();
+    const left = await registry.metrics();
+    expect(left).toContain('my_app_gauge 7');
+    expect(left).not.toContain('tidemark_');
+  } finally {
     await db.close();
   }
 });

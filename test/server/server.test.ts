@@ -108,3 +108,36 @@ test('unknown pages are 404, other methods 405, and a port in use is a clear err
     code: 'INVALID_ARGUMENT',
   });
 });
+
+test('requests addressed to another host are refused (DNS rebinding); a closed database is 503', async () => {
+  const { db, server, get } = await started();
+  const { request } = await import('node:http');
+  const status = (host: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port: server.address.port, path: '/api/stats', headers: { Host: host } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  expect(await status('evil.example:7070')).toBe(403);
+  expect(await status(`localhost:${server.address.port}`)).toBe(200);
+  expect(await status(`127.0.0.1:${server.address.port}`)).toBe(200);
+  await db.close();
+  expect((await get('/metrics')).status).toBe(503);
+  expect((await get('/api/stats')).status).toBe(503);
+});
+
+test('close ends a heap profile being taken', async () => {
+  const { server, get } = await started();
+  const pending = get('/debug/heap?seconds=25').catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 200));
+  const t = performance.now();
+  await server.close();
+  await pending;
+  expect(performance.now() - t).toBeLessThan(5_000);
+});
