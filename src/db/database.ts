@@ -179,10 +179,12 @@ export class Database {
       }
       const replayFrom = point?.replayFromLsn ?? 1;
       let records = 0;
+      // (Planted bug: skip the first commit the checkpoint does not hold already.)
       let gap = plantedBug('replay-gap');
+      const held = from === undefined ? 0 : Math.max(from.storageLsn, ...from.redo.values());
       for await (const rec of wal.replay(replayFrom)) {
         const where = `WAL record ${rec.lsn} in ${rec.segment}`;
-        if (rec.type === RecordType.TXN && gap) gap = false;
+        if (rec.type === RecordType.TXN && gap && rec.lsn > held) gap = false;
         else if (rec.type === RecordType.TXN) await txns.replay(rec.payload, where, rec.lsn, from);
         else if (
           rec.type === StorageRecord.FREEZE ||

@@ -31,8 +31,8 @@ export const plantedKeep: unknown[] = [];
 /**
  * Planted bugs, for proving that the torture suite can fail: each breaks one promise of the engine
  * on purpose. 'early-ack': a WAL append resolves before its record is written (a commit is
- * acknowledged that a crash can lose). 'replay-gap': recovery skips the first logged commit it
- * should replay. 'skip-chunk-crc': object chunks are decoded without checking their checksum.
+ * acknowledged that a crash can lose). 'replay-gap': recovery skips the first logged commit the
+ * checkpoint does not hold already. 'skip-chunk-crc': object chunks are decoded without checking their checksum.
  */
 export const BUG_KINDS = ['early-ack', 'replay-gap', 'skip-chunk-crc'] as const;
 
