@@ -84,6 +84,50 @@ export const SUITES = [
     },
   },
   {
+    name: 'ycsb',
+    title: 'YCSB A, B, C and E: tidemark against better-sqlite3, lmdb and classic-level',
+    script: 'ycsb.mjs',
+    peers: true,
+    table(rows) {
+      const peers = ['sqlite', 'lmdb', 'level'];
+      const lines = [
+        '| workload | engine | throughput | p50 | p99 | peak RSS | pool high-water | tidemark / peer |',
+        '|---|---|---:|---:|---:|---:|---:|---|',
+      ];
+      const verdicts = [];
+      for (const [w, rs] of groupBy(rows, (r) => r.workload)) {
+        const t = rs.find((r) => r.engine === 'tidemark');
+        for (const r of rs) {
+          const ratios =
+            r.engine === 'tidemark'
+              ? peers
+                  .map((p) => rs.find((x) => x.engine === p))
+                  .filter((p) => p !== undefined)
+                  .map((p) => `${(t.opsPerSec / p.opsPerSec).toFixed(2)}x ${p.engine}`)
+                  .join(', ')
+              : '';
+          lines.push(
+            `| ${r.name} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${r.peakRssMiB} MiB | ${r.poolHighWaterMiB === null ? '' : `${r.poolHighWaterMiB} MiB`} | ${ratios} |`,
+          );
+        }
+        if (w === 'ycsb-c' && t) {
+          const q = rs.find((r) => r.engine === 'sqlite');
+          const l = rs.find((r) => r.engine === 'lmdb');
+          if (q && l)
+            verdicts.push(
+              `- YCSB C: ${(t.opsPerSec / q.opsPerSec).toFixed(2)}x better-sqlite3 (target >= 1x: ${t.opsPerSec >= q.opsPerSec ? 'met' : 'not met'}), ${(t.opsPerSec / l.opsPerSec).toFixed(2)}x lmdb (target >= 0.5x: ${t.opsPerSec >= 0.5 * l.opsPerSec ? 'met' : 'not met'})`,
+            );
+        }
+      }
+      return (
+        lines.join('\n') +
+        (verdicts.length > 0 ? '\n\nTargets:\n' + verdicts.join('\n') : '') +
+        '\n\nSettings:\n' +
+        settingsLines(rows).join('\n')
+      );
+    },
+  },
+  {
     name: 'objects',
     title: 'Data in objects: point gets and a column SUM after a restart',
     script: 'objects.mjs',

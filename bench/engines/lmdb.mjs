@@ -22,3 +22,28 @@ export const objects = {
     };
   },
 };
+
+export const ycsb = {
+  settings: objects.settings,
+  async open(dir) {
+    const db = open({ path: dir, compression: false });
+    return {
+      load: (rows) =>
+        db.transaction(() => {
+          for (const r of rows) db.put(r.id, r);
+        }),
+      settle: async () => {
+        await db.flushed;
+      },
+      read: async (id) => db.get(id),
+      update: async (id, value) => {
+        const r = db.get(id);
+        await db.put(id, { ...r, value });
+      },
+      insert: (r) => db.put(r.id, r),
+      scan: async (id, n) => [...db.getRange({ start: id, limit: n }).map(({ value }) => value)],
+      poolHighWater: () => null,
+      close: () => db.close(),
+    };
+  },
+};

@@ -65,3 +65,32 @@ export const objects = {
     };
   },
 };
+
+export const ycsb = {
+  settings,
+  async open(dir) {
+    const db = new Database(path.join(dir, 'ycsb.sqlite'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('CREATE TABLE y (id INTEGER PRIMARY KEY, field TEXT NOT NULL, value REAL NOT NULL)');
+    const ins = db.prepare('INSERT INTO y (id, field, value) VALUES (?, ?, ?)');
+    const load = db.transaction((rows) => {
+      for (const r of rows) ins.run(r.id, r.field, r.value);
+    });
+    const get = db.prepare('SELECT id, field, value FROM y WHERE id = ?');
+    const upd = db.prepare('UPDATE y SET value = ? WHERE id = ?');
+    const scan = db.prepare('SELECT id, field, value FROM y WHERE id >= ? ORDER BY id LIMIT ?');
+    return {
+      load: async (rows) => load(rows),
+      settle: async () => {
+        db.pragma('wal_checkpoint(TRUNCATE)');
+      },
+      read: async (id) => get.get(id),
+      update: async (id, value) => upd.run(value, id),
+      insert: async (r) => ins.run(r.id, r.field, r.value),
+      scan: async (id, n) => scan.all(id, n),
+      poolHighWater: () => null,
+      close: async () => db.close(),
+    };
+  },
+};

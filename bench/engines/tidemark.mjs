@@ -64,3 +64,32 @@ async function sumValues(db, table, batchRows) {
   }
   return s;
 }
+
+export const ycsb = {
+  settings:
+    "wal.sync 'batch' (each update fdatasynced, shared by group commit); memory limit 2 GiB; checkpoints off",
+  async open(dir) {
+    const db = await open(dir, { memory: { limitBytes: 2 * 1024 ** 3 }, checkpoint: { intervalMs: 0 } });
+    await db.createTable('y', {
+      columns: { id: 'int64', field: 'string', value: 'float64' },
+      primaryKey: 'id',
+    });
+    return {
+      load: (rows) => db.insert('y', rows),
+      settle: async () => {
+        await db.flush();
+        await db.compact();
+      },
+      read: (id) => db.get('y', id),
+      update: (id, value) => db.update('y', id, { value }),
+      insert: (r) => db.insert('y', r),
+      scan: async (id, n) => {
+        const out = [];
+        for await (const r of db.scan('y', { gte: id, limit: n })) out.push(r);
+        return out;
+      },
+      poolHighWater: () => db.stats().memory.highWaterBytes,
+      close: () => db.close(),
+    };
+  },
+};

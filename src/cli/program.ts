@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { TidemarkError } from '../errors.js';
 import { runDemo } from './demo.js';
@@ -14,6 +17,22 @@ function packageVersion(): string {
     version: string;
   };
   return pkg.version;
+}
+
+/** The benchmark runner lives in the source repository's bench/ (not in the published package). */
+async function runBench(args: string[]): Promise<number> {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const runner = path.join(root, 'bench', 'run.mjs');
+  if (!existsSync(runner))
+    throw new TidemarkError(
+      'NOT_FOUND',
+      `no benchmark runner at ${runner}: the benchmarks live in tidemark's source repository`,
+    );
+  const child = spawn(process.execPath, [runner, ...args], { cwd: root, stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
 }
 
 function parsePort(v: string): number {
@@ -56,6 +75,22 @@ export function buildProgram(): Command {
         { dir: opts.dir, port: opts.port, host: opts.host, demo: opts.demo === true },
         (line) => process.stdout.write(line + '\n'),
       );
+    });
+
+  program
+    .command('bench')
+    .description(
+      'run the benchmarks against better-sqlite3, lmdb, classic-level and DuckDB (installed into bench/ on first use) and write docs/benchmarks.md',
+    )
+    .option('--only <names>', 'only these suites (comma-separated): mem, wal, core, ycsb, objects')
+    .option('--quick', 'smaller data, for a smoke run')
+    .option('--json <file>', 'also write the results as JSON to this file')
+    .action(async (opts: { only?: string; quick?: boolean; json?: string }) => {
+      process.exitCode = await runBench([
+        ...(opts.only !== undefined ? ['--only', opts.only] : []),
+        ...(opts.quick === true ? ['--quick'] : []),
+        ...(opts.json !== undefined ? ['--json', path.resolve(opts.json)] : []),
+      ]);
     });
 
   program

@@ -94,6 +94,9 @@ export class Database {
     private readonly observers: Observers,
   ) {}
 
+  /** The last queued one-statement write per row (see statement); empty when none is waiting. */
+  private readonly rowTurns = new Map<string, Promise<void>>();
+
   /** Open (creating if missing) the database in `dir`. */
   static async open(dir: string, options?: OpenOptions): Promise<Database> {
     if (typeof dir !== 'string' || dir === '')
@@ -317,19 +320,55 @@ export class Database {
   }
 
   insert(table: string, rows: Row | readonly Row[]): Promise<number> {
-    return this.transaction((tx) => tx.insert(table, rows));
+    return this.statement(undefined, (tx) => tx.insert(table, rows));
   }
 
   upsert(table: string, rows: Row | readonly Row[]): Promise<number> {
-    return this.transaction((tx) => tx.upsert(table, rows));
+    return this.statement(undefined, (tx) => tx.upsert(table, rows));
   }
 
   update(table: string, key: unknown, patch: Row): Promise<boolean> {
-    return this.transaction((tx) => tx.update(table, key, patch));
+    return this.statement(keyTag(table, key), (tx) => tx.update(table, key, patch));
   }
 
   delete(table: string, key: unknown): Promise<boolean> {
-    return this.transaction((tx) => tx.delete(table, key));
+    return this.statement(keyTag(table, key), (tx) => tx.delete(table, key));
+  }
+
+  /**
+   * A one-statement write transaction. Its outcome depends on its arguments only (the caller saw
+   * nothing of its snapshot), so a write-write conflict is retried on a fresh snapshot, after a
+   * short random pause, up to STATEMENT_ATTEMPTS times, before CONFLICT reaches the caller.
+   */
+  private async statement<T>(key: string | undefined, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    if (key === undefined) return this.retrying(fn);
+    // One-statement writes to the same row take turns: under contention on a hot key they would
+    // otherwise keep conflicting with one another.
+    const before = this.rowTurns.get(key);
+    const mine = (before ?? Promise.resolve()).then(() => this.retrying(fn));
+    const turn = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.rowTurns.set(key, turn);
+    try {
+      return await mine;
+    } finally {
+      if (this.rowTurns.get(key) === turn) this.rowTurns.delete(key);
+    }
+  }
+
+  private async retrying<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.transaction(fn);
+      } catch (e) {
+        if (!(e instanceof TidemarkError) || e.code !== 'CONFLICT' || attempt >= STATEMENT_ATTEMPTS) throw e;
+        // Each round of contenders has a winner; a random, growing pause spreads the others out.
+        if (attempt < 3) await nextTurn();
+        else await new Promise((r) => setTimeout(r, Math.random() * Math.min(8, 2 ** (attempt - 3))));
+      }
+    }
   }
 
   /** The row with this key in the latest committed state, or undefined. */
@@ -599,6 +638,16 @@ export class Database {
     this.logger.info({ dir: this.dir }, 'database closed');
   }
 }
+
+/** What one-statement writes to one row queue on (see Database.statement). */
+function keyTag(table: unknown, key: unknown): string | undefined {
+  if (typeof table !== 'string') return undefined; // (the transaction reports it)
+  const k = key instanceof Uint8Array ? Buffer.from(key).toString('hex') : String(key);
+  return `${table}\u0000${typeof key}\u0000${k}`;
+}
+
+/** How many times a one-statement write meets a write-write conflict before it gives up. */
+const STATEMENT_ATTEMPTS = 64;
 
 /** Open (creating if missing) the database in `dir`. */
 export function open(dir: string, options?: OpenOptions): Promise<Database> {

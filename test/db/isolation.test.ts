@@ -61,6 +61,53 @@ describe('snapshot isolation', () => {
     await db.close();
   });
 
+  test('one-statement writes to a hot key from many callers retry their conflicts: all succeed', async () => {
+    const { db } = await memDb();
+    await db.createTable('a', ACCOUNTS);
+    await db.insert('a', { id: 1, owner: 'x', balance: 0 });
+    // 32 callers update the same row 20 times each: they take turns, and none conflicts.
+    await Promise.all(
+      Array.from({ length: 32 }, async (_, c) => {
+        for (let k = 0; k < 20; k++) expect(await db.update('a', 1, { balance: c * 100 + k })).toBe(true);
+      }),
+    );
+    expect(db.stats().transactions.conflicts).toBe(0);
+    // With explicit transactions writing the row too, statements meet real conflicts: retried.
+    const explicit = Array.from({ length: 4 }, async () => {
+      for (let k = 0; k < 20; k++) {
+        for (;;) {
+          const done = await db
+            .transaction(async (tx) => {
+              const r = await tx.get('a', 1);
+              await tx.update('a', 1, { balance: (r!['balance'] as number) + 1 });
+            })
+            .then(() => true)
+            .catch((e: unknown) => {
+              if ((e as { code?: string }).code !== 'CONFLICT') throw e;
+              return false; // the caller's to retry
+            });
+          if (done) break;
+        }
+      }
+    });
+    const statements = Array.from({ length: 16 }, async (_, c) => {
+      for (let k = 0; k < 20; k++) expect(await db.update('a', 1, { owner: `c${c}` })).toBe(true);
+    });
+    await Promise.all([...explicit, ...statements]);
+    expect(db.stats().transactions.conflicts).toBeGreaterThan(0); // they met, and were retried
+    // An explicit transaction is the caller's to retry: it still gets CONFLICT.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const mine = db.transaction(async (tx) => {
+      await tx.update('a', 1, { balance: -1 });
+      await gate;
+    });
+    await db.update('a', 1, { balance: -2 });
+    release();
+    expect(await codeOf(mine)).toBe('CONFLICT');
+    await db.close();
+  });
+
   test('reads see their own writes, and nothing of others', async () => {
     const { db } = await setup();
     const t1 = await hold(db);

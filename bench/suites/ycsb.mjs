@@ -1,0 +1,13 @@
+// YCSB A, B, C and E over the same records for every engine, each in a child process of its own.
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runJsonLines } from '../lib/proc.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+
+for (const engine of ['tidemark', 'sqlite', 'lmdb', 'level']) {
+  await runJsonLines(path.join(here, '..', 'ycsb_child.mjs'), [engine, ...(quick ? ['--quick'] : [])], (r) =>
+    process.stdout.write(JSON.stringify(r) + '\n'),
+  );
+}
