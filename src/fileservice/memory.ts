@@ -149,6 +149,7 @@ export class MemoryFileService implements CrashableFileService {
   }
 
   async open(path: string, mode: OpenMode, kind: FileKind, options: OpenOptions = {}): Promise<FileHandle> {
+    const generation = this.generation;
     const segs = checkPath(path);
     if (segs.length === 0) throw notFile(path);
     const dir = this.dirOf(segs, 'open', path);
@@ -163,8 +164,11 @@ export class MemoryFileService implements CrashableFileService {
       throw errno('open', path, 'EEXIST');
     }
     await Promise.resolve();
+    // A crash while this open was under way: the process that asked is gone, and so is its handle
+    // (registering it now would count it against whoever opens the directory next).
+    this.checkGeneration(generation, path);
     const id = this.handles.add(path, kind, mode);
-    return new MemHandle(this, node, path, kind, mode === 'read', id, this.generation, options.sync === true);
+    return new MemHandle(this, node, path, kind, mode === 'read', id, generation, options.sync === true);
   }
 
   async writeFileAtomic(path: string, chunks: readonly Uint8Array[], kind: FileKind): Promise<void> {

@@ -436,7 +436,7 @@ export class Wal {
 
   /** Wait until everything appended so far is durable (or the log failed). */
   flush(): Promise<void> {
-    return this.writer.drain();
+    return this.writer.whenDurable(this.writer.nextLsn - 1);
   }
 
   get nextLsn(): number {

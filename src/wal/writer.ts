@@ -59,6 +59,7 @@ export class WalWriter {
   private queuedBytes = 0;
   private flushing: Promise<void> | undefined;
   private failure: TidemarkError | undefined;
+  private durableWaiters: { lsn: number; resolve: () => void }[] = [];
   /** Called once, when the writer fails (see Wal.onFailure). */
   readonly failureListeners: ((err: TidemarkError) => void)[] = [];
   private closing = false;
@@ -111,9 +112,29 @@ export class WalWriter {
     return this.appendSlow(type, payload, size, onLsn);
   }
 
-  /** Wait until everything appended so far is written (and synced), or the writer failed. */
+  /** Wait until the writer is idle: nothing queued, nothing being written (close). */
   async drain(): Promise<void> {
     while (this.flushing !== undefined) await this.flushing;
+  }
+
+  /**
+   * Resolves once every record up to `lsn` is durable, or the writer failed (check `failed`).
+   * Unlike `drain`, it does not wait for records appended later: under a steady stream of appends
+   * the writer is never idle, and a checkpoint waiting for that would wait for ever.
+   */
+  whenDurable(lsn: number): Promise<void> {
+    if (this.durableLsn >= lsn || this.failure !== undefined) return Promise.resolve();
+    return new Promise((resolve) => this.durableWaiters.push({ lsn, resolve }));
+  }
+
+  private wakeDurable(): void {
+    if (this.durableWaiters.length === 0) return;
+    const waiting: { lsn: number; resolve: () => void }[] = [];
+    for (const w of this.durableWaiters) {
+      if (this.failure !== undefined || this.durableLsn >= w.lsn) w.resolve();
+      else waiting.push(w);
+    }
+    this.durableWaiters = waiting;
   }
 
   /** Flush what is queued, then close the segment. Fails waiting appends if the writer failed. */
@@ -265,6 +286,7 @@ export class WalWriter {
     }
     this.batches++;
     this.durableLsn = batch[batch.length - 1]!.lsn;
+    this.wakeDurable();
     this.queuedBytes -= total;
     for (const r of batch) {
       r.buf.release();
@@ -330,6 +352,7 @@ export class WalWriter {
       { cause, details: io.details },
     );
     this.failure = err;
+    this.wakeDurable();
     for (const l of this.failureListeners.splice(0)) {
       try {
         l(err);

@@ -30,6 +30,16 @@ async function scenario(seed: number): Promise<{ fs: MemoryFileService; files: M
 }
 
 describe('in-memory crash model', () => {
+  test('an open under way when the crash comes fails, and leaves no handle for the next opener', async () => {
+    const mem = new MemoryFileService();
+    await mem.mkdir('d');
+    const opening = mem.open('d/f', 'create-new', 'other');
+    mem.crash(1); // before the open has registered its handle
+    await expect(opening).rejects.toMatchObject({ code: 'IO' });
+    expect(mem.handles.size).toBe(0);
+    await mem.close(); // would name a leaked handle
+  });
+
   test('the same seed drops unsynced data identically', async () => {
     for (let seed = 1; seed <= 50; seed++) {
       const a = await scenario(seed);
