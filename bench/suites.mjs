@@ -128,6 +128,30 @@ export const SUITES = [
     },
   },
   {
+    name: 'ckp',
+    title: 'Commit latency during background checkpoints',
+    script: 'ckp.mjs',
+    peers: false,
+    table(rows) {
+      const lines = [
+        '| case | commits/s | p50 | p99 | p99.9 | checkpoints | rows loaded meanwhile | pool high-water |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|',
+      ];
+      for (const r of rows)
+        lines.push(
+          `| ${r.name} | ${num(r.opsPerSec)} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${r.p999Ms.toFixed(2)} ms | ${r.checkpoints} | ${num(r.loadedRows)} | ${r.poolHighWaterMiB} MiB |`,
+        );
+      const on = rows.find((r) => r.workload === 'ckp-on');
+      const off = rows.find((r) => r.workload === 'ckp-off');
+      if (on && off)
+        lines.push(
+          '',
+          `p99 with checkpoints / without: ${(on.p99Ms / off.p99Ms).toFixed(2)}x (target <= 2x: ${on.p99Ms <= 2 * off.p99Ms ? 'met' : 'not met'}).`,
+        );
+      return lines.join('\n') + '\n\nSettings:\n' + settingsLines(rows).join('\n');
+    },
+  },
+  {
     name: 'objects',
     title: 'Data in objects: point gets and a column SUM after a restart',
     script: 'objects.mjs',
