@@ -152,6 +152,23 @@ export const SUITES = [
     },
   },
   {
+    name: 'open',
+    title: 'Open time after SIGKILL',
+    script: 'open.mjs',
+    peers: true,
+    table(rows) {
+      const lines = [
+        '| case | engine | log | rows | open | records replayed |',
+        '|---|---|---:|---:|---:|---:|',
+      ];
+      for (const r of rows)
+        lines.push(
+          `| ${r.name} | ${r.engine} | ${r.walMiB} MiB | ${num(r.rows)} | ${(r.openMs / 1000).toFixed(2)} s | ${r.replayedRecords === undefined ? '' : num(r.replayedRecords)} |`,
+        );
+      return lines.join('\n') + '\n\nSettings:\n' + settingsLines(rows).join('\n');
+    },
+  },
+  {
     name: 'objects',
     title: 'Data in objects: point gets and a column SUM after a restart',
     script: 'objects.mjs',
