@@ -82,7 +82,7 @@ export function buildProgram(): Command {
     .description(
       'run the benchmarks against better-sqlite3, lmdb, classic-level and DuckDB (installed into bench/ on first use) and write docs/benchmarks.md',
     )
-    .option('--only <names>', 'only these suites (comma-separated): mem, wal, core, ycsb, objects')
+    .option('--only <names>', 'only these suites (comma-separated): mem, wal, core, ycsb, ckp, open, objects')
     .option('--quick', 'smaller data, for a smoke run')
     .option('--json <file>', 'also write the results as JSON to this file')
     .action(async (opts: { only?: string; quick?: boolean; json?: string }) => {
