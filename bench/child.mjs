@@ -93,28 +93,30 @@ try {
     });
   }
 
-  // 4. Durable 1-row transactions from 64 concurrent callers.
-  {
-    const lat = new Float64Array(COMMITS);
+  // 4. Durable 1-row transactions from one caller, then from 64 concurrent callers.
+  for (const callers of [1, CALLERS]) {
+    const commits = callers === 1 ? Math.min(COMMITS, 3000) : COMMITS;
+    const lat = new Float64Array(commits);
     let next = 0;
+    const base = callers === 1 ? 10_000_000 : 0; // distinct keys for the two runs
     const t0 = now();
     await Promise.all(
-      Array.from({ length: CALLERS }, async () => {
+      Array.from({ length: callers }, async () => {
         for (;;) {
           const i = next++;
-          if (i >= COMMITS) return;
+          if (i >= commits) return;
           const s = now();
-          await db.insertOne(row(i));
+          await db.insertOne(row(base + i));
           lat[i] = now() - s;
         }
       }),
     );
     const ms = now() - t0;
     out({
-      workload: 'commit64',
-      name: `durable 1-row transactions, ${CALLERS} concurrent callers`,
+      workload: callers === 1 ? 'commit1' : 'commit64',
+      name: `durable 1-row transactions, ${callers} ${callers === 1 ? 'caller' : 'concurrent callers'}`,
       unit: 'txn/s',
-      opsPerSec: COMMITS / (ms / 1000),
+      opsPerSec: commits / (ms / 1000),
       ...percentiles(lat),
       poolHighWaterMiB: toMiB(db.poolHighWater()),
     });

@@ -58,29 +58,51 @@ export const SUITES = [
   },
   {
     name: 'core',
-    title: 'Tables and transactions: tidemark against better-sqlite3',
+    title: 'Tables and transactions: tidemark against better-sqlite3, lmdb and classic-level',
     script: 'core.mjs',
     peers: true,
     table(rows) {
-      const targets = { bulk: 1, commit64: 5, get: 1, sum: 5 };
-      const lines = [
-        '| workload | engine | throughput | p50 | p99 | peak RSS | pool high-water | tidemark / sqlite | target |',
-        '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+      // Targets (issue "Benchmark suite"): [workload, peer, at least this ratio].
+      const targets = [
+        ['bulk', 'sqlite', 1],
+        ['commit64', 'sqlite', 5],
+        ['commit64', 'lmdb', 1],
+        ['get', 'sqlite', 1],
       ];
-      const byWorkload = groupBy(rows, (r) => r.workload);
-      for (const [w, rs] of byWorkload) {
+      const lines = [
+        '| workload | engine | throughput | p50 | p99 | peak RSS | pool high-water | tidemark / peer |',
+        '|---|---|---:|---:|---:|---:|---:|---|',
+      ];
+      const verdicts = [];
+      for (const [w, rs] of groupBy(rows, (r) => r.workload)) {
         const t = rs.find((r) => r.engine === 'tidemark');
-        const q = rs.find((r) => r.engine === 'sqlite');
-        const ratio = t && q ? t.opsPerSec / q.opsPerSec : undefined;
         for (const r of rs) {
-          const isT = r.engine === 'tidemark';
+          const ratios =
+            r.engine === 'tidemark'
+              ? rs
+                  .filter((p) => p.engine !== 'tidemark')
+                  .map((p) => `${(t.opsPerSec / p.opsPerSec).toFixed(2)}x ${p.engine}`)
+                  .join(', ')
+              : '';
           lines.push(
-            `| ${r.name} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${r.peakRssMiB} MiB | ${r.poolHighWaterMiB === null ? '' : `${r.poolHighWaterMiB} MiB`} | ${isT && ratio !== undefined ? `${ratio.toFixed(2)}x` : ''} | ${isT ? `>= ${targets[w]}x ${ratio !== undefined && ratio >= targets[w] ? '(met)' : '(not met)'}` : ''} |`,
+            `| ${r.name} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${r.peakRssMiB} MiB | ${r.poolHighWaterMiB === null ? '' : `${r.poolHighWaterMiB} MiB`} | ${ratios} |`,
+          );
+        }
+        for (const [tw, peer, want] of targets) {
+          const p = rs.find((r) => r.engine === peer);
+          if (tw !== w || !t || !p) continue;
+          const ratio = t.opsPerSec / p.opsPerSec;
+          verdicts.push(
+            `- ${t.name}: ${ratio.toFixed(2)}x ${peer} (target >= ${want}x: ${ratio >= want ? 'met' : 'not met'})`,
           );
         }
       }
-      const settings = settingsLines(rows);
-      return lines.join('\n') + '\n\nSettings:\n' + settings.join('\n');
+      return (
+        lines.join('\n') +
+        (verdicts.length > 0 ? '\n\nTargets:\n' + verdicts.join('\n') : '') +
+        '\n\nSettings:\n' +
+        settingsLines(rows).join('\n')
+      );
     },
   },
   {

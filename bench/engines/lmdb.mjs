@@ -2,6 +2,32 @@
 // Values are msgpack-encoded objects; gets are synchronous.
 import { open } from 'lmdb';
 
+export const settings =
+  'lmdb-js 3.5, defaults (overlappingSync: a write resolves once committed, durable once flushed), msgpack values';
+
+export async function create(dir) {
+  const t = open({ path: `${dir}/t`, compression: false });
+  const c = open({ path: `${dir}/c`, compression: false });
+  return {
+    insertBatch: (rows) =>
+      t.transaction(() => {
+        for (const r of rows) t.put(r.id, r);
+      }),
+    insertOne: (r) => c.put(r.id, r),
+    get: async (id) => t.get(id),
+    sum: async () => {
+      let s = 0;
+      for (const { value } of t.getRange()) s += value.value;
+      return s;
+    },
+    poolHighWater: () => null,
+    close: async () => {
+      await t.close();
+      await c.close();
+    },
+  };
+}
+
 export const objects = {
   settings:
     'lmdb-js 3.5, defaults (overlappingSync, msgpack values, no object cache), loads in 1000-row transactions',
