@@ -28,6 +28,13 @@ export const objects = {
         const reader = await conn.runAndReadAll('SELECT sum(value) AS s FROM s');
         return Number(reader.getRows()[0][0]);
       },
+      filtered: async (min) => {
+        const reader = await conn.runAndReadAll(
+          `SELECT count(*) AS c, sum(value) AS s FROM s WHERE value >= ${Number(min)}`,
+        );
+        const [c, s] = reader.getRows()[0];
+        return { count: Number(c), sum: Number(s) };
+      },
       close: async () => {
         conn.closeSync();
         instance.closeSync();

@@ -52,7 +52,9 @@ export const objects = {
     });
     const get = db.prepare('SELECT id, name, value, flag FROM g WHERE id = ?');
     const sum = db.prepare('SELECT sum(value) AS s FROM s');
+    const filtered = db.prepare('SELECT count(*) AS count, sum(value) AS sum FROM s WHERE value >= ?');
     return {
+      filtered: async (min) => filtered.get(min),
       loadGets: async (rows) => loadG(rows),
       loadSum: async (rows) => loadS(rows),
       settle: async () => {

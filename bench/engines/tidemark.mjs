@@ -47,6 +47,19 @@ export const objects = {
       },
       get: (id) => db.get('g', id),
       sum: () => sumValues(db, 's', 65536),
+      filtered: async (min) => {
+        let count = 0;
+        let sum = 0;
+        for await (const b of db.scanBatches('s', { columns: ['value'], batchRows: 65536, borrow: true })) {
+          const v = b.columns.value;
+          for (let i = 0; i < v.length; i++)
+            if (v[i] >= min) {
+              count++;
+              sum += v[i];
+            }
+        }
+        return { count, sum };
+      },
       storage: () => db.stats().storage,
       poolHighWater: () => db.stats().memory.highWaterBytes,
       close: () => db.close(),

@@ -49,3 +49,20 @@ export function expectedSumRows(n) {
   for (let i = 0; i < n; i++) s += ((i * 7919) % 100_000) / 100;
   return s;
 }
+
+/** The filtered aggregate's threshold: about 10% of sumRow values are at or above it. */
+export const FILTER_MIN = 900;
+
+/** The expected COUNT and SUM of value over sumRow(0..n-1) where value >= FILTER_MIN. */
+export function expectedFiltered(n) {
+  let count = 0;
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const v = ((i * 7919) % 100_000) / 100;
+    if (v >= FILTER_MIN) {
+      count++;
+      sum += v;
+    }
+  }
+  return { count, sum };
+}
