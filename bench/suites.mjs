@@ -19,6 +19,51 @@ function settingsLines(rows) {
 
 const num = (x) => Math.round(x).toLocaleString('en-US');
 
+/** "2.27x sqlite, 1.04x lmdb": tidemark's throughput against each other engine's on one workload. */
+function ratiosToPeers(rs) {
+  const t = rs.find((r) => r.engine === 'tidemark');
+  return rs
+    .filter((p) => p.engine !== 'tidemark')
+    .map((p) => `${(t.opsPerSec / p.opsPerSec).toFixed(2)}x ${p.engine}`)
+    .join(', ');
+}
+
+/**
+ * The table of a suite whose engines run the same workloads: a row per workload and engine, the
+ * ratio of tidemark to every other engine, then each target ([workload, peer, at least this ratio])
+ * with its verdict, and the engines' settings.
+ */
+function peerTable(rows, targets) {
+  const lines = [
+    '| workload | engine | throughput | p50 | p99 | peak RSS | pool high-water | tidemark / peer |',
+    '|---|---|---:|---:|---:|---:|---:|---|',
+  ];
+  const verdicts = [];
+  for (const [w, rs] of groupBy(rows, (r) => r.workload)) {
+    const t = rs.find((r) => r.engine === 'tidemark');
+    for (const r of rs) {
+      const ratios = r.engine === 'tidemark' ? ratiosToPeers(rs) : '';
+      lines.push(
+        `| ${r.name} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${r.peakRssMiB} MiB | ${r.poolHighWaterMiB === null ? '' : `${r.poolHighWaterMiB} MiB`} | ${ratios} |`,
+      );
+    }
+    for (const [tw, peer, want] of targets) {
+      const p = rs.find((r) => r.engine === peer);
+      if (tw !== w || !t || !p) continue;
+      const ratio = t.opsPerSec / p.opsPerSec;
+      verdicts.push(
+        `- ${t.name}: ${ratio.toFixed(2)}x ${peer} (target >= ${want}x: ${ratio >= want ? 'met' : 'not met'})`,
+      );
+    }
+  }
+  return (
+    lines.join('\n') +
+    (verdicts.length > 0 ? '\n\nTargets:\n' + verdicts.join('\n') : '') +
+    '\n\nSettings:\n' +
+    settingsLines(rows).join('\n')
+  );
+}
+
 export const SUITES = [
   {
     name: 'mem',
@@ -63,46 +108,12 @@ export const SUITES = [
     peers: true,
     table(rows) {
       // Targets (issue "Benchmark suite"): [workload, peer, at least this ratio].
-      const targets = [
+      return peerTable(rows, [
         ['bulk', 'sqlite', 1],
         ['commit64', 'sqlite', 5],
         ['commit64', 'lmdb', 1],
         ['get', 'sqlite', 1],
-      ];
-      const lines = [
-        '| workload | engine | throughput | p50 | p99 | peak RSS | pool high-water | tidemark / peer |',
-        '|---|---|---:|---:|---:|---:|---:|---|',
-      ];
-      const verdicts = [];
-      for (const [w, rs] of groupBy(rows, (r) => r.workload)) {
-        const t = rs.find((r) => r.engine === 'tidemark');
-        for (const r of rs) {
-          const ratios =
-            r.engine === 'tidemark'
-              ? rs
-                  .filter((p) => p.engine !== 'tidemark')
-                  .map((p) => `${(t.opsPerSec / p.opsPerSec).toFixed(2)}x ${p.engine}`)
-                  .join(', ')
-              : '';
-          lines.push(
-            `| ${r.name} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${r.peakRssMiB} MiB | ${r.poolHighWaterMiB === null ? '' : `${r.poolHighWaterMiB} MiB`} | ${ratios} |`,
-          );
-        }
-        for (const [tw, peer, want] of targets) {
-          const p = rs.find((r) => r.engine === peer);
-          if (tw !== w || !t || !p) continue;
-          const ratio = t.opsPerSec / p.opsPerSec;
-          verdicts.push(
-            `- ${t.name}: ${ratio.toFixed(2)}x ${peer} (target >= ${want}x: ${ratio >= want ? 'met' : 'not met'})`,
-          );
-        }
-      }
-      return (
-        lines.join('\n') +
-        (verdicts.length > 0 ? '\n\nTargets:\n' + verdicts.join('\n') : '') +
-        '\n\nSettings:\n' +
-        settingsLines(rows).join('\n')
-      );
+      ]);
     },
   },
   {
@@ -111,42 +122,10 @@ export const SUITES = [
     script: 'ycsb.mjs',
     peers: true,
     table(rows) {
-      const peers = ['sqlite', 'lmdb', 'level'];
-      const lines = [
-        '| workload | engine | throughput | p50 | p99 | peak RSS | pool high-water | tidemark / peer |',
-        '|---|---|---:|---:|---:|---:|---:|---|',
-      ];
-      const verdicts = [];
-      for (const [w, rs] of groupBy(rows, (r) => r.workload)) {
-        const t = rs.find((r) => r.engine === 'tidemark');
-        for (const r of rs) {
-          const ratios =
-            r.engine === 'tidemark'
-              ? peers
-                  .map((p) => rs.find((x) => x.engine === p))
-                  .filter((p) => p !== undefined)
-                  .map((p) => `${(t.opsPerSec / p.opsPerSec).toFixed(2)}x ${p.engine}`)
-                  .join(', ')
-              : '';
-          lines.push(
-            `| ${r.name} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${r.peakRssMiB} MiB | ${r.poolHighWaterMiB === null ? '' : `${r.poolHighWaterMiB} MiB`} | ${ratios} |`,
-          );
-        }
-        if (w === 'ycsb-c' && t) {
-          const q = rs.find((r) => r.engine === 'sqlite');
-          const l = rs.find((r) => r.engine === 'lmdb');
-          if (q && l)
-            verdicts.push(
-              `- YCSB C: ${(t.opsPerSec / q.opsPerSec).toFixed(2)}x better-sqlite3 (target >= 1x: ${t.opsPerSec >= q.opsPerSec ? 'met' : 'not met'}), ${(t.opsPerSec / l.opsPerSec).toFixed(2)}x lmdb (target >= 0.5x: ${t.opsPerSec >= 0.5 * l.opsPerSec ? 'met' : 'not met'})`,
-            );
-        }
-      }
-      return (
-        lines.join('\n') +
-        (verdicts.length > 0 ? '\n\nTargets:\n' + verdicts.join('\n') : '') +
-        '\n\nSettings:\n' +
-        settingsLines(rows).join('\n')
-      );
+      return peerTable(rows, [
+        ['ycsb-c', 'sqlite', 1],
+        ['ycsb-c', 'lmdb', 0.5],
+      ]);
     },
   },
   {
@@ -206,13 +185,7 @@ export const SUITES = [
       for (const [w, rs] of byWorkload) {
         const t = rs.find((r) => r.engine === 'tidemark');
         for (const r of rs) {
-          const ratios =
-            r.engine === 'tidemark'
-              ? rs
-                  .filter((p) => p.engine !== 'tidemark')
-                  .map((p) => `${(t.opsPerSec / p.opsPerSec).toFixed(2)}x ${p.engine}`)
-                  .join(', ')
-              : '';
+          const ratios = r.engine === 'tidemark' ? ratiosToPeers(rs) : '';
           lines.push(
             `| ${r.name} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${(r.openMs / 1000).toFixed(2)} s | ${r.peakRssMiB} MiB | ${r.poolHighWaterMiB === null ? '' : `${r.poolHighWaterMiB} MiB`} | ${ratios} |`,
           );

@@ -1,18 +1,17 @@
-import { stat } from 'node:fs/promises';
 import { CKP_DIR, parseCkpName } from '../checkpoint/format.js';
 import { loadChain, type LoadedChain } from '../checkpoint/recovery.js';
 import { TidemarkError } from '../errors.js';
-import { LocalFileService } from '../fileservice/local.js';
 import { isTempName } from '../fileservice/paths.js';
 import type { FileService } from '../fileservice/types.js';
 import { createLogger } from '../log.js';
-import { MemoryManager } from '../mem/manager.js';
+import type { MemoryManager } from '../mem/manager.js';
 import { BlockCache } from '../objectio/cache.js';
 import { ObjectFiles } from '../objectio/files.js';
 import { OBJ_DIR, objectPath, parseObjectName } from '../objectio/format.js';
 import { ObjectReader } from '../objectio/reader.js';
 import { decodeStorage, StorageRecord, type LayerIds } from '../table/log_records.js';
 import { SegmentScanner } from '../wal/reader.js';
+import { readDirectory } from './inspect.js';
 import { parseSegmentName, WAL_DIR } from '../wal/segment.js';
 
 export interface CheckReport {
@@ -39,18 +38,8 @@ export interface CheckReport {
  * checkpoints and the log name, each chunk read and decoded against its checksum; and no file that
  * nothing names.
  */
-export async function check(dir: string): Promise<CheckReport> {
-  const st = await stat(dir).catch(() => undefined);
-  if (st === undefined || !st.isDirectory())
-    throw new TidemarkError('NOT_FOUND', `no database directory at ${dir}`, { details: { dir } });
-  const fs = new LocalFileService(dir);
-  const memory = new MemoryManager({ leakDetection: 'paranoid' });
-  try {
-    return await checkWith(fs, memory, dir);
-  } finally {
-    await fs.close();
-    memory.close();
-  }
+export function check(dir: string): Promise<CheckReport> {
+  return readDirectory(dir, (fs, memory) => checkWith(fs, memory, dir));
 }
 
 export async function checkWith(fs: FileService, memory: MemoryManager, dir: string): Promise<CheckReport> {

@@ -53,14 +53,26 @@ export interface InspectReport {
  * Read a database directory without opening it (no lock taken, nothing written): the checkpoint
  * chain, the WAL segments, the objects (live, retired, orphaned) and stray checkpoint files.
  */
-export async function inspect(dir: string): Promise<InspectReport> {
+export function inspect(dir: string): Promise<InspectReport> {
+  return readDirectory(dir, (fs, memory) => inspectWith(fs, memory, dir));
+}
+
+/**
+ * Run `fn` over a database directory read through a file service and memory of its own (without
+ * its lock: nothing is written), both closed afterwards, and checked for leaks. NOT_FOUND if the
+ * directory is not there.
+ */
+export async function readDirectory<T>(
+  dir: string,
+  fn: (fs: FileService, memory: MemoryManager) => Promise<T>,
+): Promise<T> {
   const st = await stat(dir).catch(() => undefined);
   if (st === undefined || !st.isDirectory())
     throw new TidemarkError('NOT_FOUND', `no database directory at ${dir}`, { details: { dir } });
   const fs = new LocalFileService(dir);
   const memory = new MemoryManager({ leakDetection: 'paranoid' });
   try {
-    return await inspectWith(fs, memory, dir);
+    return await fn(fs, memory);
   } finally {
     await fs.close();
     memory.close();

@@ -2,7 +2,7 @@ import { open } from '../db/database.js';
 import { LeakError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { DemoWorkload } from '../server/demo_workload.js';
-import { TidemarkServer } from '../server/server.js';
+import { isLoopbackHost, TidemarkServer } from '../server/server.js';
 
 export interface ServeOptions {
   dir: string;
@@ -10,8 +10,6 @@ export interface ServeOptions {
   host: string;
   demo: boolean;
 }
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /**
  * `tidemark serve`: open the database, serve metrics, stats and the dashboard, and run until
@@ -49,7 +47,7 @@ async function serveUntilSignalled(
   stopped: () => Promise<NodeJS.Signals>,
 ): Promise<number> {
   const logger = createLogger({ level: 'warn' });
-  if (!LOOPBACK.has(opts.host))
+  if (!isLoopbackHost(opts.host))
     print(`tidemark: warning: listening on ${opts.host}: the stats and debug pages are open to that network`);
   const db = await open(opts.dir, {
     log: logger,

@@ -74,15 +74,11 @@ export class Metrics {
       'Live buffers and reservations of each memory pool.',
       (p) => p.handles,
     );
-    new Gauge({
-      name: 'tidemark_memory_limit_bytes',
-      help: 'The memory limit the pools share (memory.limitBytes).',
-      registers,
-      collect() {
-        const s = stats();
-        if (s !== undefined) this.set(s.memory.limitBytes);
-      },
-    });
+    this.gauge(
+      'tidemark_memory_limit_bytes',
+      'The memory limit the pools share (memory.limitBytes).',
+      (s) => s.memory.limitBytes,
+    );
     new Gauge({
       name: 'tidemark_memory_array_buffers_bytes',
       help: 'Bytes of all ArrayBuffers and Buffers of the process (process.memoryUsage().arrayBuffers); the pools are part of it.',

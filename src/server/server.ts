@@ -38,7 +38,12 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/vendor/uPlot.min.css': { file: path.join(UPLOT, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]']);
+const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
+
+/** Whether a host name or address reaches this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK.has(host);
+}
 
 /** The longest heap-profile sampling a request may ask for. */
 const HEAP_SECONDS_MAX = 30;
@@ -55,7 +60,7 @@ export class TidemarkServer {
   /** Ends a heap profile's sampling early (close). */
   private readonly closing = new AbortController();
   /** Host names a request may carry (DNS rebinding): undefined when bound beyond loopback. */
-  private readonly hosts: Set<string> | undefined;
+  private readonly hosts: ReadonlySet<string> | undefined;
 
   private constructor(
     private readonly db: Database,
@@ -65,7 +70,7 @@ export class TidemarkServer {
     private readonly logger: Logger,
     host: string,
   ) {
-    this.hosts = LOOPBACK.has(host) ? new Set([...LOOPBACK, 'localhost']) : undefined;
+    this.hosts = isLoopbackHost(host) ? LOOPBACK : undefined;
   }
 
   static async start(db: Database, options: ServerOptions = {}): Promise<TidemarkServer> {

@@ -125,6 +125,28 @@ test('requests addressed to another host are refused (DNS rebinding); a closed d
       req.end();
     });
   expect(await status('evil.example:7070')).toBe(403);
+  // Bound by the name localhost, the same check holds.
+  const { db: other } = await memDb();
+  cleanups.push(() => other.close());
+  const named = await TidemarkServer.start(other, { port: 0, host: 'localhost', defaultMetrics: false });
+  cleanups.push(() => named.close());
+  const rebound = await new Promise<number>((resolve, reject) => {
+    const req = request(
+      {
+        host: named.address.address,
+        port: named.address.port,
+        path: '/api/stats',
+        headers: { Host: 'evil.example' },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  expect(rebound).toBe(403);
   expect(await status(`localhost:${server.address.port}`)).toBe(200);
   expect(await status(`127.0.0.1:${server.address.port}`)).toBe(200);
   await db.close();
