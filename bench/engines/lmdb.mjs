@@ -14,6 +14,12 @@ export async function create(dir) {
         for (const r of rows) t.put(r.id, r);
       }),
     insertOne: (r) => c.put(r.id, r),
+    // Like for like with the other engines: resolve once the commit is durable (flushed to disk).
+    insertOneDurable: async (r) => {
+      await c.put(r.id, r);
+      await c.flushed;
+    },
+    durableSettings: 'lmdb-js 3.5, defaults, each commit awaited until `flushed` resolves (durable on disk)',
     get: async (id) => t.get(id),
     sum: async () => {
       let s = 0;
