@@ -1,6 +1,7 @@
 // The public surface of tidemark. Everything not exported here is internal.
 export { open, Database } from './db/database.js';
 export type { DatabaseStats } from './db/database.js';
+export { Snapshot } from './db/snapshot.js';
 export type { OpenOptions, CheckpointOptions } from './db/options.js';
 export type { Transaction, ScanOptions, ScanBatchesOptions } from './txn/transaction.js';
 export type { Batch } from './txn/batch.js';

@@ -19,6 +19,7 @@ import { StorageRecord } from '../table/log_records.js';
 import { Wal } from '../wal/wal.js';
 import { Storage, type StorageStats } from './storage.js';
 import { Observers, type DatabaseObserver } from './events.js';
+import { Snapshot } from './snapshot.js';
 import { Checkpointer, type CheckpointInfo, type CheckpointStats } from '../checkpoint/checkpointer.js';
 import { CKP_DIR } from '../checkpoint/format.js';
 import { loadChain } from '../checkpoint/recovery.js';
@@ -388,6 +389,15 @@ export class Database {
     const found = t.lookup(k, ts);
     const ref = found instanceof Promise ? await found : found;
     return ref === undefined ? undefined : t.readRow(ref, cols);
+  }
+
+  /**
+   * A read view of the latest committed state, held until `release()`: see Snapshot. Taken
+   * synchronously: a write that has not resolved yet may or may not be in it, one that has is.
+   */
+  snapshot(): Snapshot {
+    this.checkOpen();
+    return new Snapshot(this.txns.begin(false), this.txns);
   }
 
   /** Rows of the latest committed state in key order (a snapshot held until the scan ends). */

@@ -319,6 +319,29 @@ export class MemTable implements RowSource {
   }
 
   /**
+   * Push onto `out` keys in [from, to) about every `every` index entries (the first key of an index
+   * leaf each time that many have passed), ascending.
+   */
+  sampleKeys(from: Key | undefined, to: Key | undefined, every: number, out: Key[]): void {
+    let { leaf, i } = this.index.cursor(from, false);
+    let since = 0;
+    while (leaf !== null) {
+      const keys = leaf.keys;
+      if (i < keys.length) {
+        const k = keys[i]!;
+        if (to !== undefined && this.compare(k, to) >= 0) return;
+        if (since >= every) {
+          out.push(k);
+          since = 0;
+        }
+        since += keys.length - i;
+      }
+      leaf = leaf.next;
+      i = 0;
+    }
+  }
+
+  /**
    * One index descent for what a write needs to know: the row visible at `ts` (or ABSENT or
    * DELETED) in `probed.row`, and the newest version's timestamp (NaN if none) and kind.
    */

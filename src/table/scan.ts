@@ -1,4 +1,5 @@
 import type { Key, KeyCompare } from '../catalog/schema.js';
+import { TidemarkError } from '../errors.js';
 import type { CursorBuffer, LayerCursor } from './cursor.js';
 import type { Layer } from './layer.js';
 import type { RowSource } from './source.js';
@@ -52,6 +53,7 @@ export class TableScan {
   }
 
   async next(max: number, wantKeys: boolean): Promise<ScanChunk> {
+    if (this.closed) throw new TidemarkError('CLOSED', 'the scan was closed');
     this.releaseUsed();
     const srcOf = new Map<RowSource, number>();
     const sources: RowSource[] = [];
@@ -68,6 +70,7 @@ export class TableScan {
     let last: Key | undefined;
     for (;;) {
       await this.fill();
+      if (this.closed) throw new TidemarkError('CLOSED', 'the scan was closed');
       const live = this.heads.filter((h) => h.buf !== undefined);
       if (live.length === 0) return { n, src, row, sources, rangeStart: -1, keys, last, done: true };
       // The head with the smallest key (the newest layer among equals, heads being newest first).
@@ -121,6 +124,7 @@ export class TableScan {
           this.advance(head, take);
           // Know whether anything follows, so that a caller merging its own rows finishes in one chunk.
           await this.fill();
+          if (this.closed) throw new TidemarkError('CLOSED', 'the scan was closed');
           return {
             n: take,
             src,
@@ -139,6 +143,7 @@ export class TableScan {
       }
       if (n >= max) {
         await this.fill();
+        if (this.closed) throw new TidemarkError('CLOSED', 'the scan was closed');
         return { n, src, row, sources, rangeStart: -1, keys, last, done: this.finished() };
       }
     }
@@ -190,6 +195,11 @@ export class TableScan {
     for (const h of this.heads) {
       while (h.buf === undefined && !h.exhausted) {
         const b = await h.cursor.next();
+        if (this.closed) {
+          // Closed while the read was under way (its transaction ended): nothing may stay pinned.
+          b?.release?.();
+          return;
+        }
         if (b === undefined) h.exhausted = true;
         else if (b.n > 0) {
           h.buf = b;

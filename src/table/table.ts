@@ -281,6 +281,27 @@ export class Table {
     return new TableScan(layers, cursors, this.compare);
   }
 
+  /**
+   * Keys strictly inside (from, to), ascending, where the table's layers divide their entries: about
+   * every `every` entries of each memtable's index, and the first key of every row group of every
+   * object. Between two neighbours, each layer holds at most about one such part (reverse scans).
+   */
+  splitKeys(from: Key | undefined, to: Key | undefined, every: number): Key[] {
+    const cmp = this.compare;
+    const inside = (k: Key) =>
+      (from === undefined || cmp(k, from) > 0) && (to === undefined || cmp(k, to) < 0);
+    const keys: Key[] = [];
+    for (const l of this.memLayersNewestFirst()) l.mt.sampleKeys(from, to, every, keys);
+    for (const o of this.objects)
+      for (const r of [o.data, o.tomb])
+        if (r !== undefined) for (const g of r.meta.rowGroups) if (inside(g.minKey)) keys.push(g.minKey);
+    keys.sort(cmp);
+    const out: Key[] = [];
+    for (const k of keys)
+      if (inside(k) && (out.length === 0 || cmp(out[out.length - 1]!, k) !== 0)) out.push(k);
+    return out;
+  }
+
   private memLayersNewestFirst(): MemLayer[] {
     const out = [this.active];
     for (let i = this.frozen.length - 1; i >= 0; i--) out.push(this.frozen[i]!);

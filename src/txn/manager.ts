@@ -107,11 +107,13 @@ export class TxnManager {
     if (this.closedReason !== undefined) throw new TidemarkError('CLOSED', this.closedReason);
   }
 
-  begin(): Transaction {
+  /** A new transaction; `expires` false exempts it from transaction.timeoutMs (snapshots). */
+  begin(expires = true): Transaction {
     this.checkOpen();
     const tx = new Transaction(this.nextTxnId++, this.lastCommittedTs, this);
+    tx.expires = expires;
     this.active.add(tx);
-    if (this.sweeper === undefined && Number.isFinite(this.options.timeoutMs)) {
+    if (expires && this.sweeper === undefined && Number.isFinite(this.options.timeoutMs)) {
       // One timer for all transactions, not one each: it checks ages a few times per timeout.
       const every = Math.max(10, Math.min(1000, Math.floor(this.options.timeoutMs / 4)));
       this.sweeper = setInterval(() => this.sweep(), every);
@@ -123,7 +125,7 @@ export class TxnManager {
   private sweep(): void {
     const now = performance.now();
     for (const tx of this.active) {
-      if (tx.state === 'active' && now - tx.startedMs > this.options.timeoutMs) this.expire(tx);
+      if (tx.state === 'active' && tx.expires && now - tx.startedMs > this.options.timeoutMs) this.expire(tx);
     }
     if (this.active.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);

@@ -1,5 +1,6 @@
 import { describe, mapKey, type Key, type Row, type TableSchema } from '../catalog/schema.js';
 import { invalidArgument, TidemarkError } from '../errors.js';
+import type { TableScan } from '../table/scan.js';
 import type { Table } from '../table/table.js';
 import type { TxnManager } from './manager.js';
 import { buildBatch, OWN, readChunkRow, valuesToRow, type Batch, type ResultChunk } from './batch.js';
@@ -13,6 +14,8 @@ export interface ScanOptions {
   columns?: readonly string[];
   /** At most this many rows. */
   limit?: number;
+  /** In descending key order (default false). */
+  reverse?: boolean;
 }
 
 export interface ScanBatchesOptions {
@@ -58,6 +61,8 @@ export class TableWrites {
 export type TxnState = 'active' | 'committing' | 'committed' | 'aborted';
 
 const SCAN_CHUNK = 256;
+/** Entries of a memtable per window of a reverse scan (objects divide at their row groups). */
+const REVERSE_WINDOW_ENTRIES = 1024;
 const DEFAULT_BATCH_ROWS = 4096;
 const MAX_BATCH_ROWS = 65536;
 /**
@@ -82,6 +87,10 @@ export class Transaction {
   private writeBytes = 0;
   /** When it began (performance.now()), for the timeout. */
   readonly startedMs = performance.now();
+  /** Whether transaction.timeoutMs applies (not to snapshots). */
+  expires = true;
+  /** Scans open in this transaction: closed when it ends. */
+  private readonly scans = new Set<TableScan>();
 
   /** @internal */
   constructor(
@@ -229,11 +238,19 @@ export class Transaction {
     return ref === undefined ? undefined : ref.source.readRow(ref.row, cols);
   }
 
-  /** Rows in primary-key order within [gte, lt), with the transaction's own writes applied. */
+  /**
+   * Rows in primary-key order (descending with `reverse`) within [gte, lt), with the transaction's
+   * own writes applied.
+   */
   scan(table: string, options: ScanOptions = {}): AsyncGenerator<Row> {
     const t = this.tableFor(table);
     const o = checkScanOptions(t.schema, options, true);
-    return this.scanRows(t, o.gte, o.lt, o.cols, o.limit);
+    const reverse = options.reverse ?? false;
+    if (typeof reverse !== 'boolean')
+      throw invalidArgument(`reverse must be a boolean, got ${describe(reverse)}`);
+    return reverse
+      ? this.scanRowsReverse(t, o.gte, o.lt, o.cols, o.limit)
+      : this.scanRows(t, o.gte, o.lt, o.cols, o.limit);
   }
 
   /** Columnar batches of the rows scan would give (typed arrays per column), in key order. */
@@ -264,7 +281,41 @@ export class Transaction {
       for (let i = 0; i < chunk.n; i++) {
         yield readChunkRow(t.schema, chunk, i, cols);
         if (++produced >= limit) return;
+        // The chunk's rows are readable only while the transaction holds the scan's pins.
+        this.checkUsable();
       }
+    }
+  }
+
+  /**
+   * Rows in descending key order: the range cut into windows at keys where the table's layers divide
+   * their entries (index leaves of the memtables, row groups of the objects), each window read
+   * forward and handed out backwards, from the top down. A window holds at most about one such part
+   * of each layer, so memory stays bounded whatever the range; every window reads at the
+   * transaction's snapshot, so together they see one state, whatever flushes or merges meanwhile.
+   * A window is read whole before its rows are handed out: nothing stays pinned between them.
+   */
+  private async *scanRowsReverse(
+    t: Table,
+    gte: Key | undefined,
+    lt: Key | undefined,
+    cols: number[] | undefined,
+    limit: number,
+  ): AsyncGenerator<Row> {
+    if (limit === 0) return;
+    const splits = t.splitKeys(gte, lt, REVERSE_WINDOW_ENTRIES);
+    let upper = lt;
+    let produced = 0;
+    for (let i = splits.length; i >= 0; i--) {
+      const lower = i === 0 ? gte : splits[i - 1];
+      const rows: Row[] = [];
+      for await (const chunk of this.merged(t, lower, upper, SCAN_CHUNK, cols))
+        for (let j = 0; j < chunk.n; j++) rows.push(readChunkRow(t.schema, chunk, j, cols));
+      for (let j = rows.length - 1; j >= 0; j--) {
+        yield rows[j]!;
+        if (++produced >= limit) return;
+      }
+      upper = lower;
     }
   }
 
@@ -297,6 +348,7 @@ export class Transaction {
     const cmp = t.compare;
     let oi = 0;
     const scan = t.openScan(this.snapshotTs, gte, lt, cols ?? t.schema.columns.map((c) => c.index));
+    this.scans.add(scan);
     try {
       for (;;) {
         this.checkUsable();
@@ -344,6 +396,7 @@ export class Transaction {
         if (c.done) return;
       }
     } finally {
+      this.scans.delete(scan);
       scan.close();
     }
   }
@@ -404,10 +457,15 @@ export class Transaction {
     this.writeBytes = next;
   }
 
-  /** @internal Release what the transaction holds (its write set's accounting). */
+  /**
+   * @internal Release what the transaction holds: its write set's accounting, and the pins of scans
+   * still open (a scan resumed afterwards gives CLOSED).
+   */
   releaseResources(): void {
     this.mgr.accountWrites(-this.writeBytes);
     this.writeBytes = 0;
+    for (const s of this.scans) s.close();
+    this.scans.clear();
   }
 }
 
