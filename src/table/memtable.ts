@@ -827,7 +827,8 @@ export class MemTable implements RowSource {
         case 'bytes': {
           const b = v as Uint8Array;
           const at = c.dataUsed;
-          c.dataBytes!.set(b, at);
+          // An empty value needs no data buffer (a block of only empty values has none).
+          if (b.length > 0) c.dataBytes!.set(b, at);
           c.dataUsed += b.length;
           c.refs![2 * i] = at;
           c.refs![2 * i + 1] = b.length;

@@ -165,6 +165,25 @@ describe('the public API', () => {
     await db.close();
   });
 
+  test('empty bytes values, also as the first values of a memtable block (they needed no data buffer)', async () => {
+    const { db } = await memDb();
+    await db.createTable('e', { columns: { id: 'int64', b: 'bytes', s: 'string' }, primaryKey: 'id' });
+    await db.insert('e', [
+      { id: 1, b: new Uint8Array(0), s: '' },
+      { id: 2, b: new Uint8Array(0), s: '' },
+    ]);
+    await db.insert('e', { id: 3, b: new Uint8Array([7]), s: 'x' });
+    const want = [
+      { id: 1, b: new Uint8Array(0), s: '' },
+      { id: 2, b: new Uint8Array(0), s: '' },
+      { id: 3, b: new Uint8Array([7]), s: 'x' },
+    ];
+    expect(await collect(db.scan('e'))).toEqual(want);
+    await db.flush();
+    expect(await collect(db.scan('e'))).toEqual(want);
+    await db.close();
+  });
+
   test('large scans come in batches and see one snapshot despite concurrent commits', async () => {
     const { db } = await memDb({ memory: { leakDetection: 'simple' } });
     await db.createTable('t', { columns: { id: 'int32', x: 'float64' }, primaryKey: 'id' });
