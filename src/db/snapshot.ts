@@ -40,6 +40,12 @@ export class Snapshot {
     return this.tx.scan(table, options);
   }
 
+  /** @internal Rows as of the snapshot a block at a time (see Transaction.scanBlocks). */
+  scanBlocks(table: string, options: ScanOptions = {}): AsyncGenerator<Row[]> {
+    this.check();
+    return this.tx.scanBlocks(table, options);
+  }
+
   /** Columnar batches as of the snapshot: as `db.scanBatches`. */
   scanBatches(table: string, options: ScanBatchesOptions = {}): AsyncGenerator<Batch> {
     this.check();

@@ -243,6 +243,14 @@ export class Transaction {
    * own writes applied.
    */
   scan(table: string, options: ScanOptions = {}): AsyncGenerator<Row> {
+    return rowsOf(this.scanBlocks(table, options));
+  }
+
+  /**
+   * @internal What `scan` gives, a block of rows at a time (each block read whole, so nothing of the
+   * scan's pins is needed to read it): for callers that hand rows out in bulk (tidemark/level).
+   */
+  scanBlocks(table: string, options: ScanOptions = {}): AsyncGenerator<Row[]> {
     const t = this.tableFor(table);
     const o = checkScanOptions(t.schema, options, true);
     const reverse = options.reverse ?? false;
@@ -274,16 +282,17 @@ export class Transaction {
     lt: Key | undefined,
     cols: number[] | undefined,
     limit: number,
-  ): AsyncGenerator<Row> {
+  ): AsyncGenerator<Row[]> {
     if (limit === 0) return;
     let produced = 0;
     for await (const chunk of this.merged(t, gte, lt, SCAN_CHUNK, cols)) {
-      for (let i = 0; i < chunk.n; i++) {
-        yield readChunkRow(t.schema, chunk, i, cols);
-        if (++produced >= limit) return;
-        // The chunk's rows are readable only while the transaction holds the scan's pins.
-        this.checkUsable();
-      }
+      // Read while the chunk is valid (the scan's pins held), then handed out.
+      const n = Math.min(chunk.n, limit - produced);
+      const rows = new Array<Row>(n);
+      for (let i = 0; i < n; i++) rows[i] = readChunkRow(t.schema, chunk, i, cols);
+      produced += n;
+      yield rows;
+      if (produced >= limit) return;
     }
   }
 
@@ -301,7 +310,7 @@ export class Transaction {
     lt: Key | undefined,
     cols: number[] | undefined,
     limit: number,
-  ): AsyncGenerator<Row> {
+  ): AsyncGenerator<Row[]> {
     if (limit === 0) return;
     const splits = t.splitKeys(gte, lt, REVERSE_WINDOW_ENTRIES);
     let upper = lt;
@@ -311,10 +320,11 @@ export class Transaction {
       const rows: Row[] = [];
       for await (const chunk of this.merged(t, lower, upper, SCAN_CHUNK, cols))
         for (let j = 0; j < chunk.n; j++) rows.push(readChunkRow(t.schema, chunk, j, cols));
-      for (let j = rows.length - 1; j >= 0; j--) {
-        yield rows[j]!;
-        if (++produced >= limit) return;
-      }
+      rows.reverse();
+      if (rows.length > limit - produced) rows.length = limit - produced;
+      produced += rows.length;
+      if (rows.length > 0) yield rows;
+      if (produced >= limit) return;
       upper = lower;
     }
   }
@@ -479,6 +489,11 @@ function entryBytes(e: WriteEntry): number {
     }
   }
   return n;
+}
+
+/** Rows one at a time from blocks of rows. */
+async function* rowsOf(blocks: AsyncGenerator<Row[]>): AsyncGenerator<Row> {
+  for await (const b of blocks) yield* b;
 }
 
 function asRows(rows: Row | readonly Row[]): readonly Row[] {
