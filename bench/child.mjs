@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { expectedSum, now, percentiles, rng, row } from './lib/data.mjs';
+import { concurrently, expectedSum, now, percentiles, rng, row } from './lib/data.mjs';
 import { reporter, toMiB } from './lib/proc.mjs';
 
 const engineName = process.argv[2];
@@ -122,25 +122,9 @@ try {
 
 /** `commits` 1-row transactions from `callers` concurrent callers; throughput and latencies. */
 async function commitRun(db, insertOne, callers, commits, base) {
-  const lat = new Float64Array(commits);
-  let next = 0;
-  const t0 = now();
-  await Promise.all(
-    Array.from({ length: callers }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= commits) return;
-        const s = now();
-        await insertOne(row(base + i));
-        lat[i] = now() - s;
-      }
-    }),
-  );
-  const ms = now() - t0;
   return {
     unit: 'txn/s',
-    opsPerSec: commits / (ms / 1000),
-    ...percentiles(lat),
+    ...(await concurrently(commits, callers, (i) => insertOne(row(base + i)))),
     poolHighWaterMiB: toMiB(db.poolHighWater()),
   };
 }

@@ -129,6 +129,15 @@ export const SUITES = [
     },
   },
   {
+    name: 'level',
+    title: 'tidemark/level against classic-level',
+    script: 'level.mjs',
+    peers: true,
+    table(rows) {
+      return peerTable(rows, []);
+    },
+  },
+  {
     name: 'ckp',
     title: 'Commit latency during background checkpoints',
     script: 'ckp.mjs',

@@ -66,3 +66,25 @@ export function expectedFiltered(n) {
   }
   return { count, sum };
 }
+
+/**
+ * `n` operations from `callers` concurrent callers, each awaiting its operation before taking the
+ * next index: `op(i)` for i in [0, n). Resolves with the throughput and the latency percentiles.
+ */
+export async function concurrently(n, callers, op) {
+  const lat = new Float64Array(n);
+  let next = 0;
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= n) return;
+        const s = now();
+        await op(i);
+        lat[i] = now() - s;
+      }
+    }),
+  );
+  return { opsPerSec: n / ((now() - t0) / 1000), ...percentiles(lat) };
+}

@@ -10,6 +10,7 @@ export const PLANT_KINDS = [
   'listener',
   'map-entry',
   'timer',
+  'level-iterator',
 ] as const;
 
 export type PlantKind = (typeof PLANT_KINDS)[number];

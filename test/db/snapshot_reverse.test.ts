@@ -1,17 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { Rng } from '../../src/util/random.js';
 import type { Row } from '../../src/index.js';
 import { collect, memDb } from '../helpers/db.js';
 import { codeOfSync } from '../helpers/errors.js';
 
-/** A seeded PRNG (mulberry32). */
+/** A seeded PRNG: a function giving floats in [0, 1). */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 const SMALL = {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { quietly, type SoakReport } from '../../src/leakcheck/harness.js';
+import { quietly, SCENARIOS, type SoakReport } from '../../src/leakcheck/harness.js';
 import { PLANT_KINDS, type PlantKind } from '../../src/util/plant.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -32,20 +32,22 @@ async function leakcheck(args: string[]): Promise<{ code: number; report: SoakRe
 }
 
 describe('the leak suite', () => {
-  test('300 cycles of checkpoints, recovery, compaction, GC, flush, merge, abandoned scans, failed checkpoints and busy closes leak nothing', async () => {
+  test('30 cycles each of checkpoints, recovery, compaction, GC, flush, merge, abandoned scans, failed checkpoints, busy closes and TidemarkLevel use leak nothing', async () => {
     const { dir, cleanup } = tempDir('tidemark-leaksuite-');
     try {
       const plot = path.join(dir, 'leakcheck.svg');
-      const { code, report } = await leakcheck(['--cycles', '300', '--plot', plot]);
+      // 30 cycles of each scenario.
+      const cycles = 30 * SCENARIOS.length;
+      const { code, report } = await leakcheck(['--cycles', String(cycles), '--plot', plot]);
       expect(report.failures).toEqual([]);
       expect(report.verdict).toBe('pass');
       expect(code).toBe(0);
-      expect(report.cycles).toBe(300);
+      expect(report.cycles).toBe(cycles);
       expect(report.restarts).toBeGreaterThanOrEqual(20);
       for (const n of Object.values(report.perScenario)) expect(n).toBe(30);
-      expect(Object.keys(report.perScenario).length).toBe(10);
+      expect(Object.keys(report.perScenario).sort()).toEqual([...SCENARIOS].sort());
       expect(report.maxCheckpointFiles).toBeLessThanOrEqual(report.checkpointFilesBound);
-      expect(report.heap.samples).toBe(200);
+      expect(report.heap.samples).toBe(cycles - 100);
       expect(report.heap.theilSen).toBeLessThan(1024);
       expect(report.heap.olsLo95).toBeLessThan(1024);
       expect(report.classes.every((c) => c.live === c.expected)).toBe(true);
@@ -70,6 +72,7 @@ describe('the leak suite', () => {
     listener: [/process 'beforeExit' has 2 listener/],
     'map-entry': [/MemLayer instance\(s\) live, expected 3/],
     timer: [/timer\(s\) left after close/, /setInterval/, /Checkpointer\.start/],
+    'level-iterator': [/\(level\): TidemarkLevel/, /pool 'cache'/, /allocated at/, /Cursor\.next/, /pinned/],
   };
 
   test.each([...PLANT_KINDS])(
