@@ -4,6 +4,7 @@ import type { Row, TableSpec } from '../catalog/schema.js';
 import { describe } from '../catalog/schema.js';
 import { invalidArgument, LeakError, TidemarkError, type LeakHolder } from '../errors.js';
 import { LocalFileService } from '../fileservice/local.js';
+import { ObjectStoreFileService } from '../fileservice/s3.js';
 import type { DirectoryLock, FileKind, FileService } from '../fileservice/types.js';
 import type { OpenFileInfo } from '../fileservice/registry.js';
 import { createLogger, type Logger } from '../log.js';
@@ -105,9 +106,21 @@ export class Database {
     const opts = resolveOptions(options);
     const logger = createLogger(options?.log);
     const observers = new Observers(logger);
-    const fs = options?.fileService ?? new LocalFileService(dir);
+    const fs =
+      options?.fileService ??
+      (opts.objectStore !== undefined
+        ? new ObjectStoreFileService(new LocalFileService(dir), opts.objectStore, logger)
+        : new LocalFileService(dir));
     const started = performance.now();
-    const lock = await fs.lock();
+    // A file service made here is closed here if the open fails (the S3 one holds a client).
+    const ownFs = options?.fileService === undefined;
+    let lock: DirectoryLock;
+    try {
+      lock = await fs.lock();
+    } catch (e) {
+      if (ownFs) await fs.close().catch(() => undefined);
+      throw e;
+    }
     const memory = new MemoryManager({
       limitBytes: opts.memory.limitBytes,
       leakDetection: opts.memory.leakDetection,
@@ -247,6 +260,7 @@ export class Database {
       await storage?.close().catch(() => undefined);
       await wal?.close().catch(() => undefined);
       await lock.release().catch(() => undefined);
+      if (ownFs) await fs.close().catch(() => undefined);
       try {
         memory.close();
       } catch (leak) {

@@ -7,6 +7,7 @@ import { DEFAULT_LIMIT_BYTES } from '../mem/manager.js';
 import { DEFAULT_TRANSACTION_OPTIONS, type TransactionOptions } from '../txn/manager.js';
 import type { WalOptions } from '../wal/wal.js';
 import { DEFAULT_STORAGE_OPTIONS, type StorageOptions } from './storage.js';
+import { resolveObjectStore, type ObjectStoreOptions, type ResolvedObjectStore } from '../fileservice/s3.js';
 
 export interface CheckpointOptions {
   /** Background checkpoint interval; 0: none in the background. Default 60 s. */
@@ -46,6 +47,11 @@ export interface OpenOptions {
    */
   fileService?: FileService;
   /**
+   * Keep objects and checkpoint files in an S3-compatible bucket (the WAL and LOCK stay in `dir`,
+   * with a local read cache of objects under `dir/cache/`): see ObjectStoreFileService.
+   */
+  objectStore?: ObjectStoreOptions;
+  /**
    * The wall clock (milliseconds) the hybrid logical clock reads; default `Date.now`. For
    * deterministic simulation: with a fake clock and an in-memory file service, a workload writes
    * the same bytes every run.
@@ -65,6 +71,7 @@ export interface ResolvedOptions {
   wal: WalOptions;
   checkpoint: Required<CheckpointOptions>;
   transaction: TransactionOptions;
+  objectStore: ResolvedObjectStore | undefined;
 }
 
 const KNOWN = new Set([
@@ -76,6 +83,7 @@ const KNOWN = new Set([
   'log',
   'fileService',
   'clock',
+  'objectStore',
 ]);
 
 function section(o: Record<string, unknown>, name: string, keys: readonly string[]): Record<string, unknown> {
@@ -147,6 +155,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   ) {
     throw invalidArgument('option fileService must be a FileService');
   }
+  if (fsOpt !== undefined && o['objectStore'] !== undefined)
+    throw invalidArgument('options fileService and objectStore exclude each other');
+  const objectStore = o['objectStore'] === undefined ? undefined : resolveObjectStore(o['objectStore']);
   if (o['clock'] !== undefined && typeof o['clock'] !== 'function')
     throw invalidArgument(
       `option clock must be a function returning milliseconds, got ${describe(o['clock'])}`,
@@ -160,6 +171,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   };
   const d = DEFAULT_STORAGE_OPTIONS;
   return {
+    objectStore,
     storage: {
       memtableBytesMax: int(
         st['memtableBytesMax'],

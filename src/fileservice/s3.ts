@@ -1,0 +1,1076 @@
+import { constants as C, createReadStream, promises as fsp } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import * as nodePath from 'node:path';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { invalidArgument, ioError, TidemarkError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { LocalFileService } from './local.js';
+import { checkPath } from './paths.js';
+import type { HandleRegistry } from './registry.js';
+import type {
+  DirectoryLock,
+  FileHandle,
+  FileKind,
+  FileService,
+  FileStat,
+  OpenMode,
+  OpenOptions,
+} from './types.js';
+
+/** Where objects and checkpoint files go: an S3-compatible bucket (AWS S3, MinIO, moto, ...). */
+export interface ObjectStoreOptions {
+  /** The service's URL (for AWS S3 itself, leave it out and give the region). */
+  endpoint?: string;
+  bucket: string;
+  /** Keys start with this (a database per prefix). Default ''. */
+  prefix?: string;
+  /** Default 'us-east-1'. */
+  region?: string;
+  /** Credentials; default: the AWS SDK's usual chain (environment, profile, instance role). */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** The local read cache of objects under DIR/cache/, at most this many bytes. Default 1 GiB. */
+  cacheBytes?: number;
+  /** Attempts per request before it fails with IO (timeouts, 5xx, throttling). Default 6. */
+  attempts?: number;
+  /** Each attempt's time limit. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** The writer's claim lapses this long after its last renewal (renewed every third). Default 30 s. */
+  leaseMs?: number;
+  /** Objects larger than this are uploaded in parts of this size (at least 5 MiB). Default 8 MiB. */
+  partBytes?: number;
+}
+
+export type ResolvedObjectStore = Required<
+  Omit<ObjectStoreOptions, 'endpoint' | 'accessKeyId' | 'secretAccessKey'>
+> &
+  Pick<ObjectStoreOptions, 'endpoint' | 'accessKeyId' | 'secretAccessKey'>;
+
+const MIN_PART_BYTES = 5 * 1024 * 1024;
+
+/** Check the objectStore option and fill in the defaults (INVALID_ARGUMENT on anything wrong). */
+export function resolveObjectStore(v: unknown): ResolvedObjectStore {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw invalidArgument('option objectStore must be an object');
+  const o = v as Record<string, unknown>;
+  const known = [
+    'endpoint',
+    'bucket',
+    'prefix',
+    'region',
+    'accessKeyId',
+    'secretAccessKey',
+    'cacheBytes',
+    'attempts',
+    'requestTimeoutMs',
+    'leaseMs',
+    'partBytes',
+  ];
+  for (const k of Object.keys(o))
+    if (!known.includes(k))
+      throw invalidArgument(`unknown option objectStore.${k}; known: ${known.join(', ')}`);
+  const str = (k: string, required: boolean): string | undefined => {
+    const x = o[k];
+    if (x === undefined && !required) return undefined;
+    if (typeof x !== 'string' || x === '')
+      throw invalidArgument(`option objectStore.${k} must be a non-empty string`);
+    return x;
+  };
+  const int = (k: string, min: number, dflt: number): number => {
+    const x = o[k];
+    if (x === undefined) return dflt;
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min)
+      throw invalidArgument(`option objectStore.${k} must be an integer >= ${min}`);
+    return x;
+  };
+  let prefix = o['prefix'] === undefined ? '' : str('prefix', true)!;
+  if (prefix.startsWith('/')) throw invalidArgument('option objectStore.prefix must not start with /');
+  if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
+  const endpoint = str('endpoint', false);
+  const accessKeyId = str('accessKeyId', false);
+  const secretAccessKey = str('secretAccessKey', false);
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined))
+    throw invalidArgument('options objectStore.accessKeyId and secretAccessKey go together');
+  return {
+    bucket: str('bucket', true)!,
+    prefix,
+    region: str('region', false) ?? 'us-east-1',
+    cacheBytes: int('cacheBytes', 0, 1024 ** 3),
+    attempts: int('attempts', 1, 6),
+    requestTimeoutMs: int('requestTimeoutMs', 100, 30_000),
+    leaseMs: int('leaseMs', 1000, 30_000),
+    partBytes: int('partBytes', MIN_PART_BYTES, 8 * 1024 * 1024),
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(accessKeyId !== undefined ? { accessKeyId, secretAccessKey } : {}),
+  };
+}
+
+/** The paths that live in the bucket: objects and checkpoint files. The rest stays local. */
+function isRemote(path: string): boolean {
+  return path === 'obj' || path === 'ckp' || path.startsWith('obj/') || path.startsWith('ckp/');
+}
+
+/** The writer's claim on a prefix, and the pointer to the newest published checkpoint meta file. */
+interface Claim {
+  writer: string;
+  host: string;
+  pid: number;
+  /** Incremented by every writer that takes the prefix over. */
+  epoch: number;
+  /** The sequence number of the newest published meta file (0: none). */
+  metaSeq: number;
+  /** When the writer last renewed its claim (its wall clock, ms). */
+  renewedAt: number;
+  /** Set by a writer that closed cleanly: the next one need not wait for the lease. */
+  released: boolean;
+}
+
+const CLAIM_KEY = 'CLAIM';
+const META_RE = /^meta-([0-9a-f]+)\.ckp$/;
+
+/**
+ * A FileService that keeps objects (`obj/`) and checkpoint files (`ckp/`) in an S3-compatible bucket
+ * under a prefix, and everything else (the WAL, LOCK) in the local directory, as MatrixOne keeps its
+ * objects in S3.
+ *
+ * - Objects are staged in a local file while written and uploaded when made durable (`datasync`):
+ *   in one PUT, or in parts past `partBytes` (a failed multipart upload is aborted: nothing is
+ *   half-published). Every upload is conditional on the key being new (`If-None-Match: *`).
+ * - Reads go through a local cache of whole objects under `DIR/cache/` (objects never change), at
+ *   most `cacheBytes`, least recently used first out (files open for reading stay).
+ * - Every request is retried on timeouts, 5xx and throttling with exponential backoff and jitter,
+ *   `attempts` times at most; then it fails with IO.
+ * - One writer per prefix: `lock()` takes the claim object `CLAIM` with a conditional write (a
+ *   second writer is LOCKED while the claim's lease runs), renews it every third of the lease, and
+ *   publishes each checkpoint by compare-and-swap on it (`If-Match` its ETag): a writer that lost
+ *   its claim (another took the prefix over after its lease lapsed) cannot publish a meta file.
+ *   Meta files newer than the published one (left by a writer that lost its claim) are invisible.
+ *   The lease assumes the writers' clocks agree to well within `leaseMs`.
+ */
+export class ObjectStoreFileService implements FileService {
+  readonly root: string;
+  readonly handles: HandleRegistry;
+  private readonly client: S3Client;
+  private readonly o: ResolvedObjectStore;
+  private readonly cache: ObjectCache;
+  private readonly writerId = randomUUID();
+  private claim: { etag: string; body: Claim } | undefined;
+  /** Set once the claim is lost: no more publishing. */
+  private fenced: TidemarkError | undefined;
+  /** Claim updates (renewals, publications) one at a time: each needs the previous one's ETag. */
+  private claimChain: Promise<unknown> = Promise.resolve();
+  private renewTimer: NodeJS.Timeout | undefined;
+  private lastRenewed = 0;
+  private closed = false;
+  /** Requests retried, and requests that failed for good (for tests and stats). */
+  readonly counters = { requests: 0, retries: 0, failures: 0, uploads: 0, multipartUploads: 0, downloads: 0 };
+
+  constructor(
+    readonly local: LocalFileService,
+    options: ObjectStoreOptions | ResolvedObjectStore,
+    private readonly logger?: Logger,
+    /** For tests: runs before each attempt of each request; may throw to simulate a failure. */
+    readonly beforeRequest?: (op: string, key: string) => void,
+  ) {
+    this.o = resolveObjectStore(options);
+    this.root = `${local.root} (objects in s3://${this.o.bucket}/${this.o.prefix})`;
+    this.handles = local.handles;
+    this.client = new S3Client({
+      region: this.o.region,
+      ...(this.o.endpoint !== undefined ? { endpoint: this.o.endpoint, forcePathStyle: true } : {}),
+      ...(this.o.accessKeyId !== undefined
+        ? { credentials: { accessKeyId: this.o.accessKeyId, secretAccessKey: this.o.secretAccessKey! } }
+        : {}),
+      // Retries are ours (bounded, logged, counted).
+      maxAttempts: 1,
+    });
+    this.cache = new ObjectCache(local, this.o.cacheBytes, (path, file) => this.download(path, file));
+  }
+
+  /** The bucket key of a path. */
+  key(path: string): string {
+    return this.o.prefix + path;
+  }
+
+  // ---- FileService ----
+
+  async open(path: string, mode: OpenMode, kind: FileKind, options: OpenOptions = {}): Promise<FileHandle> {
+    checkPath(path);
+    if (!isRemote(path)) {
+      const h = await this.local.open(path, mode, kind, options);
+      // A writer that lost its claim must not acknowledge commits it can never publish: its WAL
+      // refuses writes (the WAL fails, and every commit with it, naming the lost claim).
+      return kind === 'wal' && mode !== 'read' ? new FencedHandle(h, () => this.fenced) : h;
+    }
+    this.check();
+    if (mode === 'read') return this.cache.openRead(path, kind, this.handles);
+    if (mode === 'create-new') {
+      const file = this.cache.stagingFile(path);
+      await fsp.mkdir(nodePath.dirname(file), { recursive: true });
+      let fh: fsp.FileHandle;
+      try {
+        fh = await fsp.open(file, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o644);
+      } catch (e) {
+        throw ioError('open', path, e);
+      }
+      return new UploadHandle(this, fh, file, path, kind, this.handles.add(path, kind, mode));
+    }
+    throw invalidArgument(`${path}: files in object storage are written once ('create-new') or read`);
+  }
+
+  async writeFileAtomic(path: string, chunks: readonly Uint8Array[], kind: FileKind): Promise<void> {
+    checkPath(path);
+    if (!isRemote(path)) return this.local.writeFileAtomic(path, chunks, kind);
+    this.check();
+    const body = Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
+    const meta = META_RE.exec(nodePath.posix.basename(path));
+    if (meta !== null && path.startsWith('ckp/')) {
+      await this.publish(path, Number.parseInt(meta[1]!, 16), body);
+      return;
+    }
+    if (this.fenced !== undefined) throw this.fenced;
+    try {
+      await this.putNew(path, body);
+    } catch (e) {
+      // A checkpoint data file of that name, which no published checkpoint names yet (one is
+      // written only past the published chain): left by a failed attempt or by a writer that lost
+      // its claim. This writer holds the claim: it replaces it.
+      if (!(path.startsWith('ckp/') && statusOf(e) === 412)) throw e;
+      this.logger?.warn({ path }, 'replacing an unpublished checkpoint data file left in the bucket');
+      await this.deleteRaw(path);
+      await this.putNew(path, body);
+    }
+  }
+
+  async list(dir: string): Promise<string[]> {
+    checkPath(dir);
+    if (!isRemote(dir) || dir.includes('/')) return this.local.list(dir);
+    this.check();
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.send('list', dir, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.o.bucket,
+            Prefix: this.key(`${dir}/`),
+            ...(token !== undefined ? { ContinuationToken: token } : {}),
+          }),
+          { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+        ),
+      );
+      for (const c of res.Contents ?? []) {
+        const name = c.Key!.slice(this.key(`${dir}/`).length);
+        if (name === '' || name.includes('/')) continue;
+        // Meta files past the published one were never published (their writer lost its claim).
+        const m = META_RE.exec(name);
+        if (dir === 'ckp' && m !== null && Number.parseInt(m[1]!, 16) > this.publishedSeq()) continue;
+        names.push(name);
+      }
+      token = res.IsTruncated === true ? res.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return names.sort();
+  }
+
+  async stat(path: string): Promise<FileStat | undefined> {
+    checkPath(path);
+    if (!isRemote(path)) return this.local.stat(path);
+    if (path === 'obj' || path === 'ckp') return { size: 0, isDirectory: true };
+    this.check();
+    const size = await this.head(path);
+    return size === undefined ? undefined : { size, isDirectory: false };
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    if (isRemote(from) || isRemote(to))
+      throw invalidArgument(`rename ${from} -> ${to}: files in object storage are not renamed`);
+    return this.local.rename(from, to);
+  }
+
+  async delete(path: string): Promise<boolean> {
+    checkPath(path);
+    if (!isRemote(path)) return this.local.delete(path);
+    this.check();
+    const existed = (await this.head(path)) !== undefined;
+    if (existed)
+      await this.send('delete', path, () =>
+        this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }), {
+          abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
+        }),
+      );
+    await this.cache.forget(path);
+    return existed;
+  }
+
+  async mkdir(dir: string): Promise<void> {
+    if (!isRemote(dir)) return this.local.mkdir(dir);
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    // A completed upload is durable: the bucket has no directory entries to sync.
+    if (!isRemote(dir)) return this.local.syncDir(dir);
+  }
+
+  /** The local LOCK, then the writer's claim on the prefix (LOCKED if another writer holds it). */
+  async lock(): Promise<DirectoryLock> {
+    const localLock = await this.local.lock();
+    try {
+      await this.cache.reset();
+      await this.takeClaim();
+    } catch (e) {
+      await localLock.release().catch(() => undefined);
+      throw e;
+    }
+    this.startRenewing();
+    return {
+      path: localLock.path,
+      release: async () => {
+        this.stopRenewing();
+        await this.releaseClaim().catch((e: unknown) =>
+          this.logger?.warn({ err: e }, 'could not release the writer claim; it lapses with its lease'),
+        );
+        await localLock.release();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopRenewing();
+    try {
+      await this.cache.close();
+    } finally {
+      this.client.destroy();
+      await this.local.close();
+    }
+  }
+
+  // ---- the claim ----
+
+  /** The newest published meta file's sequence number. */
+  publishedSeq(): number {
+    return this.claim?.body.metaSeq ?? 0;
+  }
+
+  /** Whether this writer lost its claim (then it publishes nothing). */
+  get fencedError(): TidemarkError | undefined {
+    return this.fenced;
+  }
+
+  private async readClaim(): Promise<{ etag: string; body: Claim } | undefined> {
+    try {
+      const res = await this.send('read claim', CLAIM_KEY, () =>
+        this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(CLAIM_KEY) }), {
+          abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
+        }),
+      );
+      const text = await res.Body!.transformToString();
+      return { etag: res.ETag!, body: JSON.parse(text) as Claim };
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Write the claim: new (If-None-Match) or replacing the one with `etag` (If-Match). */
+  private async writeClaim(body: Claim, etag: string | undefined): Promise<string> {
+    const res = await this.send('write claim', CLAIM_KEY, () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.o.bucket,
+          Key: this.key(CLAIM_KEY),
+          Body: JSON.stringify(body),
+          ContentType: 'application/json',
+          ...(etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: etag }),
+        }),
+        { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+      ),
+    );
+    return res.ETag!;
+  }
+
+  private async takeClaim(): Promise<void> {
+    const cur = await this.readClaim();
+    const now = Date.now();
+    if (cur !== undefined && !cur.body.released && now - cur.body.renewedAt < this.o.leaseMs) {
+      throw new TidemarkError(
+        'LOCKED',
+        `s3://${this.o.bucket}/${this.o.prefix} is held by another writer (${cur.body.host}, pid ${cur.body.pid}, renewed ${now - cur.body.renewedAt} ms ago; its lease is ${this.o.leaseMs} ms)`,
+        { details: { bucket: this.o.bucket, prefix: this.o.prefix, holder: cur.body } },
+      );
+    }
+    const body: Claim = {
+      writer: this.writerId,
+      host: hostname(),
+      pid: process.pid,
+      epoch: (cur?.body.epoch ?? 0) + 1,
+      metaSeq: cur?.body.metaSeq ?? 0,
+      renewedAt: now,
+      released: false,
+    };
+    let etag: string;
+    try {
+      etag = await this.writeClaim(body, cur?.etag);
+    } catch (e) {
+      if (statusOf(e) === 412)
+        throw new TidemarkError(
+          'LOCKED',
+          `another writer claimed s3://${this.o.bucket}/${this.o.prefix} first`,
+          {
+            cause: e,
+          },
+        );
+      throw e;
+    }
+    this.claim = { etag, body };
+    this.lastRenewed = now;
+    if (cur !== undefined && !cur.body.released)
+      this.logger?.warn(
+        { previous: cur.body, epoch: body.epoch },
+        'took over an object-storage prefix whose writer let its lease lapse',
+      );
+    // Meta files past the published one were written by a writer that lost its claim: never published.
+    for (const name of await this.listRaw('ckp')) {
+      const m = META_RE.exec(name);
+      if (m !== null && Number.parseInt(m[1]!, 16) > body.metaSeq) await this.deleteRaw(`ckp/${name}`);
+    }
+  }
+
+  /** Run a claim update after the ones before it; a 412 means the claim is lost. */
+  private updateClaim(change: (c: Claim) => Claim): Promise<void> {
+    const run = this.claimChain.then(async () => {
+      if (this.fenced !== undefined) throw this.fenced;
+      const cur = this.claim!;
+      const next = change(cur.body);
+      try {
+        this.claim = { etag: await this.writeClaim(next, cur.etag), body: next };
+        this.lastRenewed = Date.now();
+      } catch (e) {
+        if (statusOf(e) === 412) this.fence('another writer took the prefix over', e);
+        throw this.fenced ?? e;
+      }
+    });
+    this.claimChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private fence(why: string, cause?: unknown): void {
+    if (this.fenced !== undefined) return;
+    this.fenced = new TidemarkError(
+      'LOCKED',
+      `this writer lost its claim on s3://${this.o.bucket}/${this.o.prefix} (${why}): it publishes no more checkpoints`,
+      { cause },
+    );
+    this.stopRenewing();
+    this.logger?.error({ err: this.fenced }, 'lost the object-storage writer claim');
+  }
+
+  private startRenewing(): void {
+    const every = Math.max(100, Math.floor(this.o.leaseMs / 3));
+    this.renewTimer = setInterval(() => {
+      if (Date.now() - this.lastRenewed >= this.o.leaseMs) {
+        // Not renewed for a whole lease: another writer may hold the prefix by now.
+        this.fence(`not renewed for ${this.o.leaseMs} ms`);
+        return;
+      }
+      this.updateClaim((c) => ({ ...c, renewedAt: Date.now() })).catch((e: unknown) => {
+        if (this.fenced === undefined) this.logger?.warn({ err: e }, 'could not renew the writer claim');
+      });
+    }, every);
+    this.renewTimer.unref();
+  }
+
+  private stopRenewing(): void {
+    if (this.renewTimer !== undefined) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+  }
+
+  private async releaseClaim(): Promise<void> {
+    if (this.claim === undefined || this.fenced !== undefined) return;
+    await this.updateClaim((c) => ({ ...c, released: true, renewedAt: Date.now() }));
+  }
+
+  /** Publish a checkpoint: its meta file (a new key), then the claim pointed at it (If-Match). */
+  private async publish(path: string, seq: number, body: Buffer): Promise<void> {
+    if (this.fenced !== undefined) throw this.fenced;
+    try {
+      await this.putNew(path, body);
+    } catch (e) {
+      // A meta file of that number that was never published (left by a writer that lost its claim).
+      if (!(e instanceof TidemarkError && e.details?.['status'] === 412) || seq <= this.publishedSeq())
+        throw e;
+      await this.deleteRaw(path);
+      await this.putNew(path, body);
+    }
+    try {
+      await this.updateClaim((c) => ({ ...c, metaSeq: Math.max(c.metaSeq, seq), renewedAt: Date.now() }));
+    } catch (e) {
+      await this.deleteRaw(path).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  // ---- requests ----
+
+  private check(): void {
+    if (this.closed) throw new TidemarkError('CLOSED', `the file service of ${this.root} is closed`);
+  }
+
+  /**
+   * One request, retried on what may pass (timeouts, network errors, 5xx, throttling) with
+   * exponential backoff and jitter, `attempts` times at most; then IO. Other errors fail at once
+   * (404 and 412 keep their status in the error's details).
+   */
+  async send<T>(op: string, path: string, attempt: () => Promise<T>): Promise<T> {
+    for (let n = 1; ; n++) {
+      this.counters.requests++;
+      try {
+        this.beforeRequest?.(op, this.key(path));
+        return await attempt();
+      } catch (e) {
+        const status = statusOf(e);
+        if (status === 404 || status === 412 || !retryable(e) || n >= this.o.attempts) {
+          if (status !== 404 && status !== 412) this.counters.failures++;
+          throw storeError(op, `s3://${this.o.bucket}/${this.key(path)}`, e, n);
+        }
+        this.counters.retries++;
+        const delay = Math.min(2000, 50 * 2 ** (n - 1)) * (0.5 + Math.random() / 2);
+        this.logger?.debug({ op, path, attempt: n, err: e }, 'object storage request failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Size of an object, or undefined if there is none. */
+  private async head(path: string): Promise<number | undefined> {
+    try {
+      const res = await this.send('stat', path, () =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }), {
+          abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
+        }),
+      );
+      return res.ContentLength ?? 0;
+    } catch (e) {
+      if (e instanceof TidemarkError && e.details?.['status'] === 404) return undefined;
+      throw e;
+    }
+  }
+
+  private async listRaw(dir: string): Promise<string[]> {
+    const saved = this.claim;
+    // Unfiltered: as if every meta file were published.
+    this.claim = saved === undefined ? undefined : { ...saved, body: { ...saved.body, metaSeq: Infinity } };
+    try {
+      return await this.list(dir);
+    } finally {
+      this.claim = saved;
+    }
+  }
+
+  private async deleteRaw(path: string): Promise<void> {
+    await this.send('delete', path, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }), {
+        abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
+      }),
+    );
+  }
+
+  /** PUT a whole small file under a key that must be new. */
+  private async putNew(path: string, body: Buffer): Promise<void> {
+    await this.send('put', path, () =>
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.o.bucket, Key: this.key(path), Body: body, IfNoneMatch: '*' }),
+        { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+      ),
+    );
+    this.counters.uploads++;
+  }
+
+  /** Upload a staged local file under `path` (a new key): one PUT, or parts past partBytes. */
+  async upload(path: string, file: string, size: number): Promise<void> {
+    if (this.fenced !== undefined) throw this.fenced;
+    const key = this.key(path);
+    const part = this.o.partBytes;
+    if (size <= part) {
+      await this.send('upload', path, () =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: this.o.bucket,
+            Key: key,
+            Body: createReadStream(file),
+            ContentLength: size,
+            IfNoneMatch: '*',
+          }),
+          { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+        ),
+      );
+      this.counters.uploads++;
+      return;
+    }
+    const created = await this.send('start multipart upload', path, () =>
+      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.o.bucket, Key: key }), {
+        abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
+      }),
+    );
+    const uploadId = created.UploadId!;
+    try {
+      const parts: { ETag: string; PartNumber: number }[] = [];
+      for (let at = 0, n = 1; at < size; at += part, n++) {
+        const end = Math.min(size, at + part);
+        const res = await this.send(`upload part ${n}`, path, () =>
+          this.client.send(
+            new UploadPartCommand({
+              Bucket: this.o.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: n,
+              Body: createReadStream(file, { start: at, end: end - 1 }),
+              ContentLength: end - at,
+            }),
+            { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+          ),
+        );
+        parts.push({ ETag: res.ETag!, PartNumber: n });
+      }
+      await this.send('complete multipart upload', path, () =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.o.bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+            IfNoneMatch: '*',
+          }),
+          { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+        ),
+      );
+      this.counters.multipartUploads++;
+    } catch (e) {
+      // Nothing half-published: the parts go.
+      await this.send('abort multipart upload', path, () =>
+        this.client.send(
+          new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: key, UploadId: uploadId }),
+          {
+            abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
+          },
+        ),
+      ).catch((err: unknown) =>
+        this.logger?.warn({ err, path }, 'could not abort a failed multipart upload'),
+      );
+      throw e;
+    }
+  }
+
+  /** @internal A staged object, uploaded and closed: its local file becomes its cached copy. */
+  async cacheAdopt(path: string, file: string, size: number): Promise<void> {
+    await this.cache.adopt(path, file, size);
+  }
+
+  /** The local read cache: entries, bytes, limit. */
+  cacheStats(): { entries: number; bytes: number; limitBytes: number } {
+    return this.cache.stats();
+  }
+
+  /** Download an object into a local file (written whole, then renamed into place). */
+  private async download(path: string, file: string): Promise<number> {
+    const tmp = `${file}.${process.pid}.part`;
+    await fsp.mkdir(nodePath.dirname(file), { recursive: true });
+    const size = await this.send('download', path, async () => {
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }),
+        {
+          abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
+        },
+      );
+      const bytes = await res.Body!.transformToByteArray();
+      await fsp.writeFile(tmp, bytes);
+      return bytes.length;
+    });
+    await fsp.rename(tmp, file);
+    this.counters.downloads++;
+    return size;
+  }
+}
+
+function statusOf(e: unknown): number | undefined {
+  if (e instanceof TidemarkError) {
+    const s = e.details?.['status'];
+    return typeof s === 'number' ? s : undefined;
+  }
+  return (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+}
+
+const RETRYABLE_NAMES = new Set([
+  'TimeoutError',
+  'AbortError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'SlowDown',
+  'ThrottlingException',
+  'Throttling',
+  'ServiceUnavailable',
+  'InternalError',
+]);
+const RETRYABLE_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+function retryable(e: unknown): boolean {
+  const status = statusOf(e);
+  if (status !== undefined && (status >= 500 || status === 429)) return true;
+  const name = (e as { name?: unknown } | null)?.name;
+  const code = (e as { code?: unknown } | null)?.code;
+  return (
+    (typeof name === 'string' && RETRYABLE_NAMES.has(name)) ||
+    (typeof code === 'string' && RETRYABLE_CODES.has(code)) ||
+    (e as { $retryable?: unknown } | null)?.$retryable !== undefined
+  );
+}
+
+function storeError(op: string, where: string, cause: unknown, attempts: number): TidemarkError {
+  if (cause instanceof TidemarkError) return cause;
+  const status = statusOf(cause);
+  const msg = cause instanceof Error ? cause.message || cause.name : String(cause);
+  return new TidemarkError(
+    'IO',
+    `object storage: ${op} ${where}: ${msg}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`,
+    {
+      cause,
+      details: { op, path: where, status, attempts },
+    },
+  );
+}
+
+/** A local WAL handle that refuses writes once the writer lost its claim. */
+class FencedHandle implements FileHandle {
+  constructor(
+    private readonly h: FileHandle,
+    private readonly fenced: () => TidemarkError | undefined,
+  ) {}
+  get path(): string {
+    return this.h.path;
+  }
+  get kind(): FileKind {
+    return this.h.kind;
+  }
+  read(dst: Uint8Array, position: number): Promise<number> {
+    return this.h.read(dst, position);
+  }
+  write(src: Uint8Array, position: number): Promise<void> {
+    const f = this.fenced();
+    return f !== undefined ? Promise.reject(f) : this.h.write(src, position);
+  }
+  datasync(): Promise<void> {
+    const f = this.fenced();
+    return f !== undefined ? Promise.reject(f) : this.h.datasync();
+  }
+  size(): Promise<number> {
+    return this.h.size();
+  }
+  truncate(length: number): Promise<void> {
+    return this.h.truncate(length);
+  }
+  close(): Promise<void> {
+    return this.h.close();
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** A local file being written, uploaded to the bucket when made durable. */
+class UploadHandle implements FileHandle {
+  private closed = false;
+  private length = 0;
+  private uploaded = false;
+
+  constructor(
+    private readonly store: ObjectStoreFileService,
+    private readonly fh: fsp.FileHandle,
+    private readonly file: string,
+    readonly path: string,
+    readonly kind: FileKind,
+    private readonly id: number,
+  ) {}
+
+  async read(dst: Uint8Array, position: number): Promise<number> {
+    this.check();
+    const { bytesRead } = await this.fh.read(dst, 0, dst.length, position).catch((e: unknown) => {
+      throw ioError('read', this.path, e);
+    });
+    return bytesRead;
+  }
+
+  async write(src: Uint8Array, position: number): Promise<void> {
+    this.check();
+    if (this.uploaded)
+      throw invalidArgument(`${this.path} was uploaded: objects in object storage are written once`);
+    try {
+      let done = 0;
+      while (done < src.length) {
+        const { bytesWritten } = await this.fh.write(src, done, src.length - done, position + done);
+        done += bytesWritten;
+      }
+    } catch (e) {
+      throw ioError('write', this.path, e);
+    }
+    this.length = Math.max(this.length, position + src.length);
+  }
+
+  /** Durable: the whole file uploaded (once). */
+  async datasync(): Promise<void> {
+    this.check();
+    if (this.uploaded) return;
+    await this.store.upload(this.path, this.file, this.length);
+    this.uploaded = true;
+  }
+
+  async size(): Promise<number> {
+    this.check();
+    return this.length;
+  }
+
+  async truncate(length: number): Promise<void> {
+    this.check();
+    if (this.uploaded)
+      throw invalidArgument(`${this.path} was uploaded: objects in object storage are written once`);
+    await this.fh.truncate(length).catch((e: unknown) => {
+      throw ioError('truncate', this.path, e);
+    });
+    this.length = length;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.store.handles.remove(this.id);
+    await this.fh.close().catch((e: unknown) => {
+      throw ioError('close', this.path, e);
+    });
+    // Uploaded: the staging file becomes the object's cached copy. Otherwise it goes.
+    if (this.uploaded) await this.store.cacheAdopt(this.path, this.file, this.length);
+    else await fsp.rm(this.file, { force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private check(): void {
+    if (this.closed) throw new TidemarkError('CLOSED', `file ${this.path} is closed`);
+  }
+}
+
+interface CacheEntry {
+  file: string;
+  bytes: number;
+  /** Read handles open on it: it is not evicted while any is. */
+  readers: number;
+  /** Dropped from the cache while read: removed when the last reader closes. */
+  forgotten: boolean;
+}
+
+/**
+ * Whole objects cached in local files under DIR/cache/, least recently used first out past
+ * `limitBytes` (files open for reading stay until closed). Objects are immutable, so a cached copy is
+ * never stale. Emptied at open: a partial download from a crash is never trusted.
+ */
+class ObjectCache {
+  /** In recency order: the first is the least recently used. */
+  private readonly entries = new Map<string, CacheEntry>();
+  private readonly loading = new Map<string, Promise<CacheEntry>>();
+  private bytes = 0;
+  readonly dir: string;
+
+  constructor(
+    local: LocalFileService,
+    private readonly limitBytes: number,
+    private readonly fetch: (path: string, file: string) => Promise<number>,
+  ) {
+    this.dir = local.resolve('cache');
+  }
+
+  stagingFile(path: string): string {
+    return nodePath.join(this.dir, ...path.split('/'));
+  }
+
+  async reset(): Promise<void> {
+    await fsp.rm(this.dir, { recursive: true, force: true });
+    await fsp.mkdir(this.dir, { recursive: true });
+    this.entries.clear();
+    this.bytes = 0;
+  }
+
+  async openRead(path: string, kind: FileKind, registry: HandleRegistry): Promise<FileHandle> {
+    const e = await this.get(path);
+    e.readers++;
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(e.file, C.O_RDONLY);
+    } catch (err) {
+      e.readers--;
+      throw ioError('open', path, err);
+    }
+    return new CachedReadHandle(fh, path, kind, registry, registry.add(path, kind, 'read'), () =>
+      this.closed(path, e),
+    );
+  }
+
+  private async get(path: string): Promise<CacheEntry> {
+    const hit = this.entries.get(path);
+    if (hit !== undefined) {
+      // Most recently used now.
+      this.entries.delete(path);
+      this.entries.set(path, hit);
+      return hit;
+    }
+    let p = this.loading.get(path);
+    if (p === undefined) {
+      const file = this.stagingFile(path);
+      p = this.fetch(path, file).then(
+        (bytes) => {
+          this.loading.delete(path);
+          return this.insert(path, file, bytes);
+        },
+        (e: unknown) => {
+          this.loading.delete(path);
+          throw e;
+        },
+      );
+      this.loading.set(path, p);
+    }
+    return p;
+  }
+
+  async adopt(path: string, file: string, bytes: number): Promise<void> {
+    this.insert(path, file, bytes);
+    await this.evict();
+  }
+
+  private insert(path: string, file: string, bytes: number): CacheEntry {
+    const e: CacheEntry = { file, bytes, readers: 0, forgotten: false };
+    this.entries.set(path, e);
+    this.bytes += bytes;
+    void this.evict();
+    return e;
+  }
+
+  private closed(path: string, e: CacheEntry): void {
+    e.readers--;
+    if (e.readers === 0 && e.forgotten) void fsp.rm(e.file, { force: true });
+    else void this.evict();
+    void path;
+  }
+
+  async forget(path: string): Promise<void> {
+    const e = this.entries.get(path);
+    if (e === undefined) return;
+    this.entries.delete(path);
+    this.bytes -= e.bytes;
+    if (e.readers > 0) e.forgotten = true;
+    else await fsp.rm(e.file, { force: true });
+  }
+
+  private async evict(): Promise<void> {
+    for (const [path, e] of this.entries) {
+      if (this.bytes <= this.limitBytes) return;
+      if (e.readers > 0) continue;
+      this.entries.delete(path);
+      this.bytes -= e.bytes;
+      await fsp.rm(e.file, { force: true });
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.loading.values()]);
+    this.entries.clear();
+    this.bytes = 0;
+  }
+
+  stats(): { entries: number; bytes: number; limitBytes: number } {
+    return { entries: this.entries.size, bytes: this.bytes, limitBytes: this.limitBytes };
+  }
+}
+
+/** A read handle on a cached object's local copy. */
+class CachedReadHandle implements FileHandle {
+  private isClosed = false;
+
+  constructor(
+    private readonly fh: fsp.FileHandle,
+    readonly path: string,
+    readonly kind: FileKind,
+    private readonly registry: HandleRegistry,
+    private readonly id: number,
+    private readonly onClose: () => void,
+  ) {}
+
+  async read(dst: Uint8Array, position: number): Promise<number> {
+    this.check();
+    let total = 0;
+    try {
+      while (total < dst.length) {
+        const { bytesRead } = await this.fh.read(dst, total, dst.length - total, position + total);
+        if (bytesRead === 0) break;
+        total += bytesRead;
+      }
+    } catch (e) {
+      throw ioError('read', this.path, e);
+    }
+    return total;
+  }
+
+  write(): Promise<void> {
+    return Promise.reject(invalidArgument(`${this.path} is open for reading`));
+  }
+
+  async datasync(): Promise<void> {
+    this.check();
+  }
+
+  async size(): Promise<number> {
+    this.check();
+    return (await this.fh.stat()).size;
+  }
+
+  truncate(): Promise<void> {
+    return Promise.reject(invalidArgument(`${this.path} is open for reading`));
+  }
+
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.registry.remove(this.id);
+    try {
+      await this.fh.close();
+    } finally {
+      this.onClose();
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private check(): void {
+    if (this.isClosed) throw new TidemarkError('CLOSED', `file ${this.path} is closed`);
+  }
+}
