@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'LEAK'
   | 'MEMORY_LIMIT'
   | 'IO'
+  // A write to a read-only database (a read replica of object storage).
+  | 'READ_ONLY'
   // An engine-internal misuse of a reference-counted resource: released twice, or used after its
   // final release. It always means a bug in tidemark (or in code holding tidemark's buffers).
   | 'REFCOUNT';
@@ -30,6 +32,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'LEAK',
   'MEMORY_LIMIT',
   'IO',
+  'READ_ONLY',
   'REFCOUNT',
 ];
 

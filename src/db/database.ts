@@ -21,6 +21,7 @@ import { Wal } from '../wal/wal.js';
 import { Storage, type StorageStats } from './storage.js';
 import { Observers, type DatabaseObserver } from './events.js';
 import { Snapshot } from './snapshot.js';
+import { ReplicaRefresher, type ReplicaStats } from './replica.js';
 import { Checkpointer, type CheckpointInfo, type CheckpointStats } from '../checkpoint/checkpointer.js';
 import { CKP_DIR } from '../checkpoint/format.js';
 import { loadChain } from '../checkpoint/recovery.js';
@@ -55,6 +56,8 @@ export interface DatabaseStats {
   files: { open: number; byKind: Record<FileKind, number>; objects: number; checkpoint: number };
   /** How the last open went: from which checkpoint, how much of the WAL it replayed. */
   recovery: RecoveryStats;
+  /** A read replica only: which checkpoint it serves, how often it moved, what held it back. */
+  replica?: ReplicaStats;
   storage: StorageStats;
   transactions: TxnCounters & { active: number };
   tables: number;
@@ -109,7 +112,13 @@ export class Database {
     const fs =
       options?.fileService ??
       (opts.objectStore !== undefined
-        ? new ObjectStoreFileService(new LocalFileService(dir), opts.objectStore, logger)
+        ? new ObjectStoreFileService(
+            new LocalFileService(dir),
+            opts.objectStore,
+            logger,
+            undefined,
+            opts.readOnly ? 'replica' : 'writer',
+          )
         : new LocalFileService(dir));
     const started = performance.now();
     // A file service made here is closed here if the open fails (the S3 one holds a client).
@@ -145,6 +154,7 @@ export class Database {
     let storage: Storage | undefined;
     let checkpointer: Checkpointer | undefined;
     let recovery!: RecoveryStats;
+    let replica: ReplicaRefresher | undefined;
     try {
       // The newest valid checkpoint first: the log continues after what it holds.
       if ((await fs.stat(CKP_DIR)) === undefined) {
@@ -216,7 +226,8 @@ export class Database {
         }
         records++;
       }
-      const { orphans } = await storage.finishReplay(checkpointer.namedObjects());
+      // A replica's files are its writer's: it deletes nothing.
+      const { orphans } = await storage.finishReplay(checkpointer.namedObjects(), !opts.readOnly);
       const st = storage;
       const ck = checkpointer;
       txns.hooks = {
@@ -236,7 +247,24 @@ export class Database {
         fellBack: loaded.invalid.map((i) => i.path),
         ms: 0,
       };
-      checkpointer.start();
+      if (opts.readOnly) {
+        if (!(fs instanceof ObjectStoreFileService) || fs.mode !== 'replica')
+          throw invalidArgument(
+            'option readOnly needs objectStore (or an ObjectStoreFileService in replica mode)',
+          );
+        txns.readOnly = `a read replica of ${fs.root}`;
+        replica = new ReplicaRefresher(
+          fs,
+          storage,
+          catalog,
+          txns,
+          memory.pool('replay'),
+          logger,
+          opts.refreshMs,
+          loaded.newest?.meta.seq ?? 0,
+          txns.lastCommittedTs,
+        );
+      } else checkpointer.start();
       if (planted('listener')) process.on('beforeExit', () => undefined);
       logger.info(
         {
@@ -268,7 +296,7 @@ export class Database {
       }
       throw e;
     }
-    return new Database(
+    const db = new Database(
       dir,
       fs,
       lock,
@@ -283,6 +311,28 @@ export class Database {
       opts,
       observers,
     );
+    if (replica !== undefined) {
+      db.replica = replica;
+      replica.start();
+    }
+    return db;
+  }
+
+  /** Set on a read replica (see ReplicaRefresher). */
+  private replica: ReplicaRefresher | undefined;
+
+  /**
+   * A read replica: look for a newer published checkpoint now (instead of at the next `refreshMs`)
+   * and move to it; resolves true if it moved. INVALID_ARGUMENT on a database that is not a replica.
+   */
+  async refresh(): Promise<boolean> {
+    this.checkOpen();
+    if (this.replica === undefined) throw invalidArgument('refresh() is for read replicas (readOnly: true)');
+    return this.replica.refresh();
+  }
+
+  private checkWritable(): void {
+    if (this.txns.readOnly !== undefined) throw this.txns.readOnlyError();
   }
 
   // ---- schema ----
@@ -458,6 +508,7 @@ export class Database {
    */
   async flush(table?: string): Promise<void> {
     this.checkOpen();
+    this.checkWritable();
     await this.storage.flush(this.tablesFor(table));
   }
 
@@ -468,6 +519,7 @@ export class Database {
    */
   async checkpoint(options: { global?: boolean } = {}): Promise<CheckpointInfo> {
     this.checkOpen();
+    this.checkWritable();
     if (typeof options !== 'object' || options === null)
       throw invalidArgument(`checkpoint options must be an object, got ${describe(options)}`);
     for (const k of Object.keys(options))
@@ -524,6 +576,7 @@ export class Database {
   /** Flush, then merge every object layer of the tables (or one) into one; rejects if either fails. */
   async compact(table?: string): Promise<void> {
     this.checkOpen();
+    this.checkWritable();
     await this.storage.compact(this.tablesFor(table));
   }
 
@@ -582,6 +635,7 @@ export class Database {
         checkpoint: this.checkpointer.files().length,
       },
       recovery: { ...this.recovery },
+      ...(this.replica !== undefined ? { replica: { ...this.replica.stats } } : {}),
       storage: st,
       transactions: { ...this.txns.counters, active: this.txns.activeCount },
       tables: this.catalog.all().length,
@@ -632,9 +686,10 @@ export class Database {
         errors.push(e);
       }
     };
+    await attempt('replica refresh', () => this.replica?.stop());
     await attempt('transactions', () => this.txns.close(`database ${this.dir} is closed`));
     this.observers.clear(); // (after the last commit ended: observers see every commit)
-    await attempt('final checkpoint', () => this.checkpointer.stop(true));
+    await attempt('final checkpoint', () => this.checkpointer.stop(this.replica === undefined));
     await attempt('background work', () => this.storage.stop());
     await attempt('WAL', () => this.wal.close());
     for (const t of this.catalog.all()) t.release(false);

@@ -52,6 +52,13 @@ export interface OpenOptions {
    */
   objectStore?: ObjectStoreOptions;
   /**
+   * A read replica of `objectStore`'s prefix: serves reads at the newest checkpoint its writer
+   * published and moves to newer ones as they appear (every `refreshMs`); writes give READ_ONLY.
+   */
+  readOnly?: boolean;
+  /** How often a read replica looks for a newer checkpoint. Default 5000 ms. */
+  refreshMs?: number;
+  /**
    * The wall clock (milliseconds) the hybrid logical clock reads; default `Date.now`. For
    * deterministic simulation: with a fake clock and an in-memory file service, a workload writes
    * the same bytes every run.
@@ -72,6 +79,8 @@ export interface ResolvedOptions {
   checkpoint: Required<CheckpointOptions>;
   transaction: TransactionOptions;
   objectStore: ResolvedObjectStore | undefined;
+  readOnly: boolean;
+  refreshMs: number;
 }
 
 const KNOWN = new Set([
@@ -84,6 +93,8 @@ const KNOWN = new Set([
   'fileService',
   'clock',
   'objectStore',
+  'readOnly',
+  'refreshMs',
 ]);
 
 function section(o: Record<string, unknown>, name: string, keys: readonly string[]): Record<string, unknown> {
@@ -158,6 +169,16 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (fsOpt !== undefined && o['objectStore'] !== undefined)
     throw invalidArgument('options fileService and objectStore exclude each other');
   const objectStore = o['objectStore'] === undefined ? undefined : resolveObjectStore(o['objectStore']);
+  if (o['readOnly'] !== undefined && typeof o['readOnly'] !== 'boolean')
+    throw invalidArgument(`option readOnly must be a boolean, got ${describe(o['readOnly'])}`);
+  const readOnly = o['readOnly'] === true;
+  if (readOnly && objectStore === undefined && fsOpt === undefined)
+    throw invalidArgument(
+      'option readOnly needs objectStore: a read replica follows a prefix in object storage',
+    );
+  if (o['refreshMs'] !== undefined && !readOnly)
+    throw invalidArgument('option refreshMs is for read replicas (readOnly: true)');
+  const refreshMs = int(o['refreshMs'], 'refreshMs', 100, 5000);
   if (o['clock'] !== undefined && typeof o['clock'] !== 'function')
     throw invalidArgument(
       `option clock must be a function returning milliseconds, got ${describe(o['clock'])}`,
@@ -172,6 +193,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const d = DEFAULT_STORAGE_OPTIONS;
   return {
     objectStore,
+    readOnly,
+    refreshMs,
     storage: {
       memtableBytesMax: int(
         st['memtableBytesMax'],

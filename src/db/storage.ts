@@ -12,7 +12,8 @@ import { writeMemTable, type FlushResult } from '../table/flush.js';
 import { decodeStorage, encodeStorage, type LayerIds, type StorageOp } from '../table/log_records.js';
 import { mergeLayers } from '../table/merge.js';
 import { ObjectLayer, type ObjectContext } from '../table/object_layer.js';
-import type { MemLayer, Table } from '../table/table.js';
+import { Table, type MemLayer } from '../table/table.js';
+import type { CkpState } from '../checkpoint/format.js';
 import type { ReplayFrom } from '../txn/manager.js';
 import type { Wal } from '../wal/wal.js';
 import { planted } from '../util/plant.js';
@@ -683,7 +684,11 @@ export class Storage {
    * (`named`) names (left by a crash, or by deletions a crash interrupted; files a checkpoint still
    * names wait for the next one), and schedule flushes of memtables frozen before the crash.
    */
-  async finishReplay(named: ReadonlySet<number> = new Set()): Promise<{ orphans: string[] }> {
+  async finishReplay(
+    named: ReadonlySet<number> = new Set(),
+    /** false on a read replica: the files belong to the writer. */
+    deleteOrphans = true,
+  ): Promise<{ orphans: string[] }> {
     const live = new Set<number>();
     for (const t of this.catalog.all()) {
       const layers = this.replayLayers.get(t.id) ?? [];
@@ -706,6 +711,7 @@ export class Storage {
     }
     this.replayLayers.clear();
     const orphans: string[] = [];
+    if (!deleteOrphans) return { orphans };
     for (const name of await this.fs.list(OBJ_DIR)) {
       const id = parseObjectName(name);
       if (id !== undefined) this.nextId = Math.max(this.nextId, id + 1);
@@ -730,6 +736,63 @@ export class Storage {
       if (t.frozen.length > 0) this.schedule({ kind: 'flush', table: t });
     }
     return { orphans };
+  }
+
+  /**
+   * A read replica moves to a newer checkpoint's state: each table's object layers become the ones
+   * `state` lists (layers it has already are kept, the others opened), tables it lacks are added,
+   * tables it no longer lists go. The new layers are opened first; then, if `canSwap()` still holds
+   * (no reader at an older snapshot could see the change), everything is swapped at once; layers
+   * taken out are retired, their files left alone (they are the writer's). Resolves false if it did
+   * not swap.
+   */
+  async adoptState(state: CkpState, canSwap: () => boolean): Promise<boolean> {
+    const keyOf = (ids: LayerIds) => `${ids.data}/${ids.tomb}`;
+    const plans: { table: Table; fresh: boolean; layers: ObjectLayer[] }[] = [];
+    const opened: ObjectLayer[] = [];
+    const fresh: Table[] = [];
+    try {
+      for (const ct of state.tables.values()) {
+        let table = this.catalog.byTableId(ct.id);
+        const isNew = table === undefined;
+        if (table === undefined) {
+          table = new Table(ct.id, ct.schema, ct.createdTs, this.memory.pool('memtable'));
+          fresh.push(table);
+        }
+        const have = new Map(table.objects.map((o) => [keyOf(o.ids), o]));
+        const layers: ObjectLayer[] = [];
+        for (const ids of ct.layers) {
+          let layer = have.get(keyOf(ids));
+          if (layer === undefined) {
+            layer = await ObjectLayer.open(this.ctx, ids, table.schema, table.compare);
+            opened.push(layer);
+          }
+          layers.push(layer);
+        }
+        plans.push({ table, fresh: isNew, layers });
+      }
+    } catch (e) {
+      for (const l of opened) l.retire(false);
+      for (const t of fresh) t.release(false);
+      throw e;
+    }
+    if (!canSwap()) {
+      for (const l of opened) l.retire(false);
+      for (const t of fresh) t.release(false);
+      return false;
+    }
+    for (const p of plans) {
+      if (p.fresh) this.catalog.add(p.table);
+      const keep = new Set(p.layers);
+      for (const o of p.table.objects) if (!keep.has(o)) o.retire(false);
+      p.table.objects = p.layers;
+    }
+    for (const t of this.catalog.all()) {
+      if (state.tables.has(t.id)) continue;
+      t.release(false);
+      this.catalog.remove(t.id);
+    }
+    return true;
   }
 
   /** Create obj/ (durably) if it does not exist. */

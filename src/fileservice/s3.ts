@@ -51,6 +51,11 @@ export interface ObjectStoreOptions {
   leaseMs?: number;
   /** Objects larger than this are uploaded in parts of this size (at least 5 MiB). Default 8 MiB. */
   partBytes?: number;
+  /**
+   * A deleted object or checkpoint file stays in the bucket this long (invisible to the writer),
+   * so that read replicas still on an older checkpoint can read it. Default 10 minutes; 0: at once.
+   */
+  gcGraceMs?: number;
 }
 
 export type ResolvedObjectStore = Required<
@@ -77,6 +82,7 @@ export function resolveObjectStore(v: unknown): ResolvedObjectStore {
     'requestTimeoutMs',
     'leaseMs',
     'partBytes',
+    'gcGraceMs',
   ];
   for (const k of Object.keys(o))
     if (!known.includes(k))
@@ -112,6 +118,7 @@ export function resolveObjectStore(v: unknown): ResolvedObjectStore {
     requestTimeoutMs: int('requestTimeoutMs', 100, 30_000),
     leaseMs: int('leaseMs', 1000, 30_000),
     partBytes: int('partBytes', MIN_PART_BYTES, 8 * 1024 * 1024),
+    gcGraceMs: int('gcGraceMs', 0, 10 * 60_000),
     ...(endpoint !== undefined ? { endpoint } : {}),
     ...(accessKeyId !== undefined ? { accessKeyId, secretAccessKey } : {}),
   };
@@ -138,6 +145,14 @@ interface Claim {
 }
 
 const CLAIM_KEY = 'CLAIM';
+/** Deletions waiting for their grace period: `gc/<when, 16 hex digits>-<path, '/' as '!'>`. */
+const GC_DIR = 'gc';
+const gcMarker = (dueMs: number, path: string) =>
+  `${GC_DIR}/${dueMs.toString(16).padStart(16, '0')}-${path.replace(/\//g, '!')}`;
+function parseGcMarker(name: string): { dueMs: number; path: string } | undefined {
+  const m = /^([0-9a-f]{16})-(.+)$/.exec(name);
+  return m === null ? undefined : { dueMs: Number.parseInt(m[1]!, 16), path: m[2]!.replace(/!/g, '/') };
+}
 const META_RE = /^meta-([0-9a-f]+)\.ckp$/;
 
 /**
@@ -172,10 +187,22 @@ export class ObjectStoreFileService implements FileService {
   /** Claim updates (renewals, publications) one at a time: each needs the previous one's ETag. */
   private claimChain: Promise<unknown> = Promise.resolve();
   private renewTimer: NodeJS.Timeout | undefined;
+  /** Paths deleted and waiting for their grace period: gone for the writer, still there for replicas. */
+  private readonly hidden = new Set<string>();
+  private sweeping: Promise<void> | undefined;
   private lastRenewed = 0;
   private closed = false;
   /** Requests retried, and requests that failed for good (for tests and stats). */
-  readonly counters = { requests: 0, retries: 0, failures: 0, uploads: 0, multipartUploads: 0, downloads: 0 };
+  readonly counters = {
+    requests: 0,
+    retries: 0,
+    failures: 0,
+    uploads: 0,
+    multipartUploads: 0,
+    downloads: 0,
+    /** Files deleted from the bucket after their grace period. */
+    collected: 0,
+  };
 
   constructor(
     readonly local: LocalFileService,
@@ -183,6 +210,11 @@ export class ObjectStoreFileService implements FileService {
     private readonly logger?: Logger,
     /** For tests: runs before each attempt of each request; may throw to simulate a failure. */
     readonly beforeRequest?: (op: string, key: string) => void,
+    /**
+     * 'replica': a reader of what the prefix's writer publishes. It takes no claim, writes nothing to
+     * the bucket (READ_ONLY), and reads the published checkpoint pointer (see refreshPublished).
+     */
+    readonly mode: 'writer' | 'replica' = 'writer',
   ) {
     this.o = resolveObjectStore(options);
     this.root = `${local.root} (objects in s3://${this.o.bucket}/${this.o.prefix})`;
@@ -216,6 +248,7 @@ export class ObjectStoreFileService implements FileService {
     }
     this.check();
     if (mode === 'read') return this.cache.openRead(path, kind, this.handles);
+    this.checkWritable(path);
     if (mode === 'create-new') {
       const file = this.cache.stagingFile(path);
       await fsp.mkdir(nodePath.dirname(file), { recursive: true });
@@ -234,6 +267,7 @@ export class ObjectStoreFileService implements FileService {
     checkPath(path);
     if (!isRemote(path)) return this.local.writeFileAtomic(path, chunks, kind);
     this.check();
+    this.checkWritable(path);
     const body = Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
     const meta = META_RE.exec(nodePath.posix.basename(path));
     if (meta !== null && path.startsWith('ckp/')) {
@@ -273,7 +307,7 @@ export class ObjectStoreFileService implements FileService {
       );
       for (const c of res.Contents ?? []) {
         const name = c.Key!.slice(this.key(`${dir}/`).length);
-        if (name === '' || name.includes('/')) continue;
+        if (name === '' || name.includes('/') || this.hidden.has(`${dir}/${name}`)) continue;
         // Meta files past the published one were never published (their writer lost its claim).
         const m = META_RE.exec(name);
         if (dir === 'ckp' && m !== null && Number.parseInt(m[1]!, 16) > this.publishedSeq()) continue;
@@ -289,6 +323,7 @@ export class ObjectStoreFileService implements FileService {
     if (!isRemote(path)) return this.local.stat(path);
     if (path === 'obj' || path === 'ckp') return { size: 0, isDirectory: true };
     this.check();
+    if (this.hidden.has(path)) return undefined;
     const size = await this.head(path);
     return size === undefined ? undefined : { size, isDirectory: false };
   }
@@ -303,13 +338,17 @@ export class ObjectStoreFileService implements FileService {
     checkPath(path);
     if (!isRemote(path)) return this.local.delete(path);
     this.check();
+    this.checkWritable(path);
+    if (this.hidden.has(path)) return false;
     const existed = (await this.head(path)) !== undefined;
-    if (existed)
-      await this.send('delete', path, () =>
-        this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }), {
-          abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
-        }),
-      );
+    if (existed) {
+      if (this.o.gcGraceMs === 0) await this.deleteRaw(path);
+      else {
+        // Gone for this writer now; in the bucket until the grace period ends (replicas may read it).
+        await this.putNew(gcMarker(Date.now() + this.o.gcGraceMs, path), Buffer.alloc(0));
+        this.hidden.add(path);
+      }
+    }
     await this.cache.forget(path);
     return existed;
   }
@@ -326,6 +365,16 @@ export class ObjectStoreFileService implements FileService {
   /** The local LOCK, then the writer's claim on the prefix (LOCKED if another writer holds it). */
   async lock(): Promise<DirectoryLock> {
     const localLock = await this.local.lock();
+    if (this.mode === 'replica') {
+      try {
+        await this.cache.reset();
+        await this.refreshPublished();
+      } catch (e) {
+        await localLock.release().catch(() => undefined);
+        throw e;
+      }
+      return localLock;
+    }
     try {
       await this.cache.reset();
       await this.takeClaim();
@@ -350,6 +399,7 @@ export class ObjectStoreFileService implements FileService {
     if (this.closed) return;
     this.closed = true;
     this.stopRenewing();
+    await this.sweeping?.catch(() => undefined);
     try {
       await this.cache.close();
     } finally {
@@ -359,6 +409,21 @@ export class ObjectStoreFileService implements FileService {
   }
 
   // ---- the claim ----
+
+  /**
+   * A replica: read the writer's claim again; resolves with the newest published meta file's
+   * sequence number (0 if nothing was ever published).
+   */
+  async refreshPublished(): Promise<number> {
+    const cur = await this.readClaim();
+    if (cur !== undefined) this.claim = cur;
+    return this.publishedSeq();
+  }
+
+  private checkWritable(path: string): void {
+    if (this.mode === 'replica')
+      throw new TidemarkError('READ_ONLY', `${path}: a read replica writes nothing to object storage`);
+  }
 
   /** The newest published meta file's sequence number. */
   publishedSeq(): number {
@@ -447,6 +512,53 @@ export class ObjectStoreFileService implements FileService {
       const m = META_RE.exec(name);
       if (m !== null && Number.parseInt(m[1]!, 16) > body.metaSeq) await this.deleteRaw(`ckp/${name}`);
     }
+    // Deletions still in their grace period stay deleted for this writer.
+    for (const name of await this.listGc()) {
+      const g = parseGcMarker(name);
+      if (g !== undefined) this.hidden.add(g.path);
+    }
+    await this.sweep();
+  }
+
+  private async listGc(): Promise<string[]> {
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.send('list', GC_DIR, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.o.bucket,
+            Prefix: this.key(`${GC_DIR}/`),
+            ...(token !== undefined ? { ContinuationToken: token } : {}),
+          }),
+          { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+        ),
+      );
+      for (const c of res.Contents ?? []) names.push(c.Key!.slice(this.key(`${GC_DIR}/`).length));
+      token = res.IsTruncated === true ? res.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return names.sort();
+  }
+
+  /** Delete what passed its grace period (the object, then its marker). One sweep at a time. */
+  sweep(): Promise<void> {
+    this.sweeping ??= (async () => {
+      try {
+        const now = Date.now();
+        for (const name of await this.listGc()) {
+          const g = parseGcMarker(name);
+          if (g === undefined) continue;
+          if (g.dueMs > now) break; // sorted by due time
+          await this.deleteRaw(g.path);
+          await this.deleteRaw(`${GC_DIR}/${name}`);
+          this.hidden.delete(g.path);
+          this.counters.collected++;
+        }
+      } finally {
+        this.sweeping = undefined;
+      }
+    })();
+    return this.sweeping;
   }
 
   /** Run a claim update after the ones before it; a 412 means the claim is lost. */
@@ -489,6 +601,8 @@ export class ObjectStoreFileService implements FileService {
       this.updateClaim((c) => ({ ...c, renewedAt: Date.now() })).catch((e: unknown) => {
         if (this.fenced === undefined) this.logger?.warn({ err: e }, 'could not renew the writer claim');
       });
+      if (this.hidden.size > 0 && this.fenced === undefined)
+        this.sweep().catch((e: unknown) => this.logger?.warn({ err: e }, 'object storage GC sweep failed'));
     }, every);
     this.renewTimer.unref();
   }

@@ -70,6 +70,8 @@ export class TxnManager {
   private idle: (() => void) | undefined;
   private nextTxnId = 1;
   private ddlLock: Promise<unknown> = Promise.resolve();
+  /** Set on a read replica: why writes are refused. */
+  readOnly: string | undefined;
   private ddlInflight = false;
   private closedReason: string | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -101,6 +103,10 @@ export class TxnManager {
     this.writeRes = memory.pool('memtable').reserveSync(0, 'txn.writes');
     this.memtablePool = memory.pool('memtable');
     this.walPool = memory.pool('wal');
+  }
+
+  readOnlyError(): TidemarkError {
+    return new TidemarkError('READ_ONLY', `the database is read-only: ${this.readOnly}`);
   }
 
   checkOpen(): void {
@@ -161,6 +167,10 @@ export class TxnManager {
 
   commit(tx: Transaction): Promise<void> {
     tx.checkUsable();
+    if (tx.hasWrites && this.readOnly !== undefined) {
+      this.end(tx, 'aborted', 'the database is read-only');
+      return Promise.reject(this.readOnlyError());
+    }
     if (!tx.hasWrites) {
       this.counters.readOnly++;
       this.end(tx, 'committed');
@@ -370,6 +380,7 @@ export class TxnManager {
 
   createTable(name: string, spec: unknown): Promise<void> {
     this.checkOpen();
+    if (this.readOnly !== undefined) return Promise.reject(this.readOnlyError());
     const schema = TableSchema.fromSpec(name, spec);
     return this.ddl(async () => {
       if (this.catalog.live(name) !== undefined) throw invalidArgument(`table ${name} already exists`);
@@ -380,6 +391,7 @@ export class TxnManager {
 
   dropTable(name: string): Promise<void> {
     this.checkOpen();
+    if (this.readOnly !== undefined) return Promise.reject(this.readOnlyError());
     if (typeof name !== 'string') throw invalidArgument('table name must be a string');
     return this.ddl(async () => {
       const t = this.catalog.live(name);
