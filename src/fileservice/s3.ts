@@ -180,7 +180,8 @@ export class ObjectStoreFileService implements FileService {
   private readonly client: S3Client;
   private readonly o: ResolvedObjectStore;
   private readonly cache: ObjectCache;
-  private readonly writerId = randomUUID();
+  /** Who this writer is: kept in DIR/WRITER-ID, so that a restart on the same directory is known. */
+  private writerId: string = randomUUID();
   private claim: { etag: string; body: Claim } | undefined;
   /** Set once the claim is lost: no more publishing. */
   private fenced: TidemarkError | undefined;
@@ -468,9 +469,19 @@ export class ObjectStoreFileService implements FileService {
   }
 
   private async takeClaim(): Promise<void> {
+    // The same directory is the same writer: holding its LOCK proves the process that claimed the
+    // prefix from here is gone (a restart after a crash need not wait for the lease).
+    const idFile = this.local.resolve('WRITER-ID');
+    const saved = await fsp.readFile(idFile, 'utf8').catch(() => undefined);
+    if (saved !== undefined && /^[0-9a-f-]{36}$/.test(saved.trim())) this.writerId = saved.trim();
+    else {
+      await fsp.writeFile(idFile, this.writerId);
+      await this.local.syncDir('');
+    }
     const cur = await this.readClaim();
     const now = Date.now();
-    if (cur !== undefined && !cur.body.released && now - cur.body.renewedAt < this.o.leaseMs) {
+    const mine = cur?.body.writer === this.writerId;
+    if (cur !== undefined && !cur.body.released && !mine && now - cur.body.renewedAt < this.o.leaseMs) {
       throw new TidemarkError(
         'LOCKED',
         `s3://${this.o.bucket}/${this.o.prefix} is held by another writer (${cur.body.host}, pid ${cur.body.pid}, renewed ${now - cur.body.renewedAt} ms ago; its lease is ${this.o.leaseMs} ms)`,
@@ -502,7 +513,7 @@ export class ObjectStoreFileService implements FileService {
     }
     this.claim = { etag, body };
     this.lastRenewed = now;
-    if (cur !== undefined && !cur.body.released)
+    if (cur !== undefined && !cur.body.released && !mine)
       this.logger?.warn(
         { previous: cur.body, epoch: body.epoch },
         'took over an object-storage prefix whose writer let its lease lapse',
