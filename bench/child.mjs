@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { concurrently, expectedSum, now, percentiles, rng, row } from './lib/data.mjs';
+import { bulkLoad, concurrently, expectedSum, now, percentiles, rng, row } from './lib/data.mjs';
 import { reporter, toMiB } from './lib/proc.mjs';
 
 const engineName = process.argv[2];
@@ -22,26 +22,13 @@ try {
   const db = await engine.create(dir);
 
   // 1. Bulk load in 1000-row transactions.
-  {
-    const lat = new Float64Array(ROWS / BATCH);
-    const t0 = now();
-    for (let b = 0; b < ROWS / BATCH; b++) {
-      const rows = new Array(BATCH);
-      for (let i = 0; i < BATCH; i++) rows[i] = row(b * BATCH + i);
-      const s = now();
-      await db.insertBatch(rows);
-      lat[b] = now() - s;
-    }
-    const ms = now() - t0;
-    out({
-      workload: 'bulk',
-      name: `bulk load ${ROWS.toLocaleString('en-US')} rows in ${BATCH}-row transactions`,
-      unit: 'rows/s',
-      opsPerSec: ROWS / (ms / 1000),
-      ...percentiles(lat),
-      poolHighWaterMiB: toMiB(db.poolHighWater()),
-    });
-  }
+  out({
+    workload: 'bulk',
+    name: `bulk load ${ROWS.toLocaleString('en-US')} rows in ${BATCH}-row transactions`,
+    unit: 'rows/s',
+    ...(await bulkLoad(db.insertBatch, ROWS, BATCH)),
+    poolHighWaterMiB: toMiB(db.poolHighWater()),
+  });
 
   // 2. Random point gets by primary key.
   {

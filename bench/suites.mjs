@@ -138,6 +138,34 @@ export const SUITES = [
     },
   },
   {
+    name: 'objectstore',
+    title: 'Objects in object storage against the local disk',
+    script: 'objectstore.mjs',
+    peers: false,
+    table(rows) {
+      const lines = [
+        '| workload | local disk | object storage (moto) | object storage / local | peak RSS (local, store) |',
+        '|---|---:|---:|---:|---:|',
+      ];
+      for (const [, rs] of groupBy(rows, (r) => r.workload)) {
+        const l = rs.find((r) => r.engine === 'local');
+        const s = rs.find((r) => r.engine === 's3');
+        if (!l || !s) continue;
+        lines.push(
+          `| ${l.name.replace(/ \(open \d+ ms\)/, '')} | ${num(l.opsPerSec)} ${l.unit} | ${num(s.opsPerSec)} ${s.unit} | ${(s.opsPerSec / l.opsPerSec).toFixed(2)}x | ${l.peakRssMiB} MiB, ${s.peakRssMiB} MiB |`,
+        );
+      }
+      const opens = rows
+        .filter((r) => r.workload === 'scan-cold')
+        .map((r) => `${r.engine}: ${/open (\d+ ms)/.exec(r.name)?.[1] ?? '?'}`);
+      return (
+        lines.join('\n') +
+        `\n\nOpen after the restart: ${opens.join(', ')}.\n\nSettings:\n` +
+        settingsLines(rows).join('\n')
+      );
+    },
+  },
+  {
     name: 'ckp',
     title: 'Commit latency during background checkpoints',
     script: 'ckp.mjs',

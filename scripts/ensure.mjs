@@ -75,3 +75,17 @@ if (process.argv.includes('--chromium')) {
   if (r.status !== 0)
     process.stderr.write('tidemark: no chromium: the dashboard test will fail (see the message above)\n');
 }
+
+if (process.argv.includes('--moto')) {
+  // The object-storage tests start moto_server (an S3-compatible server) on loopback: install it
+  // when missing.
+  const r = spawnSync('bash', [path.join(root, 'scripts', 'ensure-moto.sh')], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  if (r.status !== 0)
+    process.stderr.write(
+      'tidemark: no moto_server: the object-storage tests will fail (see the message above)\n',
+    );
+}

@@ -88,3 +88,20 @@ export async function concurrently(n, callers, op) {
   );
   return { opsPerSec: n / ((now() - t0) / 1000), ...percentiles(lat) };
 }
+
+/**
+ * Bulk load: `rows` rows (row(i)) in `batch`-row transactions, one after another, through
+ * `insertBatch(rows)`. Resolves with the throughput (rows/s) and the per-transaction percentiles.
+ */
+export async function bulkLoad(insertBatch, rows, batch) {
+  const lat = new Float64Array(rows / batch);
+  const t0 = now();
+  for (let b = 0; b < rows / batch; b++) {
+    const chunk = new Array(batch);
+    for (let i = 0; i < batch; i++) chunk[i] = row(b * batch + i);
+    const s = now();
+    await insertBatch(chunk);
+    lat[b] = now() - s;
+  }
+  return { opsPerSec: rows / ((now() - t0) / 1000), ...percentiles(lat) };
+}

@@ -151,6 +151,45 @@ export class LocalFileService implements FileService {
   }
 }
 
+/** Read up to `dst.length` bytes at `position` (looping over short reads); the number read. */
+export async function readFully(
+  fh: fsp.FileHandle,
+  dst: Uint8Array,
+  position: number,
+  path: string,
+): Promise<number> {
+  let total = 0;
+  try {
+    // A single read may return short on some file systems: loop until full or end of file.
+    while (total < dst.length) {
+      const { bytesRead } = await fh.read(dst, total, dst.length - total, position + total);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+    }
+  } catch (e) {
+    throw ioError('read', path, e);
+  }
+  return total;
+}
+
+/** Write all of `src` at `position` (looping over short writes). */
+export async function writeFully(
+  fh: fsp.FileHandle,
+  src: Uint8Array,
+  position: number,
+  path: string,
+): Promise<void> {
+  let done = 0;
+  try {
+    while (done < src.length) {
+      const { bytesWritten } = await fh.write(src, done, src.length - done, position + done);
+      done += bytesWritten;
+    }
+  } catch (e) {
+    throw ioError('write', path, e);
+  }
+}
+
 class LocalFileHandle implements FileHandle {
   private closed = false;
 
@@ -164,31 +203,12 @@ class LocalFileHandle implements FileHandle {
 
   async read(dst: Uint8Array, position: number): Promise<number> {
     this.check();
-    let total = 0;
-    try {
-      // A single read may return short on some file systems: loop until full or end of file.
-      while (total < dst.length) {
-        const { bytesRead } = await this.fh.read(dst, total, dst.length - total, position + total);
-        if (bytesRead === 0) break;
-        total += bytesRead;
-      }
-    } catch (e) {
-      throw ioError('read', this.path, e);
-    }
-    return total;
+    return readFully(this.fh, dst, position, this.path);
   }
 
   async write(src: Uint8Array, position: number): Promise<void> {
     this.check();
-    let done = 0;
-    try {
-      while (done < src.length) {
-        const { bytesWritten } = await this.fh.write(src, done, src.length - done, position + done);
-        done += bytesWritten;
-      }
-    } catch (e) {
-      throw ioError('write', this.path, e);
-    }
+    return writeFully(this.fh, src, position, this.path);
   }
 
   async datasync(): Promise<void> {

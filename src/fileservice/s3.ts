@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { invalidArgument, ioError, TidemarkError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { LocalFileService } from './local.js';
+import { readFully, writeFully, type LocalFileService } from './local.js';
 import { checkPath } from './paths.js';
 import type { HandleRegistry } from './registry.js';
 import type {
@@ -294,25 +294,35 @@ export class ObjectStoreFileService implements FileService {
     if (!isRemote(dir) || dir.includes('/')) return this.local.list(dir);
     this.check();
     const names: string[] = [];
+    for (const name of await this.listKeys(dir)) {
+      if (name.includes('/') || this.hidden.has(`${dir}/${name}`)) continue;
+      // Meta files past the published one were never published (their writer lost its claim).
+      const m = META_RE.exec(name);
+      if (dir === 'ckp' && m !== null && Number.parseInt(m[1]!, 16) > this.publishedSeq()) continue;
+      names.push(name);
+    }
+    return names;
+  }
+
+  /** The names of the keys under `P/dir/`, sorted (every page of the listing). */
+  private async listKeys(dir: string): Promise<string[]> {
+    const names: string[] = [];
+    const prefix = this.key(`${dir}/`);
     let token: string | undefined;
     do {
       const res = await this.send('list', dir, () =>
         this.client.send(
           new ListObjectsV2Command({
             Bucket: this.o.bucket,
-            Prefix: this.key(`${dir}/`),
+            Prefix: prefix,
             ...(token !== undefined ? { ContinuationToken: token } : {}),
           }),
           { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
         ),
       );
       for (const c of res.Contents ?? []) {
-        const name = c.Key!.slice(this.key(`${dir}/`).length);
-        if (name === '' || name.includes('/') || this.hidden.has(`${dir}/${name}`)) continue;
-        // Meta files past the published one were never published (their writer lost its claim).
-        const m = META_RE.exec(name);
-        if (dir === 'ckp' && m !== null && Number.parseInt(m[1]!, 16) > this.publishedSeq()) continue;
-        names.push(name);
+        const name = c.Key!.slice(prefix.length);
+        if (name !== '') names.push(name);
       }
       token = res.IsTruncated === true ? res.NextContinuationToken : undefined;
     } while (token !== undefined);
@@ -531,24 +541,8 @@ export class ObjectStoreFileService implements FileService {
     await this.sweep();
   }
 
-  private async listGc(): Promise<string[]> {
-    const names: string[] = [];
-    let token: string | undefined;
-    do {
-      const res = await this.send('list', GC_DIR, () =>
-        this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.o.bucket,
-            Prefix: this.key(`${GC_DIR}/`),
-            ...(token !== undefined ? { ContinuationToken: token } : {}),
-          }),
-          { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
-        ),
-      );
-      for (const c of res.Contents ?? []) names.push(c.Key!.slice(this.key(`${GC_DIR}/`).length));
-      token = res.IsTruncated === true ? res.NextContinuationToken : undefined;
-    } while (token !== undefined);
-    return names.sort();
+  private listGc(): Promise<string[]> {
+    return this.listKeys(GC_DIR);
   }
 
   /** Delete what passed its grace period (the object, then its marker). One sweep at a time. */
@@ -938,25 +932,14 @@ class UploadHandle implements FileHandle {
 
   async read(dst: Uint8Array, position: number): Promise<number> {
     this.check();
-    const { bytesRead } = await this.fh.read(dst, 0, dst.length, position).catch((e: unknown) => {
-      throw ioError('read', this.path, e);
-    });
-    return bytesRead;
+    return readFully(this.fh, dst, position, this.path);
   }
 
   async write(src: Uint8Array, position: number): Promise<void> {
     this.check();
     if (this.uploaded)
       throw invalidArgument(`${this.path} was uploaded: objects in object storage are written once`);
-    try {
-      let done = 0;
-      while (done < src.length) {
-        const { bytesWritten } = await this.fh.write(src, done, src.length - done, position + done);
-        done += bytesWritten;
-      }
-    } catch (e) {
-      throw ioError('write', this.path, e);
-    }
+    await writeFully(this.fh, src, position, this.path);
     this.length = Math.max(this.length, position + src.length);
   }
 
@@ -1150,17 +1133,7 @@ class CachedReadHandle implements FileHandle {
 
   async read(dst: Uint8Array, position: number): Promise<number> {
     this.check();
-    let total = 0;
-    try {
-      while (total < dst.length) {
-        const { bytesRead } = await this.fh.read(dst, total, dst.length - total, position + total);
-        if (bytesRead === 0) break;
-        total += bytesRead;
-      }
-    } catch (e) {
-      throw ioError('read', this.path, e);
-    }
-    return total;
+    return readFully(this.fh, dst, position, this.path);
   }
 
   write(): Promise<void> {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll } from 'vitest';
 
 /**
  * An S3-compatible server on 127.0.0.1 for the tests: moto_server (Python), which enforces
@@ -76,5 +77,23 @@ export async function startMoto(): Promise<Moto> {
       child.kill('SIGTERM');
       await exited;
     },
+  };
+}
+
+/**
+ * For a test file: moto_server started before its tests and stopped after them. Returns a getter
+ * (the server exists only once the tests run).
+ */
+export function useMoto(): () => Moto {
+  let moto: Moto | undefined;
+  beforeAll(async () => {
+    moto = await startMoto();
+  }, 60_000);
+  afterAll(async () => {
+    await moto?.stop();
+  });
+  return () => {
+    if (moto === undefined) throw new Error('moto_server is not running (useMoto outside a test?)');
+    return moto;
   };
 }

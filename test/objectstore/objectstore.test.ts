@@ -1,36 +1,36 @@
 import { existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { open, type OpenOptions } from '../../src/index.js';
 import { LocalFileService } from '../../src/fileservice/local.js';
 import { ObjectStoreFileService, type ObjectStoreOptions } from '../../src/fileservice/s3.js';
 import { TidemarkError } from '../../src/errors.js';
 import { collect } from '../helpers/db.js';
 import { codeOf } from '../helpers/errors.js';
-import { CREDENTIALS, startMoto, type Moto } from '../helpers/moto.js';
+import { CREDENTIALS, useMoto } from '../helpers/moto.js';
 import { tempDir } from '../helpers/tmp.js';
 
-let moto: Moto;
-beforeAll(async () => {
-  moto = await startMoto();
-}, 60_000);
-afterAll(async () => {
-  await moto?.stop();
-});
+const motoServer = useMoto();
 
 const SPEC = { columns: { id: 'int64', name: 'string', v: 'float64' }, primaryKey: 'id' } as const;
 const row = (i: number) => ({ id: i, name: `name-${i}`.padEnd(24, '.'), v: i / 4 });
 
 async function store(extra: Partial<ObjectStoreOptions> = {}): Promise<ObjectStoreOptions> {
-  return { endpoint: moto.endpoint, bucket: await moto.bucket(), prefix: 'db1', ...CREDENTIALS, ...extra };
+  return {
+    endpoint: motoServer().endpoint,
+    bucket: await motoServer().bucket(),
+    prefix: 'db1',
+    ...CREDENTIALS,
+    ...extra,
+  };
 }
 
 async function keys(bucket: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   let token: string | undefined;
   do {
-    const r = await moto.client.send(
+    const r = await motoServer().client.send(
       new ListObjectsV2Command({
         Bucket: bucket,
         Prefix: prefix,
@@ -126,7 +126,9 @@ describe('objects and checkpoints in object storage', () => {
       const objectsBefore = (await keys(objectStore.bucket, 'db1/obj/')).length;
       await expect(db.flush()).rejects.toMatchObject({ code: 'IO' });
       expect((await keys(objectStore.bucket, 'db1/obj/')).length).toBe(objectsBefore);
-      const pending = await moto.client.send(new ListMultipartUploadsCommand({ Bucket: objectStore.bucket }));
+      const pending = await motoServer().client.send(
+        new ListMultipartUploadsCommand({ Bucket: objectStore.bucket }),
+      );
       expect(pending.Uploads ?? []).toEqual([]);
       expect(fs.counters.retries).toBeGreaterThan(0);
       // The store recovers: the flush goes through, every row is there.

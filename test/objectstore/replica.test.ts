@@ -1,21 +1,15 @@
 import * as path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { open, type Database } from '../../src/index.js';
 import { LocalFileService } from '../../src/fileservice/local.js';
 import { ObjectStoreFileService } from '../../src/fileservice/s3.js';
 import { collect } from '../helpers/db.js';
 import { codeOf } from '../helpers/errors.js';
-import { CREDENTIALS, startMoto, type Moto } from '../helpers/moto.js';
+import { CREDENTIALS, useMoto } from '../helpers/moto.js';
 import { tempDir } from '../helpers/tmp.js';
 
-let moto: Moto;
-beforeAll(async () => {
-  moto = await startMoto();
-}, 60_000);
-afterAll(async () => {
-  await moto?.stop();
-});
+const motoServer = useMoto();
 
 const SPEC = { columns: { id: 'int64', v: 'int32' }, primaryKey: 'id' } as const;
 
@@ -24,14 +18,19 @@ async function ids(db: Database): Promise<number[]> {
 }
 
 async function objectKeys(bucket: string): Promise<string[]> {
-  const r = await moto.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'p/obj/' }));
+  const r = await motoServer().client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'p/obj/' }));
   return (r.Contents ?? []).map((c) => c.Key!).sort();
 }
 
 describe('read replicas', () => {
   it('serve the newest published checkpoint, refuse writes, and move on as checkpoints appear', async () => {
     const { dir, cleanup } = tempDir('tidemark-replica-');
-    const objectStore = { endpoint: moto.endpoint, bucket: await moto.bucket(), prefix: 'p', ...CREDENTIALS };
+    const objectStore = {
+      endpoint: motoServer().endpoint,
+      bucket: await motoServer().bucket(),
+      prefix: 'p',
+      ...CREDENTIALS,
+    };
     const w = await open(path.join(dir, 'w'), { objectStore, checkpoint: { intervalMs: 0 } });
     let r: Database | undefined;
     try {
@@ -86,7 +85,12 @@ describe('read replicas', () => {
 
   it('follow on their own every refreshMs', async () => {
     const { dir, cleanup } = tempDir('tidemark-replica-');
-    const objectStore = { endpoint: moto.endpoint, bucket: await moto.bucket(), prefix: 'p', ...CREDENTIALS };
+    const objectStore = {
+      endpoint: motoServer().endpoint,
+      bucket: await motoServer().bucket(),
+      prefix: 'p',
+      ...CREDENTIALS,
+    };
     const w = await open(path.join(dir, 'w'), { objectStore, checkpoint: { intervalMs: 0 } });
     const r = await open(path.join(dir, 'r'), { objectStore, readOnly: true, refreshMs: 100 });
     try {
@@ -106,8 +110,14 @@ describe('read replicas', () => {
 
   it("keep reading what the writer's GC deleted, for the grace period; then it is gone", async () => {
     const { dir, cleanup } = tempDir('tidemark-replica-');
-    const bucket = await moto.bucket();
-    const objectStore = { endpoint: moto.endpoint, bucket, prefix: 'p', ...CREDENTIALS, gcGraceMs: 1500 };
+    const bucket = await motoServer().bucket();
+    const objectStore = {
+      endpoint: motoServer().endpoint,
+      bucket,
+      prefix: 'p',
+      ...CREDENTIALS,
+      gcGraceMs: 1500,
+    };
     const fs = new ObjectStoreFileService(new LocalFileService(path.join(dir, 'w')), objectStore);
     const w = await open(path.join(dir, 'w'), {
       fileService: fs,

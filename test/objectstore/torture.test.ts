@@ -1,11 +1,11 @@
 import { readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { open, type Database } from '../../src/index.js';
 import { LocalFileService } from '../../src/fileservice/local.js';
 import { ObjectStoreFileService, type ObjectStoreOptions } from '../../src/fileservice/s3.js';
 import { runModel } from '../db/model_harness.js';
-import { CREDENTIALS, startMoto, type Moto } from '../helpers/moto.js';
+import { CREDENTIALS, useMoto } from '../helpers/moto.js';
 import { tempDir } from '../helpers/tmp.js';
 import { killLoop } from '../torture/kill_loop.js';
 
@@ -14,24 +14,23 @@ import { killLoop } from '../torture/kill_loop.js';
  * histories (restarts for crashes: a real process crash is the kill test's), SIGKILLs of a child
  * writing to the bucket, and open/write/read/close cycles that must leave nothing behind.
  */
-let moto: Moto;
-beforeAll(async () => {
-  moto = await startMoto();
-}, 60_000);
-afterAll(async () => {
-  await moto?.stop();
-});
+const motoServer = useMoto();
 
 const KILLS = Number(process.env['TIDEMARK_S3_KILLS'] ?? (process.env['TIDEMARK_LONG'] === '1' ? 200 : 15));
 
 describe('object storage under the torture suites', () => {
   it('random transactions with flushes, merges, checkpoints and restarts agree with the model', async () => {
-    const bucket = await moto.bucket();
+    const bucket = await motoServer().bucket();
     let run = 0;
     await runModel(
       async () => {
         const { dir, cleanup } = tempDir('tidemark-s3model-');
-        const objectStore = { endpoint: moto.endpoint, bucket, prefix: `run-${++run}`, ...CREDENTIALS };
+        const objectStore = {
+          endpoint: motoServer().endpoint,
+          bucket,
+          prefix: `run-${++run}`,
+          ...CREDENTIALS,
+        };
         return {
           open: (options) => open(dir, { ...options, objectStore }),
           dispose: async () => cleanup(),
@@ -44,8 +43,8 @@ describe('object storage under the torture suites', () => {
 
   it(`${KILLS} kills with SIGKILL of a writer to the bucket: every acknowledged commit survives`, async () => {
     const objectStore = {
-      endpoint: moto.endpoint,
-      bucket: await moto.bucket(),
+      endpoint: motoServer().endpoint,
+      bucket: await motoServer().bucket(),
       prefix: 'kill',
       ...CREDENTIALS,
     };
@@ -74,8 +73,8 @@ describe('object storage under the torture suites', () => {
   ): Promise<{ before: Record<string, number>; after: Record<string, number>; cacheMax: number }> {
     const { dir, cleanup } = tempDir('tidemark-s3leak-');
     const objectStore = {
-      endpoint: moto.endpoint,
-      bucket: await moto.bucket(),
+      endpoint: motoServer().endpoint,
+      bucket: await motoServer().bucket(),
       prefix: 'leak',
       ...CREDENTIALS,
       cacheBytes: 64 * 1024,
@@ -126,7 +125,8 @@ describe('object storage under the torture suites', () => {
     const make = (dir: string, o: ObjectStoreOptions) =>
       new ObjectStoreFileService(new LocalFileService(dir), o);
     const { before, after, cacheMax } = await cycles(make, 12);
-    expect(after).toEqual(before);
+    // Nothing more of any kind than before the cycles (something transient may have gone).
+    for (const [kind, n] of Object.entries(after)) expect(n, kind).toBeLessThanOrEqual(before[kind] ?? 0);
     // The local read cache stays within its limit (plus the files open for reading at that moment).
     expect(cacheMax).toBeLessThan(4 * 1024 * 1024);
   }, 120_000);
@@ -142,7 +142,6 @@ describe('object storage under the torture suites', () => {
     }
     const make = (dir: string, o: ObjectStoreOptions) => new Leaky(new LocalFileService(dir), o);
     const { before, after } = await cycles(make, 3);
-    expect(after).not.toEqual(before);
     expect(after['Timeout'] ?? 0).toBeGreaterThan(before['Timeout'] ?? 0);
     // (Clear what the planted leak left, so that the process can end.)
     for (const t of plantedTimers) clearInterval(t);

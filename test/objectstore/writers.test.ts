@@ -1,19 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { open } from '../../src/index.js';
 import { collect } from '../helpers/db.js';
 import { spawnTs, waitForLine } from '../helpers/child.js';
-import { CREDENTIALS, startMoto, type Moto } from '../helpers/moto.js';
+import { CREDENTIALS, useMoto } from '../helpers/moto.js';
 import { tempDir } from '../helpers/tmp.js';
 
-let moto: Moto;
-beforeAll(async () => {
-  moto = await startMoto();
-}, 60_000);
-afterAll(async () => {
-  await moto?.stop();
-});
+const motoServer = useMoto();
 
 function output(child: ChildProcess): () => string {
   let out = '';
@@ -36,10 +30,10 @@ async function kill(child: ChildProcess): Promise<void> {
 describe('one writer per object-storage prefix', () => {
   it('refuses a second writer while the first holds the prefix; the first goes on', async () => {
     const { dir, cleanup } = tempDir('tidemark-s3w-');
-    const bucket = await moto.bucket();
+    const bucket = await motoServer().bucket();
     const a = spawnTs('test/objectstore/writer_child.ts', [
       path.join(dir, 'a'),
-      moto.endpoint,
+      motoServer().endpoint,
       bucket,
       'p',
       '5000',
@@ -49,14 +43,14 @@ describe('one writer per object-storage prefix', () => {
       await waitForLine(a, /^open$/, 30_000);
       const b = spawnTs('test/objectstore/writer_child.ts', [
         path.join(dir, 'b'),
-        moto.endpoint,
+        motoServer().endpoint,
         bucket,
         'p',
         '5000',
       ]);
       expect(await waitForLine(b, /^refused/, 30_000)).toBe('refused LOCKED');
       // In this process too, and on another prefix of the same bucket it is free.
-      const objectStore = { endpoint: moto.endpoint, bucket, prefix: 'p', ...CREDENTIALS };
+      const objectStore = { endpoint: motoServer().endpoint, bucket, prefix: 'p', ...CREDENTIALS };
       await expect(open(path.join(dir, 'c'), { objectStore })).rejects.toMatchObject({ code: 'LOCKED' });
       const other = await open(path.join(dir, 'd'), { objectStore: { ...objectStore, prefix: 'q' } });
       await other.close();
@@ -70,11 +64,11 @@ describe('one writer per object-storage prefix', () => {
 
   it('takes over from a writer frozen past its lease, which then can publish nothing', async () => {
     const { dir, cleanup } = tempDir('tidemark-s3w-');
-    const bucket = await moto.bucket();
+    const bucket = await motoServer().bucket();
     const leaseMs = 1500;
     const a = spawnTs('test/objectstore/writer_child.ts', [
       path.join(dir, 'a'),
-      moto.endpoint,
+      motoServer().endpoint,
       bucket,
       'p',
       String(leaseMs),
@@ -85,7 +79,7 @@ describe('one writer per object-storage prefix', () => {
       a.kill('SIGSTOP');
       const frozenAt = outA().length;
       await new Promise((r) => setTimeout(r, leaseMs + 700));
-      const objectStore = { endpoint: moto.endpoint, bucket, prefix: 'p', ...CREDENTIALS, leaseMs };
+      const objectStore = { endpoint: motoServer().endpoint, bucket, prefix: 'p', ...CREDENTIALS, leaseMs };
       const b = await open(path.join(dir, 'b'), { objectStore, checkpoint: { intervalMs: 0 } });
       // B starts from A's last published checkpoint (A's commits after it live in A's local WAL).
       const before = await collect(b.scan('t'));
