@@ -33,7 +33,9 @@ export {
   FaultFileService,
   HandleRegistry,
   FILE_KINDS,
+  ObjectStoreFileService,
 } from './fileservice/index.js';
+export type { ObjectStoreOptions, ObjectStoreStats } from './fileservice/index.js';
 export type {
   FileService,
   CrashableFileService,

@@ -4,7 +4,7 @@ import type { Row, TableSpec } from '../catalog/schema.js';
 import { describe } from '../catalog/schema.js';
 import { invalidArgument, LeakError, TidemarkError, type LeakHolder } from '../errors.js';
 import { LocalFileService } from '../fileservice/local.js';
-import { ObjectStoreFileService } from '../fileservice/s3.js';
+import { ObjectStoreFileService, type ObjectStoreStats } from '../fileservice/s3.js';
 import type { DirectoryLock, FileKind, FileService } from '../fileservice/types.js';
 import type { OpenFileInfo } from '../fileservice/registry.js';
 import { createLogger, type Logger } from '../log.js';
@@ -58,6 +58,8 @@ export interface DatabaseStats {
   recovery: RecoveryStats;
   /** A read replica only: which checkpoint it serves, how often it moved, what held it back. */
   replica?: ReplicaStats;
+  /** With objectStore: requests, retries, failures, uploads, downloads, files collected; the local cache. */
+  objectStore?: ObjectStoreStats;
   storage: StorageStats;
   transactions: TxnCounters & { active: number };
   tables: number;
@@ -636,6 +638,7 @@ export class Database {
       },
       recovery: { ...this.recovery },
       ...(this.replica !== undefined ? { replica: { ...this.replica.stats } } : {}),
+      ...(this.fs instanceof ObjectStoreFileService ? { objectStore: this.fs.stats() } : {}),
       storage: st,
       transactions: { ...this.txns.counters, active: this.txns.activeCount },
       tables: this.catalog.all().length,

@@ -17,6 +17,8 @@ export { MemoryFileService } from './memory.js';
 export { FaultFileService, MUTATING_OPS } from './fault.js';
 export type { FaultOp, FaultRule, FaultOptions, StepRecord } from './fault.js';
 export { HandleRegistry } from './registry.js';
+export { ObjectStoreFileService } from './s3.js';
+export type { ObjectStoreOptions, ObjectStoreStats } from './s3.js';
 export type { OpenFileInfo } from './registry.js';
 export { readFileInto, writeFileAtomicVia } from './util.js';
 export { checkPath, isTempName } from './paths.js';

@@ -124,6 +124,25 @@ export function resolveObjectStore(v: unknown): ResolvedObjectStore {
   };
 }
 
+export interface ObjectStoreStats {
+  bucket: string;
+  prefix: string;
+  /** Requests made (every attempt), retried, and failed for good. */
+  requests: number;
+  retries: number;
+  failures: number;
+  uploads: number;
+  multipartUploads: number;
+  downloads: number;
+  /** Files deleted from the bucket after their grace period, and files waiting for it. */
+  collected: number;
+  pendingDeletes: number;
+  /** The newest published checkpoint meta file; whether this writer lost its claim. */
+  publishedSeq: number;
+  fenced: boolean;
+  cache: { entries: number; bytes: number; limitBytes: number };
+}
+
 /** The paths that live in the bucket: objects and checkpoint files. The rest stays local. */
 function isRemote(path: string): boolean {
   return path === 'obj' || path === 'ckp' || path.startsWith('obj/') || path.startsWith('ckp/');
@@ -798,9 +817,16 @@ export class ObjectStoreFileService implements FileService {
     await this.cache.adopt(path, file, size);
   }
 
-  /** The local read cache: entries, bytes, limit. */
-  cacheStats(): { entries: number; bytes: number; limitBytes: number } {
-    return this.cache.stats();
+  stats(): ObjectStoreStats {
+    return {
+      bucket: this.o.bucket,
+      prefix: this.o.prefix,
+      ...this.counters,
+      pendingDeletes: this.hidden.size,
+      publishedSeq: this.publishedSeq(),
+      fenced: this.fenced !== undefined,
+      cache: this.cache.stats(),
+    };
   }
 
   /** Download an object into a local file (written whole, then renamed into place). */

@@ -76,6 +76,14 @@ describe('objects and checkpoints in object storage', () => {
       expect(rows.length).toBe(20_001);
       expect(rows[12_345]).toEqual(row(12_345));
       expect(await again.get('t', 99_999)).toEqual(row(99_999));
+      expect(again.stats().objectStore).toMatchObject({
+        bucket: objectStore.bucket,
+        prefix: 'db1/',
+        fenced: false,
+        failures: 0,
+      });
+      expect(again.stats().objectStore!.publishedSeq).toBeGreaterThan(0);
+      expect(again.stats().objectStore!.downloads).toBeGreaterThan(0);
       await again.close();
     } finally {
       cleanup();
