@@ -668,6 +668,8 @@ export class Checkpointer {
       return { files: written, bytes: total };
     } catch (e) {
       this.metaSeq++; // never reuse a meta name that may exist
+      // ...nor an incremental data file's (in object storage, a failed attempt's stays a while).
+      if (data.kind === 'incremental') this.nextSeq = Math.max(this.nextSeq, data.seq + 1);
       dataBuf?.release();
       metaBuf?.release();
       for (const f of written) await this.fs.delete(f).catch(() => undefined);

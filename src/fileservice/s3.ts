@@ -208,7 +208,7 @@ export class ObjectStoreFileService implements FileService {
   private claimChain: Promise<unknown> = Promise.resolve();
   private renewTimer: NodeJS.Timeout | undefined;
   /** Paths deleted and waiting for their grace period: gone for the writer, still there for replicas. */
-  private readonly hidden = new Set<string>();
+  private readonly hidden = new Map<string, string>();
   private sweeping: Promise<void> | undefined;
   private lastRenewed = 0;
   private closed = false;
@@ -298,12 +298,15 @@ export class ObjectStoreFileService implements FileService {
     try {
       await this.putNew(path, body);
     } catch (e) {
-      // A checkpoint data file of that name, which no published checkpoint names yet (one is
-      // written only past the published chain): left by a failed attempt or by a writer that lost
-      // its claim. This writer holds the claim: it replaces it.
-      if (!(path.startsWith('ckp/') && statusOf(e) === 412)) throw e;
-      this.logger?.warn({ path }, 'replacing an unpublished checkpoint data file left in the bucket');
+      // A file of that name that this writer deleted itself (a failed attempt's, waiting for its
+      // grace period) is replaced. Any other is left alone, whoever wrote it (a writer that lost its
+      // claim may still have requests on the way): the write fails, and the next attempt takes
+      // another name.
+      const marker = this.hidden.get(path);
+      if (statusOf(e) !== 412 || marker === undefined) throw e;
       await this.deleteRaw(path);
+      await this.deleteRaw(marker);
+      this.hidden.delete(path);
       await this.putNew(path, body);
     }
   }
@@ -375,8 +378,9 @@ export class ObjectStoreFileService implements FileService {
       if (this.o.gcGraceMs === 0) await this.deleteRaw(path);
       else {
         // Gone for this writer now; in the bucket until the grace period ends (replicas may read it).
-        await this.putNew(gcMarker(Date.now() + this.o.gcGraceMs, path), Buffer.alloc(0));
-        this.hidden.add(path);
+        const marker = gcMarker(Date.now() + this.o.gcGraceMs, path);
+        await this.putNew(marker, Buffer.alloc(0));
+        this.hidden.set(path, marker);
       }
     }
     await this.cache.forget(path);
@@ -555,7 +559,7 @@ export class ObjectStoreFileService implements FileService {
     // Deletions still in their grace period stay deleted for this writer.
     for (const name of await this.listGc()) {
       const g = parseGcMarker(name);
-      if (g !== undefined) this.hidden.add(g.path);
+      if (g !== undefined) this.hidden.set(g.path, `${GC_DIR}/${name}`);
     }
     await this.sweep();
   }
@@ -644,21 +648,12 @@ export class ObjectStoreFileService implements FileService {
   /** Publish a checkpoint: its meta file (a new key), then the claim pointed at it (If-Match). */
   private async publish(path: string, seq: number, body: Buffer): Promise<void> {
     if (this.fenced !== undefined) throw this.fenced;
-    try {
-      await this.putNew(path, body);
-    } catch (e) {
-      // A meta file of that number that was never published (left by a writer that lost its claim).
-      if (!(e instanceof TidemarkError && e.details?.['status'] === 412) || seq <= this.publishedSeq())
-        throw e;
-      await this.deleteRaw(path);
-      await this.putNew(path, body);
-    }
-    try {
-      await this.updateClaim((c) => ({ ...c, metaSeq: Math.max(c.metaSeq, seq), renewedAt: Date.now() }));
-    } catch (e) {
-      await this.deleteRaw(path).catch(() => undefined);
-      throw e;
-    }
+    // A meta file of that number may exist (left by a writer that lost its claim, whose requests
+    // may still be on the way): then the publication fails, and the next takes the next number.
+    // Nothing is deleted here: whether the claim's update took effect may be unknown (a timeout),
+    // and an unpublished meta file is invisible anyway (and removed by the next writer to claim).
+    await this.putNew(path, body);
+    await this.updateClaim((c) => ({ ...c, metaSeq: Math.max(c.metaSeq, seq), renewedAt: Date.now() }));
   }
 
   // ---- requests ----

@@ -1,6 +1,11 @@
 import { existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { open, type OpenOptions } from '../../src/index.js';
 import { LocalFileService } from '../../src/fileservice/local.js';
@@ -191,6 +196,47 @@ describe('objects and checkpoints in object storage', () => {
       await db.flush();
       expect(await collect(db.scan('t'))).toEqual([row(1), row(2), row(3)]);
       await db.close();
+    } finally {
+      cleanup();
+    }
+  }, 60_000);
+
+  it('never deletes or replaces checkpoint files another writer may have written: it takes other names', async () => {
+    const { dir, cleanup } = tempDir('tidemark-s3-');
+    try {
+      const objectStore = await store();
+      const db = await open(dir, { ...QUIET, objectStore });
+      await db.createTable('t', SPEC);
+      await db.insert('t', row(1));
+      const first = await db.checkpoint();
+      // What a writer that lost its claim could still have on the way: the next names, taken.
+      const seq = (name: string) => Number.parseInt(/-([0-9a-f]{16})\./.exec(name)![1]!, 16);
+      const next = (name: string) =>
+        name.replace(/[0-9a-f]{16}/, (seq(name) + 1).toString(16).padStart(16, '0'));
+      const dataName = first.files.find((f) => f.includes('incr-'))!;
+      const metaName = first.files.find((f) => f.includes('meta-'))!;
+      const zombie = [next(dataName), next(metaName)];
+      for (const f of zombie)
+        await motoServer().client.send(
+          new PutObjectCommand({ Bucket: objectStore.bucket, Key: `db1/${f}`, Body: 'from another writer' }),
+        );
+      await db.insert('t', row(2));
+      // The first attempt meets the taken names and fails; the next takes new ones.
+      await db.checkpoint().catch(() => undefined);
+      await db.insert('t', row(3));
+      const done = await db.checkpoint();
+      expect(done.files.some((f) => zombie.includes(f))).toBe(false);
+      // The other writer's files are untouched.
+      for (const f of zombie) {
+        const got = await motoServer().client.send(
+          new GetObjectCommand({ Bucket: objectStore.bucket, Key: `db1/${f}` }),
+        );
+        expect(await got.Body!.transformToString()).toBe('from another writer');
+      }
+      await db.close();
+      const again = await open(dir, { ...QUIET, objectStore });
+      expect(await collect(again.scan('t'))).toEqual([row(1), row(2), row(3)]);
+      await again.close();
     } finally {
       cleanup();
     }
