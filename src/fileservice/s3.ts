@@ -339,7 +339,7 @@ export class ObjectStoreFileService implements FileService {
             Prefix: prefix,
             ...(token !== undefined ? { ContinuationToken: token } : {}),
           }),
-          { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+          this.timeLimit(),
         ),
       );
       for (const c of res.Contents ?? []) {
@@ -472,9 +472,10 @@ export class ObjectStoreFileService implements FileService {
   private async readClaim(): Promise<{ etag: string; body: Claim } | undefined> {
     try {
       const res = await this.send('read claim', CLAIM_KEY, () =>
-        this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(CLAIM_KEY) }), {
-          abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
-        }),
+        this.client.send(
+          new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(CLAIM_KEY) }),
+          this.timeLimit(),
+        ),
       );
       const text = await res.Body!.transformToString();
       return { etag: res.ETag!, body: JSON.parse(text) as Claim };
@@ -495,7 +496,7 @@ export class ObjectStoreFileService implements FileService {
           ContentType: 'application/json',
           ...(etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: etag }),
         }),
-        { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+        this.timeLimit(),
       ),
     );
     return res.ETag!;
@@ -552,7 +553,7 @@ export class ObjectStoreFileService implements FileService {
         'took over an object-storage prefix whose writer let its lease lapse',
       );
     // Meta files past the published one were written by a writer that lost its claim: never published.
-    for (const name of await this.listRaw('ckp')) {
+    for (const name of await this.listKeys('ckp')) {
       const m = META_RE.exec(name);
       if (m !== null && Number.parseInt(m[1]!, 16) > body.metaSeq) await this.deleteRaw(`ckp/${name}`);
     }
@@ -687,13 +688,19 @@ export class ObjectStoreFileService implements FileService {
     }
   }
 
+  /** Each attempt's time limit, for the client's send. */
+  private timeLimit(): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) };
+  }
+
   /** Size of an object, or undefined if there is none. */
   private async head(path: string): Promise<number | undefined> {
     try {
       const res = await this.send('stat', path, () =>
-        this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }), {
-          abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
-        }),
+        this.client.send(
+          new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }),
+          this.timeLimit(),
+        ),
       );
       return res.ContentLength ?? 0;
     } catch (e) {
@@ -702,22 +709,12 @@ export class ObjectStoreFileService implements FileService {
     }
   }
 
-  private async listRaw(dir: string): Promise<string[]> {
-    const saved = this.claim;
-    // Unfiltered: as if every meta file were published.
-    this.claim = saved === undefined ? undefined : { ...saved, body: { ...saved.body, metaSeq: Infinity } };
-    try {
-      return await this.list(dir);
-    } finally {
-      this.claim = saved;
-    }
-  }
-
   private async deleteRaw(path: string): Promise<void> {
     await this.send('delete', path, () =>
-      this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }), {
-        abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
-      }),
+      this.client.send(
+        new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }),
+        this.timeLimit(),
+      ),
     );
   }
 
@@ -726,7 +723,7 @@ export class ObjectStoreFileService implements FileService {
     await this.send('put', path, () =>
       this.client.send(
         new PutObjectCommand({ Bucket: this.o.bucket, Key: this.key(path), Body: body, IfNoneMatch: '*' }),
-        { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+        this.timeLimit(),
       ),
     );
     this.counters.uploads++;
@@ -747,16 +744,17 @@ export class ObjectStoreFileService implements FileService {
             ContentLength: size,
             IfNoneMatch: '*',
           }),
-          { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+          this.timeLimit(),
         ),
       );
       this.counters.uploads++;
       return;
     }
     const created = await this.send('start multipart upload', path, () =>
-      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.o.bucket, Key: key }), {
-        abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
-      }),
+      this.client.send(
+        new CreateMultipartUploadCommand({ Bucket: this.o.bucket, Key: key }),
+        this.timeLimit(),
+      ),
     );
     const uploadId = created.UploadId!;
     try {
@@ -773,7 +771,7 @@ export class ObjectStoreFileService implements FileService {
               Body: createReadStream(file, { start: at, end: end - 1 }),
               ContentLength: end - at,
             }),
-            { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+            this.timeLimit(),
           ),
         );
         parts.push({ ETag: res.ETag!, PartNumber: n });
@@ -787,7 +785,7 @@ export class ObjectStoreFileService implements FileService {
             MultipartUpload: { Parts: parts },
             IfNoneMatch: '*',
           }),
-          { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) },
+          this.timeLimit(),
         ),
       );
       this.counters.multipartUploads++;
@@ -796,9 +794,7 @@ export class ObjectStoreFileService implements FileService {
       await this.send('abort multipart upload', path, () =>
         this.client.send(
           new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: key, UploadId: uploadId }),
-          {
-            abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
-          },
+          this.timeLimit(),
         ),
       ).catch((err: unknown) =>
         this.logger?.warn({ err, path }, 'could not abort a failed multipart upload'),
@@ -831,9 +827,7 @@ export class ObjectStoreFileService implements FileService {
     const size = await this.send('download', path, async () => {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }),
-        {
-          abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs),
-        },
+        this.timeLimit(),
       );
       const bytes = await res.Body!.transformToByteArray();
       await fsp.writeFile(tmp, bytes);
@@ -1059,7 +1053,7 @@ class ObjectCache {
       throw ioError('open', path, err);
     }
     return new CachedReadHandle(fh, path, kind, registry, registry.add(path, kind, 'read'), () =>
-      this.closed(path, e),
+      this.closed(e),
     );
   }
 
@@ -1077,7 +1071,9 @@ class ObjectCache {
       p = this.fetch(path, file).then(
         (bytes) => {
           this.loading.delete(path);
-          return this.insert(path, file, bytes);
+          const e = this.insert(path, file, bytes);
+          void this.evict();
+          return e;
         },
         (e: unknown) => {
           this.loading.delete(path);
@@ -1098,15 +1094,13 @@ class ObjectCache {
     const e: CacheEntry = { file, bytes, readers: 0, forgotten: false };
     this.entries.set(path, e);
     this.bytes += bytes;
-    void this.evict();
     return e;
   }
 
-  private closed(path: string, e: CacheEntry): void {
+  private closed(e: CacheEntry): void {
     e.readers--;
     if (e.readers === 0 && e.forgotten) void fsp.rm(e.file, { force: true });
     else void this.evict();
-    void path;
   }
 
   async forget(path: string): Promise<void> {

@@ -181,7 +181,7 @@ describe('the sqllogictest format', () => {
     const avg = rows.reduce((s, r) => s + r['c']!, 0) / rows.length;
     const q1 = rows.map((r) => [r['c']! > avg ? r['a']! * 2 : r['b']! * 10]).sort((x, y) => x[0]! - y[0]!);
     const l1 = resultLines(q1, queries[0]!.types, queries[0]!.sort);
-    expect(checkResult(queries[0]!, l1, 8)).toBeUndefined();
+    expect(checkResult(queries[0]!, l1)).toBeUndefined();
     // SELECT a+b*2+c*3+d*4+e*5, (a+b+c+d+e)/5 FROM t1 ORDER BY 1,2: a decimal quotient in MySQL,
     // truncated as the I column asks.
     const q2 = rows
@@ -191,10 +191,10 @@ describe('the sqllogictest format', () => {
       ])
       .sort((x, y) => x[0]! - y[0]! || x[1]! - y[1]!);
     const l2 = resultLines(q2, queries[1]!.types, queries[1]!.sort);
-    expect(checkResult(queries[1]!, l2, 8)).toBeUndefined();
+    expect(checkResult(queries[1]!, l2)).toBeUndefined();
     expect(hashValues(l2)).toBe('808146289313018fce25f1a280bd8c30');
     // A wrong result is told apart.
-    expect(checkResult(queries[1]!, l2.slice(1), 8)).toMatch(
+    expect(checkResult(queries[1]!, l2.slice(1))).toMatch(
       /expected 60 values hashing to 8081.*, got 59 values/,
     );
   });
