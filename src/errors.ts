@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'IO'
   // A write to a read-only database (a read replica of object storage).
   | 'READ_ONLY'
+  // SQL text that does not parse; details carry line, column and offset.
+  | 'SYNTAX'
   // An engine-internal misuse of a reference-counted resource: released twice, or used after its
   // final release. It always means a bug in tidemark (or in code holding tidemark's buffers).
   | 'REFCOUNT';
@@ -33,6 +35,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'MEMORY_LIMIT',
   'IO',
   'READ_ONLY',
+  'SYNTAX',
   'REFCOUNT',
 ];
 

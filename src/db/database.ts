@@ -18,6 +18,8 @@ import type { ScanBatchesOptions, ScanOptions, Transaction } from '../txn/transa
 import { columnIndexes } from '../txn/transaction.js';
 import { StorageRecord } from '../table/log_records.js';
 import { Wal } from '../wal/wal.js';
+import { SqlEngine, SqlSession, type QueryResult } from '../sql/engine.js';
+import type { MemoryPool } from '../mem/pool.js';
 import { Storage, type StorageStats } from './storage.js';
 import { Observers, type DatabaseObserver } from './events.js';
 import { Snapshot } from './snapshot.js';
@@ -141,7 +143,11 @@ export class Database {
       waitTimeoutMs: opts.transaction.memoryWaitMs,
       // Shares keep one subsystem from starving the others: memtables can never take the memory a
       // flush needs to free them, and the cache evicts within its own share.
-      poolMaxBytes: { memtable: opts.memory.memtableBytes, cache: opts.memory.cacheBytes },
+      poolMaxBytes: {
+        memtable: opts.memory.memtableBytes,
+        cache: opts.memory.cacheBytes,
+        query: opts.memory.queryBytes,
+      },
     });
     memory.onLeak((r) => {
       if (!r.repeated)
@@ -323,6 +329,67 @@ export class Database {
   /** Set on a read replica (see ReplicaRefresher). */
   private replica: ReplicaRefresher | undefined;
 
+  // ---- SQL ----
+
+  private sqlEngine: SqlEngine | undefined;
+  private schemaVersion = 0;
+
+  private get sql(): SqlEngine {
+    if (this.sqlEngine === undefined) {
+      const engine = new SqlEngine(this);
+      this.sqlEngine = engine;
+      this.txns.sqlQuery = (tx, text, params) => engine.queryIn(tx, text, params);
+    }
+    return this.sqlEngine;
+  }
+
+  /**
+   * Run SQL (MySQL dialect; `?` placeholders bind `params`). Outside BEGIN ... COMMIT each statement
+   * is its own transaction; BEGIN opens a transaction that later `db.query` calls run in until COMMIT
+   * or ROLLBACK (one session per database: for several concurrent ones use `db.session()`).
+   */
+  query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
+    this.checkOpen();
+    return this.sql.session.query(sql, params);
+  }
+
+  /** A SQL session of its own (its own BEGIN ... COMMIT), as a connection of a server has. */
+  session(): SqlSession {
+    this.checkOpen();
+    return new SqlSession(this.sql);
+  }
+
+  /** @internal For the SQL engine: a transaction the caller commits or rolls back. */
+  _begin(): Transaction {
+    this.checkOpen();
+    return this.txns.begin();
+  }
+
+  /** @internal */
+  _commit(tx: Transaction): Promise<void> {
+    return this.txns.commit(tx);
+  }
+
+  /** @internal */
+  _rollback(tx: Transaction, reason: string, cause?: unknown): void {
+    this.txns.rollback(tx, reason, cause);
+  }
+
+  /** @internal Bumped by every createTable and dropTable (plans cached by the SQL engine). */
+  get _schemaVersion(): number {
+    return this.schemaVersion;
+  }
+
+  /** @internal */
+  _queryPool(): MemoryPool {
+    return this.memory.pool('query');
+  }
+
+  /** @internal The SQL engine (the shell lists tables and views through it). */
+  get _sql(): SqlEngine {
+    return this.sql;
+  }
+
   /**
    * A read replica: look for a newer published checkpoint now (instead of at the next `refreshMs`)
    * and move to it; resolves true if it moved. INVALID_ARGUMENT on a database that is not a replica.
@@ -342,12 +409,20 @@ export class Database {
   /** Create a table; resolves once the table is durable. */
   async createTable(name: string, spec: TableSpec): Promise<void> {
     this.checkOpen();
-    await this.txns.createTable(name, spec);
+    try {
+      await this.txns.createTable(name, spec);
+    } finally {
+      this.schemaVersion++;
+    }
   }
 
   async dropTable(name: string): Promise<void> {
     this.checkOpen();
-    await this.txns.dropTable(name);
+    try {
+      await this.txns.dropTable(name);
+    } finally {
+      this.schemaVersion++;
+    }
   }
 
   /** The names of the tables, sorted. */

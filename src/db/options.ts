@@ -34,6 +34,11 @@ export interface OpenOptions {
     cacheBytes?: number;
     /** The memtables' share of the limit (writers wait past it while flushes free memory). Default half. */
     memtableBytes?: number;
+    /**
+     * What SQL queries may hold at once in hash tables, sorts and results (the `query` pool); a
+     * query needing more fails with MEMORY_LIMIT. Default a quarter of the limit.
+     */
+    queryBytes?: number;
   };
   storage?: Partial<StorageOptions>;
   wal?: WalOptions;
@@ -73,6 +78,7 @@ export interface ResolvedOptions {
     samplingInterval: number | undefined;
     cacheBytes: number;
     memtableBytes: number;
+    queryBytes: number;
   };
   storage: StorageOptions;
   wal: WalOptions;
@@ -131,6 +137,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     'samplingInterval',
     'cacheBytes',
     'memtableBytes',
+    'queryBytes',
   ]);
   const st = section(o, 'storage', Object.keys(DEFAULT_STORAGE_OPTIONS));
   const leak = m['leakDetection'] ?? 'simple';
@@ -211,6 +218,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       limitBytes,
       cacheBytes: share('cacheBytes', 0.25),
       memtableBytes: share('memtableBytes', 0.5),
+      queryBytes: share('queryBytes', 0.25),
       leakDetection: leak as LeakDetectionLevel,
       samplingInterval:
         m['samplingInterval'] === undefined

@@ -36,6 +36,7 @@ export const SCENARIOS = [
   'recovery',
   'close-busy',
   'level',
+  'sql',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -454,6 +455,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
             case 'level':
               await levelCycle(path.join(dir, LEVEL_SUBDIR), rng, seq++, context);
               break;
+            case 'sql':
+              await sqlCycle(d, rng, seq++);
+              break;
           }
         })(),
         CYCLE_TIMEOUT_MS,
@@ -642,6 +646,45 @@ async function levelCycle(dir: string, rng: Rng, seq: number, context: string): 
     // Rejects with LEAK (naming the holders) if anything is still held.
     await lv.close();
   }
+}
+
+/**
+ * One cycle of the 'sql' scenario: SQL DDL and writes (a table of its own, with a hidden row id
+ * and a UNIQUE column), a join with a grouping large enough to reserve query memory, a correlated
+ * subquery, a query that fails midway through a scan, a session's transaction left open and ended,
+ * and a table dropped every few cycles. The loop's checks then prove the `query` pool back at its
+ * baseline and nothing pinned.
+ */
+async function sqlCycle(db: Database, rng: Rng, seq: number): Promise<void> {
+  await db.query('CREATE TABLE IF NOT EXISTS sqlt (id INT PRIMARY KEY, k VARCHAR(20), v DOUBLE)');
+  await db.query('CREATE TABLE IF NOT EXISTS sqln (tag VARCHAR(20) UNIQUE, n INT)');
+  const rows = Array.from({ length: 300 }, () => rng.int(KEYS));
+  const values = [...new Set(rows)].map((id) => `(${id}, 'k${id % 1500}', ${seq})`).join(', ');
+  await db.query(`REPLACE INTO sqlt VALUES ${values}`);
+  await db.query('INSERT INTO sqln VALUES (?, ?)', [`t${seq}`, seq]);
+  await db.query('UPDATE sqlt SET v = v + 1 WHERE id BETWEEN ? AND ?', [rng.int(KEYS), rng.int(KEYS)]);
+  await db.query('DELETE FROM sqlt WHERE id < ?', [rng.int(50)]);
+  await db.query(
+    'SELECT a.k, count(*), sum(a.v), max(b.v) FROM sqlt a JOIN sqlt b ON a.id = b.id GROUP BY a.k ORDER BY 2 DESC LIMIT 5',
+  );
+  await db.query('SELECT id, (SELECT count(*) FROM sqln WHERE n <= sqlt.id) FROM sqlt WHERE id < 30');
+  // Fails at the row with the greatest id, after the scan has handed out batches.
+  await db
+    .query("SELECT REPEAT('x', CASE WHEN id = (SELECT max(id) FROM sqlt) THEN 20000000 ELSE 1 END) FROM sqlt")
+    .then(
+      () => {
+        throw new Error('the oversized REPEAT succeeded');
+      },
+      (e: unknown) => {
+        if (!(e instanceof TidemarkError)) throw e;
+      },
+    );
+  const session = db.session();
+  await session.query('BEGIN');
+  await session.query('INSERT INTO sqln (tag, n) VALUES (?, ?)', [`open${seq}`, 0]);
+  await session.query('SELECT count(*) FROM sqln');
+  session.end();
+  if (seq % 5 === 4) await db.query('DROP TABLE sqln');
 }
 
 async function quiesce(db: Database): Promise<void> {

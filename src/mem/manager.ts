@@ -19,6 +19,7 @@ export const POOL_NAMES = [
   'merge',
   'io',
   'meta',
+  'query',
 ] as const;
 export type PoolName = (typeof POOL_NAMES)[number];
 

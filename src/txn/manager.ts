@@ -26,6 +26,13 @@ export const DEFAULT_TRANSACTION_OPTIONS: TransactionOptions = {
   memoryWaitMs: 30_000,
 };
 
+/** What a SQL statement gives (see src/sql/engine.ts, QueryResult). */
+export interface SqlResult {
+  columns: string[];
+  rows: unknown[][];
+  affectedRows: number;
+}
+
 export interface TxnCounters {
   committed: number;
   aborted: number;
@@ -72,6 +79,8 @@ export class TxnManager {
   private ddlLock: Promise<unknown> = Promise.resolve();
   /** Set on a read replica: why writes are refused. */
   readOnly: string | undefined;
+  /** Runs `tx.query` (set by the database: the SQL engine lives above the transaction layer). */
+  sqlQuery: ((tx: Transaction, sql: string, params: readonly unknown[]) => Promise<SqlResult>) | undefined;
   private ddlInflight = false;
   private closedReason: string | undefined;
   private sweeper: NodeJS.Timeout | undefined;

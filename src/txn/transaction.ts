@@ -2,7 +2,7 @@ import { describe, mapKey, type Key, type Row, type TableSchema } from '../catal
 import { invalidArgument, TidemarkError } from '../errors.js';
 import type { TableScan } from '../table/scan.js';
 import type { Table } from '../table/table.js';
-import type { TxnManager } from './manager.js';
+import type { SqlResult, TxnManager } from './manager.js';
 import { buildBatch, OWN, readChunkRow, valuesToRow, type Batch, type ResultChunk } from './batch.js';
 
 export interface ScanOptions {
@@ -102,6 +102,15 @@ export class Transaction {
   get hasWrites(): boolean {
     for (const w of this.writes.values()) if (w.entries.size > 0) return true;
     return false;
+  }
+
+  /**
+   * Run SQL in this transaction (`?` placeholders bind `params`); BEGIN/COMMIT/ROLLBACK and DDL are
+   * refused here: the transaction belongs to `db.transaction`.
+   */
+  async query(sql: string, params: readonly unknown[] = []): Promise<SqlResult> {
+    this.checkUsable();
+    return this.mgr.sqlQuery!(this, sql, params);
   }
 
   /** Insert rows; a key that exists (here or committed by another transaction) is DUPLICATE_KEY. */

@@ -11,6 +11,7 @@ export const PLANT_KINDS = [
   'map-entry',
   'timer',
   'level-iterator',
+  'sql-query-memory',
 ] as const;
 
 export type PlantKind = (typeof PLANT_KINDS)[number];

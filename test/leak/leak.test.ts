@@ -32,7 +32,7 @@ async function leakcheck(args: string[]): Promise<{ code: number; report: SoakRe
 }
 
 describe('the leak suite', () => {
-  test('30 cycles each of checkpoints, recovery, compaction, GC, flush, merge, abandoned scans, failed checkpoints, busy closes and TidemarkLevel use leak nothing', async () => {
+  test('30 cycles each of checkpoints, recovery, compaction, GC, flush, merge, abandoned scans, failed checkpoints, busy closes, TidemarkLevel use and SQL leak nothing', async () => {
     const { dir, cleanup } = tempDir('tidemark-leaksuite-');
     try {
       const plot = path.join(dir, 'leakcheck.svg');
@@ -73,6 +73,13 @@ describe('the leak suite', () => {
     'map-entry': [/MemLayer instance\(s\) live, expected 3/],
     timer: [/timer\(s\) left after close/, /setInterval/, /Checkpointer\.start/],
     'level-iterator': [/\(level\): TidemarkLevel/, /pool 'cache'/, /allocated at/, /Cursor\.next/, /pinned/],
+    'sql-query-memory': [
+      /\(sql\)/,
+      /pool 'query'/,
+      /query: SELECT a\.k/,
+      /allocated at/,
+      /QueryMemory\.charge/,
+    ],
   };
 
   test.each([...PLANT_KINDS])(

@@ -1,0 +1,191 @@
+/**
+ * What SQL knows about tables beyond tidemark's schema: MySQL type names, defaults, hidden keys,
+ * unique constraints, auto-increment, views and indexes. Kept in the table `__tidemark_sql` (one row
+ * per table, view or index, its definition as JSON). A tidemark table without a row there (made with
+ * `db.createTable`) is usable from SQL as it is: its SQL shape is derived from its schema.
+ */
+import type { ColumnType, TableSpec } from '../catalog/schema.js';
+import { TidemarkError } from '../errors.js';
+import type { SqlValue } from './values.js';
+
+export const META_TABLE = '__tidemark_sql';
+/** The hidden key of a table declared without a primary key. */
+export const ROWID = '__rowid';
+/** The hidden key of a table declared with a primary key of several columns (their encoding). */
+export const TUPLE_KEY = '__pk';
+
+export interface SqlColumn {
+  name: string;
+  /** The MySQL type as declared ('INT', 'VARCHAR', ...). */
+  sqlType: string;
+  /** VARCHAR(n)/CHAR(n): the longest value in characters. */
+  length?: number;
+  /** DECIMAL(p, s): the scale values are rounded to. */
+  scale?: number;
+  type: ColumnType;
+  nullable: boolean;
+  /** The default value (JSON-able: dates as { date: ms }), or 'CURRENT_TIMESTAMP'. */
+  default?: unknown;
+  autoIncrement?: boolean;
+}
+
+export interface SqlTable {
+  kind: 'table';
+  name: string;
+  columns: SqlColumn[];
+  /** The declared primary key columns (empty: none, the hidden row id is the key). */
+  primaryKey: string[];
+  /** The tidemark key column: the primary key, ROWID or TUPLE_KEY. */
+  keyColumn: string;
+  /** Column sets declared UNIQUE (besides the primary key). */
+  unique: string[][];
+}
+
+export interface SqlView {
+  kind: 'view';
+  name: string;
+  sql: string;
+  columns?: string[];
+}
+
+export interface SqlIndex {
+  kind: 'index';
+  name: string;
+  table: string;
+  columns: string[];
+  unique: boolean;
+}
+
+export type SqlObject = SqlTable | SqlView | SqlIndex;
+
+/** The meta row key: tables and views share MySQL's namespace, indexes are per table. */
+export function metaKey(o: SqlObject): string {
+  return o.kind === 'index'
+    ? `index:${o.table}:${o.name}`
+    : `${o.kind === 'view' ? 'view' : 'table'}:${o.name}`;
+}
+
+const TYPE_NAMES: Record<string, ColumnType> = {
+  INT: 'int32',
+  INTEGER: 'int32',
+  MEDIUMINT: 'int32',
+  SMALLINT: 'int32',
+  TINYINT: 'int32',
+  YEAR: 'int32',
+  BIGINT: 'int64',
+  SERIAL: 'int64',
+  DOUBLE: 'float64',
+  FLOAT: 'float64',
+  REAL: 'float64',
+  DECIMAL: 'float64',
+  NUMERIC: 'float64',
+  DEC: 'float64',
+  FIXED: 'float64',
+  VARCHAR: 'string',
+  CHAR: 'string',
+  CHARACTER: 'string',
+  NVARCHAR: 'string',
+  NCHAR: 'string',
+  TEXT: 'string',
+  TINYTEXT: 'string',
+  MEDIUMTEXT: 'string',
+  LONGTEXT: 'string',
+  STRING: 'string',
+  JSON: 'string',
+  ENUM: 'string',
+  BOOLEAN: 'bool',
+  BOOL: 'bool',
+  BIT: 'bool',
+  BLOB: 'bytes',
+  TINYBLOB: 'bytes',
+  MEDIUMBLOB: 'bytes',
+  LONGBLOB: 'bytes',
+  BINARY: 'bytes',
+  VARBINARY: 'bytes',
+  TIMESTAMP: 'timestamp',
+  DATETIME: 'timestamp',
+  DATE: 'timestamp',
+};
+
+export function columnTypeOf(sqlType: string): ColumnType {
+  const t = TYPE_NAMES[sqlType.toUpperCase()];
+  if (t === undefined) {
+    throw new TidemarkError('SCHEMA', `unknown column type ${sqlType}`, { details: { type: sqlType } });
+  }
+  return t;
+}
+
+const SQL_NAME: Record<ColumnType, string> = {
+  int32: 'INT',
+  int64: 'BIGINT',
+  float64: 'DOUBLE',
+  bool: 'BOOLEAN',
+  string: 'TEXT',
+  bytes: 'BLOB',
+  timestamp: 'TIMESTAMP',
+};
+
+/** The SQL shape of a table made through the API (no meta row). */
+export function tableFromSpec(name: string, spec: TableSpec): SqlTable {
+  const columns: SqlColumn[] = Object.entries(spec.columns).map(([col, s]) => {
+    const type = typeof s === 'string' ? s : s.type;
+    const nullable = typeof s === 'string' ? false : (s.nullable ?? false);
+    return { name: col, sqlType: SQL_NAME[type], type, nullable };
+  });
+  return {
+    kind: 'table',
+    name,
+    columns,
+    primaryKey: [spec.primaryKey],
+    keyColumn: spec.primaryKey,
+    unique: [],
+  };
+}
+
+/** The tidemark spec of a table declared in SQL. */
+export function specOf(t: SqlTable): TableSpec {
+  const columns: TableSpec['columns'] = {};
+  if (t.keyColumn === ROWID) columns[ROWID] = 'int64';
+  if (t.keyColumn === TUPLE_KEY) columns[TUPLE_KEY] = 'bytes';
+  for (const c of t.columns) columns[c.name] = c.nullable ? { type: c.type, nullable: true } : c.type;
+  return { columns, primaryKey: t.keyColumn };
+}
+
+/** Defaults as stored in JSON, back to values. */
+export function defaultValue(c: SqlColumn): SqlValue {
+  const d = c.default;
+  if (d === undefined || d === null) return null;
+  if (d === 'CURRENT_TIMESTAMP') return new Date();
+  if (typeof d === 'object' && 'date' in d) return new Date((d as { date: number }).date);
+  return d as SqlValue;
+}
+
+/**
+ * An order-preserving encoding of a tuple of key values as bytes (the hidden key of a table with
+ * a primary key of several columns): numbers as sign-flipped big-endian doubles, strings as UTF-8
+ * with 0x00 escaped as 0x00 0xFF and ended by 0x00 0x00.
+ */
+export function encodeTuple(values: readonly SqlValue[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const v of values) {
+    if (typeof v === 'number' || v instanceof Date) {
+      const b = Buffer.alloc(9);
+      b[0] = 1;
+      const x = typeof v === 'number' ? v : v.getTime();
+      b.writeDoubleBE(x === 0 ? 0 : x, 1);
+      if ((b[1]! & 0x80) !== 0) for (let i = 1; i < 9; i++) b[i] = ~b[i]! & 0xff;
+      else b[1]! |= 0x80;
+      parts.push(b);
+    } else {
+      const raw = typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v as Uint8Array);
+      const out: number[] = [2];
+      for (const x of raw) {
+        out.push(x);
+        if (x === 0) out.push(0xff);
+      }
+      out.push(0, 0);
+      parts.push(Uint8Array.from(out));
+    }
+  }
+  return new Uint8Array(Buffer.concat(parts));
+}

@@ -1,0 +1,1144 @@
+/**
+ * SQL statements against a tidemark database: `db.query`, `tx.query` and sessions (the shell, the
+ * server). Parsed and planned statements are cached by their text (and the schema they were planned
+ * against), so a repeated statement with `?` parameters costs its execution only.
+ */
+import parser from 'node-sql-parser';
+import type { TableSpec } from '../catalog/schema.js';
+import { TidemarkError } from '../errors.js';
+import type { MemoryPool } from '../mem/index.js';
+import type { Transaction } from '../txn/transaction.js';
+import {
+  columnTypeOf,
+  defaultValue,
+  encodeTuple,
+  META_TABLE,
+  metaKey,
+  ROWID,
+  specOf,
+  tableFromSpec,
+  TUPLE_KEY,
+  type SqlColumn,
+  type SqlIndex,
+  type SqlObject,
+  type SqlTable,
+  type SqlView,
+} from './catalog.js';
+import type { Expr } from './expr.js';
+import { constValue, materialize, type Op } from './ops.js';
+import { parseSql, type Ast } from './parse.js';
+import { Planner, unsupported, type PlanCatalog, type Level } from './plan.js';
+import { getv, QueryMemory, type Ctx } from './vector.js';
+import {
+  dateText,
+  hashKey,
+  parseDate,
+  roundHalfAway,
+  stringToNumber,
+  toText,
+  type SqlValue,
+} from './values.js';
+
+export interface QueryResult {
+  /** Output column names (empty for statements that return no rows). */
+  columns: string[];
+  rows: unknown[][];
+  /** Rows inserted, updated (changed) or deleted; 0 for queries. */
+  affectedRows: number;
+}
+
+/** What the SQL layer needs of the database. */
+export interface SqlHost {
+  tables(): string[];
+  describeTable(name: string): TableSpec;
+  createTable(name: string, spec: TableSpec): Promise<void>;
+  dropTable(name: string): Promise<void>;
+  /** A transaction that the caller commits or rolls back. */
+  _begin(): Transaction;
+  _commit(tx: Transaction): Promise<void>;
+  _rollback(tx: Transaction, reason: string, cause?: unknown): void;
+  /** Bumped by every createTable/dropTable. */
+  readonly _schemaVersion: number;
+  _queryPool(): MemoryPool;
+}
+
+const PLAN_CACHE_ENTRIES = 1000;
+const STATEMENT_ATTEMPTS = 8;
+
+const sqlParser = new parser.Parser();
+
+interface Prepared {
+  version: number;
+  statements: Ast[];
+  params: number;
+  /** Plans of SELECT statements by position. */
+  plans: Map<number, { op: Op; names: string[] }>;
+}
+
+function conflict(e: unknown): boolean {
+  return e instanceof TidemarkError && e.code === 'CONFLICT';
+}
+
+function tableNameOf(t: Ast): string {
+  if (typeof t === 'string') return t;
+  return String(t?.table ?? t?.view ?? t);
+}
+
+/** The SQL engine of one database. */
+export class SqlEngine implements PlanCatalog {
+  private readonly cache = new Map<string, Prepared>();
+  private meta: Map<string, SqlObject> | undefined;
+  private metaVersion = -1;
+  private readonly parsedViews = new Map<string, { sql: string; ast: Ast; columns?: string[] }>();
+  private readonly nextIds = new Map<string, number>();
+  readonly session: SqlSession;
+  /** DDL statements run one at a time. */
+  private ddlTurn: Promise<void> = Promise.resolve();
+
+  constructor(readonly host: SqlHost) {
+    this.session = new SqlSession(this);
+  }
+
+  // ---- catalog ----
+
+  private async loadMeta(tx: Transaction): Promise<void> {
+    if (this.meta !== undefined && this.metaVersion === this.host._schemaVersion) return;
+    const meta = new Map<string, SqlObject>();
+    if (this.host.tables().includes(META_TABLE)) {
+      for await (const row of tx.scan(META_TABLE)) {
+        meta.set(String(row.name), JSON.parse(String(row.def)) as SqlObject);
+      }
+    }
+    this.meta = meta;
+    this.metaVersion = this.host._schemaVersion;
+    this.parsedViews.clear();
+  }
+
+  table(name: string): SqlTable | undefined {
+    const m = this.meta?.get(`table:${name}`);
+    if (m !== undefined && m.kind === 'table' && this.host.tables().includes(name)) return m;
+    if (name === META_TABLE || !this.host.tables().includes(name)) return undefined;
+    return tableFromSpec(name, this.host.describeTable(name));
+  }
+
+  view(name: string): { ast: Ast; columns?: string[] } | undefined {
+    const m = this.meta?.get(`view:${name}`);
+    if (m === undefined || m.kind !== 'view') return undefined;
+    let p = this.parsedViews.get(name);
+    if (p === undefined || p.sql !== m.sql) {
+      const parsed = parseSql(m.sql);
+      p = { sql: m.sql, ast: parsed.statements[0], columns: m.columns };
+      this.parsedViews.set(name, p);
+    }
+    return p;
+  }
+
+  /** Tables and views (the shell's .tables), the catalog read first. */
+  async listObjects(): Promise<{ name: string; kind: 'table' | 'view' }[]> {
+    await this.withMeta();
+    return this.objects();
+  }
+
+  /** The CREATE statement of a table or view (the shell's .schema), or undefined. */
+  async createStatement(name: string): Promise<string | undefined> {
+    await this.withMeta();
+    const v = this.meta?.get(`view:${name}`);
+    if (v !== undefined && v.kind === 'view') return `CREATE VIEW ${name} AS ${v.sql}`;
+    const t = this.table(name);
+    if (t === undefined) return undefined;
+    const lines = t.columns.map((c) => {
+      let s = `  ${c.name} ${c.sqlType}${c.length !== undefined ? `(${c.length})` : ''}`;
+      if (!c.nullable) s += ' NOT NULL';
+      if (c.autoIncrement === true) s += ' AUTO_INCREMENT';
+      if (c.default !== undefined) {
+        const d = defaultValue(c);
+        s += ` DEFAULT ${c.default === 'CURRENT_TIMESTAMP' ? 'CURRENT_TIMESTAMP' : typeof d === 'string' ? `'${d.replace(/'/g, "''")}'` : d instanceof Date ? `'${dateText(d)}'` : String(d)}`;
+      }
+      return s;
+    });
+    if (t.primaryKey.length > 0) lines.push(`  PRIMARY KEY (${t.primaryKey.join(', ')})`);
+    for (const u of t.unique) lines.push(`  UNIQUE (${u.join(', ')})`);
+    const out = [`CREATE TABLE ${name} (\n${lines.join(',\n')}\n)`];
+    for (const m of this.meta?.values() ?? []) {
+      if (m.kind === 'index' && m.table === name && !m.unique)
+        out.push(`CREATE INDEX ${m.name} ON ${name} (${m.columns.join(', ')})`);
+    }
+    return out.join(';\n');
+  }
+
+  private async withMeta(): Promise<void> {
+    const tx = this.host._begin();
+    try {
+      await this.loadMeta(tx);
+    } finally {
+      this.host._rollback(tx, 'rolled back');
+    }
+  }
+
+  /** Table names for SHOW TABLES and the shell (views included, the meta table not). */
+  objects(): { name: string; kind: 'table' | 'view' }[] {
+    const out: { name: string; kind: 'table' | 'view' }[] = this.host
+      .tables()
+      .filter((t) => t !== META_TABLE)
+      .map((name) => ({ name, kind: 'table' as const }));
+    for (const m of this.meta?.values() ?? [])
+      if (m.kind === 'view') out.push({ name: m.name, kind: 'view' });
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private async putMeta(o: SqlObject | undefined, key: string): Promise<void> {
+    if (!this.host.tables().includes(META_TABLE)) {
+      await this.host.createTable(META_TABLE, {
+        columns: { name: 'string', def: 'string' },
+        primaryKey: 'name',
+      });
+    }
+    const tx = this.host._begin();
+    try {
+      if (o === undefined) await tx.delete(META_TABLE, key);
+      else await tx.upsert(META_TABLE, { name: key, def: JSON.stringify(o) });
+      await this.host._commit(tx);
+    } catch (e) {
+      this.host._rollback(tx, 'rolled back', e);
+      throw e;
+    }
+    if (o === undefined) this.meta?.delete(key);
+    else this.meta?.set(key, o);
+    this.cache.clear();
+  }
+
+  // ---- preparing ----
+
+  prepare(sql: string): Prepared {
+    const version = this.host._schemaVersion;
+    const hit = this.cache.get(sql);
+    if (hit !== undefined && hit.version === version) {
+      // LRU: move to the end.
+      this.cache.delete(sql);
+      this.cache.set(sql, hit);
+      return hit;
+    }
+    const parsed = parseSql(sql);
+    const p: Prepared = { version, statements: parsed.statements, params: parsed.params, plans: new Map() };
+    this.cache.set(sql, p);
+    if (this.cache.size > PLAN_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    return p;
+  }
+
+  planSelect(p: Prepared, i: number, ast: Ast): { op: Op; names: string[] } {
+    let plan = p.plans.get(i);
+    if (plan === undefined) {
+      plan = new Planner(this, ast).select(ast);
+      p.plans.set(i, plan);
+    }
+    return plan;
+  }
+
+  /** `tx.query`. */
+  queryIn(tx: Transaction, sql: string, params: readonly unknown[]): Promise<QueryResult> {
+    return queryInTransaction(this, tx, sql, params);
+  }
+
+  // ---- running ----
+
+  private ctx(tx: Transaction, params: readonly SqlValue[], what: string): Ctx {
+    const mem = new QueryMemory(this.host._queryPool(), `query: ${what.slice(0, 80)}`);
+    return {
+      tx,
+      params,
+      outer: [],
+      cache: new Map(),
+      mem,
+      check() {
+        if (tx.state !== 'active') {
+          throw new TidemarkError('CLOSED', `the query's transaction ended (${tx.endReason ?? tx.state})`);
+        }
+      },
+    };
+  }
+
+  /** Run a statement (already prepared) in `tx`. */
+  async runStatement(
+    p: Prepared,
+    i: number,
+    tx: Transaction,
+    params: readonly SqlValue[],
+    sql: string,
+  ): Promise<QueryResult> {
+    await this.loadMeta(tx);
+    const ast = p.statements[i];
+    const ctx = this.ctx(tx, params, sql);
+    try {
+      switch (ast.type) {
+        case 'select': {
+          const plan = this.planSelect(p, i, ast);
+          const rows: unknown[][] = [];
+          for await (const b of plan.op.run(ctx)) {
+            for (let r = 0; r < b.len; r++) {
+              const row = new Array<unknown>(plan.names.length);
+              for (let c = 0; c < plan.names.length; c++) row[c] = getv(b.cols[c]!, r);
+              rows.push(row);
+            }
+            ctx.mem.charge(64 + 16 * plan.names.length * b.len);
+          }
+          return { columns: [...plan.names], rows, affectedRows: 0 };
+        }
+        case 'explain': {
+          const inner = ast.expr;
+          if (inner?.type !== 'select') throw unsupported('EXPLAIN of anything but SELECT');
+          const plan = this.planSelect(p, i, inner);
+          return { columns: ['plan'], rows: plan.op.explain().map((l) => [l]), affectedRows: 0 };
+        }
+        case 'insert':
+        case 'replace':
+          return await this.insert(ast, tx, ctx, p, i);
+        case 'update':
+          return await this.update(ast, tx, ctx);
+        case 'delete':
+          return await this.delete(ast, tx, ctx);
+      }
+      throw unsupported(`the statement ${String(ast.type).toUpperCase()}`);
+    } finally {
+      ctx.mem.release();
+    }
+  }
+
+  // ---- DML ----
+
+  private targetTable(name: string): SqlTable {
+    const t = this.table(name);
+    if (t === undefined) {
+      if (this.view(name) !== undefined) throw unsupported('writing to a view');
+      throw new TidemarkError('NOT_FOUND', `unknown table ${name}`, {
+        details: { table: name, mysqlErrno: 1146 },
+      });
+    }
+    return t;
+  }
+
+  /** A row of values (in t.columns order, undefined where not given) to a tidemark row. */
+  private async completeRow(
+    t: SqlTable,
+    given: (SqlValue | undefined)[],
+    tx: Transaction,
+  ): Promise<Record<string, unknown>> {
+    const row: Record<string, unknown> = {};
+    for (let c = 0; c < t.columns.length; c++) {
+      const col = t.columns[c]!;
+      let v = given[c];
+      if (col.autoIncrement === true && (v === undefined || v === null || v === 0)) {
+        v = await this.nextId(t, col.name, tx);
+      }
+      if (v === undefined) {
+        if (
+          col.default === undefined &&
+          !col.nullable &&
+          !(t.primaryKey.includes(col.name) && col.autoIncrement)
+        ) {
+          throw new TidemarkError('SCHEMA', `column ${col.name} has no default value`, {
+            details: { table: t.name, column: col.name, mysqlErrno: 1364 },
+          });
+        }
+        v = defaultValue(col);
+      }
+      row[col.name] = coerce(t, col, v);
+    }
+    if (t.keyColumn === ROWID) row[ROWID] = await this.nextId(t, ROWID, tx);
+    if (t.keyColumn === TUPLE_KEY) {
+      row[TUPLE_KEY] = encodeTuple(
+        t.primaryKey.map((k) =>
+          sqlOf(
+            t.columns.find((c) => c.name === k)!,
+            row[k],
+          ),
+        ),
+      );
+    }
+    return row;
+  }
+
+  /** The next value of an auto-increment column or hidden row id: one more than the greatest. */
+  private async nextId(t: SqlTable, column: string, tx: Transaction): Promise<number> {
+    const key = `${t.name}\u0000${column}`;
+    let next = this.nextIds.get(key);
+    if (next === undefined) {
+      let max = 0;
+      if (column === t.keyColumn) {
+        for await (const r of tx.scan(t.name, { reverse: true, limit: 1, columns: [column] })) {
+          max = Number((r as Record<string, unknown>)[column] ?? 0);
+        }
+      } else {
+        for await (const b of tx.scanBatches(t.name, { columns: [column] })) {
+          const d = b.columns[column] as ArrayLike<number>;
+          for (let i = 0; i < b.length; i++) if (d[i]! > max) max = d[i]!;
+        }
+      }
+      next = Math.max(max, 0) + 1;
+    }
+    this.nextIds.set(key, next + 1);
+    return next;
+  }
+
+  private async insert(ast: Ast, tx: Transaction, ctx: Ctx, p: Prepared, i: number): Promise<QueryResult> {
+    if (ast.on_duplicate_update !== null && ast.on_duplicate_update !== undefined)
+      throw unsupported('ON DUPLICATE KEY UPDATE');
+    const name = tableNameOf(ast.table?.[0] ?? ast.table);
+    const t = this.targetTable(name);
+    const positions = this.columnPositions(t, ast.columns);
+    const tuples: SqlValue[][] = [];
+    const values = ast.values;
+    if (values?.type === 'values') {
+      const planner = new Planner(this, ast);
+      const level: Level = {
+        resolver: { resolve: () => undefined },
+        parent: undefined,
+        parentUses: new Set(),
+      };
+      for (const row of values.values) {
+        const exprs: Ast[] = row.value ?? [];
+        const vals: SqlValue[] = [];
+        for (const e of exprs) {
+          if (e?.type === 'column_ref' && String(e.column).toUpperCase() === 'DEFAULT') {
+            vals.push(undefined as unknown as SqlValue);
+            continue;
+          }
+          vals.push(await constValue(planner.expr(e, level), ctx));
+        }
+        tuples.push(vals);
+      }
+    } else if (values?.type === 'select') {
+      const plan = this.planSelect(p, i, values);
+      for (const r of await materialize(plan.op, ctx)) tuples.push(r);
+    } else throw unsupported('this INSERT form');
+    const rows: Record<string, unknown>[] = [];
+    for (const vals of tuples) {
+      if (vals.length !== positions.length) {
+        throw new TidemarkError('INVALID_ARGUMENT', `${vals.length} values for ${positions.length} columns`, {
+          details: { mysqlErrno: 1136 },
+        });
+      }
+      const given: (SqlValue | undefined)[] = new Array(t.columns.length).fill(undefined);
+      positions.forEach((pos, k) => (given[pos] = vals[k]));
+      rows.push(await this.completeRow(t, given, tx));
+    }
+    if (rows.length === 0) return { columns: [], rows: [], affectedRows: 0 };
+    await this.checkUnique(t, rows, tx, []);
+    if (ast.type === 'replace') {
+      let affected = 0;
+      for (const r of rows) {
+        const existed = (await tx.get(t.name, r[t.keyColumn], { columns: [t.keyColumn] })) !== undefined;
+        affected += existed ? 2 : 1;
+        await tx.upsert(t.name, r);
+      }
+      return { columns: [], rows: [], affectedRows: affected };
+    }
+    await tx.insert(t.name, rows);
+    return { columns: [], rows: [], affectedRows: rows.length };
+  }
+
+  private columnPositions(t: SqlTable, columns: Ast): number[] {
+    if (columns === null || columns === undefined) return t.columns.map((_, i) => i);
+    const seen = new Set<number>();
+    return (columns as Ast[]).map((c) => {
+      const n = String(typeof c === 'string' ? c : (c.column ?? c.value)).toLowerCase();
+      const i = t.columns.findIndex((x) => x.name.toLowerCase() === n);
+      if (i < 0) {
+        throw new TidemarkError('SCHEMA', `unknown column ${n} in ${t.name}`, {
+          details: { table: t.name, column: n, mysqlErrno: 1054 },
+        });
+      }
+      if (seen.has(i))
+        throw new TidemarkError('INVALID_ARGUMENT', `column ${n} given twice`, {
+          details: { mysqlErrno: 1110 },
+        });
+      seen.add(i);
+      return i;
+    });
+  }
+
+  /** UNIQUE columns: no two rows (committed, or being written) with the same non-null values. */
+  private async checkUnique(
+    t: SqlTable,
+    rows: Record<string, unknown>[],
+    tx: Transaction,
+    replacing: unknown[],
+  ): Promise<void> {
+    if (t.unique.length === 0) return;
+    const skip = new Set(replacing.map((k) => hashKey(k as SqlValue)));
+    for (const cols of t.unique) {
+      const keyOf = (r: Record<string, unknown>): string | undefined => {
+        let k = '';
+        for (const c of cols) {
+          const v = r[c];
+          if (v === null || v === undefined) return undefined;
+          k += `${hashKey(
+            sqlOf(
+              t.columns.find((x) => x.name === c)!,
+              v,
+            ),
+          )}\u0001`;
+        }
+        return k;
+      };
+      const mine = new Map<string, unknown>();
+      for (const r of rows) {
+        const k = keyOf(r);
+        if (k === undefined) continue;
+        if (mine.has(k)) throw duplicate(t, cols);
+        mine.set(k, r[t.keyColumn]);
+      }
+      for await (const b of tx.scanBatches(t.name, { columns: [t.keyColumn, ...cols] })) {
+        for (let i = 0; i < b.length; i++) {
+          const r: Record<string, unknown> = {};
+          for (const c of [t.keyColumn, ...cols]) {
+            r[c] = b.nulls?.[c]?.[i] === 1 ? null : (b.columns[c] as ArrayLike<unknown>)[i];
+          }
+          const k = keyOf(r);
+          if (k === undefined) continue;
+          const owner = mine.get(k);
+          if (owner === undefined && !mine.has(k)) continue;
+          const key = r[t.keyColumn];
+          if (skip.has(hashKey(key as SqlValue))) continue;
+          if (hashKey(owner as SqlValue) === hashKey(key as SqlValue)) continue;
+          throw duplicate(t, cols);
+        }
+      }
+    }
+  }
+
+  /** The rows a WHERE selects, with their keys: a plan over the table with its hidden key visible. */
+  private matching(ast: Ast, t: SqlTable, extra: Ast[]): { op: Op; names: string[] } {
+    const withKey: SqlTable =
+      t.keyColumn === ROWID || t.keyColumn === TUPLE_KEY
+        ? {
+            ...t,
+            columns: [
+              ...t.columns,
+              {
+                name: t.keyColumn,
+                sqlType: 'BIGINT',
+                type: t.keyColumn === ROWID ? 'int64' : 'bytes',
+                nullable: false,
+              },
+            ],
+          }
+        : t;
+    const catalog: PlanCatalog = {
+      table: (n) => (n === t.name ? withKey : this.table(n)),
+      view: (n) => this.view(n),
+    };
+    const columns = [
+      { expr: { type: 'column_ref', table: null, column: t.keyColumn }, as: null },
+      ...t.columns.map((c) => ({ expr: { type: 'column_ref', table: null, column: c.name }, as: null })),
+      ...extra.map((e) => ({ expr: e, as: null })),
+    ];
+    const select = {
+      type: 'select',
+      columns,
+      from: [{ db: null, table: t.name, as: null }],
+      where: ast.where ?? null,
+      orderby: ast.orderby ?? null,
+      limit: ast.limit ?? null,
+      groupby: null,
+      having: null,
+      distinct: null,
+    };
+    return new Planner(catalog, { ...ast, select }).select(select);
+  }
+
+  private async update(ast: Ast, tx: Transaction, ctx: Ctx): Promise<QueryResult> {
+    const tables: Ast[] = ast.table ?? [];
+    if (tables.length !== 1) throw unsupported('UPDATE of several tables');
+    const t = this.targetTable(tableNameOf(tables[0]));
+    const sets: { pos: number; e: Ast }[] = (ast.set ?? []).map((s: Ast) => {
+      const n = String(s.column).toLowerCase();
+      const pos = t.columns.findIndex((c) => c.name.toLowerCase() === n);
+      if (pos < 0) {
+        throw new TidemarkError('SCHEMA', `unknown column ${s.column} in ${t.name}`, {
+          details: { table: t.name, column: s.column, mysqlErrno: 1054 },
+        });
+      }
+      return { pos, e: s.value };
+    });
+    const plan = this.matching(
+      ast,
+      t,
+      sets.map((s) => s.e),
+    );
+    const found = await materialize(plan.op, ctx);
+    const ncols = t.columns.length;
+    let changed = 0;
+    const newRows: { oldKey: unknown; row: Record<string, unknown>; keyChanged: boolean }[] = [];
+    for (const r of found) {
+      const oldKey = r[0];
+      const row: Record<string, unknown> = {};
+      let differs = false;
+      let keyChanged = false;
+      for (let c = 0; c < ncols; c++) row[t.columns[c]!.name] = engineOf(t.columns[c]!, r[1 + c]!);
+      sets.forEach((s, k) => {
+        const col = t.columns[s.pos]!;
+        const v = coerce(t, col, r[1 + ncols + k]!);
+        const before = r[1 + s.pos]!;
+        if (hashKey(sqlOf(col, v)) !== hashKey(before)) {
+          differs = true;
+          if (t.primaryKey.includes(col.name)) keyChanged = true;
+        }
+        row[col.name] = v;
+      });
+      if (!differs) continue;
+      changed++;
+      if (t.keyColumn === ROWID) row[ROWID] = oldKey;
+      else if (t.keyColumn === TUPLE_KEY) {
+        row[TUPLE_KEY] = encodeTuple(
+          t.primaryKey.map((k) =>
+            sqlOf(
+              t.columns.find((c) => c.name === k)!,
+              row[k],
+            ),
+          ),
+        );
+      }
+      newRows.push({ oldKey, row, keyChanged });
+    }
+    await this.checkUnique(
+      t,
+      newRows.map((n) => n.row),
+      tx,
+      newRows.map((n) => n.oldKey),
+    );
+    // Keys that change: delete every old row first, then insert (a key may move onto another's old key).
+    for (const n of newRows) if (n.keyChanged) await tx.delete(t.name, keyValue(t, n.oldKey));
+    const moved = newRows.filter((n) => n.keyChanged).map((n) => n.row);
+    if (moved.length > 0) await tx.insert(t.name, moved);
+    for (const n of newRows) {
+      if (n.keyChanged) continue;
+      const patch = { ...n.row };
+      delete patch[t.keyColumn];
+      await tx.update(t.name, keyValue(t, n.oldKey), patch);
+    }
+    return { columns: [], rows: [], affectedRows: changed };
+  }
+
+  private async delete(ast: Ast, tx: Transaction, ctx: Ctx): Promise<QueryResult> {
+    const from: Ast[] = ast.from ?? ast.table ?? [];
+    if (from.length !== 1) throw unsupported('DELETE from several tables');
+    const t = this.targetTable(tableNameOf(from[0]));
+    const plan = this.matching(ast, t, []);
+    const found = await materialize(plan.op, ctx);
+    let n = 0;
+    for (const r of found) if (await tx.delete(t.name, keyValue(t, r[0]))) n++;
+    return { columns: [], rows: [], affectedRows: n };
+  }
+
+  // ---- DDL ----
+
+  async ddl(ast: Ast, sql: string): Promise<QueryResult> {
+    const turn = this.ddlTurn.then(() => this.ddlNow(ast, sql));
+    this.ddlTurn = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+
+  private async ddlNow(ast: Ast, sql: string): Promise<QueryResult> {
+    await this.withMeta();
+    const none: QueryResult = { columns: [], rows: [], affectedRows: 0 };
+    const kw = String(ast.keyword ?? '').toLowerCase();
+    if (ast.type === 'create' && kw === 'table') {
+      await this.createTable(ast);
+      return none;
+    }
+    if (ast.type === 'drop' && kw === 'table') {
+      for (const n of ast.name as Ast[]) {
+        const name = tableNameOf(n);
+        if (this.table(name) === undefined) {
+          if (ast.prefix === 'if exists') continue;
+          throw new TidemarkError('NOT_FOUND', `unknown table ${name}`, {
+            details: { table: name, mysqlErrno: 1051 },
+          });
+        }
+        await this.host.dropTable(name);
+        for (const m of [...(this.meta?.values() ?? [])]) {
+          if (m.kind === 'index' && m.table === name) await this.putMeta(undefined, metaKey(m));
+        }
+        if (this.meta?.has(`table:${name}`)) await this.putMeta(undefined, `table:${name}`);
+        for (const k of [...this.nextIds.keys()]) if (k.startsWith(`${name}\u0000`)) this.nextIds.delete(k);
+        this.cache.clear();
+      }
+      return none;
+    }
+    if (ast.type === 'create' && kw === 'view') {
+      const name = String(ast.view?.view ?? ast.view?.table ?? ast.view);
+      if (
+        this.table(name) !== undefined ||
+        (this.view(name) !== undefined && ast.replace !== 'or replace' && !ast.replace)
+      ) {
+        throw new TidemarkError('INVALID_ARGUMENT', `table or view ${name} already exists`, {
+          details: { mysqlErrno: 1050 },
+        });
+      }
+      const text = sqlParser.sqlify(ast.select, { database: 'MySQL' });
+      const columns =
+        Array.isArray(ast.columns) && ast.columns.length > 0
+          ? ast.columns.map((c: Ast) => String(c.column ?? c))
+          : undefined;
+      // Check it plans now, so a broken view is refused at creation.
+      const parsed = parseSql(text);
+      const planned = new Planner(this, parsed.statements[0]).select(parsed.statements[0]);
+      if (columns !== undefined && columns.length !== planned.names.length) {
+        throw new TidemarkError('INVALID_ARGUMENT', 'the view column list and the SELECT differ in length', {
+          details: { mysqlErrno: 1353 },
+        });
+      }
+      const view: SqlView = { kind: 'view', name, sql: text, ...(columns !== undefined ? { columns } : {}) };
+      await this.putMeta(view, metaKey(view));
+      return none;
+    }
+    if (ast.type === 'drop' && kw === 'view') {
+      for (const n of ast.name as Ast[]) {
+        const name = tableNameOf(n);
+        if (this.view(name) === undefined) {
+          if (ast.prefix === 'if exists') continue;
+          throw new TidemarkError('NOT_FOUND', `unknown view ${name}`, {
+            details: { table: name, mysqlErrno: 1051 },
+          });
+        }
+        await this.putMeta(undefined, `view:${name}`);
+      }
+      return none;
+    }
+    if (ast.type === 'create' && kw === 'index') {
+      const tname = tableNameOf(ast.table);
+      const t = this.targetTable(tname);
+      const name = String(ast.index);
+      const cols: string[] = (ast.index_columns as Ast[]).map((c) => {
+        const n = String(c.column ?? c).toLowerCase();
+        const col = t.columns.find((x) => x.name.toLowerCase() === n);
+        if (col === undefined)
+          throw new TidemarkError('SCHEMA', `unknown column ${n} in ${tname}`, {
+            details: { mysqlErrno: 1072 },
+          });
+        return col.name;
+      });
+      if (this.meta?.has(`index:${tname}:${name}`)) {
+        throw new TidemarkError('INVALID_ARGUMENT', `duplicate index name ${name}`, {
+          details: { mysqlErrno: 1061 },
+        });
+      }
+      const unique = String(ast.index_type ?? '').toLowerCase() === 'unique';
+      if (unique) {
+        const t2: SqlTable = { ...t, unique: [...t.unique, cols] };
+        await this.checkExistingUnique(t2, cols);
+        await this.putMeta(t2, metaKey(t2));
+      }
+      const idx: SqlIndex = { kind: 'index', name, table: tname, columns: cols, unique };
+      await this.putMeta(idx, metaKey(idx));
+      return none;
+    }
+    if (ast.type === 'drop' && kw === 'index') {
+      const name = String(ast.name?.column ?? ast.name);
+      let tname: string;
+      if (ast.table === null || ast.table === undefined) {
+        // Without ON: the index of that name, if exactly one table has one.
+        const owners = [...(this.meta?.values() ?? [])].filter((m) => m.kind === 'index' && m.name === name);
+        if (owners.length > 1) {
+          throw new TidemarkError(
+            'INVALID_ARGUMENT',
+            `several tables have an index ${name}: say which with ON`,
+          );
+        }
+        tname = owners.length === 1 ? (owners[0] as SqlIndex).table : '';
+      } else tname = tableNameOf(ast.table);
+      const m = this.meta?.get(`index:${tname}:${name}`);
+      if (m === undefined || m.kind !== 'index') {
+        throw new TidemarkError('NOT_FOUND', `unknown index ${name} on ${tname}`, {
+          details: { mysqlErrno: 1091 },
+        });
+      }
+      if (m.unique) {
+        const t = this.targetTable(tname);
+        const t2: SqlTable = { ...t, unique: t.unique.filter((u) => u.join(',') !== m.columns.join(',')) };
+        await this.putMeta(t2, metaKey(t2));
+      }
+      await this.putMeta(undefined, metaKey(m));
+      return none;
+    }
+    void sql;
+    throw unsupported(`${String(ast.type).toUpperCase()} ${kw.toUpperCase()}`);
+  }
+
+  private async checkExistingUnique(t: SqlTable, cols: string[]): Promise<void> {
+    const tx = this.host._begin();
+    try {
+      const seen = new Set<string>();
+      for await (const b of tx.scanBatches(t.name, { columns: cols })) {
+        for (let i = 0; i < b.length; i++) {
+          let k = '';
+          let hasNull = false;
+          for (const c of cols) {
+            if (b.nulls?.[c]?.[i] === 1) hasNull = true;
+            k += `${hashKey((b.columns[c] as ArrayLike<SqlValue>)[i] as SqlValue)}\u0001`;
+          }
+          if (hasNull) continue;
+          if (seen.has(k)) throw duplicate(t, cols);
+          seen.add(k);
+        }
+      }
+    } finally {
+      this.host._rollback(tx, 'rolled back');
+    }
+  }
+
+  private async createTable(ast: Ast): Promise<void> {
+    const name = tableNameOf(ast.table?.[0] ?? ast.table);
+    if (this.table(name) !== undefined || this.view(name) !== undefined || name === META_TABLE) {
+      if (ast.if_not_exists) return;
+      throw new TidemarkError('INVALID_ARGUMENT', `table ${name} already exists`, {
+        details: { table: name, mysqlErrno: 1050 },
+      });
+    }
+    if (ast.query_expr || ast.as || ast.like) throw unsupported('CREATE TABLE ... AS/LIKE');
+    const columns: SqlColumn[] = [];
+    let primaryKey: string[] = [];
+    const unique: string[][] = [];
+    const colNames = (defs: Ast[]): string[] =>
+      defs.map((d) => {
+        const n = String(d.column ?? d).toLowerCase();
+        const c = columns.find((x) => x.name.toLowerCase() === n);
+        if (c === undefined)
+          throw new TidemarkError('SCHEMA', `unknown column ${n} in a key`, {
+            details: { mysqlErrno: 1072 },
+          });
+        return c.name;
+      });
+    for (const d of ast.create_definitions ?? []) {
+      if (d.resource === 'column') {
+        const cname = String(d.column?.column ?? d.column);
+        if (columns.some((c) => c.name.toLowerCase() === cname.toLowerCase())) {
+          throw new TidemarkError('SCHEMA', `column ${cname} declared twice`, {
+            details: { mysqlErrno: 1060 },
+          });
+        }
+        const def = d.definition ?? {};
+        const sqlType = String(def.dataType ?? '').toUpperCase();
+        const type = columnTypeOf(sqlType);
+        const col: SqlColumn = { name: cname, sqlType, type, nullable: d.nullable?.type !== 'not null' };
+        if ((sqlType === 'VARCHAR' || sqlType === 'CHAR') && def.length !== undefined)
+          col.length = Number(def.length);
+        if ((sqlType === 'DECIMAL' || sqlType === 'NUMERIC') && def.length !== undefined)
+          col.scale = Number(def.scale ?? 0);
+        if (d.auto_increment) {
+          if (type !== 'int32' && type !== 'int64')
+            throw new TidemarkError('SCHEMA', `AUTO_INCREMENT column ${cname} must be an integer`);
+          col.autoIncrement = true;
+        }
+        const dv = d.default_val?.value;
+        if (dv !== undefined && dv !== null) {
+          const v = this.defaultOf(dv);
+          col.default = v === null ? null : v instanceof Date ? { date: v.getTime() } : v;
+          if (v !== null && v !== 'CURRENT_TIMESTAMP') coerce({ name } as SqlTable, col, v);
+        }
+        if (d.primary_key) {
+          if (primaryKey.length > 0)
+            throw new TidemarkError('SCHEMA', 'multiple primary keys defined', {
+              details: { mysqlErrno: 1068 },
+            });
+          primaryKey = [cname];
+        }
+        if (d.unique || d.unique_key) unique.push([cname]);
+        columns.push(col);
+      } else if (d.resource === 'constraint') {
+        const kind = String(d.constraint_type ?? '').toLowerCase();
+        if (kind === 'primary key') {
+          if (primaryKey.length > 0)
+            throw new TidemarkError('SCHEMA', 'multiple primary keys defined', {
+              details: { mysqlErrno: 1068 },
+            });
+          primaryKey = colNames(d.definition);
+        } else if (kind.startsWith('unique')) unique.push(colNames(d.definition));
+        else if (kind === 'foreign key' || kind === 'check') throw unsupported(kind.toUpperCase());
+      } else if (d.resource === 'index') {
+        // A plain INDEX/KEY in CREATE TABLE: accepted, not used (see the README).
+      }
+    }
+    if (columns.length === 0) throw new TidemarkError('SCHEMA', 'a table needs at least one column');
+    for (const k of primaryKey) {
+      const c = columns.find((x) => x.name === k)!;
+      c.nullable = false;
+    }
+    const keyColumn = primaryKey.length === 1 ? primaryKey[0]! : primaryKey.length === 0 ? ROWID : TUPLE_KEY;
+    const t: SqlTable = { kind: 'table', name, columns, primaryKey, keyColumn, unique };
+    await this.host.createTable(name, specOf(t));
+    await this.putMeta(t, metaKey(t));
+  }
+
+  private defaultOf(dv: Ast): SqlValue | 'CURRENT_TIMESTAMP' {
+    const t = String(dv.type);
+    if (t === 'function' || dv.type === 'origin' || String(dv.value).toUpperCase() === 'CURRENT_TIMESTAMP') {
+      const n = String(dv.name?.name?.[0]?.value ?? dv.value ?? '').toUpperCase();
+      if (n === 'CURRENT_TIMESTAMP' || n === 'NOW') return 'CURRENT_TIMESTAMP';
+    }
+    const planner = new Planner(this, dv);
+    const e: Expr = planner.expr(dv, {
+      resolver: { resolve: () => undefined },
+      parent: undefined,
+      parentUses: new Set(),
+    });
+    if (!e.constant || e.subs.length > 0) throw unsupported('a DEFAULT that is not a constant');
+    const c = e.ev({ len: 1, cols: [] }, {} as Ctx);
+    return getv(c, 0);
+  }
+}
+
+function duplicate(t: SqlTable, cols: string[]): TidemarkError {
+  return new TidemarkError('DUPLICATE_KEY', `duplicate value for UNIQUE (${cols.join(', ')}) of ${t.name}`, {
+    details: { table: t.name, columns: cols, mysqlErrno: 1062 },
+  });
+}
+
+/** A key as the engine takes it. */
+function keyValue(t: SqlTable, v: unknown): unknown {
+  if (t.keyColumn === ROWID || t.keyColumn === TUPLE_KEY) return v;
+  const c = t.columns.find((x) => x.name === t.keyColumn)!;
+  return engineOf(c, v as SqlValue);
+}
+
+/** A SQL value as the engine stores it in this column (no checks: it came from the engine). */
+function engineOf(c: SqlColumn, v: SqlValue): unknown {
+  if (v === null) return null;
+  if (c.type === 'bool') return v !== 0;
+  return v;
+}
+
+/** An engine value as a SQL value. */
+function sqlOf(c: SqlColumn, v: unknown): SqlValue {
+  if (v === null || v === undefined) return null;
+  if (c.type === 'bool') return v === true || v === 1 ? 1 : 0;
+  if (c.type === 'timestamp' && typeof v === 'number') return new Date(v);
+  return v as SqlValue;
+}
+
+/** A value for a column, converted as MySQL (strict mode) converts it, or a SCHEMA error. */
+function coerce(t: SqlTable, c: SqlColumn, v: SqlValue): unknown {
+  if (v === null) {
+    if (!c.nullable) {
+      throw new TidemarkError('SCHEMA', `column ${c.name} cannot be null`, {
+        details: { table: t.name, column: c.name, mysqlErrno: 1048 },
+      });
+    }
+    return null;
+  }
+  const bad = (): TidemarkError =>
+    new TidemarkError(
+      'SCHEMA',
+      `incorrect ${c.sqlType} value ${JSON.stringify(toText(v)).slice(0, 60)} for column ${c.name}`,
+      {
+        details: { table: t.name, column: c.name, mysqlErrno: 1366 },
+      },
+    );
+  switch (c.type) {
+    case 'int32':
+    case 'int64': {
+      let n: number;
+      if (typeof v === 'number') n = roundHalfAway(v);
+      else if (typeof v === 'string') {
+        if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v)) throw bad();
+        n = roundHalfAway(stringToNumber(v));
+      } else throw bad();
+      const limit = c.type === 'int32' ? 2147483647 : Number.MAX_SAFE_INTEGER;
+      if (n > limit || n < -limit - (c.type === 'int32' ? 1 : 0)) {
+        throw new TidemarkError('SCHEMA', `value ${n} out of range for column ${c.name} (${c.sqlType})`, {
+          details: { table: t.name, column: c.name, mysqlErrno: 1264 },
+        });
+      }
+      return n === 0 ? 0 : n;
+    }
+    case 'float64': {
+      let n: number;
+      if (typeof v === 'number') n = v;
+      else if (typeof v === 'string') {
+        if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v)) throw bad();
+        n = stringToNumber(v);
+      } else throw bad();
+      if (c.scale !== undefined) n = roundHalfAway(n, c.scale);
+      return n;
+    }
+    case 'bool':
+      if (typeof v === 'number') return v !== 0;
+      if (typeof v === 'string') return stringToNumber(v) !== 0;
+      throw bad();
+    case 'string': {
+      const s = v instanceof Date ? dateText(v) : toText(v);
+      if (c.length !== undefined && [...s].length > c.length) {
+        throw new TidemarkError('SCHEMA', `value too long for column ${c.name} (${c.sqlType}(${c.length}))`, {
+          details: { table: t.name, column: c.name, mysqlErrno: 1406 },
+        });
+      }
+      return s;
+    }
+    case 'bytes':
+      return v instanceof Uint8Array ? v : new Uint8Array(Buffer.from(toText(v), 'utf8'));
+    case 'timestamp': {
+      if (v instanceof Date) return v;
+      if (typeof v === 'string') {
+        const d = parseDate(v);
+        if (d === undefined) throw bad();
+        return d;
+      }
+      throw bad();
+    }
+  }
+}
+
+/** A connection's state: its explicit transaction, if BEGIN opened one. */
+export class SqlSession {
+  private tx: Transaction | undefined;
+
+  constructor(private readonly engine: SqlEngine) {}
+
+  get inTransaction(): boolean {
+    return this.tx !== undefined && this.tx.state === 'active';
+  }
+
+  /** Run SQL (one or more statements; the last one's result is returned). */
+  async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
+    const all = await this.queryAll(sql, params);
+    return all[all.length - 1] ?? { columns: [], rows: [], affectedRows: 0 };
+  }
+
+  /** Run SQL of one or more statements: one result per statement (up to the first that fails). */
+  async queryAll(
+    sql: string,
+    params: readonly unknown[] = [],
+    each?: (r: QueryResult, i: number) => void,
+  ): Promise<QueryResult[]> {
+    const values = checkParams(params);
+    const p = this.engine.prepare(sql);
+    if (values.length !== p.params) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `the SQL has ${p.params} placeholders, got ${values.length} parameters`,
+      );
+    }
+    const results: QueryResult[] = [];
+    for (let i = 0; i < p.statements.length; i++) {
+      const r = await this.one(p, i, values, sql);
+      results.push(r);
+      each?.(r, i);
+    }
+    return results;
+  }
+
+  private async one(p: Prepared, i: number, params: readonly SqlValue[], sql: string): Promise<QueryResult> {
+    const ast = p.statements[i];
+    const none: QueryResult = { columns: [], rows: [], affectedRows: 0 };
+    if (ast.type === 'transaction') {
+      const action = String(ast.expr?.action?.value ?? '').toLowerCase();
+      if (action === 'begin' || action === 'start') {
+        if (this.inTransaction) await this.commit();
+        this.tx = this.engine.host._begin();
+        return none;
+      }
+      if (action === 'commit') {
+        await this.commit();
+        return none;
+      }
+      if (action === 'rollback') {
+        if (this.tx !== undefined) this.engine.host._rollback(this.tx, 'rolled back by ROLLBACK');
+        this.tx = undefined;
+        return none;
+      }
+      throw unsupported(`${action.toUpperCase()}`);
+    }
+    if (ast.type === 'create' || ast.type === 'drop' || ast.type === 'alter' || ast.type === 'truncate') {
+      // MySQL commits an open transaction before DDL.
+      if (this.tx !== undefined) await this.commit();
+      return this.engine.ddl(ast, sql);
+    }
+    if (this.tx !== undefined) {
+      if (this.tx.state !== 'active') {
+        const reason = this.tx.endReason ?? this.tx.state;
+        this.tx = undefined;
+        throw new TidemarkError('CLOSED', `the transaction ended (${reason}): ROLLBACK and start again`);
+      }
+      return this.engine.runStatement(p, i, this.tx, params, sql);
+    }
+    // Autocommit: each statement its own transaction, retried on a write-write conflict (it saw
+    // nothing the caller could act on, so running it again on a newer snapshot is the same request).
+    for (let attempt = 1; ; attempt++) {
+      const tx = this.engine.host._begin();
+      try {
+        const r = await this.engine.runStatement(p, i, tx, params, sql);
+        await this.engine.host._commit(tx);
+        return r;
+      } catch (e) {
+        this.engine.host._rollback(tx, 'rolled back', e);
+        if (!conflict(e) || attempt >= STATEMENT_ATTEMPTS) throw e;
+        await new Promise((r) => setTimeout(r, Math.random() * 2 ** Math.min(attempt, 5)));
+      }
+    }
+  }
+
+  private async commit(): Promise<void> {
+    const tx = this.tx;
+    this.tx = undefined;
+    if (tx === undefined) return;
+    await this.engine.host._commit(tx);
+  }
+
+  /** Roll back an open transaction (a connection closing). */
+  end(): void {
+    if (this.tx !== undefined) this.engine.host._rollback(this.tx, 'the session ended');
+    this.tx = undefined;
+  }
+}
+
+/** Run SQL inside a transaction the caller owns (`tx.query`). */
+export async function queryInTransaction(
+  engine: SqlEngine,
+  tx: Transaction,
+  sql: string,
+  params: readonly unknown[] = [],
+): Promise<QueryResult> {
+  const values = checkParams(params);
+  const p = engine.prepare(sql);
+  if (values.length !== p.params) {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      `the SQL has ${p.params} placeholders, got ${values.length} parameters`,
+    );
+  }
+  let result: QueryResult = { columns: [], rows: [], affectedRows: 0 };
+  for (let i = 0; i < p.statements.length; i++) {
+    const t = p.statements[i].type;
+    if (t === 'transaction' || t === 'create' || t === 'drop' || t === 'alter' || t === 'truncate') {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `${String(t).toUpperCase()} is not allowed in tx.query: the transaction belongs to db.transaction`,
+      );
+    }
+    result = await engine.runStatement(p, i, tx, values, sql);
+  }
+  return result;
+}
+
+function checkParams(params: readonly unknown[]): SqlValue[] {
+  if (!Array.isArray(params)) throw new TidemarkError('INVALID_ARGUMENT', 'params must be an array');
+  return params.map((v, i) => {
+    if (v === null || v === undefined) return null;
+    if (typeof v === 'number' || typeof v === 'string' || v instanceof Uint8Array || v instanceof Date)
+      return v;
+    if (typeof v === 'boolean') return v ? 1 : 0;
+    if (typeof v === 'bigint') {
+      if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
+        throw new TidemarkError(
+          'INVALID_ARGUMENT',
+          `parameter ${i + 1}: ${v} is outside the safe integer range`,
+        );
+      }
+      return Number(v);
+    }
+    throw new TidemarkError('INVALID_ARGUMENT', `parameter ${i + 1}: cannot bind a ${typeof v}`);
+  });
+}

@@ -1,0 +1,499 @@
+/**
+ * Expressions compiled to functions over column batches. Numeric arithmetic and comparisons run
+ * over typed arrays; everything else goes value by value through `values.ts`, which defines the
+ * semantics the fast paths must match.
+ */
+import { TidemarkError } from '../errors.js';
+import {
+  anyCol,
+  boxed,
+  childCtx,
+  constCol,
+  getv,
+  numCol,
+  type Batch,
+  type Col,
+  type Ctx,
+  type NumCol,
+} from './vector.js';
+import {
+  arith,
+  castValue,
+  compare,
+  compareOp,
+  FUNCTIONS,
+  hashKey,
+  likeRegex,
+  toText,
+  truth,
+  type SqlValue,
+} from './values.js';
+
+export interface Expr {
+  /** How the expression reads (EXPLAIN, column names). */
+  readonly text: string;
+  /** Subqueries of this expression (not those inside them), to fill before `ev`. */
+  readonly subs: readonly SubqueryExpr[];
+  /** The input column it is, for a plain column reference. */
+  readonly column?: number;
+  /** Its value, when it is a literal. */
+  readonly literal?: SqlValue;
+  /** Whether it reads no column of its own query level (literals, parameters, outer columns). */
+  readonly constant: boolean;
+  ev(b: Batch, ctx: Ctx): Col;
+}
+
+/** The pieces of a query a subquery runs: provided by the operators module. */
+export interface Runnable {
+  run(ctx: Ctx): AsyncGenerator<Batch>;
+  readonly width: number;
+  explain(): string[];
+}
+
+function make(
+  text: string,
+  children: readonly Expr[],
+  ev: (b: Batch, ctx: Ctx) => Col,
+  extra: Partial<Pick<Expr, 'column' | 'literal' | 'constant'>> = {},
+): Expr {
+  const subs: SubqueryExpr[] = [];
+  for (const c of children) subs.push(...c.subs);
+  return { text, subs, ev, constant: extra.constant ?? children.every((c) => c.constant), ...extra };
+}
+
+export function literal(v: SqlValue, text: string): Expr {
+  const c = constCol(v);
+  return make(text, [], () => c, { literal: v, constant: true });
+}
+
+export function param(index: number): Expr {
+  return make('?', [], (_b, ctx) => constCol(ctx.params[index] ?? null), { constant: true });
+}
+
+export function columnRef(index: number, text: string): Expr {
+  return make(text, [], (b) => b.cols[index]!, { column: index, constant: false });
+}
+
+export function outerRef(depth: number, index: number, text: string): Expr {
+  return make(text, [], (_b, ctx) => constCol(ctx.outer[depth - 1]?.[index] ?? null), { constant: true });
+}
+
+/** Evaluate an expression over a batch, filling its subqueries first. */
+export async function evaluate(e: Expr, b: Batch, ctx: Ctx): Promise<Col> {
+  if (e.subs.length > 0) for (const s of e.subs) await s.fill(b, ctx);
+  return e.ev(b, ctx);
+}
+
+/** Per row: 1 true, 0 false, -1 null (SQL truth). */
+export function truthArray(c: Col, n: number): Int8Array {
+  const out = new Int8Array(n);
+  if (c.k === 'const') {
+    const t = truth(c.v);
+    out.fill(t === null ? -1 : t ? 1 : 0);
+  } else if (c.k === 'num') {
+    const d = c.d;
+    const nulls = c.nulls;
+    for (let i = 0; i < n; i++) out[i] = nulls !== null && nulls[i] === 1 ? -1 : d[i] !== 0 ? 1 : 0;
+  } else {
+    for (let i = 0; i < n; i++) {
+      const t = truth(c.d[i]!);
+      out[i] = t === null ? -1 : t ? 1 : 0;
+    }
+  }
+  return out;
+}
+
+function fromTruth(t: Int8Array): NumCol {
+  const n = t.length;
+  const d = new Uint8Array(n);
+  let nulls: Uint8Array | null = null;
+  for (let i = 0; i < n; i++) {
+    if (t[i] === -1) (nulls ??= new Uint8Array(n))[i] = 1;
+    else d[i] = t[i]!;
+  }
+  return numCol(d, nulls);
+}
+
+/** A value-at-a-time function of the arguments; constant arguments give a constant. */
+export function rowwise(text: string, args: readonly Expr[], f: (vals: SqlValue[]) => SqlValue): Expr {
+  return make(text, args, (b, ctx) => {
+    const cols = args.map((a) => a.ev(b, ctx));
+    const vals = new Array<SqlValue>(cols.length);
+    if (cols.every((c) => c.k === 'const')) {
+      for (let j = 0; j < cols.length; j++) vals[j] = (cols[j] as { v: SqlValue }).v;
+      return constCol(f(vals));
+    }
+    const out = new Array<SqlValue>(b.len);
+    for (let i = 0; i < b.len; i++) {
+      for (let j = 0; j < cols.length; j++) vals[j] = getv(cols[j]!, i);
+      out[i] = f(vals);
+    }
+    return anyCol(out);
+  });
+}
+
+function isNumeric(c: Col): boolean {
+  return c.k === 'num' || (c.k === 'const' && (typeof c.v === 'number' || c.v === null));
+}
+
+function orNulls(a: Col, b: Col, n: number): Uint8Array | null {
+  const x = a.k === 'num' ? a.nulls : null;
+  const y = b.k === 'num' ? b.nulls : null;
+  if (x === null && y === null) return null;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (x !== null ? x[i]! : 0) | (y !== null ? y[i]! : 0);
+  return out;
+}
+
+export function arithmetic(op: string, l: Expr, r: Expr): Expr {
+  const slow = rowwise(`${l.text} ${op} ${r.text}`, [l, r], ([a, b]) => arith(op, a!, b!));
+  return make(slow.text, [l, r], (b, ctx) => {
+    const x = l.ev(b, ctx);
+    const y = r.ev(b, ctx);
+    if (x.k === 'const' && y.k === 'const') return constCol(arith(op, x.v, y.v));
+    if (!isNumeric(x) || !isNumeric(y) || op === 'DIV' || op === '%' || op === 'MOD') return slow.ev(b, ctx);
+    if ((x.k === 'const' && x.v === null) || (y.k === 'const' && y.v === null)) return constCol(null);
+    const n = b.len;
+    const out = new Float64Array(n);
+    let nulls = orNulls(x, y, n);
+    const xs = x.k === 'num' ? x.d : null;
+    const ys = y.k === 'num' ? y.d : null;
+    const xc = x.k === 'const' ? (x.v as number) : 0;
+    const yc = y.k === 'const' ? (y.v as number) : 0;
+    switch (op) {
+      case '+':
+        for (let i = 0; i < n; i++) out[i] = (xs !== null ? xs[i]! : xc) + (ys !== null ? ys[i]! : yc);
+        break;
+      case '-':
+        for (let i = 0; i < n; i++) out[i] = (xs !== null ? xs[i]! : xc) - (ys !== null ? ys[i]! : yc);
+        break;
+      case '*':
+        for (let i = 0; i < n; i++) out[i] = (xs !== null ? xs[i]! : xc) * (ys !== null ? ys[i]! : yc);
+        break;
+      case '/':
+        for (let i = 0; i < n; i++) {
+          const d = ys !== null ? ys[i]! : yc;
+          if (d === 0) (nulls ??= new Uint8Array(n))[i] = 1;
+          else out[i] = (xs !== null ? xs[i]! : xc) / d;
+        }
+        break;
+      default:
+        return slow.ev(b, ctx);
+    }
+    return numCol(out, nulls);
+  });
+}
+
+export function comparison(op: string, l: Expr, r: Expr): Expr {
+  const text = `${l.text} ${op} ${r.text}`;
+  const slow = rowwise(text, [l, r], ([a, b]) => compareOp(op, a!, b!));
+  return make(text, [l, r], (b, ctx) => {
+    const x = l.ev(b, ctx);
+    const y = r.ev(b, ctx);
+    if (x.k === 'const' && y.k === 'const') return constCol(compareOp(op, x.v, y.v));
+    if (op === '<=>' || !isNumeric(x) || !isNumeric(y)) return slow.ev(b, ctx);
+    if ((x.k === 'const' && x.v === null) || (y.k === 'const' && y.v === null)) return constCol(null);
+    const n = b.len;
+    const out = new Uint8Array(n);
+    const xs = x.k === 'num' ? x.d : null;
+    const ys = y.k === 'num' ? y.d : null;
+    const xc = x.k === 'const' ? (x.v as number) : 0;
+    const yc = y.k === 'const' ? (y.v as number) : 0;
+    for (let i = 0; i < n; i++) {
+      const a = xs !== null ? xs[i]! : xc;
+      const c = ys !== null ? ys[i]! : yc;
+      let t: boolean;
+      switch (op) {
+        case '=':
+          t = a === c;
+          break;
+        case '<>':
+        case '!=':
+          t = a !== c;
+          break;
+        case '<':
+          t = a < c;
+          break;
+        case '<=':
+          t = a <= c;
+          break;
+        case '>':
+          t = a > c;
+          break;
+        default:
+          t = a >= c;
+      }
+      out[i] = t ? 1 : 0;
+    }
+    return numCol(out, orNulls(x, y, n));
+  });
+}
+
+export function logical(op: 'AND' | 'OR' | 'XOR', l: Expr, r: Expr): Expr {
+  return make(`(${l.text} ${op} ${r.text})`, [l, r], (b, ctx) => {
+    const x = truthArray(l.ev(b, ctx), b.len);
+    const y = truthArray(r.ev(b, ctx), b.len);
+    const out = new Int8Array(b.len);
+    for (let i = 0; i < b.len; i++) {
+      const a = x[i]!;
+      const c = y[i]!;
+      if (op === 'AND') out[i] = a === 0 || c === 0 ? 0 : a === -1 || c === -1 ? -1 : 1;
+      else if (op === 'OR') out[i] = a === 1 || c === 1 ? 1 : a === -1 || c === -1 ? -1 : 0;
+      else out[i] = a === -1 || c === -1 ? -1 : a !== c ? 1 : 0;
+    }
+    return fromTruth(out);
+  });
+}
+
+export function not(e: Expr): Expr {
+  return make(`NOT ${e.text}`, [e], (b, ctx) => {
+    const x = truthArray(e.ev(b, ctx), b.len);
+    for (let i = 0; i < b.len; i++) if (x[i] !== -1) x[i] = x[i] === 1 ? 0 : 1;
+    return fromTruth(x);
+  });
+}
+
+export function isNull(e: Expr, negate: boolean): Expr {
+  return make(`${e.text} IS ${negate ? 'NOT ' : ''}NULL`, [e], (b, ctx) => {
+    const c = e.ev(b, ctx);
+    if (c.k === 'const') return constCol((c.v === null) !== negate ? 1 : 0);
+    const out = new Uint8Array(b.len);
+    for (let i = 0; i < b.len; i++) out[i] = (getv(c, i) === null) !== negate ? 1 : 0;
+    return numCol(out);
+  });
+}
+
+export function isTruth(e: Expr, want: boolean, negate: boolean): Expr {
+  return make(`${e.text} IS ${negate ? 'NOT ' : ''}${want ? 'TRUE' : 'FALSE'}`, [e], (b, ctx) => {
+    const t = truthArray(e.ev(b, ctx), b.len);
+    const out = new Uint8Array(b.len);
+    for (let i = 0; i < b.len; i++) out[i] = (t[i] === (want ? 1 : 0)) !== negate ? 1 : 0;
+    return numCol(out);
+  });
+}
+
+export function negate(e: Expr): Expr {
+  return rowwise(`-${e.text}`, [e], ([a]) => (a === null ? null : arith('-', 0, a!)));
+}
+
+export function inList(l: Expr, list: readonly Expr[], negated: boolean): Expr {
+  const text = `${l.text} ${negated ? 'NOT ' : ''}IN (${list.map((e) => e.text).join(', ')})`;
+  return rowwise(text, [l, ...list], ([a, ...vals]) => {
+    const r = membership(a!, vals);
+    return r === null ? null : r !== negated ? 1 : 0;
+  });
+}
+
+/** x IN (values): true, false, or null (no match and a NULL among them or x NULL). */
+function membership(x: SqlValue, vals: readonly SqlValue[]): boolean | null {
+  if (vals.length === 0) return false;
+  if (x === null) return null;
+  let sawNull = false;
+  for (const v of vals) {
+    if (v === null) sawNull = true;
+    else if (compare(x, v) === 0) return true;
+  }
+  return sawNull ? null : false;
+}
+
+export function between(e: Expr, lo: Expr, hi: Expr, negated: boolean): Expr {
+  const ge = comparison('>=', e, lo);
+  const le = comparison('<=', e, hi);
+  const both = logical('AND', ge, le);
+  const x = negated ? not(both) : both;
+  return { ...x, text: `${e.text} ${negated ? 'NOT ' : ''}BETWEEN ${lo.text} AND ${hi.text}` };
+}
+
+export function like(e: Expr, pattern: Expr, negated: boolean, escape?: string): Expr {
+  let cachedPattern: string | undefined;
+  let cachedRe: RegExp | undefined;
+  return rowwise(`${e.text} ${negated ? 'NOT ' : ''}LIKE ${pattern.text}`, [e, pattern], ([a, p]) => {
+    if (a === null || p === null) return null;
+    const ps = toText(p!);
+    if (ps !== cachedPattern) {
+      cachedPattern = ps;
+      cachedRe = likeRegex(ps, escape);
+    }
+    return cachedRe!.test(toText(a!)) !== negated ? 1 : 0;
+  });
+}
+
+export function caseWhen(
+  subject: Expr | undefined,
+  whens: readonly [Expr, Expr][],
+  otherwise: Expr | undefined,
+): Expr {
+  const all: Expr[] = [];
+  if (subject !== undefined) all.push(subject);
+  for (const [w, t] of whens) all.push(w, t);
+  if (otherwise !== undefined) all.push(otherwise);
+  const text = `CASE ${subject !== undefined ? `${subject.text} ` : ''}${whens
+    .map(([w, t]) => `WHEN ${w.text} THEN ${t.text}`)
+    .join(' ')}${otherwise !== undefined ? ` ELSE ${otherwise.text}` : ''} END`;
+  return make(text, all, (b, ctx) => {
+    const n = b.len;
+    const subj = subject !== undefined ? subject.ev(b, ctx) : undefined;
+    const conds = whens.map(([w]) => w.ev(b, ctx));
+    const results = whens.map(([, t]) => t.ev(b, ctx));
+    const other = otherwise !== undefined ? otherwise.ev(b, ctx) : constCol(null);
+    const out = new Array<SqlValue>(n);
+    for (let i = 0; i < n; i++) {
+      let v: SqlValue = getv(other, i);
+      for (let w = 0; w < conds.length; w++) {
+        const c = getv(conds[w]!, i);
+        const hit = subj !== undefined ? compareOp('=', getv(subj, i), c) === 1 : truth(c) === true;
+        if (hit) {
+          v = getv(results[w]!, i);
+          break;
+        }
+      }
+      out[i] = v;
+    }
+    return anyCol(out);
+  });
+}
+
+export function call(name: string, args: readonly Expr[]): Expr {
+  const f = FUNCTIONS[name];
+  if (f === undefined) {
+    throw new TidemarkError('INVALID_ARGUMENT', `unknown function ${name}`, { details: { function: name } });
+  }
+  const [min, max, fn] = f;
+  if (args.length < min || args.length > max) {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      `${name} takes ${min === max ? min : `${min} to ${max}`} arguments, got ${args.length}`,
+    );
+  }
+  return rowwise(`${name}(${args.map((a) => a.text).join(', ')})`, args, fn);
+}
+
+export function cast(e: Expr, target: string, scale: number | undefined): Expr {
+  return rowwise(`CAST(${e.text} AS ${target})`, [e], ([v]) => castValue(v!, target, scale));
+}
+
+// ---- subqueries ----
+
+type SubKind = 'scalar' | 'exists' | 'in';
+
+/**
+ * A subquery in an expression. `refs`: the columns of the enclosing row it reads (its results are
+ * cached by their values); without refs it runs once per execution of the enclosing query.
+ */
+export class SubqueryExpr implements Expr {
+  readonly subs: readonly SubqueryExpr[];
+  readonly constant = false;
+  readonly text: string;
+
+  constructor(
+    readonly kind: SubKind,
+    readonly plan: Runnable,
+    readonly refs: readonly number[],
+    /** For IN: the left operand; for EXISTS/IN: whether negated. */
+    readonly lhs: Expr | undefined,
+    readonly negated: boolean,
+  ) {
+    this.subs = [...(lhs?.subs ?? []), this];
+    const inner = `(subquery)`;
+    this.text =
+      kind === 'scalar'
+        ? inner
+        : kind === 'exists'
+          ? `${negated ? 'NOT ' : ''}EXISTS ${inner}`
+          : `${lhs!.text} ${negated ? 'NOT ' : ''}IN ${inner}`;
+  }
+
+  /** Run the subquery for every row of `b` (once per distinct correlated values), for `ev`. */
+  async fill(b: Batch, ctx: Ctx): Promise<void> {
+    let cache = ctx.cache.get(this);
+    if (cache === undefined) ctx.cache.set(this, (cache = new Map<string, unknown>()));
+    if (this.refs.length === 0) {
+      let r = cache.get('');
+      if (r === undefined) {
+        r = await this.runOnce(childCtx(ctx, []));
+        cache.set('', r);
+      }
+      this.results.set(ctx, [r]);
+      return;
+    }
+    const rows: unknown[] = new Array(b.len);
+    for (let i = 0; i < b.len; i++) {
+      const row = b.cols.map((c) => getv(c, i));
+      const key = this.refs.map((j) => hashKey(row[j]!)).join('\u0001');
+      let r = cache.get(key);
+      if (r === undefined) {
+        ctx.check();
+        r = await this.runOnce(childCtx(ctx, row));
+        cache.set(key, r);
+      }
+      rows[i] = r;
+    }
+    this.results.set(ctx, rows);
+  }
+
+  /** Per-ctx results of the last fill (a WeakMap: plans are shared between executions). */
+  private readonly results = new WeakMap<Ctx, unknown[]>();
+
+  private async runOnce(ctx: Ctx): Promise<unknown> {
+    if (this.kind === 'exists') {
+      for await (const batch of this.plan.run(ctx)) if (batch.len > 0) return true;
+      return false;
+    }
+    if (this.kind === 'scalar') {
+      let value: SqlValue = null;
+      let seen = 0;
+      for await (const batch of this.plan.run(ctx)) {
+        if (batch.len === 0) continue;
+        seen += batch.len;
+        if (seen > 1) {
+          throw new TidemarkError(
+            'INVALID_ARGUMENT',
+            'a subquery used as a value returned more than one row',
+            {
+              details: { mysqlErrno: 1242 },
+            },
+          );
+        }
+        value = getv(batch.cols[0]!, 0);
+      }
+      return value;
+    }
+    const values: SqlValue[] = [];
+    for await (const batch of this.plan.run(ctx)) {
+      const c = batch.cols[0]!;
+      for (const v of boxed(c, batch.len)) values.push(v);
+      ctx.mem.charge(16 * batch.len);
+    }
+    const keys = new Set(values.map(hashKey));
+    return { values, keys, hasNull: keys.has('N') };
+  }
+
+  ev(b: Batch, ctx: Ctx): Col {
+    const rows = this.results.get(ctx);
+    if (rows === undefined) throw new Error('subquery evaluated before it was filled');
+    const at = (i: number): unknown => (rows.length === 1 ? rows[0] : rows[i]);
+    const n = b.len;
+    if (this.kind === 'scalar') {
+      if (rows.length === 1) return constCol(rows[0] as SqlValue);
+      return anyCol(rows as SqlValue[]);
+    }
+    if (this.kind === 'exists') {
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) out[i] = (at(i) as boolean) !== this.negated ? 1 : 0;
+      return numCol(out);
+    }
+    const l = this.lhs!.ev(b, ctx);
+    const out = new Array<SqlValue>(n);
+    for (let i = 0; i < n; i++) {
+      const s = at(i) as { values: SqlValue[]; keys: Set<string>; hasNull: boolean };
+      const x = getv(l, i);
+      let r: boolean | null;
+      if (s.values.length === 0) r = false;
+      else if (x === null) r = null;
+      else if (s.keys.has(hashKey(x))) r = true;
+      else r = membership(x, s.values);
+      out[i] = r === null ? null : r !== this.negated ? 1 : 0;
+    }
+    return anyCol(out);
+  }
+}

@@ -1,0 +1,854 @@
+/**
+ * Query operators: each pulls column batches from its inputs and yields column batches. Operators
+ * that hold rows (hash tables, sorts, the build side of joins) account them in the query's memory.
+ * Every operator is an async generator: a consumer that stops early closes the whole pipeline, down
+ * to the table scans, which release what they pinned.
+ */
+import type { ColumnType } from '../catalog/schema.js';
+import { evaluate, truthArray, type Expr, type Runnable } from './expr.js';
+import {
+  anyCol,
+  boxed,
+  constCol,
+  gatherBatch,
+  getv,
+  numCol,
+  valueBytes,
+  type Batch,
+  type Col,
+  type Ctx,
+} from './vector.js';
+import { compare, hashKey, sortCompare, toNumber, type SqlValue } from './values.js';
+
+export const BATCH_ROWS = 4096;
+
+export interface Op extends Runnable {
+  /** Output column names (for `columns` and `*`). */
+  readonly names: readonly string[];
+}
+
+function indent(lines: string[]): string[] {
+  return lines.map((l) => `  ${l}`);
+}
+
+/** Constant expressions (literals, parameters, outer columns) evaluated once. */
+export async function constValue(e: Expr, ctx: Ctx): Promise<SqlValue> {
+  const c = await evaluate(e, { len: 1, cols: [] }, ctx);
+  return getv(c, 0);
+}
+
+// ---- sources ----
+
+/** One row of no columns: the input of a SELECT without FROM. */
+export class OneRow implements Op {
+  readonly names: string[] = [];
+  readonly width = 0;
+  async *run(): AsyncGenerator<Batch> {
+    yield { len: 1, cols: [] };
+  }
+  explain(): string[] {
+    return ['one row'];
+  }
+}
+
+export interface ScanColumn {
+  name: string;
+  type: ColumnType;
+}
+
+export interface KeyRange {
+  /** Key equal to this (a point read). */
+  eq?: Expr;
+  lower?: { e: Expr; inclusive: boolean };
+  upper?: { e: Expr; inclusive: boolean };
+}
+
+/** The key bounds of a range for a key column of this type, or 'empty'. */
+async function keyBounds(
+  range: KeyRange,
+  keyType: ColumnType,
+  ctx: Ctx,
+): Promise<{ eq?: unknown; gte?: unknown; lt?: unknown } | 'empty' | undefined> {
+  const numeric =
+    keyType === 'int32' || keyType === 'int64' || keyType === 'float64' || keyType === 'timestamp';
+  const integer = keyType === 'int32' || keyType === 'int64';
+  const conv = (v: SqlValue): number | string | undefined => {
+    if (numeric) {
+      if (typeof v === 'number') return v;
+      if (v instanceof Date && keyType === 'timestamp') return v.getTime();
+      return undefined;
+    }
+    if (keyType === 'string' && typeof v === 'string') return v;
+    return undefined;
+  };
+  if (range.eq !== undefined) {
+    const v = await constValue(range.eq, ctx);
+    if (v === null) return 'empty';
+    const k = conv(v);
+    if (k === undefined) return undefined;
+    if (integer && !Number.isInteger(k)) return 'empty';
+    if (keyType === 'int32' && ((k as number) < -2147483648 || (k as number) > 2147483647)) return 'empty';
+    if (keyType === 'int64' && !Number.isSafeInteger(k)) return 'empty';
+    return { eq: keyType === 'timestamp' ? new Date(k) : k };
+  }
+  const out: { gte?: unknown; lt?: unknown } = {};
+  if (range.lower !== undefined) {
+    const v = await constValue(range.lower.e, ctx);
+    if (v === null) return 'empty';
+    const k = conv(v);
+    if (k !== undefined) {
+      if (typeof k === 'number') {
+        let g = integer ? (range.lower.inclusive ? Math.ceil(k) : Math.floor(k) + 1) : k;
+        if (Number.isNaN(g)) return 'empty';
+        if (integer && g < Number.MIN_SAFE_INTEGER) g = Number.MIN_SAFE_INTEGER;
+        if (integer && g > Number.MAX_SAFE_INTEGER) return 'empty';
+        if (Number.isFinite(g)) out.gte = keyType === 'timestamp' ? new Date(g) : g;
+      } else out.gte = k;
+    }
+  }
+  if (range.upper !== undefined) {
+    const v = await constValue(range.upper.e, ctx);
+    if (v === null) return 'empty';
+    const k = conv(v);
+    if (k !== undefined) {
+      if (typeof k === 'number') {
+        let l: number | undefined = integer
+          ? range.upper.inclusive
+            ? Math.floor(k) + 1
+            : Math.ceil(k)
+          : range.upper.inclusive
+            ? undefined
+            : k;
+        if (l !== undefined && Number.isNaN(l)) return 'empty';
+        if (integer && l !== undefined && l > Number.MAX_SAFE_INTEGER) l = undefined;
+        if (integer && l !== undefined && l < Number.MIN_SAFE_INTEGER) return 'empty';
+        if (l !== undefined && Number.isFinite(l)) out.lt = keyType === 'timestamp' ? new Date(l) : l;
+        if (l === -Infinity) return 'empty';
+      } else if (range.upper.inclusive) out.lt = `${k}\u0000`;
+      else out.lt = k;
+    }
+  }
+  if (out.gte === undefined && out.lt === undefined) return undefined;
+  return out;
+}
+
+/** Engine values to a column. */
+function tableColumn(type: ColumnType, data: unknown, nulls: Uint8Array | undefined, n: number): Col {
+  switch (type) {
+    case 'int32':
+    case 'float64':
+    case 'bool':
+      return numCol(data as Float64Array, nulls ?? null);
+    case 'int64':
+      return numCol(data as number[], nulls ?? null);
+    case 'timestamp': {
+      const d = data as Float64Array;
+      const out = new Array<SqlValue>(n);
+      for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? null : new Date(d[i]!);
+      return anyCol(out);
+    }
+    default: {
+      const d = data as SqlValue[];
+      if (nulls === undefined) return anyCol(d);
+      const out = d.slice();
+      for (let i = 0; i < n; i++) if (nulls[i] === 1) out[i] = null;
+      return anyCol(out);
+    }
+  }
+}
+
+function rowValue(type: ColumnType, v: unknown): SqlValue {
+  if (v === null || v === undefined) return null;
+  if (type === 'bool') return v === true ? 1 : 0;
+  if (type === 'timestamp') return v instanceof Date ? v : new Date(v as number);
+  return v as SqlValue;
+}
+
+/**
+ * The rows of a table: a point read for a key equality, a key-range scan for key bounds, else the
+ * whole table; then the table's own conditions, batch at a time.
+ */
+export class TableScan implements Op {
+  readonly width: number;
+  readonly names: string[];
+  constructor(
+    readonly table: string,
+    readonly label: string,
+    readonly columns: readonly ScanColumn[],
+    readonly keyColumn: string,
+    readonly keyType: ColumnType,
+    readonly range: KeyRange | undefined,
+    readonly filter: Expr | undefined,
+  ) {
+    this.width = columns.length;
+    this.names = columns.map((c) => c.name);
+  }
+
+  async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    const bounds = this.range !== undefined ? await keyBounds(this.range, this.keyType, ctx) : undefined;
+    if (bounds === 'empty') return;
+    const names = this.columns.length > 0 ? this.columns.map((c) => c.name) : [this.keyColumn];
+    if (bounds?.eq !== undefined) {
+      const row = await ctx.tx.get(this.table, bounds.eq, { columns: names });
+      if (row === undefined) return;
+      const cols = this.columns.map((c) => constCol(rowValue(c.type, row[c.name])));
+      const b: Batch = { len: 1, cols };
+      const out = await this.filtered(b, ctx);
+      if (out.len > 0) yield out;
+      return;
+    }
+    const options: { columns: string[]; batchRows: number; gte?: unknown; lt?: unknown } = {
+      columns: names,
+      batchRows: BATCH_ROWS,
+    };
+    if (bounds?.gte !== undefined) options.gte = bounds.gte;
+    if (bounds?.lt !== undefined) options.lt = bounds.lt;
+    for await (const tb of ctx.tx.scanBatches(this.table, options)) {
+      ctx.check();
+      const n = tb.length;
+      const cols = this.columns.map((c) => tableColumn(c.type, tb.columns[c.name], tb.nulls?.[c.name], n));
+      const out = await this.filtered({ len: n, cols }, ctx);
+      if (out.len > 0) yield out;
+    }
+  }
+
+  private async filtered(b: Batch, ctx: Ctx): Promise<Batch> {
+    return this.filter === undefined ? b : filterBatch(b, await evaluate(this.filter, b, ctx));
+  }
+
+  explain(): string[] {
+    const how =
+      this.range?.eq !== undefined ? 'point read' : this.range !== undefined ? 'key range scan' : 'full scan';
+    const lines = [`${how} ${this.label} (${this.columns.map((c) => c.name).join(', ') || this.keyColumn})`];
+    if (this.range?.eq !== undefined) lines.push(`  key ${this.keyColumn} = ${this.range.eq.text}`);
+    if (this.range?.lower !== undefined)
+      lines.push(
+        `  key ${this.keyColumn} ${this.range.lower.inclusive ? '>=' : '>'} ${this.range.lower.e.text}`,
+      );
+    if (this.range?.upper !== undefined)
+      lines.push(
+        `  key ${this.keyColumn} ${this.range.upper.inclusive ? '<=' : '<'} ${this.range.upper.e.text}`,
+      );
+    if (this.filter !== undefined) lines.push(`  filter ${this.filter.text}`);
+    return lines;
+  }
+}
+
+/** Rows whose condition is true. */
+export function filterBatch(b: Batch, cond: Col): Batch {
+  const t = truthArray(cond, b.len);
+  let n = 0;
+  for (let i = 0; i < b.len; i++) if (t[i] === 1) n++;
+  if (n === b.len) return b;
+  const sel = new Int32Array(n);
+  let j = 0;
+  for (let i = 0; i < b.len; i++) if (t[i] === 1) sel[j++] = i;
+  return gatherBatch(b, sel, n);
+}
+
+/** The rows of another query, under the names of a derived table or view. */
+export class Derived implements Op {
+  readonly width: number;
+  constructor(
+    readonly input: Op,
+    readonly names: readonly string[],
+    readonly label: string,
+  ) {
+    this.width = input.width;
+  }
+  run(ctx: Ctx): AsyncGenerator<Batch> {
+    return this.input.run(ctx);
+  }
+  explain(): string[] {
+    return [`derived ${this.label}`, ...indent(this.input.explain())];
+  }
+}
+
+// ---- row operators ----
+
+export class Filter implements Op {
+  readonly width: number;
+  readonly names: readonly string[];
+  constructor(
+    readonly input: Op,
+    readonly cond: Expr,
+  ) {
+    this.width = input.width;
+    this.names = input.names;
+  }
+  async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    for await (const b of this.input.run(ctx)) {
+      const out = filterBatch(b, await evaluate(this.cond, b, ctx));
+      if (out.len > 0) yield out;
+    }
+  }
+  explain(): string[] {
+    return [`filter ${this.cond.text}`, ...indent(this.input.explain())];
+  }
+}
+
+export class Project implements Op {
+  readonly width: number;
+  constructor(
+    readonly input: Op,
+    readonly exprs: readonly Expr[],
+    readonly names: readonly string[],
+  ) {
+    this.width = exprs.length;
+  }
+  async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    for await (const b of this.input.run(ctx)) {
+      const cols: Col[] = [];
+      for (const e of this.exprs) cols.push(await evaluate(e, b, ctx));
+      yield { len: b.len, cols };
+    }
+  }
+  explain(): string[] {
+    return [`project ${this.exprs.map((e) => e.text).join(', ')}`, ...indent(this.input.explain())];
+  }
+}
+
+/** Keep the first `width` columns (drop the sort keys a projection carried). */
+export class Narrow implements Op {
+  constructor(
+    readonly input: Op,
+    readonly width: number,
+    readonly names: readonly string[],
+  ) {}
+  async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    for await (const b of this.input.run(ctx)) yield { len: b.len, cols: b.cols.slice(0, this.width) };
+  }
+  explain(): string[] {
+    return this.input.explain();
+  }
+}
+
+export class Limit implements Op {
+  readonly width: number;
+  readonly names: readonly string[];
+  constructor(
+    readonly input: Op,
+    readonly count: Expr | undefined,
+    readonly offset: Expr | undefined,
+  ) {
+    this.width = input.width;
+    this.names = input.names;
+  }
+  async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    const count = this.count !== undefined ? toNumber((await constValue(this.count, ctx)) ?? 0) : Infinity;
+    let skip = this.offset !== undefined ? toNumber((await constValue(this.offset, ctx)) ?? 0) : 0;
+    let left = Math.max(0, Math.trunc(count));
+    skip = Math.max(0, Math.trunc(skip));
+    if (left === 0) return;
+    for await (const b of this.input.run(ctx)) {
+      let start = 0;
+      if (skip > 0) {
+        start = Math.min(skip, b.len);
+        skip -= start;
+      }
+      const n = Math.min(left, b.len - start);
+      if (n <= 0) continue;
+      left -= n;
+      if (start === 0 && n === b.len) yield b;
+      else {
+        const sel = new Int32Array(n);
+        for (let i = 0; i < n; i++) sel[i] = start + i;
+        yield gatherBatch(b, sel, n);
+      }
+      if (left === 0) return;
+    }
+  }
+  explain(): string[] {
+    return [
+      `limit ${this.count?.text ?? 'all'}${this.offset !== undefined ? ` offset ${this.offset.text}` : ''}`,
+      ...indent(this.input.explain()),
+    ];
+  }
+}
+
+function rowKey(b: Batch, i: number, width: number): string {
+  let k = '';
+  for (let c = 0; c < width; c++) k += `${hashKey(getv(b.cols[c]!, i))}\u0001`;
+  return k;
+}
+
+/** Rows not seen before (DISTINCT, UNION). */
+export class Distinct implements Op {
+  readonly width: number;
+  readonly names: readonly string[];
+  constructor(readonly input: Op) {
+    this.width = input.width;
+    this.names = input.names;
+  }
+  async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    const seen = new Set<string>();
+    for await (const b of this.input.run(ctx)) {
+      const sel = new Int32Array(b.len);
+      let n = 0;
+      for (let i = 0; i < b.len; i++) {
+        const k = rowKey(b, i, this.width);
+        if (seen.has(k)) continue;
+        seen.add(k);
+        ctx.mem.charge(32 + 2 * k.length);
+        sel[n++] = i;
+      }
+      if (n > 0) yield n === b.len ? b : gatherBatch(b, sel, n);
+    }
+  }
+  explain(): string[] {
+    return ['distinct', ...indent(this.input.explain())];
+  }
+}
+
+export class UnionAll implements Op {
+  readonly width: number;
+  readonly names: readonly string[];
+  constructor(readonly inputs: readonly Op[]) {
+    this.width = inputs[0]!.width;
+    this.names = inputs[0]!.names;
+  }
+  async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    for (const i of this.inputs) yield* i.run(ctx);
+  }
+  explain(): string[] {
+    return ['union all', ...this.inputs.flatMap((i) => indent(i.explain()))];
+  }
+}
+
+/** Boxed rows to batches. */
+function* rowsToBatches(rows: readonly SqlValue[][], width: number): Generator<Batch> {
+  for (let s = 0; s < rows.length; s += BATCH_ROWS) {
+    const n = Math.min(BATCH_ROWS, rows.length - s);
+    const cols: Col[] = [];
+    for (let c = 0; c < width; c++) {
+      const d = new Array<SqlValue>(n);
+      for (let i = 0; i < n; i++) d[i] = rows[s + i]![c]!;
+      cols.push(anyCol(d));
+    }
+    yield { len: n, cols };
+  }
+}
+
+async function materialize(op: Op, ctx: Ctx): Promise<SqlValue[][]> {
+  const rows: SqlValue[][] = [];
+  for await (const b of op.run(ctx)) {
+    const cols = b.cols.map((c) => boxed(c, b.len));
+    let bytes = 0;
+    for (let i = 0; i < b.len; i++) {
+      const r = new Array<SqlValue>(cols.length);
+      for (let c = 0; c < cols.length; c++) {
+        const v = cols[c]![i]!;
+        r[c] = v;
+        bytes += valueBytes(v);
+      }
+      rows.push(r);
+    }
+    ctx.mem.charge(bytes + 48 * b.len);
+  }
+  return rows;
+}
+
+export interface SortKey {
+  /** The column of the input to sort by. */
+  column: number;
+  desc: boolean;
+}
+
+export class Sort implements Op {
+  readonly width: number;
+  readonly names: readonly string[];
+  constructor(
+    readonly input: Op,
+    readonly keys: readonly SortKey[],
+    /** Keep the first `limit` rows only (ORDER BY ... LIMIT): a bounded memory top-N would go here. */
+    readonly describeKeys: string,
+  ) {
+    this.width = input.width;
+    this.names = input.names;
+  }
+  async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    const rows = await materialize(this.input, ctx);
+    const keys = this.keys;
+    rows.sort((a, b) => {
+      for (const k of keys) {
+        const c = sortCompare(a[k.column]!, b[k.column]!);
+        if (c !== 0) return k.desc ? -c : c;
+      }
+      return 0;
+    });
+    yield* rowsToBatches(rows, this.width);
+  }
+  explain(): string[] {
+    return [`sort ${this.describeKeys}`, ...indent(this.input.explain())];
+  }
+}
+
+// ---- joins ----
+
+/**
+ * Inner, left and cross joins. The right input is held in memory (a hash table on the equality
+ * keys when there are any); each left batch is matched against it, the remaining condition checked
+ * over the candidate pairs batch at a time.
+ */
+export class Join implements Op {
+  readonly width: number;
+  readonly names: readonly string[];
+  constructor(
+    readonly left: Op,
+    readonly right: Op,
+    readonly kind: 'inner' | 'left',
+    readonly leftKeys: readonly Expr[],
+    readonly rightKeys: readonly Expr[],
+    /** Over the joined row (left columns then right columns). */
+    readonly condition: Expr | undefined,
+  ) {
+    this.width = left.width + right.width;
+    this.names = [...left.names, ...right.names];
+  }
+
+  async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    // The right side, materialized as columns.
+    const rcols: SqlValue[][] = Array.from({ length: this.right.width }, () => []);
+    let rn = 0;
+    const table = new Map<string, number[]>();
+    for await (const b of this.right.run(ctx)) {
+      const keyCols: Col[] = [];
+      for (const k of this.rightKeys) keyCols.push(await evaluate(k, b, ctx));
+      let bytes = 0;
+      for (let c = 0; c < this.right.width; c++) {
+        const vals = boxed(b.cols[c]!, b.len);
+        for (let i = 0; i < b.len; i++) {
+          rcols[c]!.push(vals[i]!);
+          bytes += valueBytes(vals[i]!);
+        }
+      }
+      if (keyCols.length > 0) {
+        for (let i = 0; i < b.len; i++) {
+          const k = joinKey(keyCols, i);
+          if (k === undefined) continue;
+          const list = table.get(k);
+          if (list === undefined) table.set(k, [rn + i]);
+          else list.push(rn + i);
+          bytes += 48;
+        }
+      }
+      ctx.mem.charge(bytes + 16 * b.len);
+      rn += b.len;
+    }
+    const right: Batch = { len: rn, cols: rcols.map((d) => anyCol(d)) };
+    const all = keyCols0(this.leftKeys) ? Int32Array.from({ length: rn }, (_, i) => i) : undefined;
+
+    for await (const lb of this.left.run(ctx)) {
+      const keyCols: Col[] = [];
+      for (const k of this.leftKeys) keyCols.push(await evaluate(k, lb, ctx));
+      const matched = new Uint8Array(lb.len);
+      let li: number[] = [];
+      let ri: number[] = [];
+      const flush = async function* (this: Join): AsyncGenerator<Batch> {
+        if (li.length === 0) return;
+        const pairs = li.length;
+        const out = combine(lb, right, li, ri);
+        let keep: Batch = out;
+        if (this.condition !== undefined) {
+          const t = truthArray(await evaluate(this.condition, out, ctx), pairs);
+          const sel = new Int32Array(pairs);
+          let n = 0;
+          for (let p = 0; p < pairs; p++) if (t[p] === 1) sel[n++] = p;
+          keep = n === pairs ? out : gatherBatch(out, sel, n);
+          for (let j = 0; j < n; j++) matched[li[sel[j]!]!] = 1;
+        } else for (const l of li) matched[l] = 1;
+        li = [];
+        ri = [];
+        if (keep.len > 0) yield keep;
+      };
+      for (let i = 0; i < lb.len; i++) {
+        let candidates: ArrayLike<number> | undefined;
+        if (all !== undefined) candidates = all;
+        else {
+          const k = joinKey(keyCols, i);
+          candidates = k === undefined ? undefined : table.get(k);
+        }
+        if (candidates === undefined) continue;
+        for (let j = 0; j < candidates.length; j++) {
+          li.push(i);
+          ri.push(candidates[j]!);
+        }
+        if (li.length >= BATCH_ROWS) {
+          ctx.check();
+          yield* flush.call(this);
+        }
+      }
+      yield* flush.call(this);
+      if (this.kind === 'left') {
+        const unmatched: number[] = [];
+        for (let i = 0; i < lb.len; i++) if (matched[i] === 0) unmatched.push(i);
+        if (unmatched.length > 0) {
+          yield combine(
+            lb,
+            right,
+            unmatched,
+            unmatched.map(() => -1),
+          );
+        }
+      }
+    }
+  }
+
+  explain(): string[] {
+    const how =
+      this.leftKeys.length > 0
+        ? `hash join on ${this.leftKeys.map((k, i) => `${k.text} = ${this.rightKeys[i]!.text}`).join(' AND ')}`
+        : 'nested loop join';
+    return [
+      `${this.kind === 'left' ? 'left ' : ''}${how}${this.condition !== undefined ? ` where ${this.condition.text}` : ''}`,
+      ...indent(this.left.explain()),
+      ...indent(this.right.explain()),
+    ];
+  }
+}
+
+function keyCols0(keys: readonly Expr[]): boolean {
+  return keys.length === 0;
+}
+
+/** The hash key of row i's join keys; undefined when one is NULL (NULL matches nothing). */
+function joinKey(cols: readonly Col[], i: number): string | undefined {
+  let k = '';
+  for (const c of cols) {
+    const v = getv(c, i);
+    if (v === null) return undefined;
+    // Numbers and numeric strings meet on their numeric value, as `=` compares them.
+    k += `${typeof v === 'string' ? hashKey(v) : hashKey(v)}\u0001`;
+  }
+  return k;
+}
+
+function combine(l: Batch, r: Batch, li: readonly number[], ri: readonly number[]): Batch {
+  const n = li.length;
+  const ls = Int32Array.from(li);
+  const rs = Int32Array.from(ri);
+  const left = gatherBatch(l, ls, n);
+  const right = gatherBatch(r, rs, n);
+  return { len: n, cols: [...left.cols, ...right.cols] };
+}
+
+// ---- aggregation ----
+
+export type AggName = 'COUNT' | 'SUM' | 'AVG' | 'MIN' | 'MAX' | 'TOTAL' | 'GROUP_CONCAT' | 'FIRST';
+
+export interface AggSpec {
+  name: AggName;
+  /** undefined: COUNT(*). */
+  arg: Expr | undefined;
+  distinct: boolean;
+  separator?: string;
+  text: string;
+}
+
+interface AggState {
+  count: number[];
+  sum: number[];
+  vals: SqlValue[];
+  seen: Set<string>[] | undefined;
+  parts: string[][] | undefined;
+}
+
+/**
+ * Hash aggregation: groups by the values of `groups`, computing `aggs` in each. Output: the group
+ * values, then the aggregates. Without groups, one row even over no input.
+ */
+export class Aggregate implements Op {
+  readonly width: number;
+  constructor(
+    readonly input: Op,
+    readonly groups: readonly Expr[],
+    readonly aggs: readonly AggSpec[],
+    readonly names: readonly string[],
+  ) {
+    this.width = groups.length + aggs.length;
+  }
+
+  async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    const groupIds = new Map<string | number, number>();
+    const groupVals: SqlValue[][] = this.groups.map(() => []);
+    const states: AggState[] = this.aggs.map((a) => ({
+      count: [],
+      sum: [],
+      vals: [],
+      seen: a.distinct ? [] : undefined,
+      parts: a.name === 'GROUP_CONCAT' ? [] : undefined,
+    }));
+    let ngroups = 0;
+    const newGroup = (): number => {
+      const g = ngroups++;
+      for (const s of states) {
+        s.count.push(0);
+        s.sum.push(0);
+        s.vals.push(null);
+        s.seen?.push(new Set());
+        s.parts?.push([]);
+      }
+      return g;
+    };
+    if (this.groups.length === 0) newGroup();
+    for await (const b of this.input.run(ctx)) {
+      ctx.check();
+      const n = b.len;
+      const gid = new Int32Array(n);
+      if (this.groups.length > 0) {
+        const keyCols: Col[] = [];
+        for (const g of this.groups) keyCols.push(await evaluate(g, b, ctx));
+        let bytes = 0;
+        const single = keyCols.length === 1 && keyCols[0]!.k === 'num' ? keyCols[0] : undefined;
+        for (let i = 0; i < n; i++) {
+          let key: string | number;
+          if (
+            single !== undefined &&
+            single.k === 'num' &&
+            (single.nulls === null || single.nulls[i] === 0)
+          ) {
+            const v = single.d[i]!;
+            key = v === 0 ? 0 : v;
+          } else {
+            key = '';
+            for (const c of keyCols) key += `${hashKey(getv(c, i))}\u0001`;
+          }
+          let g = groupIds.get(key);
+          if (g === undefined) {
+            g = newGroup();
+            groupIds.set(key, g);
+            for (let c = 0; c < keyCols.length; c++) {
+              const v = getv(keyCols[c]!, i);
+              groupVals[c]!.push(v);
+              bytes += valueBytes(v);
+            }
+            bytes += 64 + 48 * this.aggs.length;
+          }
+          gid[i] = g;
+        }
+        if (bytes > 0) ctx.mem.charge(bytes);
+      }
+      for (let a = 0; a < this.aggs.length; a++) {
+        const spec = this.aggs[a]!;
+        const arg = spec.arg !== undefined ? await evaluate(spec.arg, b, ctx) : undefined;
+        accumulate(spec, states[a]!, gid, n, arg, ctx);
+      }
+    }
+    // Output
+    for (let s = 0; s < ngroups; s += BATCH_ROWS) {
+      const n = Math.min(BATCH_ROWS, ngroups - s);
+      const cols: Col[] = [];
+      for (const gv of groupVals) cols.push(anyCol(gv.slice(s, s + n)));
+      for (let a = 0; a < this.aggs.length; a++) {
+        const spec = this.aggs[a]!;
+        const st = states[a]!;
+        const d = new Array<SqlValue>(n);
+        for (let i = 0; i < n; i++) d[i] = finish(spec, st, s + i);
+        cols.push(anyCol(d));
+      }
+      yield { len: n, cols };
+    }
+  }
+
+  explain(): string[] {
+    const g = this.groups.length > 0 ? ` group by ${this.groups.map((e) => e.text).join(', ')}` : '';
+    return [`hash aggregate ${this.aggs.map((a) => a.text).join(', ')}${g}`, ...indent(this.input.explain())];
+  }
+}
+
+function accumulate(
+  spec: AggSpec,
+  st: AggState,
+  gid: Int32Array,
+  n: number,
+  arg: Col | undefined,
+  ctx: Ctx,
+): void {
+  if (arg === undefined) {
+    for (let i = 0; i < n; i++) st.count[gid[i]!]!++;
+    return;
+  }
+  const name = spec.name;
+  // The fast path: numbers in a typed array, no DISTINCT.
+  if (
+    arg.k === 'num' &&
+    st.seen === undefined &&
+    (name === 'SUM' || name === 'AVG' || name === 'TOTAL' || name === 'COUNT')
+  ) {
+    const d = arg.d;
+    const nulls = arg.nulls;
+    const sum = st.sum;
+    const count = st.count;
+    for (let i = 0; i < n; i++) {
+      if (nulls !== null && nulls[i] === 1) continue;
+      const g = gid[i]!;
+      sum[g]! += d[i]!;
+      count[g]!++;
+    }
+    return;
+  }
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const v = getv(arg, i);
+    if (v === null) continue;
+    const g = gid[i]!;
+    if (st.seen !== undefined) {
+      const k = hashKey(v);
+      const seen = st.seen[g]!;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      bytes += 32 + 2 * k.length;
+    }
+    switch (name) {
+      case 'COUNT':
+        st.count[g]!++;
+        break;
+      case 'SUM':
+      case 'AVG':
+      case 'TOTAL':
+        st.sum[g]! += toNumber(v);
+        st.count[g]!++;
+        break;
+      case 'MIN':
+      case 'MAX': {
+        const cur = st.vals[g]!;
+        if (cur === null || (name === 'MIN' ? compare(v, cur) < 0 : compare(v, cur) > 0)) st.vals[g] = v;
+        break;
+      }
+      case 'FIRST':
+        if (st.count[g] === 0) {
+          st.vals[g] = v;
+          st.count[g] = 1;
+        }
+        break;
+      case 'GROUP_CONCAT': {
+        const t = typeof v === 'string' ? v : v instanceof Date ? v.toISOString() : String(v);
+        st.parts![g]!.push(t);
+        bytes += 16 + 2 * t.length;
+        break;
+      }
+    }
+  }
+  if (bytes > 0) ctx.mem.charge(bytes);
+}
+
+function finish(spec: AggSpec, st: AggState, g: number): SqlValue {
+  switch (spec.name) {
+    case 'COUNT':
+      return st.count[g]!;
+    case 'SUM':
+      return st.count[g] === 0 ? null : st.sum[g]!;
+    case 'TOTAL':
+      return st.sum[g]!;
+    case 'AVG':
+      return st.count[g] === 0 ? null : st.sum[g]! / st.count[g]!;
+    case 'GROUP_CONCAT': {
+      const p = st.parts![g]!;
+      return p.length === 0 ? null : p.join(spec.separator ?? ',');
+    }
+    default:
+      return st.vals[g]!;
+  }
+}
+
+export { materialize, rowsToBatches };

@@ -1,0 +1,161 @@
+/**
+ * SQL text to syntax trees, with node-sql-parser's MySQL grammar (the choice and its reasons are in
+ * docs/architecture.md), plus what that grammar lacks:
+ * - `?` placeholders become numbered parameters (`:tm_p1`, `:tm_p2`, ... in text order);
+ * - `SUM/AVG/MIN/MAX/TOTAL(DISTINCT x)`, which MySQL allows and the grammar does not, become
+ *   `tm_distinct_sum(x)` and so on;
+ * - a syntax error is a TidemarkError of code SYNTAX carrying the position in the caller's text.
+ */
+import parser from 'node-sql-parser';
+import { TidemarkError } from '../errors.js';
+
+export type Ast = any;
+
+const { Parser } = parser;
+const sqlParser = new Parser();
+const OPTIONS = { database: 'MySQL' };
+
+export const PARAM_PREFIX = 'tm_p';
+export const DISTINCT_PREFIX = 'tm_distinct_';
+
+interface Edit {
+  /** Offset in the rewritten text where the edit ends. */
+  at: number;
+  /** Characters the rewritten text gained there (negative when it lost some). */
+  delta: number;
+}
+
+export interface Rewritten {
+  text: string;
+  params: number;
+  edits: Edit[];
+}
+
+const DISTINCT_AGG = /^(SUM|AVG|MIN|MAX|TOTAL)\s*\(\s*DISTINCT\b/i;
+
+/**
+ * Rewrite placeholders and DISTINCT aggregates, skipping string literals, quoted identifiers and
+ * comments. Keeps what is needed to map positions back to the original text.
+ */
+export function rewrite(sql: string): Rewritten {
+  let out = '';
+  let params = 0;
+  const edits: Edit[] = [];
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"' || c === '`') {
+      let j = i + 1;
+      while (j < n) {
+        if (sql[j] === '\\' && c !== '`') j += 2;
+        else if (sql[j] === c) {
+          if (sql[j + 1] === c) j += 2;
+          else break;
+        } else j++;
+      }
+      out += sql.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const j = sql.indexOf('\n', i);
+      const end = j < 0 ? n : j;
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === '#') {
+      const j = sql.indexOf('\n', i);
+      const end = j < 0 ? n : j;
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const j = sql.indexOf('*/', i + 2);
+      const end = j < 0 ? n : j + 2;
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === '?') {
+      params++;
+      const p = `:${PARAM_PREFIX}${params}`;
+      out += p;
+      edits.push({ at: out.length, delta: p.length - 1 });
+      i++;
+    } else if (/[A-Za-z_]/.test(c) && (i === 0 || !/[A-Za-z0-9_$]/.test(sql[i - 1]!))) {
+      const m = DISTINCT_AGG.exec(sql.slice(i, i + 40));
+      if (m !== null) {
+        const r = `${DISTINCT_PREFIX}${m[1]!.toLowerCase()}(`;
+        out += r;
+        edits.push({ at: out.length, delta: r.length - m[0].length });
+        i += m[0].length;
+      } else {
+        let j = i;
+        while (j < n && /[A-Za-z0-9_$]/.test(sql[j]!)) j++;
+        out += sql.slice(i, j);
+        i = j;
+      }
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return { text: out, params, edits };
+}
+
+/** The offset in the original text of an offset in the rewritten one. */
+function originalOffset(r: Rewritten, offset: number): number {
+  let o = offset;
+  for (const e of r.edits) if (e.at <= offset) o -= e.delta;
+  return Math.max(0, o);
+}
+
+export interface Parsed {
+  statements: Ast[];
+  params: number;
+}
+
+/** Parse one or more statements (separated by `;`). */
+export function parseSql(sql: string): Parsed {
+  if (typeof sql !== 'string') {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      `SQL must be a string, got ${sql === null ? 'null' : typeof sql}`,
+    );
+  }
+  if (sql.length > 16 * 1024 * 1024) {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      `SQL text of ${sql.length} characters is over the 16 MiB limit`,
+    );
+  }
+  const r = rewrite(sql);
+  if (r.text.trim() === '' || /^[\s;]*$/.test(r.text)) {
+    throw new TidemarkError('SYNTAX', 'empty statement', { details: { line: 1, column: 1, offset: 0 } });
+  }
+  // DROP INDEX without ON (SQLite's form, which the MySQL grammar lacks): the index is found by name.
+  const dropIndex = /^\s*DROP\s+INDEX\s+`?([A-Za-z_][A-Za-z0-9_]*)`?\s*;?\s*$/i.exec(r.text);
+  if (dropIndex !== null) {
+    return {
+      statements: [{ type: 'drop', keyword: 'index', name: { column: dropIndex[1] }, table: null }],
+      params: 0,
+    };
+  }
+  let ast: Ast;
+  try {
+    ast = sqlParser.astify(r.text, OPTIONS);
+  } catch (e) {
+    throw syntaxError(sql, r, e);
+  }
+  const statements = (Array.isArray(ast) ? ast : [ast]).filter((s) => s !== null && s !== undefined);
+  return { statements, params: r.params };
+}
+
+function syntaxError(sql: string, r: Rewritten, e: unknown): TidemarkError {
+  const loc = (e as { location?: { start?: { offset?: number } } }).location?.start?.offset;
+  const offset = originalOffset(r, typeof loc === 'number' ? loc : 0);
+  const before = sql.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  const near = sql.slice(offset, offset + 30).split('\n')[0]!;
+  const message =
+    near.length === 0
+      ? `syntax error at line ${line}, column ${column}: unexpected end of input`
+      : `syntax error at line ${line}, column ${column} near ${JSON.stringify(near)}`;
+  return new TidemarkError('SYNTAX', message, { cause: e, details: { line, column, offset } });
+}

@@ -1,0 +1,386 @@
+/**
+ * SQL values and their MySQL semantics, one value at a time: the slow path of every vectorized
+ * operator, and the reference the fast paths must agree with.
+ *
+ * A value is `null` (SQL NULL), a number (integers and doubles; booleans are 1 and 0, as in MySQL),
+ * a string, a Uint8Array (BLOB) or a Date (TIMESTAMP/DATETIME).
+ */
+import { TidemarkError } from '../errors.js';
+
+export type SqlValue = null | number | string | Uint8Array | Date;
+
+/** MySQL's conversion of a string to a number: the longest numeric prefix, 0 when there is none. */
+export function stringToNumber(s: string): number {
+  const m = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/.exec(s);
+  if (m === null) return 0;
+  const n = Number(m[0]);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** The numeric value of a non-null value (strings by their prefix, dates as ms). */
+export function toNumber(v: SqlValue): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') return stringToNumber(v);
+  if (v instanceof Date) return v.getTime();
+  if (v instanceof Uint8Array) return stringToNumber(Buffer.from(v).toString('utf8'));
+  return 0;
+}
+
+/** SQL truth: NULL stays null; otherwise a nonzero number is true. */
+export function truth(v: SqlValue): boolean | null {
+  if (v === null) return null;
+  return toNumber(v) !== 0;
+}
+
+export function toText(v: SqlValue): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return numberText(v);
+  if (v instanceof Date) return dateText(v);
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
+  return '';
+}
+
+export function numberText(n: number): string {
+  if (Number.isInteger(n) && Math.abs(n) < 1e21) return n.toFixed(0);
+  return String(n);
+}
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
+
+/** 'YYYY-MM-DD HH:MM:SS[.mmm]' in UTC, as MySQL prints DATETIME. */
+export function dateText(d: Date): string {
+  const ms = d.getUTCMilliseconds();
+  return (
+    `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}` +
+    (ms !== 0 ? `.${pad(ms, 3)}` : '')
+  );
+}
+
+/** A date from its MySQL text form ('YYYY-MM-DD[ HH:MM:SS[.fff]]', UTC), or undefined. */
+export function parseDate(s: string): Date | undefined {
+  const m =
+    /^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?\s*$/.exec(s);
+  if (m === null) return undefined;
+  const ms = m[7] !== undefined ? Math.round(Number(`0.${m[7]}`) * 1000) : 0;
+  const t = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), ms);
+  const d = new Date(t);
+  if (Number.isNaN(t) || d.getUTCMonth() !== +m[2]! - 1 || d.getUTCDate() !== +m[3]!) return undefined;
+  return d;
+}
+
+function bytesCompare(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/**
+ * Compare two non-null values as MySQL does: numbers numerically, a string against a number as a
+ * number, strings by their characters (binary collation), dates by time (a string against a date
+ * as a date when it reads as one).
+ */
+export function compare(a: SqlValue, b: SqlValue): number {
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+  if (a instanceof Date || b instanceof Date) {
+    const x = asTime(a);
+    const y = asTime(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Math.sign(bytesCompare(a, b));
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    const x = a instanceof Uint8Array ? a : Buffer.from(toText(a));
+    const y = b instanceof Uint8Array ? b : Buffer.from(toText(b));
+    return Math.sign(bytesCompare(x, y));
+  }
+  const x = toNumber(a);
+  const y = toNumber(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function asTime(v: SqlValue): number {
+  if (v instanceof Date) return v.getTime();
+  if (typeof v === 'string') return parseDate(v)?.getTime() ?? stringToNumber(v);
+  return toNumber(v);
+}
+
+/** The order ORDER BY sorts in: NULL first, then `compare`. */
+export function sortCompare(a: SqlValue, b: SqlValue): number {
+  if (a === null) return b === null ? 0 : -1;
+  if (b === null) return 1;
+  return compare(a, b);
+}
+
+/** A string that is equal for values GROUP BY, DISTINCT, IN and hash joins treat as equal. */
+export function hashKey(v: SqlValue): string {
+  if (v === null) return 'N';
+  if (typeof v === 'number') return `n${v === 0 ? 0 : v}`;
+  if (typeof v === 'string') return `s${v}`;
+  if (v instanceof Date) return `n${v.getTime()}`;
+  return `b${Buffer.from(v).toString('base64')}`;
+}
+
+export function sqlError(message: string, details?: Record<string, unknown>): TidemarkError {
+  return new TidemarkError('INVALID_ARGUMENT', message, details === undefined ? {} : { details });
+}
+
+// ---- operators ----
+
+export function arith(op: string, a: SqlValue, b: SqlValue): SqlValue {
+  if (a === null || b === null) return null;
+  const x = toNumber(a);
+  const y = toNumber(b);
+  switch (op) {
+    case '+':
+      return x + y;
+    case '-':
+      return x - y;
+    case '*':
+      return x * y;
+    case '/':
+      return y === 0 ? null : x / y;
+    case 'DIV':
+      return y === 0 ? null : Math.trunc(x / y);
+    case '%':
+    case 'MOD':
+      return y === 0 ? null : x % y;
+  }
+  throw sqlError(`unknown operator ${op}`);
+}
+
+export function compareOp(op: string, a: SqlValue, b: SqlValue): SqlValue {
+  if (op === '<=>') {
+    if (a === null || b === null) return a === null && b === null ? 1 : 0;
+    return compare(a, b) === 0 ? 1 : 0;
+  }
+  if (a === null || b === null) return null;
+  const c = compare(a, b);
+  switch (op) {
+    case '=':
+      return c === 0 ? 1 : 0;
+    case '!=':
+    case '<>':
+      return c !== 0 ? 1 : 0;
+    case '<':
+      return c < 0 ? 1 : 0;
+    case '<=':
+      return c <= 0 ? 1 : 0;
+    case '>':
+      return c > 0 ? 1 : 0;
+    case '>=':
+      return c >= 0 ? 1 : 0;
+  }
+  throw sqlError(`unknown operator ${op}`);
+}
+
+/** A LIKE pattern (% and _, backslash escapes) as a regular expression. */
+export function likeRegex(pattern: string, escape = '\\'): RegExp {
+  let re = '^';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === escape && i + 1 < pattern.length) {
+      re += pattern[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    } else if (c === '%') re += '[\\s\\S]*';
+    else if (c === '_') re += '[\\s\\S]';
+    else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`${re}$`, 'u');
+}
+
+// ---- functions ----
+
+function num(v: SqlValue): number {
+  return toNumber(v);
+}
+
+/** MySQL ROUND: half away from zero. */
+export function roundHalfAway(x: number, d = 0): number {
+  const f = 10 ** d;
+  const r = Math.round(Math.abs(x) * f) / f;
+  return x < 0 ? -r : r;
+}
+
+type Fn = (args: SqlValue[]) => SqlValue;
+
+const nullIfAny =
+  (f: Fn): Fn =>
+  (args) =>
+    args.some((a) => a === null) ? null : f(args);
+
+/** Scalar functions by upper-case name: [minimum arguments, maximum arguments, function]. */
+export const FUNCTIONS: Record<string, [number, number, Fn]> = {
+  ABS: [1, 1, nullIfAny(([a]) => Math.abs(num(a!)))],
+  SIGN: [1, 1, nullIfAny(([a]) => Math.sign(num(a!)))],
+  ROUND: [1, 2, nullIfAny(([a, d]) => roundHalfAway(num(a!), d === undefined ? 0 : Math.trunc(num(d))))],
+  TRUNCATE: [
+    2,
+    2,
+    nullIfAny(([a, d]) => {
+      const f = 10 ** Math.trunc(num(d!));
+      return Math.trunc(num(a!) * f) / f;
+    }),
+  ],
+  FLOOR: [1, 1, nullIfAny(([a]) => Math.floor(num(a!)))],
+  CEIL: [1, 1, nullIfAny(([a]) => Math.ceil(num(a!)))],
+  CEILING: [1, 1, nullIfAny(([a]) => Math.ceil(num(a!)))],
+  SQRT: [1, 1, nullIfAny(([a]) => (num(a!) < 0 ? null : Math.sqrt(num(a!))))],
+  POW: [2, 2, nullIfAny(([a, b]) => num(a!) ** num(b!))],
+  POWER: [2, 2, nullIfAny(([a, b]) => num(a!) ** num(b!))],
+  EXP: [1, 1, nullIfAny(([a]) => Math.exp(num(a!)))],
+  LN: [1, 1, nullIfAny(([a]) => (num(a!) <= 0 ? null : Math.log(num(a!))))],
+  LOG: [1, 1, nullIfAny(([a]) => (num(a!) <= 0 ? null : Math.log(num(a!))))],
+  LOG10: [1, 1, nullIfAny(([a]) => (num(a!) <= 0 ? null : Math.log10(num(a!))))],
+  LOG2: [1, 1, nullIfAny(([a]) => (num(a!) <= 0 ? null : Math.log2(num(a!))))],
+  MOD: [2, 2, ([a, b]) => arith('%', a!, b!)],
+  PI: [0, 0, () => Math.PI],
+  GREATEST: [2, 64, nullIfAny((a) => a.reduce((m, v) => (compare(v, m) > 0 ? v : m)))],
+  LEAST: [2, 64, nullIfAny((a) => a.reduce((m, v) => (compare(v, m) < 0 ? v : m)))],
+  COALESCE: [1, 64, (a) => a.find((v) => v !== null) ?? null],
+  IFNULL: [2, 2, ([a, b]) => (a !== null ? a! : b!)],
+  NULLIF: [2, 2, ([a, b]) => (a === null || b === null || compare(a!, b!) !== 0 ? a! : null)],
+  IF: [3, 3, ([c, a, b]) => (truth(c!) === true ? a! : b!)],
+  ISNULL: [1, 1, ([a]) => (a === null ? 1 : 0)],
+  LENGTH: [1, 1, nullIfAny(([a]) => (a instanceof Uint8Array ? a.length : Buffer.byteLength(toText(a!))))],
+  OCTET_LENGTH: [1, 1, nullIfAny(([a]) => Buffer.byteLength(toText(a!)))],
+  CHAR_LENGTH: [1, 1, nullIfAny(([a]) => [...toText(a!)].length)],
+  CHARACTER_LENGTH: [1, 1, nullIfAny(([a]) => [...toText(a!)].length)],
+  UPPER: [1, 1, nullIfAny(([a]) => toText(a!).toUpperCase())],
+  UCASE: [1, 1, nullIfAny(([a]) => toText(a!).toUpperCase())],
+  LOWER: [1, 1, nullIfAny(([a]) => toText(a!).toLowerCase())],
+  LCASE: [1, 1, nullIfAny(([a]) => toText(a!).toLowerCase())],
+  CONCAT: [1, 64, nullIfAny((a) => a.map(toText).join(''))],
+  CONCAT_WS: [
+    2,
+    64,
+    ([sep, ...rest]) =>
+      sep === null
+        ? null
+        : rest
+            .filter((v) => v !== null)
+            .map(toText)
+            .join(toText(sep!)),
+  ],
+  SUBSTRING: [2, 3, nullIfAny(substring)],
+  SUBSTR: [2, 3, nullIfAny(substring)],
+  MID: [3, 3, nullIfAny(substring)],
+  LEFT: [2, 2, nullIfAny(([s, n]) => [...toText(s!)].slice(0, Math.max(0, num(n!))).join(''))],
+  RIGHT: [
+    2,
+    2,
+    nullIfAny(([s, n]) => {
+      const c = [...toText(s!)];
+      const k = Math.max(0, Math.trunc(num(n!)));
+      return k === 0 ? '' : c.slice(-k).join('');
+    }),
+  ],
+  TRIM: [1, 1, nullIfAny(([s]) => toText(s!).replace(/^ +| +$/g, ''))],
+  LTRIM: [1, 1, nullIfAny(([s]) => toText(s!).replace(/^ +/, ''))],
+  RTRIM: [1, 1, nullIfAny(([s]) => toText(s!).replace(/ +$/, ''))],
+  REPLACE: [
+    3,
+    3,
+    nullIfAny(([s, f, t]) =>
+      toText(f!) === '' ? toText(s!) : toText(s!).split(toText(f!)).join(toText(t!)),
+    ),
+  ],
+  REVERSE: [1, 1, nullIfAny(([s]) => [...toText(s!)].reverse().join(''))],
+  REPEAT: [
+    2,
+    2,
+    nullIfAny(([s, n]) => {
+      const k = Math.max(0, Math.trunc(num(n!)));
+      if (toText(s!).length * k > 16 * 1024 * 1024) throw sqlError('REPEAT result larger than 16 MiB');
+      return toText(s!).repeat(k);
+    }),
+  ],
+  INSTR: [2, 2, nullIfAny(([s, f]) => toText(s!).indexOf(toText(f!)) + 1)],
+  LOCATE: [
+    2,
+    3,
+    nullIfAny(([f, s, p]) => {
+      const start = p === undefined ? 0 : Math.max(0, Math.trunc(num(p)) - 1);
+      return toText(s!).indexOf(toText(f!), start) + 1;
+    }),
+  ],
+  LPAD: [3, 3, nullIfAny(([s, n, p]) => padText(toText(s!), num(n!), toText(p!), true))],
+  RPAD: [3, 3, nullIfAny(([s, n, p]) => padText(toText(s!), num(n!), toText(p!), false))],
+  SPACE: [1, 1, nullIfAny(([n]) => ' '.repeat(Math.max(0, Math.min(1 << 20, Math.trunc(num(n!))))))],
+  ASCII: [1, 1, nullIfAny(([s]) => (toText(s!).length === 0 ? 0 : Buffer.from(toText(s!))[0]!))],
+  HEX: [
+    1,
+    1,
+    nullIfAny(([s]) =>
+      typeof s === 'number'
+        ? Math.trunc(s).toString(16).toUpperCase()
+        : Buffer.from(s instanceof Uint8Array ? s : toText(s!))
+            .toString('hex')
+            .toUpperCase(),
+    ),
+  ],
+};
+
+function substring([s, p, n]: SqlValue[]): SqlValue {
+  const c = [...toText(s!)];
+  let pos = Math.trunc(num(p!));
+  if (pos === 0) return '';
+  if (pos < 0) pos = c.length + pos;
+  else pos -= 1;
+  if (pos < 0 || pos > c.length) return '';
+  const len = n === undefined ? c.length : Math.trunc(num(n));
+  if (len <= 0) return '';
+  return c.slice(pos, pos + len).join('');
+}
+
+function padText(s: string, n: number, p: string, left: boolean): SqlValue {
+  const len = Math.trunc(n);
+  if (len < 0) return null;
+  if (len > 16 * 1024 * 1024) throw sqlError('padded result larger than 16 MiB');
+  const c = [...s];
+  if (c.length >= len) return c.slice(0, len).join('');
+  if (p.length === 0) return null;
+  let fill = '';
+  while ([...fill].length < len - c.length) fill += p;
+  fill = [...fill].slice(0, len - c.length).join('');
+  return left ? fill + s : s + fill;
+}
+
+/** CAST(v AS type) for MySQL's cast targets. */
+export function castValue(v: SqlValue, target: string, scale: number | undefined): SqlValue {
+  if (v === null) return null;
+  switch (target) {
+    case 'SIGNED':
+    case 'UNSIGNED':
+    case 'INTEGER':
+    case 'INT':
+    case 'BIGINT': {
+      const n = typeof v === 'string' ? Math.trunc(stringToNumber(v)) : roundHalfAway(toNumber(v));
+      return target === 'UNSIGNED' && n < 0 ? n + 2 ** 64 : n;
+    }
+    case 'DECIMAL':
+    case 'NUMERIC':
+      return roundHalfAway(toNumber(v), scale ?? 0);
+    case 'DOUBLE':
+    case 'FLOAT':
+    case 'REAL':
+      return toNumber(v);
+    case 'CHAR':
+    case 'VARCHAR':
+    case 'TEXT':
+    case 'NCHAR':
+      return toText(v);
+    case 'BINARY':
+    case 'BLOB':
+      return v instanceof Uint8Array ? v : new Uint8Array(Buffer.from(toText(v)));
+    case 'DATE':
+    case 'DATETIME':
+    case 'TIMESTAMP': {
+      const d = v instanceof Date ? v : typeof v === 'string' ? parseDate(v) : new Date(toNumber(v));
+      if (d === undefined) return null;
+      return target === 'DATE' ? new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())) : d;
+    }
+  }
+  throw sqlError(`CAST to ${target} is not supported`);
+}

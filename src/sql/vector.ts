@@ -1,0 +1,167 @@
+/**
+ * Column batches as the SQL operators pass them: each column is numbers in a typed array (with a
+ * null map), boxed values, or one constant for every row.
+ */
+import { TidemarkError } from '../errors.js';
+import type { MemoryPool, Reservation } from '../mem/index.js';
+import type { Transaction } from '../txn/transaction.js';
+import { planted, plantedKeep } from '../util/plant.js';
+import type { SqlValue } from './values.js';
+
+export type NumArray = Float64Array | Int32Array | Uint8Array | number[];
+
+export interface NumCol {
+  readonly k: 'num';
+  readonly d: NumArray;
+  /** 1 = null; null when the column has no nulls. */
+  readonly nulls: Uint8Array | null;
+}
+export interface AnyCol {
+  readonly k: 'any';
+  readonly d: SqlValue[];
+}
+export interface ConstCol {
+  readonly k: 'const';
+  readonly v: SqlValue;
+}
+export type Col = NumCol | AnyCol | ConstCol;
+
+export interface Batch {
+  len: number;
+  cols: Col[];
+}
+
+export function constCol(v: SqlValue): ConstCol {
+  return { k: 'const', v };
+}
+
+export function numCol(d: NumArray, nulls: Uint8Array | null = null): NumCol {
+  return { k: 'num', d, nulls };
+}
+
+export function anyCol(d: SqlValue[]): AnyCol {
+  return { k: 'any', d };
+}
+
+export function getv(c: Col, i: number): SqlValue {
+  switch (c.k) {
+    case 'num':
+      return c.nulls !== null && c.nulls[i] === 1 ? null : c.d[i]!;
+    case 'any':
+      return c.d[i]!;
+    default:
+      return c.v;
+  }
+}
+
+/** Rows `sel` of a column, as a new column. */
+export function gather(c: Col, sel: ArrayLike<number>, n: number): Col {
+  if (c.k === 'const') return c;
+  if (c.k === 'num') {
+    const d = new Float64Array(n);
+    const src = c.d;
+    for (let j = 0; j < n; j++) d[j] = src[sel[j]!]!;
+    let nulls: Uint8Array | null = null;
+    if (c.nulls !== null) {
+      nulls = new Uint8Array(n);
+      for (let j = 0; j < n; j++) nulls[j] = c.nulls[sel[j]!]!;
+    }
+    return numCol(d, nulls);
+  }
+  const d = new Array<SqlValue>(n);
+  for (let j = 0; j < n; j++) d[j] = c.d[sel[j]!]!;
+  return anyCol(d);
+}
+
+/** Rows `sel` of a batch (-1 in sel: a row of nulls, for outer joins). */
+export function gatherBatch(b: Batch, sel: Int32Array, n: number): Batch {
+  let padded = false;
+  for (let j = 0; j < n; j++) if (sel[j]! < 0) padded = true;
+  if (!padded) return { len: n, cols: b.cols.map((c) => gather(c, sel, n)) };
+  const cols = b.cols.map((c) => {
+    const d = new Array<SqlValue>(n);
+    for (let j = 0; j < n; j++) d[j] = sel[j]! < 0 ? null : getv(c, sel[j]!);
+    return anyCol(d);
+  });
+  return { len: n, cols };
+}
+
+/** A column as boxed values (materialized for n rows). */
+export function boxed(c: Col, n: number): SqlValue[] {
+  if (c.k === 'any') return c.d;
+  const out = new Array<SqlValue>(n);
+  for (let i = 0; i < n; i++) out[i] = getv(c, i);
+  return out;
+}
+
+/** Bytes a value is taken to need when a query holds it (hash tables, sorts). */
+export function valueBytes(v: SqlValue): number {
+  if (typeof v === 'string') return 16 + 2 * v.length;
+  if (v instanceof Uint8Array) return 32 + v.length;
+  return 16;
+}
+
+/** Memory a query holds in hash tables, sorts and materialized inputs, from the `query` pool. */
+export class QueryMemory {
+  private reservation: Reservation | undefined;
+  private pending = 0;
+  constructor(
+    private readonly pool: MemoryPool,
+    private readonly owner: string,
+  ) {}
+
+  /** Account `bytes` more; MEMORY_LIMIT when the pool (or the database's limit) cannot give them. */
+  charge(bytes: number): void {
+    this.pending += bytes;
+    // Reserve in steps of 64 KiB: one reservation change per step, not per row.
+    if (this.pending < 65536) return;
+    const step = this.pending;
+    this.pending = 0;
+    if (this.reservation === undefined) {
+      try {
+        this.reservation = this.pool.reserveSync(step, this.owner);
+      } catch (e) {
+        throw limitError(e, step);
+      }
+      return;
+    }
+    if (!this.reservation.tryGrow(step)) throw limitError(undefined, step);
+  }
+
+  get bytes(): number {
+    return (this.reservation?.bytes ?? 0) + this.pending;
+  }
+
+  release(): void {
+    if (this.reservation !== undefined && planted('sql-query-memory')) plantedKeep.push(this.reservation);
+    else this.reservation?.release();
+    this.reservation = undefined;
+    this.pending = 0;
+  }
+}
+
+function limitError(cause: unknown, bytes: number): TidemarkError {
+  return new TidemarkError(
+    'MEMORY_LIMIT',
+    `the query needs more memory than the query pool can give (${bytes} bytes more): ` +
+      'add a key range or a more selective condition, or raise memory.limitBytes / memory.poolMaxBytes.query',
+    { cause, details: { pool: 'query' } },
+  );
+}
+
+/** What one execution of a statement (or of a correlated subquery for one outer row) works with. */
+export interface Ctx {
+  tx: Transaction;
+  params: readonly SqlValue[];
+  /** Rows of the enclosing queries, innermost first (correlated subqueries). */
+  outer: readonly SqlValue[][];
+  /** Per-node caches of subquery results (uncorrelated: one entry; correlated: by outer values). */
+  cache: Map<object, Map<string, unknown>>;
+  mem: QueryMemory;
+  /** Throws when the query is cancelled (the statement's transaction ended). */
+  check(): void;
+}
+
+export function childCtx(ctx: Ctx, row: SqlValue[]): Ctx {
+  return { ...ctx, outer: [row, ...ctx.outer], cache: new Map() };
+}

@@ -1,0 +1,520 @@
+import { describe, expect, it } from 'vitest';
+import { open, TidemarkError } from '../../src/index.js';
+import { memDb } from '../helpers/db.js';
+import { codeOf } from '../helpers/errors.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const rows = async (
+  db: { query(sql: string, p?: unknown[]): Promise<{ rows: unknown[][] }> },
+  sql: string,
+  p: unknown[] = [],
+) => (await db.query(sql, p)).rows;
+
+describe('SQL: DDL and types', () => {
+  it('maps MySQL type names onto tidemark types and gives values back as SQL has them', async () => {
+    const { db } = await memDb();
+    try {
+      await db.query(
+        `CREATE TABLE t (id BIGINT PRIMARY KEY, i INT NOT NULL, d DOUBLE, m DECIMAL(10,2), s VARCHAR(5),
+           x TEXT, ok BOOLEAN, b BLOB, at DATETIME)`,
+      );
+      expect(db.describeTable('t')).toEqual({
+        columns: {
+          id: 'int64',
+          i: 'int32',
+          d: { type: 'float64', nullable: true },
+          m: { type: 'float64', nullable: true },
+          s: { type: 'string', nullable: true },
+          x: { type: 'string', nullable: true },
+          ok: { type: 'bool', nullable: true },
+          b: { type: 'bytes', nullable: true },
+          at: { type: 'timestamp', nullable: true },
+        },
+        primaryKey: 'id',
+      });
+      const r = await db.query('INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+        1,
+        '42',
+        2.5,
+        3.14159,
+        'abc',
+        '',
+        true,
+        new Uint8Array([1, 2]),
+        '2024-02-29 12:34:56',
+      ]);
+      expect(r.affectedRows).toBe(1);
+      const got = await db.query('SELECT * FROM t');
+      expect(got.columns).toEqual(['id', 'i', 'd', 'm', 's', 'x', 'ok', 'b', 'at']);
+      expect(got.rows).toEqual([
+        [1, 42, 2.5, 3.14, 'abc', '', 1, new Uint8Array([1, 2]), new Date(Date.UTC(2024, 1, 29, 12, 34, 56))],
+      ]);
+      // Through the API the same row reads in tidemark's own types.
+      expect((await db.get('t', 1))!.ok).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('refuses what strict MySQL refuses, with SCHEMA, and keeps the table as it was', async () => {
+    const { db } = await memDb();
+    try {
+      await db.query('CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(3) NOT NULL, n INT)');
+      await db.query("INSERT INTO t VALUES (1, 'a', 1)");
+      for (const bad of [
+        "INSERT INTO t VALUES (2, 'long', 1)",
+        'INSERT INTO t VALUES (2, NULL, 1)',
+        'INSERT INTO t (id) VALUES (2)',
+        "INSERT INTO t VALUES (2, 'b', 'many')",
+        "INSERT INTO t VALUES (2, 'b', 99999999999)",
+        'INSERT INTO t (id, nope) VALUES (2, 1)',
+        "UPDATE t SET s = 'toolong' WHERE id = 1",
+      ]) {
+        expect(await codeOf(db.query(bad)), bad).toBe('SCHEMA');
+      }
+      expect(await codeOf(db.query("INSERT INTO t VALUES (1, 'b', 2)"))).toBe('DUPLICATE_KEY');
+      expect(await codeOf(db.query('CREATE TABLE t (a INT)'))).toBe('INVALID_ARGUMENT');
+      expect(await codeOf(db.query('CREATE TABLE u (a GEOMETRY)'))).toBe('SCHEMA');
+      expect(await codeOf(db.query('SELECT * FROM nowhere'))).toBe('NOT_FOUND');
+      expect(await rows(db, 'SELECT * FROM t')).toEqual([[1, 'a', 1]]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('applies DEFAULT and AUTO_INCREMENT, also after a reopen', async () => {
+    const { dir, cleanup } = tempDir('tidemark-sql-');
+    try {
+      let db = await open(dir);
+      await db.query(
+        "CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, s VARCHAR(9) DEFAULT 'none', n DOUBLE DEFAULT 1.5)",
+      );
+      await db.query("INSERT INTO t (s) VALUES ('a'), ('b')");
+      await db.query('INSERT INTO t (n) VALUES (7)');
+      expect(await rows(db, 'SELECT * FROM t ORDER BY id')).toEqual([
+        [1, 'a', 1.5],
+        [2, 'b', 1.5],
+        [3, 'none', 7],
+      ]);
+      await db.close();
+      db = await open(dir);
+      await db.query("INSERT INTO t (s) VALUES ('c')");
+      expect(await rows(db, 'SELECT id FROM t WHERE s = ?', ['c'])).toEqual([[4]]);
+      await db.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('gives a table without a primary key a hidden row id that survives a restart', async () => {
+    const { dir, cleanup } = tempDir('tidemark-sql-');
+    try {
+      let db = await open(dir);
+      await db.query('CREATE TABLE t (a INT, b TEXT)');
+      await db.query("INSERT INTO t VALUES (1, 'x'), (1, 'x'), (2, NULL)");
+      expect((await db.query('SELECT * FROM t')).columns).toEqual(['a', 'b']);
+      await db.close();
+      db = await open(dir);
+      // New rows after the restart do not collide with the old ones' hidden ids.
+      await db.query("INSERT INTO t VALUES (1, 'x')");
+      expect(await rows(db, 'SELECT a, b, count(*) FROM t GROUP BY a, b ORDER BY a')).toEqual([
+        [1, 'x', 3],
+        [2, null, 1],
+      ]);
+      expect((await db.query('DELETE FROM t WHERE a = 1')).affectedRows).toBe(3);
+      expect(await rows(db, 'SELECT count(*) FROM t')).toEqual([[1]]);
+      await db.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('keys a table on a primary key of several columns, and moves rows whose key changes', async () => {
+    const { db } = await memDb();
+    try {
+      await db.query('CREATE TABLE t (a INT, b VARCHAR(9), v INT, PRIMARY KEY (a, b))');
+      await db.query("INSERT INTO t VALUES (1, 'x', 1), (1, 'y', 2), (2, 'x', 3)");
+      expect(await codeOf(db.query("INSERT INTO t VALUES (1, 'y', 9)"))).toBe('DUPLICATE_KEY');
+      expect((await db.query("UPDATE t SET b = 'z' WHERE a = 1 AND b = 'y'")).affectedRows).toBe(1);
+      expect(await codeOf(db.query("UPDATE t SET b = 'x' WHERE a = 1 AND b = 'z'"))).toBe('DUPLICATE_KEY');
+      await db.query("REPLACE INTO t VALUES (2, 'x', 30)");
+      expect(await rows(db, 'SELECT * FROM t ORDER BY a, b')).toEqual([
+        [1, 'x', 1],
+        [1, 'z', 2],
+        [2, 'x', 30],
+      ]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('enforces UNIQUE columns on insert and update; NULLs do not collide', async () => {
+    const { db } = await memDb();
+    try {
+      await db.query('CREATE TABLE t (id INT PRIMARY KEY, email VARCHAR(40) UNIQUE)');
+      await db.query("INSERT INTO t VALUES (1, 'a@x'), (2, NULL), (3, NULL)");
+      expect(await codeOf(db.query("INSERT INTO t VALUES (4, 'a@x')"))).toBe('DUPLICATE_KEY');
+      expect(await codeOf(db.query("INSERT INTO t VALUES (4, 'b@x'), (5, 'b@x')"))).toBe('DUPLICATE_KEY');
+      expect(await codeOf(db.query("UPDATE t SET email = 'a@x' WHERE id = 2"))).toBe('DUPLICATE_KEY');
+      await db.query("UPDATE t SET email = 'a@x' WHERE id = 1");
+      await db.query('CREATE TABLE u (n INT)');
+      await db.query('INSERT INTO u VALUES (1), (1)');
+      expect(await codeOf(db.query('CREATE UNIQUE INDEX un ON u (n)'))).toBe('DUPLICATE_KEY');
+      expect(await rows(db, 'SELECT count(*) FROM t')).toEqual([[3]]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('keeps views and indexes across a restart; drops them, and refuses unknown ones', async () => {
+    const { dir, cleanup } = tempDir('tidemark-sql-');
+    try {
+      let db = await open(dir);
+      await db.query('CREATE TABLE t (id INT PRIMARY KEY, v INT)');
+      await db.query('INSERT INTO t VALUES (1, 10), (2, 20), (3, 30)');
+      await db.query('CREATE VIEW big AS SELECT id, v * 2 AS w FROM t WHERE v > 10');
+      await db.query('CREATE INDEX tv ON t (v)');
+      await db.close();
+      db = await open(dir);
+      expect(await rows(db, 'SELECT * FROM big ORDER BY id')).toEqual([
+        [2, 40],
+        [3, 60],
+      ]);
+      expect(db.tables()).toContain('t');
+      expect(await codeOf(db.query('INSERT INTO big VALUES (1, 2)'))).toBe('INVALID_ARGUMENT');
+      expect(await codeOf(db.query('CREATE INDEX tv ON t (v)'))).toBe('INVALID_ARGUMENT');
+      await db.query('DROP INDEX tv ON t');
+      expect(await codeOf(db.query('DROP INDEX tv ON t'))).toBe('NOT_FOUND');
+      await db.query('DROP VIEW big');
+      expect(await codeOf(db.query('SELECT * FROM big'))).toBe('NOT_FOUND');
+      await db.query('DROP VIEW IF EXISTS big');
+      await db.query('DROP TABLE t');
+      await db.query('DROP TABLE IF EXISTS t');
+      expect(await codeOf(db.query('DROP TABLE t'))).toBe('NOT_FOUND');
+      await db.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('reads tables made through the API', async () => {
+    const { db } = await memDb();
+    try {
+      await db.createTable('acc', {
+        columns: { id: 'int64', owner: 'string', active: { type: 'bool', nullable: true } },
+        primaryKey: 'id',
+      });
+      await db.insert('acc', [
+        { id: 1, owner: 'ann', active: true },
+        { id: 2, owner: 'bo', active: null },
+      ]);
+      expect(await rows(db, 'SELECT owner FROM acc WHERE active')).toEqual([['ann']]);
+      await db.query("INSERT INTO acc VALUES (3, 'cy', FALSE)");
+      expect(await db.get('acc', 3)).toEqual({ id: 3, owner: 'cy', active: false });
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('SQL: queries', () => {
+  it('binds ? parameters, and refuses a wrong count or type', async () => {
+    const { db } = await memDb();
+    try {
+      await db.query('CREATE TABLE t (id INT PRIMARY KEY, s TEXT)');
+      await db.query('INSERT INTO t VALUES (?, ?), (?, ?)', [1, "it's", 2n, null]);
+      expect(await rows(db, 'SELECT s FROM t WHERE id = ? OR s = ?', [2, "it's"])).toEqual([
+        ["it's"],
+        [null],
+      ]);
+      // '?' inside a string is text, not a placeholder.
+      expect(await rows(db, "SELECT '?', ?", [5])).toEqual([['?', 5]]);
+      expect(await codeOf(db.query('SELECT ?', []))).toBe('INVALID_ARGUMENT');
+      expect(await codeOf(db.query('SELECT ?', [{}]))).toBe('INVALID_ARGUMENT');
+      expect(await codeOf(db.query('SELECT 1', 'x' as never))).toBe('INVALID_ARGUMENT');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('reports syntax errors with their position, and the database stays usable', async () => {
+    const { db } = await memDb();
+    try {
+      const e = await db.query('SELECT a,\n  b FROM t WHERE').catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(TidemarkError);
+      expect((e as TidemarkError).code).toBe('SYNTAX');
+      expect((e as TidemarkError).details).toMatchObject({ line: 2, column: 17 });
+      expect((e as TidemarkError).message).toMatch(/line 2, column 17: unexpected end of input/);
+      // Positions are in the caller's text, also after rewritten placeholders: the same as without.
+      const e2 = await db.query('SELECT ?, ?, FROM x', [1, 2]).catch((x: unknown) => x);
+      const e3 = await db.query('SELECT 1, 2, FROM x').catch((x: unknown) => x);
+      expect((e2 as TidemarkError).details).toEqual((e3 as TidemarkError).details);
+      expect((e2 as TidemarkError).details).toMatchObject({ line: 1, column: 19 });
+      expect(await codeOf(db.query(''))).toBe('SYNTAX');
+      expect(await codeOf(db.query(42 as never))).toBe('INVALID_ARGUMENT');
+      expect(await rows(db, 'SELECT 1 + 1')).toEqual([[2]]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('follows MySQL semantics for arithmetic, NULL logic, comparisons and functions', async () => {
+    const { db } = await memDb();
+    try {
+      expect(
+        await rows(
+          db,
+          `SELECT 7 / 2, 7 DIV 2, -7 DIV 2, 7 % 3, 1 / 0, NULL AND 0, NULL OR 1, NULL = NULL, 10 > '9',
+             CAST('12abc' AS SIGNED), CAST(2.5 AS SIGNED), ROUND(-2.5), COALESCE(NULL, NULL, 3), NULLIF(1, 1),
+             IFNULL(NULL, 'y'), CONCAT('a', 1, NULL), CONCAT_WS('-', 'a', NULL, 'b'), UPPER('ab'), SUBSTRING('hello', -3, 2),
+             CASE WHEN 1 > 2 THEN 'x' WHEN 2 > 1 THEN 'y' END, 3 BETWEEN 1 AND 5, 'abc' LIKE 'a_c', 'a%' LIKE 'a\\\\%',
+             2 IN (1, NULL), 1 IN (1, NULL), ABS(-3), CHAR_LENGTH('héllo'), LENGTH('héllo')`,
+        ),
+      ).toEqual([
+        [
+          3.5,
+          3,
+          -3,
+          1,
+          null,
+          0,
+          1,
+          null,
+          1,
+          12,
+          3,
+          -3,
+          3,
+          null,
+          'y',
+          null,
+          'a-b',
+          'AB',
+          'll',
+          'y',
+          1,
+          1,
+          1,
+          null,
+          1,
+          3,
+          5,
+          6,
+        ],
+      ]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('joins, groups, sorts, unions and nests subqueries', async () => {
+    const { db } = await memDb();
+    try {
+      await db.query('CREATE TABLE u (id INT PRIMARY KEY, name TEXT)');
+      await db.query('CREATE TABLE o (id INT PRIMARY KEY, uid INT, qty INT)');
+      await db.query("INSERT INTO u VALUES (1, 'ann'), (2, 'bo'), (3, 'cy')");
+      await db.query('INSERT INTO o VALUES (10, 1, 2), (11, 1, 3), (12, 3, 5), (13, 9, 1)');
+      expect(
+        await rows(
+          db,
+          'SELECT u.name, sum(o.qty) AS total, count(*) n FROM u JOIN o ON o.uid = u.id GROUP BY u.name HAVING total > 1 ORDER BY total DESC, 1',
+        ),
+      ).toEqual([
+        ['ann', 5, 2],
+        ['cy', 5, 1],
+      ]);
+      expect(
+        await rows(db, 'SELECT u.name, o.qty FROM u LEFT JOIN o ON o.uid = u.id AND o.qty > 2 ORDER BY 1, 2'),
+      ).toEqual([
+        ['ann', 3],
+        ['bo', null],
+        ['cy', 5],
+      ]);
+      expect(await rows(db, 'SELECT count(*) FROM u CROSS JOIN o')).toEqual([[12]]);
+      expect(
+        await rows(db, 'SELECT name FROM u WHERE id IN (SELECT uid FROM o WHERE qty >= 3) ORDER BY name'),
+      ).toEqual([['ann'], ['cy']]);
+      expect(
+        await rows(db, 'SELECT name FROM u WHERE NOT EXISTS (SELECT 1 FROM o WHERE o.uid = u.id)'),
+      ).toEqual([['bo']]);
+      expect(
+        await rows(db, 'SELECT name, (SELECT max(qty) FROM o WHERE uid = u.id) FROM u ORDER BY id'),
+      ).toEqual([
+        ['ann', 3],
+        ['bo', null],
+        ['cy', 5],
+      ]);
+      expect(await rows(db, 'SELECT uid FROM o UNION SELECT id FROM u ORDER BY 1 DESC LIMIT 2')).toEqual([
+        [9],
+        [3],
+      ]);
+      expect(await rows(db, 'SELECT uid FROM o UNION ALL SELECT id FROM u')).toHaveLength(7);
+      expect(
+        await rows(db, 'SELECT count(DISTINCT uid), sum(DISTINCT qty), avg(qty), group_concat(qty) FROM o'),
+      ).toEqual([[3, 11, 2.75, '2,3,5,1']]);
+      expect(await rows(db, 'SELECT x.n FROM (SELECT count(*) AS n FROM o) AS x')).toEqual([[4]]);
+      expect(await rows(db, 'SELECT DISTINCT uid FROM o ORDER BY uid LIMIT 2 OFFSET 1')).toEqual([[3], [9]]);
+      expect(await codeOf(db.query('SELECT (SELECT id FROM u) FROM o'))).toBe('INVALID_ARGUMENT');
+      expect(await codeOf(db.query('SELECT id FROM u, o'))).toBe('SCHEMA');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('turns key conditions into point reads and ranges, and equalities into hash joins (EXPLAIN)', async () => {
+    const { db } = await memDb();
+    try {
+      await db.query('CREATE TABLE t (id INT PRIMARY KEY, v INT)');
+      await db.query('CREATE TABLE s (id INT PRIMARY KEY, tid INT)');
+      const plan = async (sql: string) =>
+        (await rows(db, `EXPLAIN ${sql}`, [])).map((r) => String(r[0])).join('\n');
+      expect(await plan('SELECT v FROM t WHERE id = 5')).toMatch(/point read t/);
+      expect(await plan('SELECT v FROM t WHERE id >= 5 AND id < 9 AND v > 1')).toMatch(
+        /key range scan t[\s\S]*key id >= 5[\s\S]*key id < 9/,
+      );
+      expect(await plan('SELECT v FROM t WHERE id BETWEEN 1 AND 3')).toMatch(/key range scan/);
+      expect(await plan('SELECT v FROM t WHERE v = 5')).toMatch(/full scan t/);
+      expect(await plan('SELECT * FROM t JOIN s ON s.tid = t.id')).toMatch(/hash join on t\.id = s\.tid/);
+      // A correlated key condition is a point read per outer row.
+      expect(await plan('SELECT (SELECT v FROM t WHERE t.id = s.tid) FROM s')).toMatch(
+        /project \(subquery\)/,
+      );
+      await db.query('INSERT INTO t VALUES (1, 10), (2, 20), (3, 30), (4, 40)');
+      // Ranges give the same rows as the conditions alone would, at the edges too.
+      expect(await rows(db, 'SELECT id FROM t WHERE id > 1.5 AND id <= 3.5')).toEqual([[2], [3]]);
+      expect(await rows(db, 'SELECT id FROM t WHERE id = 2.5')).toEqual([]);
+      expect(await rows(db, 'SELECT id FROM t WHERE id = NULL')).toEqual([]);
+      expect(await rows(db, "SELECT id FROM t WHERE id = '3'")).toEqual([[3]]);
+      expect(await rows(db, 'SELECT id FROM t WHERE 2 < id')).toEqual([[3], [4]]);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('SQL: transactions', () => {
+  it('BEGIN/COMMIT/ROLLBACK through db.query, and sessions of their own', async () => {
+    const { db } = await memDb();
+    try {
+      await db.query('CREATE TABLE t (id INT PRIMARY KEY, v INT)');
+      await db.query('BEGIN');
+      await db.query('INSERT INTO t VALUES (1, 1)');
+      expect(await rows(db, 'SELECT count(*) FROM t')).toEqual([[1]]);
+      // Another session does not see the open transaction's write.
+      const other = db.session();
+      expect(await rows(other, 'SELECT count(*) FROM t')).toEqual([[0]]);
+      await db.query('ROLLBACK');
+      expect(await rows(db, 'SELECT count(*) FROM t')).toEqual([[0]]);
+      await db.query('START TRANSACTION');
+      await db.query('INSERT INTO t VALUES (2, 2)');
+      await db.query('COMMIT');
+      expect(await rows(other, 'SELECT id FROM t')).toEqual([[2]]);
+      // A write-write conflict between two sessions' transactions: the second committer gets CONFLICT.
+      const a = db.session();
+      const b = db.session();
+      await a.query('BEGIN');
+      await b.query('BEGIN');
+      await a.query('UPDATE t SET v = 10 WHERE id = 2');
+      await b.query('UPDATE t SET v = 20 WHERE id = 2');
+      await a.query('COMMIT');
+      expect(await codeOf(b.query('COMMIT'))).toBe('CONFLICT');
+      expect(await rows(db, 'SELECT v FROM t')).toEqual([[10]]);
+      // DDL commits an open transaction first, as MySQL does.
+      await a.query('BEGIN');
+      await a.query('INSERT INTO t VALUES (3, 3)');
+      await a.query('CREATE TABLE u (x INT)');
+      await a.query('ROLLBACK');
+      expect(await rows(db, 'SELECT count(*) FROM t')).toEqual([[2]]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('tx.query runs in db.transaction: rolled back with it, and refuses BEGIN and DDL', async () => {
+    const { db } = await memDb();
+    try {
+      await db.query('CREATE TABLE t (id INT PRIMARY KEY, v INT)');
+      await expect(
+        db.transaction(async (tx) => {
+          await tx.query('INSERT INTO t VALUES (?, ?)', [1, 1]);
+          expect((await tx.query('SELECT count(*) FROM t')).rows).toEqual([[1]]);
+          throw new Error('no');
+        }),
+      ).rejects.toThrow('no');
+      expect(await rows(db, 'SELECT count(*) FROM t')).toEqual([[0]]);
+      await db.transaction(async (tx) => {
+        await tx.insert('t', { id: 5, v: 5 });
+        await tx.query('UPDATE t SET v = v + 1');
+        expect(await codeOf(tx.query('COMMIT'))).toBe('INVALID_ARGUMENT');
+        expect(await codeOf(tx.query('DROP TABLE t'))).toBe('INVALID_ARGUMENT');
+      });
+      expect(await rows(db, 'SELECT * FROM t')).toEqual([[5, 6]]);
+      let kept: { query(s: string): Promise<unknown> } | undefined;
+      await db.transaction((tx) => {
+        kept = tx;
+      });
+      expect(await codeOf(kept!.query('SELECT 1'))).toBe('CLOSED');
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('SQL: resources', () => {
+  it('a grouping too big for the query pool fails with MEMORY_LIMIT; the database goes on, pools back to zero', async () => {
+    const { db } = await memDb({ memory: { leakDetection: 'paranoid', queryBytes: 1 << 20 } });
+    try {
+      await db.query('CREATE TABLE t (id INT PRIMARY KEY, s TEXT)');
+      for (let k = 0; k < 20; k++) {
+        const values = Array.from(
+          { length: 1000 },
+          (_, i) => `(${k * 1000 + i}, 'value-${k * 1000 + i}-${'x'.repeat(40)}')`,
+        );
+        await db.query(`INSERT INTO t VALUES ${values.join(', ')}`);
+      }
+      expect(await codeOf(db.query('SELECT s, count(*) FROM t GROUP BY s'))).toBe('MEMORY_LIMIT');
+      expect(await codeOf(db.query('SELECT a.id FROM t a JOIN t b ON a.s = b.s'))).toBe('MEMORY_LIMIT');
+      expect(db.stats().memory.pools.query!.bytes).toBe(0);
+      expect(await rows(db, 'SELECT count(*), count(DISTINCT id % 7) FROM t')).toEqual([[20000, 7]]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a query failing midway releases what its scans pinned (close proves it)', async () => {
+    const { db } = await memDb({ storage: { memtableRowsMax: 500 } });
+    try {
+      await db.query('CREATE TABLE t (id INT PRIMARY KEY, v INT)');
+      for (let k = 0; k < 10; k++) {
+        await db.query(
+          `INSERT INTO t VALUES ${Array.from({ length: 1000 }, (_, i) => `(${k * 1000 + i}, ${i})`).join(', ')}`,
+        );
+      }
+      await db.flush();
+      const e = await db
+        .query("SELECT REPEAT('x', CASE WHEN id = 9000 THEN 20000000 ELSE 1 END) FROM t")
+        .catch((x: unknown) => x);
+      expect((e as TidemarkError).code).toBe('INVALID_ARGUMENT');
+      // A session left in a transaction with an open scan's results: ended by close.
+      const s = db.session();
+      await s.query('BEGIN');
+      await s.query('SELECT count(*) FROM t WHERE v > 5');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('refuses oversized SQL and values with INVALID_ARGUMENT', async () => {
+    const { db } = await memDb();
+    try {
+      await db.query('CREATE TABLE t (id INT PRIMARY KEY, s LONGTEXT)');
+      expect(await codeOf(db.query('INSERT INTO t VALUES (1, ?)', ['x'.repeat(17 * 1024 * 1024)]))).toBe(
+        'INVALID_ARGUMENT',
+      );
+      expect(await codeOf(db.query(`SELECT '${'x'.repeat(17 * 1024 * 1024)}'`))).toBe('INVALID_ARGUMENT');
+      expect(await rows(db, 'SELECT count(*) FROM t')).toEqual([[0]]);
+    } finally {
+      await db.close();
+    }
+  });
+});
