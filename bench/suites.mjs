@@ -249,4 +249,55 @@ export const SUITES = [
       );
     },
   },
+  {
+    name: 'sql',
+    title: 'SQL: TPC-H Q1 and Q6, point selects',
+    script: 'sql.mjs',
+    peers: true,
+    table(rows) {
+      const lines = [
+        '| workload | engine | throughput | median | slowest | first run | peak RSS | tidemark vs peers |',
+        '|---|---|---:|---:|---:|---:|---:|---|',
+      ];
+      const verdicts = [];
+      for (const [w, rs] of groupBy(rows, (r) => r.workload)) {
+        for (const r of rs) {
+          const ratios = r.engine === 'tidemark' && rs.length > 1 ? ratiosToPeers(rs) : '';
+          const first = r.firstMs === undefined ? '' : `${r.firstMs.toFixed(0)} ms`;
+          lines.push(
+            `| ${r.name} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${first} | ${r.peakRssMiB} MiB | ${ratios} |`,
+          );
+        }
+        const t = rs.find((r) => r.engine === 'tidemark');
+        const q = rs.find((r) => r.engine === 'sqlite');
+        const d = rs.find((r) => r.engine === 'duckdb');
+        if ((w === 'q1' || w === 'q6') && t && q && d) {
+          const vsSqlite = t.opsPerSec / q.opsPerSec;
+          const duckFaster = d.opsPerSec / t.opsPerSec;
+          verdicts.push(
+            `- ${w.toUpperCase()}: ${vsSqlite.toFixed(2)}x better-sqlite3 (target >= 5x: ${vsSqlite >= 5 ? 'met' : 'not met'}); DuckDB ${duckFaster.toFixed(2)}x faster (target within 3x: ${duckFaster <= 3 ? 'met' : 'not met'})`,
+          );
+          const agree = new Set(rs.map((r) => r.digest)).size === 1;
+          verdicts.push(
+            `  - results ${agree ? 'agree across the three engines' : 'DIFFER between engines: ' + rs.map((r) => `${r.engine}: ${r.digest}`).join(' / ')}`,
+          );
+        }
+      }
+      const p = rows.find((r) => r.engine === 'tidemark' && r.workload === 'point');
+      const g = rows.find((r) => r.engine === 'tidemark' && r.workload === 'get');
+      if (p && g) {
+        const ratio = p.opsPerSec / g.opsPerSec;
+        verdicts.push(
+          `- point selects through query: ${ratio.toFixed(2)}x db.get (target >= 0.5x: ${ratio >= 0.5 ? 'met' : 'not met'})`,
+        );
+      }
+      return (
+        lines.join('\n') +
+        '\n\nTargets:\n' +
+        verdicts.join('\n') +
+        '\n\nQ1 and Q6 as TPC-H writes them (Q1 with its date already computed: 1998-12-01 minus 90 days), over lineitem generated with dbgen\'s distributions for the columns they read (bench/lib/tpch.mjs); one surrogate key per line. "First run": the query\'s first execution after the load.\n\nSettings:\n' +
+        settingsLines(rows).join('\n')
+      );
+    },
+  },
 ];

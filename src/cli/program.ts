@@ -10,6 +10,7 @@ import { check, formatCheck } from './check.js';
 import { formatReport, inspect } from './inspect.js';
 import { leakcheck, type LeakcheckOptions } from './leakcheck.js';
 import { PLANT_KINDS } from '../util/plant.js';
+import { runShell, runSql, type OutputMode } from './sql.js';
 
 function packageVersion(): string {
   // dist/cli/main.js and src/cli/main.ts both sit two levels below package.json.
@@ -120,6 +121,28 @@ export function buildProgram(): Command {
         (opts.json === true ? JSON.stringify(report, null, 2) : formatCheck(report)) + '\n',
       );
       process.exitCode = report.clean ? 0 : 1;
+    });
+
+  program
+    .command('sql')
+    .description('run SQL statements (separated by ;) against a database directory and print the results')
+    .argument('<dir>', 'data directory (created if missing)')
+    .requiredOption('-e, --execute <sql>', 'the SQL to run')
+    .addOption(
+      new Option('--mode <mode>', 'output format').choices(['table', 'json', 'tsv']).default('table'),
+    )
+    .action(async (dir: string, opts: { execute: string; mode: OutputMode }) => {
+      process.exitCode = await runSql(dir, opts.execute, { mode: opts.mode });
+    });
+
+  program
+    .command('shell')
+    .description(
+      'an interactive SQL shell on a database directory (statements end with ;, .help for commands); reads a script from a pipe',
+    )
+    .argument('<dir>', 'data directory (created if missing)')
+    .action(async (dir: string) => {
+      process.exitCode = await runShell(dir);
     });
 
   program

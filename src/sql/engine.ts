@@ -4,7 +4,7 @@
  * against), so a repeated statement with `?` parameters costs its execution only.
  */
 import parser from 'node-sql-parser';
-import type { TableSpec } from '../catalog/schema.js';
+import type { ColumnType, TableSpec } from '../catalog/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { MemoryPool } from '../mem/index.js';
 import type { Transaction } from '../txn/transaction.js';
@@ -25,10 +25,10 @@ import {
   type SqlView,
 } from './catalog.js';
 import type { Expr } from './expr.js';
-import { constValue, materialize, type Op } from './ops.js';
+import { constValue, materialize, pointKey, Project, rowValue, TableScan, type Op } from './ops.js';
 import { parseSql, type Ast } from './parse.js';
 import { Planner, unsupported, type PlanCatalog, type Level } from './plan.js';
-import { getv, QueryMemory, type Ctx } from './vector.js';
+import { getv, QueryMemory, type Batch, type Ctx } from './vector.js';
 import {
   dateText,
   hashKey,
@@ -57,6 +57,12 @@ export interface SqlHost {
   _begin(): Transaction;
   _commit(tx: Transaction): Promise<void>;
   _rollback(tx: Transaction, reason: string, cause?: unknown): void;
+  /** A point read at the newest commit, without a transaction (db.get). */
+  get(
+    table: string,
+    key: unknown,
+    options: { columns?: readonly string[] },
+  ): Promise<Record<string, unknown> | undefined>;
   /** Bumped by every createTable/dropTable. */
   readonly _schemaVersion: number;
   _queryPool(): MemoryPool;
@@ -73,7 +79,23 @@ interface Prepared {
   params: number;
   /** Plans of SELECT statements by position. */
   plans: Map<number, { op: Op; names: string[] }>;
+  /** SELECTs that are one point read of plain columns, by position (null: not one). */
+  points: Map<number, PointPlan | null>;
 }
+
+/** A SELECT of plain columns by a key equality: run as one lookup, without a transaction. */
+interface PointPlan {
+  table: string;
+  keyType: ColumnType;
+  key: Expr;
+  fetch: string[];
+  types: ColumnType[];
+  /** For each output column, its index in `fetch`. */
+  out: number[];
+  names: string[];
+}
+
+const NO_ROWS: Batch = { len: 1, cols: [] };
 
 function conflict(e: unknown): boolean {
   return e instanceof TidemarkError && e.code === 'CONFLICT';
@@ -212,14 +234,16 @@ export class SqlEngine implements PlanCatalog {
   prepare(sql: string): Prepared {
     const version = this.host._schemaVersion;
     const hit = this.cache.get(sql);
-    if (hit !== undefined && hit.version === version) {
-      // LRU: move to the end.
-      this.cache.delete(sql);
-      this.cache.set(sql, hit);
-      return hit;
-    }
+    // Oldest first out past PLAN_CACHE_ENTRIES (a hit is not moved: that costs more than it saves).
+    if (hit !== undefined && hit.version === version) return hit;
     const parsed = parseSql(sql);
-    const p: Prepared = { version, statements: parsed.statements, params: parsed.params, plans: new Map() };
+    const p: Prepared = {
+      version,
+      statements: parsed.statements,
+      params: parsed.params,
+      plans: new Map(),
+      points: new Map(),
+    };
     this.cache.set(sql, p);
     if (this.cache.size > PLAN_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     return p;
@@ -237,6 +261,63 @@ export class SqlEngine implements PlanCatalog {
   /** `tx.query`. */
   queryIn(tx: Transaction, sql: string, params: readonly unknown[]): Promise<QueryResult> {
     return queryInTransaction(this, tx, sql, params);
+  }
+
+  /** The statement as a point read, if it is one. */
+  pointPlan(p: Prepared, i: number): PointPlan | undefined {
+    let pp = p.points.get(i);
+    if (pp === undefined) {
+      // Planned against the current catalog only (the next statement's run loads it).
+      if (this.meta === undefined || this.metaVersion !== this.host._schemaVersion) return undefined;
+      pp = null;
+      const ast = p.statements[i];
+      if (ast.type === 'select') {
+        const plan = this.planSelect(p, i, ast);
+        const op = plan.op;
+        if (op instanceof Project && op.input instanceof TableScan) {
+          const scan = op.input;
+          const eq = scan.range?.eq;
+          if (
+            scan.pointOnly &&
+            eq !== undefined &&
+            eq.subs.length === 0 &&
+            op.exprs.every((e) => e.column !== undefined && e.subs.length === 0)
+          ) {
+            pp = {
+              table: scan.table,
+              keyType: scan.keyType,
+              key: eq,
+              fetch: scan.columns.map((c) => c.name),
+              types: scan.columns.map((c) => c.type),
+              out: op.exprs.map((e) => e.column!),
+              names: plan.names,
+            };
+          }
+        }
+      }
+      p.points.set(i, pp);
+    }
+    return pp ?? undefined;
+  }
+
+  /** Run a point read; undefined when the key is not of the key's kind (the plan then runs). */
+  async point(
+    pp: PointPlan,
+    params: readonly SqlValue[],
+    tx: Transaction | undefined,
+  ): Promise<QueryResult | undefined> {
+    const v = getv(pp.key.ev(NO_ROWS, { params } as Ctx), 0);
+    const key = pointKey(v, pp.keyType);
+    if (key === undefined) return undefined;
+    const result: QueryResult = { columns: [...pp.names], rows: [], affectedRows: 0 };
+    if (key === 'empty') return result;
+    const options = { columns: pp.fetch };
+    const row =
+      tx !== undefined ? await tx.get(pp.table, key, options) : await this.host.get(pp.table, key, options);
+    if (row !== undefined) {
+      result.rows.push(pp.out.map((j) => rowValue(pp.types[j]!, row[pp.fetch[j]!])));
+    }
+    return result;
   }
 
   // ---- running ----
@@ -1003,6 +1084,18 @@ export class SqlSession {
 
   /** Run SQL (one or more statements; the last one's result is returned). */
   async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
+    // A single point read, the most frequent statement there is: straight to the lookup.
+    const p = this.engine.prepare(sql);
+    if (p.statements.length === 1 && (this.tx === undefined || this.tx.state === 'active')) {
+      const pp = this.engine.pointPlan(p, 0);
+      if (pp !== undefined) {
+        const values = checkParams(params);
+        if (values.length === p.params) {
+          const r = await this.engine.point(pp, values, this.tx);
+          if (r !== undefined) return r;
+        }
+      }
+    }
     const all = await this.queryAll(sql, params);
     return all[all.length - 1] ?? { columns: [], rows: [], affectedRows: 0 };
   }
@@ -1056,14 +1149,17 @@ export class SqlSession {
       if (this.tx !== undefined) await this.commit();
       return this.engine.ddl(ast, sql);
     }
-    if (this.tx !== undefined) {
-      if (this.tx.state !== 'active') {
-        const reason = this.tx.endReason ?? this.tx.state;
-        this.tx = undefined;
-        throw new TidemarkError('CLOSED', `the transaction ended (${reason}): ROLLBACK and start again`);
-      }
-      return this.engine.runStatement(p, i, this.tx, params, sql);
+    if (this.tx !== undefined && this.tx.state !== 'active') {
+      const reason = this.tx.endReason ?? this.tx.state;
+      this.tx = undefined;
+      throw new TidemarkError('CLOSED', `the transaction ended (${reason}): ROLLBACK and start again`);
     }
+    const pp = this.engine.pointPlan(p, i);
+    if (pp !== undefined) {
+      const r = await this.engine.point(pp, params, this.tx);
+      if (r !== undefined) return r;
+    }
+    if (this.tx !== undefined) return this.engine.runStatement(p, i, this.tx, params, sql);
     // Autocommit: each statement its own transaction, retried on a write-write conflict (it saw
     // nothing the caller could act on, so running it again on a newer snapshot is the same request).
     for (let attempt = 1; ; attempt++) {

@@ -4,6 +4,7 @@
  * semantics the fast paths must match.
  */
 import { TidemarkError } from '../errors.js';
+import { arithKernel, compareKernel, repOf, truthKernel } from './kernels.js';
 import {
   anyCol,
   boxed,
@@ -13,6 +14,7 @@ import {
   numCol,
   type Batch,
   type Col,
+  type ConstCol,
   type Ctx,
   type NumCol,
 } from './vector.js';
@@ -24,6 +26,7 @@ import {
   FUNCTIONS,
   hashKey,
   likeRegex,
+  parseDate,
   toText,
   truth,
   type SqlValue,
@@ -40,7 +43,16 @@ export interface Expr {
   readonly literal?: SqlValue;
   /** Whether it reads no column of its own query level (literals, parameters, outer columns). */
   readonly constant: boolean;
+  /** When it is an AND of column-against-constant comparisons: those (a filter's fused path). */
+  readonly atoms?: readonly CondAtom[];
   ev(b: Batch, ctx: Ctx): Col;
+}
+
+/** `column OP value`, value constant for the batch (see Expr.atoms). */
+export interface CondAtom {
+  column: number;
+  op: string;
+  value: Expr;
 }
 
 /** The pieces of a query a subquery runs: provided by the operators module. */
@@ -54,7 +66,7 @@ function make(
   text: string,
   children: readonly Expr[],
   ev: (b: Batch, ctx: Ctx) => Col,
-  extra: Partial<Pick<Expr, 'column' | 'literal' | 'constant'>> = {},
+  extra: Partial<Pick<Expr, 'column' | 'literal' | 'constant' | 'atoms'>> = {},
 ): Expr {
   const subs: SubqueryExpr[] = [];
   for (const c of children) subs.push(...c.subs);
@@ -84,6 +96,8 @@ export async function evaluate(e: Expr, b: Batch, ctx: Ctx): Promise<Col> {
   return e.ev(b, ctx);
 }
 
+const EMPTY_U8 = new Uint8Array(0);
+
 /** Per row: 1 true, 0 false, -1 null (SQL truth). */
 export function truthArray(c: Col, n: number): Int8Array {
   const out = new Int8Array(n);
@@ -91,9 +105,7 @@ export function truthArray(c: Col, n: number): Int8Array {
     const t = truth(c.v);
     out.fill(t === null ? -1 : t ? 1 : 0);
   } else if (c.k === 'num') {
-    const d = c.d;
-    const nulls = c.nulls;
-    for (let i = 0; i < n; i++) out[i] = nulls !== null && nulls[i] === 1 ? -1 : d[i] !== 0 ? 1 : 0;
+    truthKernel(repOf(c.d))(c.d, c.nulls, n, out);
   } else {
     for (let i = 0; i < n; i++) {
       const t = truth(c.d[i]!);
@@ -132,8 +144,27 @@ export function rowwise(text: string, args: readonly Expr[], f: (vals: SqlValue[
   });
 }
 
+/** Plain numbers (not times) in a typed array or a constant: arithmetic's fast path. */
 function isNumeric(c: Col): boolean {
-  return c.k === 'num' || (c.k === 'const' && (typeof c.v === 'number' || c.v === null));
+  return (c.k === 'num' && c.time !== true) || (c.k === 'const' && (typeof c.v === 'number' || c.v === null));
+}
+
+/**
+ * A column as numbers to compare: plain numbers, or times as ms when `time` (a constant Date, or a
+ * string that reads as one, then counts as its ms). Undefined when it is not comparable that way.
+ */
+function comparable(c: Col, time: boolean): Col | undefined {
+  if (c.k === 'num') return (c.time === true) === time ? c : undefined;
+  if (c.k !== 'const') return undefined;
+  const v = c.v;
+  if (v === null) return c;
+  if (!time) return typeof v === 'number' ? c : undefined;
+  if (v instanceof Date) return constCol(v.getTime());
+  if (typeof v === 'string') {
+    const d = parseDate(v);
+    return d === undefined ? undefined : constCol(d.getTime());
+  }
+  return undefined;
 }
 
 function orNulls(a: Col, b: Col, n: number): Uint8Array | null {
@@ -155,94 +186,86 @@ export function arithmetic(op: string, l: Expr, r: Expr): Expr {
     if ((x.k === 'const' && x.v === null) || (y.k === 'const' && y.v === null)) return constCol(null);
     const n = b.len;
     const out = new Float64Array(n);
+    const xs = x.k === 'num' ? x.d : ((x as ConstCol).v as number);
+    const ys = y.k === 'num' ? y.d : ((y as ConstCol).v as number);
+    const divNulls = op === '/' ? new Uint8Array(n) : EMPTY_U8;
+    const zeros = arithKernel(op, repOf(xs), repOf(ys))(xs, ys, n, out, divNulls);
     let nulls = orNulls(x, y, n);
-    const xs = x.k === 'num' ? x.d : null;
-    const ys = y.k === 'num' ? y.d : null;
-    const xc = x.k === 'const' ? (x.v as number) : 0;
-    const yc = y.k === 'const' ? (y.v as number) : 0;
-    switch (op) {
-      case '+':
-        for (let i = 0; i < n; i++) out[i] = (xs !== null ? xs[i]! : xc) + (ys !== null ? ys[i]! : yc);
-        break;
-      case '-':
-        for (let i = 0; i < n; i++) out[i] = (xs !== null ? xs[i]! : xc) - (ys !== null ? ys[i]! : yc);
-        break;
-      case '*':
-        for (let i = 0; i < n; i++) out[i] = (xs !== null ? xs[i]! : xc) * (ys !== null ? ys[i]! : yc);
-        break;
-      case '/':
-        for (let i = 0; i < n; i++) {
-          const d = ys !== null ? ys[i]! : yc;
-          if (d === 0) (nulls ??= new Uint8Array(n))[i] = 1;
-          else out[i] = (xs !== null ? xs[i]! : xc) / d;
-        }
-        break;
-      default:
-        return slow.ev(b, ctx);
+    if (zeros > 0) {
+      if (nulls === null) nulls = divNulls;
+      else for (let i = 0; i < n; i++) nulls[i]! |= divNulls[i]!;
     }
     return numCol(out, nulls);
   });
 }
 
+const FLIP: Record<string, string> = {
+  '=': '=',
+  '<>': '<>',
+  '!=': '!=',
+  '<': '>',
+  '<=': '>=',
+  '>': '<',
+  '>=': '<=',
+};
+
+function atomOf(op: string, l: Expr, r: Expr): CondAtom[] | undefined {
+  if (FLIP[op] === undefined) return undefined;
+  if (l.column !== undefined && r.constant && r.subs.length === 0)
+    return [{ column: l.column, op, value: r }];
+  if (r.column !== undefined && l.constant && l.subs.length === 0)
+    return [{ column: r.column, op: FLIP[op], value: l }];
+  return undefined;
+}
+
 export function comparison(op: string, l: Expr, r: Expr): Expr {
   const text = `${l.text} ${op} ${r.text}`;
   const slow = rowwise(text, [l, r], ([a, b]) => compareOp(op, a!, b!));
-  return make(text, [l, r], (b, ctx) => {
-    const x = l.ev(b, ctx);
-    const y = r.ev(b, ctx);
-    if (x.k === 'const' && y.k === 'const') return constCol(compareOp(op, x.v, y.v));
-    if (op === '<=>' || !isNumeric(x) || !isNumeric(y)) return slow.ev(b, ctx);
-    if ((x.k === 'const' && x.v === null) || (y.k === 'const' && y.v === null)) return constCol(null);
-    const n = b.len;
-    const out = new Uint8Array(n);
-    const xs = x.k === 'num' ? x.d : null;
-    const ys = y.k === 'num' ? y.d : null;
-    const xc = x.k === 'const' ? (x.v as number) : 0;
-    const yc = y.k === 'const' ? (y.v as number) : 0;
-    for (let i = 0; i < n; i++) {
-      const a = xs !== null ? xs[i]! : xc;
-      const c = ys !== null ? ys[i]! : yc;
-      let t: boolean;
-      switch (op) {
-        case '=':
-          t = a === c;
-          break;
-        case '<>':
-        case '!=':
-          t = a !== c;
-          break;
-        case '<':
-          t = a < c;
-          break;
-        case '<=':
-          t = a <= c;
-          break;
-        case '>':
-          t = a > c;
-          break;
-        default:
-          t = a >= c;
-      }
-      out[i] = t ? 1 : 0;
-    }
-    return numCol(out, orNulls(x, y, n));
-  });
+  const atoms = atomOf(op, l, r);
+  return make(
+    text,
+    [l, r],
+    (b, ctx) => {
+      const x0 = l.ev(b, ctx);
+      const y0 = r.ev(b, ctx);
+      if (x0.k === 'const' && y0.k === 'const') return constCol(compareOp(op, x0.v, y0.v));
+      const time = (x0.k === 'num' && x0.time === true) || (y0.k === 'num' && y0.time === true);
+      const x = comparable(x0, time);
+      const y = comparable(y0, time);
+      if (op === '<=>' || x === undefined || y === undefined) return slow.ev(b, ctx);
+      if ((x.k === 'const' && x.v === null) || (y.k === 'const' && y.v === null)) return constCol(null);
+      const n = b.len;
+      const out = new Uint8Array(n);
+      const xs = x.k === 'num' ? x.d : ((x as ConstCol).v as number);
+      const ys = y.k === 'num' ? y.d : ((y as ConstCol).v as number);
+      compareKernel(op, repOf(xs), repOf(ys))(xs, ys, n, out);
+      return numCol(out, orNulls(x, y, n));
+    },
+    atoms !== undefined ? { atoms } : {},
+  );
 }
 
 export function logical(op: 'AND' | 'OR' | 'XOR', l: Expr, r: Expr): Expr {
-  return make(`(${l.text} ${op} ${r.text})`, [l, r], (b, ctx) => {
-    const x = truthArray(l.ev(b, ctx), b.len);
-    const y = truthArray(r.ev(b, ctx), b.len);
-    const out = new Int8Array(b.len);
-    for (let i = 0; i < b.len; i++) {
-      const a = x[i]!;
-      const c = y[i]!;
-      if (op === 'AND') out[i] = a === 0 || c === 0 ? 0 : a === -1 || c === -1 ? -1 : 1;
-      else if (op === 'OR') out[i] = a === 1 || c === 1 ? 1 : a === -1 || c === -1 ? -1 : 0;
-      else out[i] = a === -1 || c === -1 ? -1 : a !== c ? 1 : 0;
-    }
-    return fromTruth(out);
-  });
+  const atoms =
+    op === 'AND' && l.atoms !== undefined && r.atoms !== undefined ? [...l.atoms, ...r.atoms] : undefined;
+  return make(
+    `(${l.text} ${op} ${r.text})`,
+    [l, r],
+    (b, ctx) => {
+      const x = truthArray(l.ev(b, ctx), b.len);
+      const y = truthArray(r.ev(b, ctx), b.len);
+      const out = new Int8Array(b.len);
+      for (let i = 0; i < b.len; i++) {
+        const a = x[i]!;
+        const c = y[i]!;
+        if (op === 'AND') out[i] = a === 0 || c === 0 ? 0 : a === -1 || c === -1 ? -1 : 1;
+        else if (op === 'OR') out[i] = a === 1 || c === 1 ? 1 : a === -1 || c === -1 ? -1 : 0;
+        else out[i] = a === -1 || c === -1 ? -1 : a !== c ? 1 : 0;
+      }
+      return fromTruth(out);
+    },
+    atoms !== undefined ? { atoms } : {},
+  );
 }
 
 export function not(e: Expr): Expr {

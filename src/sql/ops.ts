@@ -5,7 +5,7 @@
  * to the table scans, which release what they pinned.
  */
 import type { ColumnType } from '../catalog/schema.js';
-import { evaluate, truthArray, type Expr, type Runnable } from './expr.js';
+import { evaluate, truthArray, type CondAtom, type Expr, type Runnable } from './expr.js';
 import {
   anyCol,
   boxed,
@@ -17,10 +17,14 @@ import {
   type Batch,
   type Col,
   type Ctx,
+  type NumArray,
 } from './vector.js';
-import { compare, hashKey, sortCompare, toNumber, type SqlValue } from './values.js';
+import { compare, hashKey, parseDate, sortCompare, toNumber, type SqlValue } from './values.js';
+import { repOf, selectKernel, sumKernel, type Rep, type SelectAtom } from './kernels.js';
 
 export const BATCH_ROWS = 4096;
+/** Rows per batch read from a table (the engine caps batches at 16,000 rows). */
+const SCAN_BATCH_ROWS = 16384;
 
 export interface Op extends Runnable {
   /** Output column names (for `columns` and `*`). */
@@ -63,16 +67,10 @@ export interface KeyRange {
   upper?: { e: Expr; inclusive: boolean };
 }
 
-/** The key bounds of a range for a key column of this type, or 'empty'. */
-async function keyBounds(
-  range: KeyRange,
-  keyType: ColumnType,
-  ctx: Ctx,
-): Promise<{ eq?: unknown; gte?: unknown; lt?: unknown } | 'empty' | undefined> {
+function keyConv(keyType: ColumnType): (v: SqlValue) => number | string | undefined {
   const numeric =
     keyType === 'int32' || keyType === 'int64' || keyType === 'float64' || keyType === 'timestamp';
-  const integer = keyType === 'int32' || keyType === 'int64';
-  const conv = (v: SqlValue): number | string | undefined => {
+  return (v) => {
     if (numeric) {
       if (typeof v === 'number') return v;
       if (v instanceof Date && keyType === 'timestamp') return v.getTime();
@@ -81,15 +79,36 @@ async function keyBounds(
     if (keyType === 'string' && typeof v === 'string') return v;
     return undefined;
   };
+}
+
+/**
+ * The key a `key = v` condition reads: 'empty' when no row can match (NULL, a fraction for an
+ * integer key, out of range); undefined when v is not of the key's kind (the condition is then
+ * checked row by row, as MySQL compares across types).
+ */
+export function pointKey(v: SqlValue, keyType: ColumnType): unknown {
+  if (v === null) return 'empty';
+  const k = keyConv(keyType)(v);
+  if (k === undefined) return undefined;
+  const integer = keyType === 'int32' || keyType === 'int64';
+  if (integer && !Number.isInteger(k)) return 'empty';
+  if (keyType === 'int32' && ((k as number) < -2147483648 || (k as number) > 2147483647)) return 'empty';
+  if (keyType === 'int64' && !Number.isSafeInteger(k)) return 'empty';
+  return keyType === 'timestamp' ? new Date(k) : k;
+}
+
+/** The key bounds of a range for a key column of this type, or 'empty'. */
+async function keyBounds(
+  range: KeyRange,
+  keyType: ColumnType,
+  ctx: Ctx,
+): Promise<{ eq?: unknown; gte?: unknown; lt?: unknown } | 'empty' | undefined> {
+  const integer = keyType === 'int32' || keyType === 'int64';
+  const conv = keyConv(keyType);
   if (range.eq !== undefined) {
-    const v = await constValue(range.eq, ctx);
-    if (v === null) return 'empty';
-    const k = conv(v);
-    if (k === undefined) return undefined;
-    if (integer && !Number.isInteger(k)) return 'empty';
-    if (keyType === 'int32' && ((k as number) < -2147483648 || (k as number) > 2147483647)) return 'empty';
-    if (keyType === 'int64' && !Number.isSafeInteger(k)) return 'empty';
-    return { eq: keyType === 'timestamp' ? new Date(k) : k };
+    const k = pointKey(await constValue(range.eq, ctx), keyType);
+    if (k === 'empty') return 'empty';
+    return k === undefined ? undefined : { eq: k };
   }
   const out: { gte?: unknown; lt?: unknown } = {};
   if (range.lower !== undefined) {
@@ -141,12 +160,8 @@ function tableColumn(type: ColumnType, data: unknown, nulls: Uint8Array | undefi
       return numCol(data as Float64Array, nulls ?? null);
     case 'int64':
       return numCol(data as number[], nulls ?? null);
-    case 'timestamp': {
-      const d = data as Float64Array;
-      const out = new Array<SqlValue>(n);
-      for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? null : new Date(d[i]!);
-      return anyCol(out);
-    }
+    case 'timestamp':
+      return numCol(data as Float64Array, nulls ?? null, true);
     default: {
       const d = data as SqlValue[];
       if (nulls === undefined) return anyCol(d);
@@ -157,7 +172,7 @@ function tableColumn(type: ColumnType, data: unknown, nulls: Uint8Array | undefi
   }
 }
 
-function rowValue(type: ColumnType, v: unknown): SqlValue {
+export function rowValue(type: ColumnType, v: unknown): SqlValue {
   if (v === null || v === undefined) return null;
   if (type === 'bool') return v === true ? 1 : 0;
   if (type === 'timestamp') return v instanceof Date ? v : new Date(v as number);
@@ -179,6 +194,8 @@ export class TableScan implements Op {
     readonly keyType: ColumnType,
     readonly range: KeyRange | undefined,
     readonly filter: Expr | undefined,
+    /** The filter is the key equality alone: a point read needs no other check. */
+    readonly pointOnly = false,
   ) {
     this.width = columns.length;
     this.names = columns.map((c) => c.name);
@@ -197,9 +214,12 @@ export class TableScan implements Op {
       if (out.len > 0) yield out;
       return;
     }
-    const options: { columns: string[]; batchRows: number; gte?: unknown; lt?: unknown } = {
+    // Zero-copy batches: every operator is done with a batch (or has copied what it keeps: hash
+    // tables, sorts and results hold boxed values) before it asks its input for the next one.
+    const options: { columns: string[]; batchRows: number; borrow: boolean; gte?: unknown; lt?: unknown } = {
       columns: names,
-      batchRows: BATCH_ROWS,
+      batchRows: SCAN_BATCH_ROWS,
+      borrow: true,
     };
     if (bounds?.gte !== undefined) options.gte = bounds.gte;
     if (bounds?.lt !== undefined) options.lt = bounds.lt;
@@ -213,7 +233,7 @@ export class TableScan implements Op {
   }
 
   private async filtered(b: Batch, ctx: Ctx): Promise<Batch> {
-    return this.filter === undefined ? b : filterBatch(b, await evaluate(this.filter, b, ctx));
+    return this.filter === undefined ? b : applyFilter(this.filter, b, ctx);
   }
 
   explain(): string[] {
@@ -232,6 +252,60 @@ export class TableScan implements Op {
     if (this.filter !== undefined) lines.push(`  filter ${this.filter.text}`);
     return lines;
   }
+}
+
+const ONE_ROW: Batch = { len: 1, cols: [] };
+
+/** Rows of `b` where `cond` is true: fused into one pass when it is an AND of simple comparisons. */
+export async function applyFilter(cond: Expr, b: Batch, ctx: Ctx): Promise<Batch> {
+  if (cond.atoms !== undefined) {
+    const r = fusedFilter(cond.atoms, b, ctx);
+    if (r !== undefined) return r;
+  }
+  return filterBatch(b, await evaluate(cond, b, ctx));
+}
+
+/** The fused path, or undefined when a column or constant is not a number (or a time). */
+function fusedFilter(atoms: readonly CondAtom[], b: Batch, ctx: Ctx): Batch | undefined {
+  const slotOf = new Map<number, number>();
+  const cols: NumArray[] = [];
+  const nulls: (Uint8Array | null)[] = [];
+  const reps: Rep[] = [];
+  const k: number[] = [];
+  const shape: SelectAtom[] = [];
+  for (const a of atoms) {
+    const c = b.cols[a.column]!;
+    if (c.k !== 'num') return undefined;
+    const v = getv(a.value.ev(ONE_ROW, ctx), 0);
+    if (v === null) return { len: 0, cols: b.cols };
+    let x: number;
+    if (c.time === true) {
+      if (v instanceof Date) x = v.getTime();
+      else if (typeof v === 'string') {
+        const d = parseDate(v);
+        if (d === undefined) return undefined;
+        x = d.getTime();
+      } else return undefined;
+    } else if (typeof v === 'number') x = v;
+    else return undefined;
+    let slot = slotOf.get(a.column);
+    if (slot === undefined) {
+      slot = cols.length;
+      slotOf.set(a.column, slot);
+      cols.push(c.d);
+      nulls.push(c.nulls);
+      reps.push(repOf(c.d));
+    }
+    shape.push({ slot, op: a.op, k: k.length });
+    k.push(x);
+  }
+  const sel = new Int32Array(b.len);
+  const m = selectKernel(
+    shape,
+    reps,
+    nulls.map((x) => x !== null),
+  )(cols, nulls, k, b.len, sel);
+  return m === b.len ? b : gatherBatch(b, sel, m);
 }
 
 /** Rows whose condition is true. */
@@ -278,7 +352,7 @@ export class Filter implements Op {
   }
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
     for await (const b of this.input.run(ctx)) {
-      const out = filterBatch(b, await evaluate(this.cond, b, ctx));
+      const out = await applyFilter(this.cond, b, ctx);
       if (out.len > 0) yield out;
     }
   }
@@ -645,6 +719,48 @@ export interface AggSpec {
   text: string;
 }
 
+/** Codes below this are packed into one number (three of them stay under 2^53). */
+const CODE_LIMIT = 1 << 17;
+
+/** Small integer codes for the distinct values of a column (values equal as GROUP BY sees them). */
+class Dictionary {
+  private readonly strings = new Map<string, number>();
+  /** Codes of one-character strings by character code (flags and status codes are common keys). */
+  private readonly chars = new Int32Array(256).fill(-1);
+  private readonly others = new Map<string | number, number>();
+  private next = 0;
+
+  code(c: Col, i: number): number {
+    let key: string | number;
+    if (c.k === 'num') {
+      if (c.nulls !== null && c.nulls[i] === 1) key = 'N';
+      else {
+        const v = c.d[i]!;
+        key = v === 0 ? 0 : v;
+      }
+    } else {
+      const v = c.k === 'const' ? c.v : c.d[i]!;
+      if (typeof v === 'string') {
+        if (v.length === 1) {
+          const ch = v.charCodeAt(0);
+          if (ch < 256) {
+            let code = this.chars[ch]!;
+            if (code < 0) this.chars[ch] = code = this.next++;
+            return code;
+          }
+        }
+        let code = this.strings.get(v);
+        if (code === undefined) this.strings.set(v, (code = this.next++));
+        return code;
+      }
+      key = typeof v === 'number' ? (v === 0 ? 0 : v) : v instanceof Date ? v.getTime() : hashKey(v);
+    }
+    let code = this.others.get(key);
+    if (code === undefined) this.others.set(key, (code = this.next++));
+    return code;
+  }
+}
+
 interface AggState {
   count: number[];
   sum: number[];
@@ -670,6 +786,7 @@ export class Aggregate implements Op {
 
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
     const groupIds = new Map<string | number, number>();
+    const dicts = this.groups.map(() => new Dictionary());
     const groupVals: SqlValue[][] = this.groups.map(() => []);
     const states: AggState[] = this.aggs.map((a) => ({
       count: [],
@@ -699,20 +816,22 @@ export class Aggregate implements Op {
         const keyCols: Col[] = [];
         for (const g of this.groups) keyCols.push(await evaluate(g, b, ctx));
         let bytes = 0;
-        const single = keyCols.length === 1 && keyCols[0]!.k === 'num' ? keyCols[0] : undefined;
+        // Each key column's values get small codes (one dictionary per column for the whole
+        // aggregation); a row's group is found by its codes: one number while they are small.
+        const codes = new Int32Array(keyCols.length);
         for (let i = 0; i < n; i++) {
-          let key: string | number;
-          if (
-            single !== undefined &&
-            single.k === 'num' &&
-            (single.nulls === null || single.nulls[i] === 0)
-          ) {
-            const v = single.d[i]!;
-            key = v === 0 ? 0 : v;
-          } else {
-            key = '';
-            for (const c of keyCols) key += `${hashKey(getv(c, i))}\u0001`;
+          let small = true;
+          for (let c = 0; c < keyCols.length; c++) {
+            const code = dicts[c]!.code(keyCols[c]!, i);
+            codes[c] = code;
+            if (code >= CODE_LIMIT) small = false;
           }
+          let key: string | number;
+          if (small && keyCols.length <= 3) {
+            key = codes[0]!;
+            if (keyCols.length > 1) key += codes[1]! * CODE_LIMIT;
+            if (keyCols.length > 2) key += codes[2]! * CODE_LIMIT * CODE_LIMIT;
+          } else key = codes.join(',');
           let g = groupIds.get(key);
           if (g === undefined) {
             g = newGroup();
@@ -731,7 +850,7 @@ export class Aggregate implements Op {
       for (let a = 0; a < this.aggs.length; a++) {
         const spec = this.aggs[a]!;
         const arg = spec.arg !== undefined ? await evaluate(spec.arg, b, ctx) : undefined;
-        accumulate(spec, states[a]!, gid, n, arg, ctx);
+        accumulate(spec, states[a]!, gid, this.groups.length === 0, n, arg, ctx);
       }
     }
     // Output
@@ -760,31 +879,25 @@ function accumulate(
   spec: AggSpec,
   st: AggState,
   gid: Int32Array,
+  single: boolean,
   n: number,
   arg: Col | undefined,
   ctx: Ctx,
 ): void {
   if (arg === undefined) {
-    for (let i = 0; i < n; i++) st.count[gid[i]!]!++;
+    if (single) st.count[0]! += n;
+    else for (let i = 0; i < n; i++) st.count[gid[i]!]!++;
     return;
   }
   const name = spec.name;
   // The fast path: numbers in a typed array, no DISTINCT.
   if (
     arg.k === 'num' &&
+    arg.time !== true &&
     st.seen === undefined &&
     (name === 'SUM' || name === 'AVG' || name === 'TOTAL' || name === 'COUNT')
   ) {
-    const d = arg.d;
-    const nulls = arg.nulls;
-    const sum = st.sum;
-    const count = st.count;
-    for (let i = 0; i < n; i++) {
-      if (nulls !== null && nulls[i] === 1) continue;
-      const g = gid[i]!;
-      sum[g]! += d[i]!;
-      count[g]!++;
-    }
+    sumKernel(repOf(arg.d))(arg.d, arg.nulls, single ? null : gid, n, st.sum, st.count);
     return;
   }
   let bytes = 0;

@@ -34,6 +34,35 @@ export interface Rewritten {
 const DISTINCT_AGG = /^(SUM|AVG|MIN|MAX|TOTAL)\s*\(\s*DISTINCT\b/i;
 
 /**
+ * If a string literal, quoted identifier or comment starts at `i`: the index just past it (-1 when
+ * the text ends inside it). Otherwise undefined. Doubled quotes and backslash escapes stay inside.
+ */
+export function skipQuotedOrComment(sql: string, i: number): number | undefined {
+  const c = sql[i];
+  const n = sql.length;
+  if (c === "'" || c === '"' || c === '`') {
+    let j = i + 1;
+    while (j < n) {
+      if (sql[j] === '\\' && c !== '`') j += 2;
+      else if (sql[j] === c) {
+        if (sql[j + 1] === c) j += 2;
+        else return j + 1;
+      } else j++;
+    }
+    return -1;
+  }
+  if ((c === '-' && sql[i + 1] === '-') || c === '#') {
+    const j = sql.indexOf('\n', i);
+    return j < 0 ? n : j;
+  }
+  if (c === '/' && sql[i + 1] === '*') {
+    const j = sql.indexOf('*/', i + 2);
+    return j < 0 ? -1 : j + 2;
+  }
+  return undefined;
+}
+
+/**
  * Rewrite placeholders and DISTINCT aggregates, skipping string literals, quoted identifiers and
  * comments. Keeps what is needed to map positions back to the original text.
  */
@@ -45,30 +74,9 @@ export function rewrite(sql: string): Rewritten {
   const n = sql.length;
   while (i < n) {
     const c = sql[i]!;
-    if (c === "'" || c === '"' || c === '`') {
-      let j = i + 1;
-      while (j < n) {
-        if (sql[j] === '\\' && c !== '`') j += 2;
-        else if (sql[j] === c) {
-          if (sql[j + 1] === c) j += 2;
-          else break;
-        } else j++;
-      }
-      out += sql.slice(i, j + 1);
-      i = j + 1;
-    } else if (c === '-' && sql[i + 1] === '-') {
-      const j = sql.indexOf('\n', i);
-      const end = j < 0 ? n : j;
-      out += sql.slice(i, end);
-      i = end;
-    } else if (c === '#') {
-      const j = sql.indexOf('\n', i);
-      const end = j < 0 ? n : j;
-      out += sql.slice(i, end);
-      i = end;
-    } else if (c === '/' && sql[i + 1] === '*') {
-      const j = sql.indexOf('*/', i + 2);
-      const end = j < 0 ? n : j + 2;
+    const skip = skipQuotedOrComment(sql, i);
+    if (skip !== undefined) {
+      const end = skip < 0 ? n : skip;
       out += sql.slice(i, end);
       i = end;
     } else if (c === '?') {

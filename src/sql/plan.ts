@@ -756,6 +756,7 @@ export class Planner {
       }
     }
     const filter = conds.length > 0 ? this.andAll(conds, level) : undefined;
+    const pointOnly = range?.eq !== undefined && conds.length === 1;
     return new TableScan(
       t.name,
       s.alias === t.name ? t.name : `${t.name} AS ${s.alias}`,
@@ -764,6 +765,7 @@ export class Planner {
       keyType,
       range,
       filter,
+      pointOnly,
     );
   }
 

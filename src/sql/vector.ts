@@ -6,6 +6,7 @@ import { TidemarkError } from '../errors.js';
 import type { MemoryPool, Reservation } from '../mem/index.js';
 import type { Transaction } from '../txn/transaction.js';
 import { planted, plantedKeep } from '../util/plant.js';
+import { gatherKernel, repOf } from './kernels.js';
 import type { SqlValue } from './values.js';
 
 export type NumArray = Float64Array | Int32Array | Uint8Array | number[];
@@ -15,6 +16,8 @@ export interface NumCol {
   readonly d: NumArray;
   /** 1 = null; null when the column has no nulls. */
   readonly nulls: Uint8Array | null;
+  /** The numbers are times (ms since the epoch): their values are Dates. */
+  readonly time?: boolean;
 }
 export interface AnyCol {
   readonly k: 'any';
@@ -35,8 +38,8 @@ export function constCol(v: SqlValue): ConstCol {
   return { k: 'const', v };
 }
 
-export function numCol(d: NumArray, nulls: Uint8Array | null = null): NumCol {
-  return { k: 'num', d, nulls };
+export function numCol(d: NumArray, nulls: Uint8Array | null = null, time = false): NumCol {
+  return time ? { k: 'num', d, nulls, time } : { k: 'num', d, nulls };
 }
 
 export function anyCol(d: SqlValue[]): AnyCol {
@@ -46,7 +49,8 @@ export function anyCol(d: SqlValue[]): AnyCol {
 export function getv(c: Col, i: number): SqlValue {
   switch (c.k) {
     case 'num':
-      return c.nulls !== null && c.nulls[i] === 1 ? null : c.d[i]!;
+      if (c.nulls !== null && c.nulls[i] === 1) return null;
+      return c.time === true ? new Date(c.d[i]!) : c.d[i]!;
     case 'any':
       return c.d[i]!;
     default:
@@ -59,14 +63,13 @@ export function gather(c: Col, sel: ArrayLike<number>, n: number): Col {
   if (c.k === 'const') return c;
   if (c.k === 'num') {
     const d = new Float64Array(n);
-    const src = c.d;
-    for (let j = 0; j < n; j++) d[j] = src[sel[j]!]!;
+    gatherKernel(repOf(c.d))(c.d, sel, n, d);
     let nulls: Uint8Array | null = null;
     if (c.nulls !== null) {
       nulls = new Uint8Array(n);
       for (let j = 0; j < n; j++) nulls[j] = c.nulls[sel[j]!]!;
     }
-    return numCol(d, nulls);
+    return numCol(d, nulls, c.time === true);
   }
   const d = new Array<SqlValue>(n);
   for (let j = 0; j < n; j++) d[j] = c.d[sel[j]!]!;

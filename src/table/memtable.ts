@@ -15,6 +15,7 @@ import { BTree, type LeafView } from './btree.js';
 import type { Allocator, Decoded } from '../objectio/encoding.js';
 import type { CursorBuffer, LayerCursor } from './cursor.js';
 import type { ColumnData, RowSource } from './source.js';
+import { utf8Text } from '../util/bytes.js';
 
 const BLOCK_SHIFT = 12; // log2(BLOCK_ROWS)
 const BLOCK_MASK = BLOCK_ROWS - 1;
@@ -51,8 +52,6 @@ export interface StagedWrite {
   readonly delKeys: readonly Key[];
   readonly vStart: number;
 }
-
-const decoder = new TextDecoder();
 
 /**
  * The in-memory part of a table: appendable row blocks in pooled memory, a version store, and a
@@ -514,7 +513,7 @@ export class MemTable implements RowSource {
       case 'timestamp':
         return new Date(c.f64![i]!);
       case 'string':
-        return decoder.decode(varSlice(c, i));
+        return utf8Text(varSlice(c, i));
       case 'bytes':
         return varSlice(c, i).slice();
       default:
@@ -550,7 +549,7 @@ export class MemTable implements RowSource {
       case 'bool':
         return c.u8![i] === 1;
       case 'string':
-        return decoder.decode(varSlice(c, i));
+        return utf8Text(varSlice(c, i));
       case 'bytes':
         return varSlice(c, i).slice();
       default:
@@ -579,7 +578,7 @@ export class MemTable implements RowSource {
       const at = r & BLOCK_MASK;
       if (nulls?.[i] === 1) out[i] = null;
       else if (def.type === 'int64') out[i] = c.f64![at]!;
-      else if (def.type === 'string') out[i] = decoder.decode(varSlice(c, at));
+      else if (def.type === 'string') out[i] = utf8Text(varSlice(c, at));
       else out[i] = varSlice(c, at).slice();
     }
     return { data: out as ColumnData, nulls };

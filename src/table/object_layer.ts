@@ -8,8 +8,7 @@ import type { CursorBuffer, LayerCursor } from './cursor.js';
 import { Layer } from './layer.js';
 import type { LayerIds } from './log_records.js';
 import type { ColumnData, RowSource } from './source.js';
-
-const decoder = new TextDecoder();
+import { ASCII_CHARS, utf8Text } from '../util/bytes.js';
 
 /** What the storage layer shares across tables: where objects are read from and cached. */
 export interface ObjectContext {
@@ -38,8 +37,12 @@ export function keyAt(d: Decoded, type: ColumnType, i: number): Key {
     case 'u8':
       return d.u8![i]!;
     case 'var': {
-      const b = d.data!.subarray(d.offsets![i], d.offsets![i + 1]);
-      return type === 'string' ? decoder.decode(b) : b.slice();
+      const start = d.offsets![i]!;
+      const end = d.offsets![i + 1]!;
+      if (type === 'string' && end - start === 1 && d.data![start]! < 0x80)
+        return ASCII_CHARS[d.data![start]!]!;
+      const b = d.data!.subarray(start, end);
+      return type === 'string' ? utf8Text(b) : b.slice();
     }
   }
 }

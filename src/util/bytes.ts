@@ -151,3 +151,29 @@ export class ByteReader {
     });
   }
 }
+
+const textDecoder = new TextDecoder();
+/** The one-character strings of the ASCII characters, by code. */
+export const ASCII_CHARS: readonly string[] = Array.from({ length: 128 }, (_, i) => String.fromCharCode(i));
+const ASCII = ASCII_CHARS;
+
+/**
+ * UTF-8 bytes as a string. Short ASCII strings (flags, codes, names: most values of most string
+ * columns) are built directly: TextDecoder's per-call cost is several times their whole decode.
+ */
+export function utf8Text(b: Uint8Array): string {
+  const n = b.length;
+  if (n === 0) return '';
+  if (n === 1 && b[0]! < 0x80) return ASCII[b[0]!]!;
+  if (n <= 24) {
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      if (b[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
+  }
+  return textDecoder.decode(b);
+}
