@@ -148,7 +148,7 @@ export function buildProgram(): Command {
   program
     .command('leakcheck')
     .description(
-      'the leak soak: checkpoints, recovery, compaction, GC, flush, merge, abandoned scans, failed checkpoints and busy closes in turn, checking memory pools, file handles, files, timers, listeners and the heap after every cycle',
+      'the leak soak: checkpoints, recovery, compaction, GC, flush, merge, abandoned scans, failed checkpoints, busy closes, TidemarkLevel use and SQL in turn, checking memory pools, file handles, files, timers, listeners and the heap after every cycle',
     )
     .option('--cycles <n>', 'cycles to run (default 300)', (v) => positiveInt(v, '--cycles'))
     .option('--minutes <m>', 'run for this many minutes instead', (v) => positiveNumber(v, '--minutes'))
