@@ -23,6 +23,15 @@ export interface Decoded {
   offsets?: Uint32Array;
   data?: Uint8Array;
   nulls?: Uint8Array;
+  /**
+   * A dictionary-encoded var column also keeps its dictionary: entry k is dictData[dictStarts[k] ..
+   * dictStarts[k + 1]), row i holds entry dictCodes[i]. Readers of strings use it to make each
+   * distinct string once per chunk (dictText, filled by the first such reader).
+   */
+  dictCodes?: Uint32Array;
+  dictStarts?: Uint32Array;
+  dictData?: Uint8Array;
+  dictText?: string[];
 }
 
 export const Encoding = {
@@ -500,6 +509,13 @@ function decodeVar(r: ByteReader, enc: number, n: number, out: Decoded, alloc: A
     offsets[n] = at;
     out.offsets = offsets;
     out.data = data;
+    const keptCodes = alloc.u32(n);
+    keptCodes.set(codes.subarray(0, n));
+    const keptData = alloc.u8(dictBytes.length);
+    keptData.set(dictBytes);
+    out.dictCodes = keptCodes;
+    out.dictStarts = starts;
+    out.dictData = keptData;
     return;
   }
   const lw = r.u8();

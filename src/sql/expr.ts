@@ -45,6 +45,11 @@ export interface Expr {
   readonly constant: boolean;
   /** When it is an AND of column-against-constant comparisons: those (a filter's fused path). */
   readonly atoms?: readonly CondAtom[];
+  /**
+   * Evaluating it cannot fail, whatever the row (no subquery, no function that can throw): it may
+   * then be evaluated over rows a filter left out (see Batch.sel).
+   */
+  readonly pure?: boolean;
   ev(b: Batch, ctx: Ctx): Col;
 }
 
@@ -66,28 +71,33 @@ function make(
   text: string,
   children: readonly Expr[],
   ev: (b: Batch, ctx: Ctx) => Col,
-  extra: Partial<Pick<Expr, 'column' | 'literal' | 'constant' | 'atoms'>> = {},
+  extra: Partial<Pick<Expr, 'column' | 'literal' | 'constant' | 'atoms' | 'pure'>> = {},
 ): Expr {
   const subs: SubqueryExpr[] = [];
   for (const c of children) subs.push(...c.subs);
-  return { text, subs, ev, constant: extra.constant ?? children.every((c) => c.constant), ...extra };
+  // Pure unless said otherwise, and only over pure children (a subquery is never pure).
+  const pure = extra.pure !== false && children.every((c) => c.pure === true);
+  return { text, subs, ev, constant: extra.constant ?? children.every((c) => c.constant), ...extra, pure };
 }
 
 export function literal(v: SqlValue, text: string): Expr {
   const c = constCol(v);
-  return make(text, [], () => c, { literal: v, constant: true });
+  return make(text, [], () => c, { literal: v, constant: true, pure: true });
 }
 
 export function param(index: number): Expr {
-  return make('?', [], (_b, ctx) => constCol(ctx.params[index] ?? null), { constant: true });
+  return make('?', [], (_b, ctx) => constCol(ctx.params[index] ?? null), { constant: true, pure: true });
 }
 
 export function columnRef(index: number, text: string): Expr {
-  return make(text, [], (b) => b.cols[index]!, { column: index, constant: false });
+  return make(text, [], (b) => b.cols[index]!, { column: index, constant: false, pure: true });
 }
 
 export function outerRef(depth: number, index: number, text: string): Expr {
-  return make(text, [], (_b, ctx) => constCol(ctx.outer[depth - 1]?.[index] ?? null), { constant: true });
+  return make(text, [], (_b, ctx) => constCol(ctx.outer[depth - 1]?.[index] ?? null), {
+    constant: true,
+    pure: true,
+  });
 }
 
 /** Evaluate an expression over a batch, filling its subqueries first. */
@@ -126,22 +136,35 @@ function fromTruth(t: Int8Array): NumCol {
   return numCol(d, nulls);
 }
 
-/** A value-at-a-time function of the arguments; constant arguments give a constant. */
-export function rowwise(text: string, args: readonly Expr[], f: (vals: SqlValue[]) => SqlValue): Expr {
-  return make(text, args, (b, ctx) => {
-    const cols = args.map((a) => a.ev(b, ctx));
-    const vals = new Array<SqlValue>(cols.length);
-    if (cols.every((c) => c.k === 'const')) {
-      for (let j = 0; j < cols.length; j++) vals[j] = (cols[j] as { v: SqlValue }).v;
-      return constCol(f(vals));
-    }
-    const out = new Array<SqlValue>(b.len);
-    for (let i = 0; i < b.len; i++) {
-      for (let j = 0; j < cols.length; j++) vals[j] = getv(cols[j]!, i);
-      out[i] = f(vals);
-    }
-    return anyCol(out);
-  });
+/**
+ * A value-at-a-time function of the arguments; constant arguments give a constant. `pure`: f never
+ * throws (see Expr.pure).
+ */
+export function rowwise(
+  text: string,
+  args: readonly Expr[],
+  f: (vals: SqlValue[]) => SqlValue,
+  pure = false,
+): Expr {
+  return make(
+    text,
+    args,
+    (b, ctx) => {
+      const cols = args.map((a) => a.ev(b, ctx));
+      const vals = new Array<SqlValue>(cols.length);
+      if (cols.every((c) => c.k === 'const')) {
+        for (let j = 0; j < cols.length; j++) vals[j] = (cols[j] as { v: SqlValue }).v;
+        return constCol(f(vals));
+      }
+      const out = new Array<SqlValue>(b.len);
+      for (let i = 0; i < b.len; i++) {
+        for (let j = 0; j < cols.length; j++) vals[j] = getv(cols[j]!, i);
+        out[i] = f(vals);
+      }
+      return anyCol(out);
+    },
+    { pure },
+  );
 }
 
 /** Plain numbers (not times) in a typed array or a constant: arithmetic's fast path. */
@@ -296,15 +319,20 @@ export function isTruth(e: Expr, want: boolean, negate: boolean): Expr {
 }
 
 export function negate(e: Expr): Expr {
-  return rowwise(`-${e.text}`, [e], ([a]) => (a === null ? null : arith('-', 0, a!)));
+  return rowwise(`-${e.text}`, [e], ([a]) => (a === null ? null : arith('-', 0, a!)), true);
 }
 
 export function inList(l: Expr, list: readonly Expr[], negated: boolean): Expr {
   const text = `${l.text} ${negated ? 'NOT ' : ''}IN (${list.map((e) => e.text).join(', ')})`;
-  return rowwise(text, [l, ...list], ([a, ...vals]) => {
-    const r = membership(a!, vals);
-    return r === null ? null : r !== negated ? 1 : 0;
-  });
+  return rowwise(
+    text,
+    [l, ...list],
+    ([a, ...vals]) => {
+      const r = membership(a!, vals);
+      return r === null ? null : r !== negated ? 1 : 0;
+    },
+    true,
+  );
 }
 
 /** x IN (values): true, false, or null (no match and a NULL among them or x NULL). */
@@ -330,15 +358,20 @@ export function between(e: Expr, lo: Expr, hi: Expr, negated: boolean): Expr {
 export function like(e: Expr, pattern: Expr, negated: boolean, escape?: string): Expr {
   let cachedPattern: string | undefined;
   let cachedRe: RegExp | undefined;
-  return rowwise(`${e.text} ${negated ? 'NOT ' : ''}LIKE ${pattern.text}`, [e, pattern], ([a, p]) => {
-    if (a === null || p === null) return null;
-    const ps = toText(p!);
-    if (ps !== cachedPattern) {
-      cachedPattern = ps;
-      cachedRe = likeRegex(ps, escape);
-    }
-    return cachedRe!.test(toText(a!)) !== negated ? 1 : 0;
-  });
+  return rowwise(
+    `${e.text} ${negated ? 'NOT ' : ''}LIKE ${pattern.text}`,
+    [e, pattern],
+    ([a, p]) => {
+      if (a === null || p === null) return null;
+      const ps = toText(p!);
+      if (ps !== cachedPattern) {
+        cachedPattern = ps;
+        cachedRe = likeRegex(ps, escape);
+      }
+      return cachedRe!.test(toText(a!)) !== negated ? 1 : 0;
+    },
+    true,
+  );
 }
 
 export function caseWhen(
@@ -376,6 +409,52 @@ export function caseWhen(
   });
 }
 
+/** Functions that never throw, whatever their arguments (REPEAT, LPAD and the like can: 16 MiB). */
+const PURE_FUNCTIONS = new Set([
+  'ABS',
+  'SIGN',
+  'ROUND',
+  'TRUNCATE',
+  'FLOOR',
+  'CEIL',
+  'CEILING',
+  'SQRT',
+  'POW',
+  'POWER',
+  'EXP',
+  'LN',
+  'LOG',
+  'LOG10',
+  'LOG2',
+  'MOD',
+  'PI',
+  'GREATEST',
+  'LEAST',
+  'COALESCE',
+  'IFNULL',
+  'NULLIF',
+  'IF',
+  'ISNULL',
+  'LENGTH',
+  'OCTET_LENGTH',
+  'CHAR_LENGTH',
+  'CHARACTER_LENGTH',
+  'UPPER',
+  'UCASE',
+  'LOWER',
+  'LCASE',
+  'SUBSTRING',
+  'SUBSTR',
+  'MID',
+  'LEFT',
+  'RIGHT',
+  'TRIM',
+  'LTRIM',
+  'RTRIM',
+  'INSTR',
+  'LOCATE',
+]);
+
 export function call(name: string, args: readonly Expr[]): Expr {
   const f = FUNCTIONS[name];
   if (f === undefined) {
@@ -388,7 +467,7 @@ export function call(name: string, args: readonly Expr[]): Expr {
       `${name} takes ${min === max ? min : `${min} to ${max}`} arguments, got ${args.length}`,
     );
   }
-  return rowwise(`${name}(${args.map((a) => a.text).join(', ')})`, args, fn);
+  return rowwise(`${name}(${args.map((a) => a.text).join(', ')})`, args, fn, PURE_FUNCTIONS.has(name));
 }
 
 export function cast(e: Expr, target: string, scale: number | undefined): Expr {

@@ -109,31 +109,40 @@ export function gatherKernel(
   );
 }
 
-/** sum[gid[i]] += d[i]; count[gid[i]]++ over rows not null (one group: gid null). */
+/**
+ * sum[g] += d[i] (and count[g]++ when `counting`) for each row i of group g = gid[i], skipping
+ * rows left out (g -1) and, when `nullable`, null rows; gid null: every row in group 0.
+ */
 export function sumKernel(
   d: Rep,
+  nullable: boolean,
+  counting: boolean,
+  grouped: boolean,
 ): (
   d: NumArray,
   nulls: Uint8Array | null,
   gid: Int32Array | null,
   n: number,
-  sum: number[],
-  count: number[],
+  sum: Float64Array,
+  count: Float64Array,
 ) => void {
-  return compiled(
-    `sum${d}`,
-    ['d', 'nulls', 'gid', 'n', 'sum', 'count'],
-    `if (gid === null) {
-  let s = 0, c = 0;
-  for (let i = 0; i < n; i++) { if (nulls !== null && nulls[i] === 1) continue; s += d[i]; c++; }
-  sum[0] += s; count[0] += c; return;
-}
-for (let i = 0; i < n; i++) {
-  if (nulls !== null && nulls[i] === 1) continue;
+  const skip = [grouped ? 'g < 0' : '', nullable ? 'nulls[i] === 1' : ''].filter(Boolean).join(' || ');
+  const body = grouped
+    ? `for (let i = 0; i < n; i++) {
   const g = gid[i];
-  sum[g] += d[i];
-  count[g]++;
-}`,
+  ${skip ? `if (${skip}) continue;` : ''}
+  sum[g] += d[i];${counting ? ' count[g]++;' : ''}
+}`
+    : `let s = 0, c = 0;
+for (let i = 0; i < n; i++) {
+  ${skip ? `if (${skip}) continue;` : ''}
+  s += d[i];${counting ? ' c++;' : ''}
+}
+sum[0] += s;${counting ? ' count[0] += c;' : ''}`;
+  return compiled(
+    `sum${d}${nullable ? 'n' : ''}${counting ? 'c' : ''}${grouped ? 'g' : ''}`,
+    ['d', 'nulls', 'gid', 'n', 'sum', 'count'],
+    body,
   );
 }
 
@@ -187,4 +196,42 @@ let m = 0;
 for (let i = 0; i < n; i++) if (${terms.join(' && ')}) sel[m++] = i;
 return m;`,
   );
+}
+
+/** One accumulator of a fused sum: its argument's representation, nulls, and whether it counts. */
+export interface SumSpec {
+  rep: Rep;
+  nullable: boolean;
+  counting: boolean;
+}
+
+/**
+ * Several sums in one pass over the rows (an aggregation's SUM/AVG/COUNT over numbers): for each
+ * row of group g = gid[i] (skipped when -1; gid null: group 0), sums[k][g] += ds[k][i], unless that
+ * argument is null there, and counts[k][g]++ for those that count.
+ */
+export function multiSumKernel(
+  specs: readonly SumSpec[],
+  grouped: boolean,
+): (
+  ds: readonly NumArray[],
+  nulls: readonly (Uint8Array | null)[],
+  gid: Int32Array | null,
+  n: number,
+  sums: readonly Float64Array[],
+  counts: readonly Float64Array[],
+) => void {
+  const key = `msum${grouped ? 'g' : ''}:${specs.map((s) => `${s.rep}${s.nullable ? 'n' : ''}${s.counting ? 'c' : ''}`).join(',')}`;
+  const decl: string[] = [];
+  const stmts: string[] = [];
+  specs.forEach((s, k) => {
+    decl.push(`const d${k} = ds[${k}], s${k} = sums[${k}], c${k} = counts[${k}];`);
+    if (s.nullable) decl.push(`const n${k} = nulls[${k}];`);
+    const add = `s${k}[g] += d${k}[i];${s.counting ? ` c${k}[g]++;` : ''}`;
+    stmts.push(s.nullable ? `if (n${k}[i] === 0) { ${add} }` : add);
+  });
+  const body = grouped
+    ? `for (let i = 0; i < n; i++) {\n  const g = gid[i];\n  if (g < 0) continue;\n  ${stmts.join('\n  ')}\n}`
+    : `const g = 0;\nfor (let i = 0; i < n; i++) {\n  ${stmts.join('\n  ')}\n}`;
+  return compiled(key, ['ds', 'nulls', 'gid', 'n', 'sums', 'counts'], `${decl.join('\n')}\n${body}`);
 }

@@ -18,9 +18,10 @@ import {
   type Col,
   type Ctx,
   type NumArray,
+  type NumCol,
 } from './vector.js';
 import { compare, hashKey, parseDate, sortCompare, toNumber, type SqlValue } from './values.js';
-import { repOf, selectKernel, sumKernel, type Rep, type SelectAtom } from './kernels.js';
+import { multiSumKernel, repOf, selectKernel, sumKernel, type Rep, type SelectAtom } from './kernels.js';
 
 export const BATCH_ROWS = 4096;
 /** Rows per batch read from a table (the engine caps batches at 16,000 rows). */
@@ -197,6 +198,7 @@ export class TableScan implements Op {
     /** The filter is the key equality alone: a point read needs no other check. */
     readonly pointOnly = false,
   ) {
+    this.yieldSelection = false;
     this.width = columns.length;
     this.names = columns.map((c) => c.name);
   }
@@ -228,13 +230,16 @@ export class TableScan implements Op {
       const n = tb.length;
       const cols = this.columns.map((c) => tableColumn(c.type, tb.columns[c.name], tb.nulls?.[c.name], n));
       const out = await this.filtered({ len: n, cols }, ctx);
-      if (out.len > 0) yield out;
+      if (liveRows(out) > 0) yield out;
     }
   }
 
   private async filtered(b: Batch, ctx: Ctx): Promise<Batch> {
-    return this.filter === undefined ? b : applyFilter(this.filter, b, ctx);
+    return this.filter === undefined ? b : applyFilter(this.filter, b, ctx, this.yieldSelection);
   }
+
+  /** Set by the planner when the consumer is an Aggregate that takes selections. */
+  yieldSelection: boolean;
 
   explain(): string[] {
     const how =
@@ -256,17 +261,25 @@ export class TableScan implements Op {
 
 const ONE_ROW: Batch = { len: 1, cols: [] };
 
-/** Rows of `b` where `cond` is true: fused into one pass when it is an AND of simple comparisons. */
-export async function applyFilter(cond: Expr, b: Batch, ctx: Ctx): Promise<Batch> {
+/**
+ * Rows of `b` where `cond` is true: fused into one pass when it is an AND of simple comparisons.
+ * `keepSel`: the consumer takes a selection (Batch.sel), so the rows need not be gathered.
+ */
+export async function applyFilter(cond: Expr, b: Batch, ctx: Ctx, keepSel = false): Promise<Batch> {
   if (cond.atoms !== undefined) {
-    const r = fusedFilter(cond.atoms, b, ctx);
+    const r = fusedFilter(cond.atoms, b, ctx, keepSel);
     if (r !== undefined) return r;
   }
   return filterBatch(b, await evaluate(cond, b, ctx));
 }
 
+/** Rows in a batch (its selection's, when it has one). */
+export function liveRows(b: Batch): number {
+  return b.sel !== undefined ? b.sel.n : b.len;
+}
+
 /** The fused path, or undefined when a column or constant is not a number (or a time). */
-function fusedFilter(atoms: readonly CondAtom[], b: Batch, ctx: Ctx): Batch | undefined {
+function fusedFilter(atoms: readonly CondAtom[], b: Batch, ctx: Ctx, keepSel: boolean): Batch | undefined {
   const slotOf = new Map<number, number>();
   const cols: NumArray[] = [];
   const nulls: (Uint8Array | null)[] = [];
@@ -305,7 +318,12 @@ function fusedFilter(atoms: readonly CondAtom[], b: Batch, ctx: Ctx): Batch | un
     reps,
     nulls.map((x) => x !== null),
   )(cols, nulls, k, b.len, sel);
-  return m === b.len ? b : gatherBatch(b, sel, m);
+  if (m === b.len) return b;
+  // Most rows kept: hand over the selection (the consumer's loops over every row cost less than
+  // gathering them); few kept: gather them, so the consumer works on those only.
+  return keepSel && m * 2 > b.len
+    ? { len: b.len, cols: b.cols, sel: { idx: sel, n: m } }
+    : gatherBatch(b, sel, m);
 }
 
 /** Rows whose condition is true. */
@@ -343,6 +361,8 @@ export class Derived implements Op {
 export class Filter implements Op {
   readonly width: number;
   readonly names: readonly string[];
+  /** Set by the planner when the consumer is an Aggregate that takes selections. */
+  yieldSelection = false;
   constructor(
     readonly input: Op,
     readonly cond: Expr,
@@ -352,8 +372,8 @@ export class Filter implements Op {
   }
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
     for await (const b of this.input.run(ctx)) {
-      const out = await applyFilter(this.cond, b, ctx);
-      if (out.len > 0) yield out;
+      const out = await applyFilter(this.cond, b, ctx, this.yieldSelection);
+      if (liveRows(out) > 0) yield out;
     }
   }
   explain(): string[] {
@@ -730,6 +750,41 @@ class Dictionary {
   private readonly others = new Map<string | number, number>();
   private next = 0;
 
+  /** Distinct values coded so far. */
+  get size(): number {
+    return this.next;
+  }
+
+  /** Codes of a column's rows (of the selection's rows only, when there is one). */
+  codes(c: Col, n: number, sel: { idx: Int32Array; n: number } | undefined): Int32Array {
+    const out = new Int32Array(n);
+    const rows = sel !== undefined ? sel.n : n;
+    if (c.k === 'any') {
+      const d = c.d;
+      const chars = this.chars;
+      for (let j = 0; j < rows; j++) {
+        const i = sel !== undefined ? sel.idx[j]! : j;
+        const v = d[i]!;
+        if (typeof v === 'string' && v.length === 1) {
+          const ch = v.charCodeAt(0);
+          if (ch < 256) {
+            let code = chars[ch]!;
+            if (code < 0) chars[ch] = code = this.next++;
+            out[i] = code;
+            continue;
+          }
+        }
+        out[i] = this.code(c, i);
+      }
+    } else {
+      for (let j = 0; j < rows; j++) {
+        const i = sel !== undefined ? sel.idx[j]! : j;
+        out[i] = this.code(c, i);
+      }
+    }
+    return out;
+  }
+
   code(c: Col, i: number): number {
     let key: string | number;
     if (c.k === 'num') {
@@ -762,8 +817,9 @@ class Dictionary {
 }
 
 interface AggState {
-  count: number[];
-  sum: number[];
+  /** Per group (grown with the groups). */
+  count: Float64Array;
+  sum: Float64Array;
   vals: SqlValue[];
   seen: Set<string>[] | undefined;
   parts: string[][] | undefined;
@@ -773,8 +829,25 @@ interface AggState {
  * Hash aggregation: groups by the values of `groups`, computing `aggs` in each. Output: the group
  * values, then the aggregates. Without groups, one row even over no input.
  */
+const NUMERIC_AGGS = new Set<AggName>(['SUM', 'AVG', 'TOTAL', 'COUNT']);
+
+/** SUM, AVG, TOTAL and COUNT of one argument (without DISTINCT) share one sum and count. */
+function sharedKey(a: AggSpec): string | undefined {
+  if (a.arg === undefined || a.distinct) return undefined;
+  if (a.name === 'SUM' || a.name === 'AVG' || a.name === 'TOTAL' || a.name === 'COUNT') return a.arg.text;
+  return undefined;
+}
+
+/** Group codes below this pack into a direct table (two columns of codes under 256 each). */
+const DIRECT_CODES = 256;
+
 export class Aggregate implements Op {
   readonly width: number;
+  /** The accumulator each aggregate reads (several share one: see sharedKey). */
+  private readonly stateOf: number[] = [];
+  /** One aggregate per accumulator, the one that fills it. */
+  private readonly filling: AggSpec[] = [];
+
   constructor(
     readonly input: Op,
     readonly groups: readonly Expr[],
@@ -782,15 +855,39 @@ export class Aggregate implements Op {
     readonly names: readonly string[],
   ) {
     this.width = groups.length + aggs.length;
+    const shared = new Map<string, number>();
+    for (const a of aggs) {
+      const key = sharedKey(a);
+      const have = key !== undefined ? shared.get(key) : undefined;
+      if (have !== undefined) {
+        this.stateOf.push(have);
+        continue;
+      }
+      if (key !== undefined) shared.set(key, this.filling.length);
+      this.stateOf.push(this.filling.length);
+      this.filling.push(a);
+    }
+  }
+
+  /** Whether its input may hand it batches with a selection (every expression pure). */
+  get takesSelection(): boolean {
+    return (
+      this.groups.every((g) => g.pure === true) &&
+      this.aggs.every((a) => a.arg === undefined || a.arg.pure === true)
+    );
   }
 
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
     const groupIds = new Map<string | number, number>();
+    const direct =
+      this.groups.length > 0 && this.groups.length <= 2
+        ? new Int32Array(DIRECT_CODES ** this.groups.length).fill(-1)
+        : undefined;
     const dicts = this.groups.map(() => new Dictionary());
     const groupVals: SqlValue[][] = this.groups.map(() => []);
-    const states: AggState[] = this.aggs.map((a) => ({
-      count: [],
-      sum: [],
+    const states: AggState[] = this.filling.map((a) => ({
+      count: new Float64Array(16),
+      sum: new Float64Array(16),
       vals: [],
       seen: a.distinct ? [] : undefined,
       parts: a.name === 'GROUP_CONCAT' ? [] : undefined,
@@ -799,8 +896,14 @@ export class Aggregate implements Op {
     const newGroup = (): number => {
       const g = ngroups++;
       for (const s of states) {
-        s.count.push(0);
-        s.sum.push(0);
+        if (g >= s.count.length) {
+          const count = new Float64Array(s.count.length * 2);
+          count.set(s.count);
+          s.count = count;
+          const sum = new Float64Array(s.sum.length * 2);
+          sum.set(s.sum);
+          s.sum = sum;
+        }
         s.vals.push(null);
         s.seen?.push(new Set());
         s.parts?.push([]);
@@ -811,46 +914,113 @@ export class Aggregate implements Op {
     for await (const b of this.input.run(ctx)) {
       ctx.check();
       const n = b.len;
-      const gid = new Int32Array(n);
+      const sel = b.sel;
+      // The group of each row; -1 for rows a selection leaves out; null: one group, every row.
+      let gid: Int32Array | null = null;
       if (this.groups.length > 0) {
+        gid = new Int32Array(n);
+        if (sel !== undefined) gid.fill(-1);
         const keyCols: Col[] = [];
         for (const g of this.groups) keyCols.push(await evaluate(g, b, ctx));
         let bytes = 0;
         // Each key column's values get small codes (one dictionary per column for the whole
-        // aggregation); a row's group is found by its codes: one number while they are small.
-        const codes = new Int32Array(keyCols.length);
-        for (let i = 0; i < n; i++) {
-          let small = true;
-          for (let c = 0; c < keyCols.length; c++) {
-            const code = dicts[c]!.code(keyCols[c]!, i);
-            codes[c] = code;
-            if (code >= CODE_LIMIT) small = false;
+        // aggregation, coded a column at a time); a row's group is found by its codes: through a
+        // direct table while they are small, else through one number, else a string.
+        const nk = keyCols.length;
+        const rows = sel !== undefined ? sel.n : n;
+        const codeCols = keyCols.map((c, k) => dicts[k]!.codes(c, n, sel));
+        const addGroup = (i: number): number => {
+          const g = newGroup();
+          for (let c = 0; c < nk; c++) {
+            const v = getv(keyCols[c]!, i);
+            groupVals[c]!.push(v);
+            bytes += valueBytes(v);
           }
-          let key: string | number;
-          if (small && keyCols.length <= 3) {
-            key = codes[0]!;
-            if (keyCols.length > 1) key += codes[1]! * CODE_LIMIT;
-            if (keyCols.length > 2) key += codes[2]! * CODE_LIMIT * CODE_LIMIT;
-          } else key = codes.join(',');
-          let g = groupIds.get(key);
-          if (g === undefined) {
-            g = newGroup();
-            groupIds.set(key, g);
-            for (let c = 0; c < keyCols.length; c++) {
-              const v = getv(keyCols[c]!, i);
-              groupVals[c]!.push(v);
-              bytes += valueBytes(v);
+          bytes += 64 + 48 * this.filling.length;
+          return g;
+        };
+        if (direct !== undefined && dicts.every((d) => d.size <= DIRECT_CODES)) {
+          const c0 = codeCols[0]!;
+          const c1 = nk === 2 ? codeCols[1]! : undefined;
+          for (let j = 0; j < rows; j++) {
+            const i = sel !== undefined ? sel.idx[j]! : j;
+            const slot = c1 === undefined ? c0[i]! : c0[i]! + c1[i]! * DIRECT_CODES;
+            let g = direct[slot]!;
+            if (g < 0) direct[slot] = g = addGroup(i);
+            gid[i] = g;
+          }
+        } else {
+          const codes = new Int32Array(nk);
+          for (let j = 0; j < rows; j++) {
+            const i = sel !== undefined ? sel.idx[j]! : j;
+            let small = true;
+            let tiny = true;
+            for (let c = 0; c < nk; c++) {
+              const code = codeCols[c]![i]!;
+              codes[c] = code;
+              if (code >= CODE_LIMIT) small = false;
+              if (code >= DIRECT_CODES) tiny = false;
             }
-            bytes += 64 + 48 * this.aggs.length;
+            let g: number | undefined;
+            if (direct !== undefined && tiny) {
+              const slot = nk === 1 ? codes[0]! : codes[0]! + codes[1]! * DIRECT_CODES;
+              g = direct[slot]!;
+              if (g < 0) direct[slot] = g = addGroup(i);
+            } else {
+              let key: string | number;
+              if (small && nk <= 3) {
+                key = codes[0]!;
+                if (nk > 1) key += codes[1]! * CODE_LIMIT;
+                if (nk > 2) key += codes[2]! * CODE_LIMIT * CODE_LIMIT;
+              } else key = codes.join(',');
+              g = groupIds.get(key);
+              if (g === undefined) groupIds.set(key, (g = addGroup(i)));
+            }
+            gid[i] = g;
           }
-          gid[i] = g;
         }
         if (bytes > 0) ctx.mem.charge(bytes);
+      } else if (sel !== undefined) {
+        gid = new Int32Array(n).fill(-1);
+        for (let j = 0; j < sel.n; j++) gid[sel.idx[j]!] = 0;
       }
-      for (let a = 0; a < this.aggs.length; a++) {
-        const spec = this.aggs[a]!;
+      // Rows per group in this batch, counted once for every accumulator (few groups only).
+      let rowsPer: Float64Array | undefined;
+      if (gid === null) rowsPer = Float64Array.of(n);
+      else if (ngroups <= 4096) {
+        rowsPer = new Float64Array(ngroups);
+        for (let i = 0; i < n; i++) if (gid[i]! >= 0) rowsPer[gid[i]!]!++;
+      }
+      // Sums and counts over numbers go through one fused pass; the rest one accumulator at a time.
+      const fast: { arg: NumCol; st: AggState; counting: boolean }[] = [];
+      for (let a = 0; a < this.filling.length; a++) {
+        const spec = this.filling[a]!;
         const arg = spec.arg !== undefined ? await evaluate(spec.arg, b, ctx) : undefined;
-        accumulate(spec, states[a]!, gid, this.groups.length === 0, n, arg, ctx);
+        const st = states[a]!;
+        if (
+          arg !== undefined &&
+          arg.k === 'num' &&
+          arg.time !== true &&
+          st.seen === undefined &&
+          NUMERIC_AGGS.has(spec.name)
+        ) {
+          fast.push({ arg, st, counting: arg.nulls !== null || rowsPer === undefined });
+        } else accumulate(spec, st, gid, n, rowsPer, arg, ctx);
+      }
+      if (fast.length > 0) {
+        multiSumKernel(
+          fast.map((f) => ({ rep: repOf(f.arg.d), nullable: f.arg.nulls !== null, counting: f.counting })),
+          gid !== null,
+        )(
+          fast.map((f) => f.arg.d),
+          fast.map((f) => f.arg.nulls),
+          gid,
+          n,
+          fast.map((f) => f.st.sum),
+          fast.map((f) => f.st.count),
+        );
+        for (const f of fast)
+          if (!f.counting) for (let g = 0; g < rowsPer!.length; g++) f.st.count[g]! += rowsPer![g]!;
       }
     }
     // Output
@@ -860,7 +1030,7 @@ export class Aggregate implements Op {
       for (const gv of groupVals) cols.push(anyCol(gv.slice(s, s + n)));
       for (let a = 0; a < this.aggs.length; a++) {
         const spec = this.aggs[a]!;
-        const st = states[a]!;
+        const st = states[this.stateOf[a]!]!;
         const d = new Array<SqlValue>(n);
         for (let i = 0; i < n; i++) d[i] = finish(spec, st, s + i);
         cols.push(anyCol(d));
@@ -875,36 +1045,47 @@ export class Aggregate implements Op {
   }
 }
 
+/**
+ * Add a batch to an accumulator. gid: each row's group, -1 for rows left out; null: every row in
+ * group 0. rowsPer: the batch's rows per group, when counted.
+ */
 function accumulate(
   spec: AggSpec,
   st: AggState,
-  gid: Int32Array,
-  single: boolean,
+  gid: Int32Array | null,
   n: number,
+  rowsPer: Float64Array | undefined,
   arg: Col | undefined,
   ctx: Ctx,
 ): void {
   if (arg === undefined) {
-    if (single) st.count[0]! += n;
-    else for (let i = 0; i < n; i++) st.count[gid[i]!]!++;
+    if (rowsPer !== undefined) for (let g = 0; g < rowsPer.length; g++) st.count[g]! += rowsPer[g]!;
+    else for (let i = 0; i < n; i++) if (gid![i]! >= 0) st.count[gid![i]!]!++;
     return;
   }
   const name = spec.name;
-  // The fast path: numbers in a typed array, no DISTINCT.
-  if (
-    arg.k === 'num' &&
-    arg.time !== true &&
-    st.seen === undefined &&
-    (name === 'SUM' || name === 'AVG' || name === 'TOTAL' || name === 'COUNT')
-  ) {
-    sumKernel(repOf(arg.d))(arg.d, arg.nulls, single ? null : gid, n, st.sum, st.count);
+  const numeric = name === 'SUM' || name === 'AVG' || name === 'TOTAL' || name === 'COUNT';
+  // The fast path: numbers in a typed array, no DISTINCT. Without nulls, the counts are the
+  // batch's rows per group.
+  if (arg.k === 'num' && arg.time !== true && st.seen === undefined && numeric) {
+    const counting = arg.nulls !== null || rowsPer === undefined;
+    sumKernel(repOf(arg.d), arg.nulls !== null, counting, gid !== null)(
+      arg.d,
+      arg.nulls,
+      gid,
+      n,
+      st.sum,
+      st.count,
+    );
+    if (!counting) for (let g = 0; g < rowsPer.length; g++) st.count[g]! += rowsPer[g]!;
     return;
   }
   let bytes = 0;
   for (let i = 0; i < n; i++) {
+    const g = gid === null ? 0 : gid[i]!;
+    if (g < 0) continue;
     const v = getv(arg, i);
     if (v === null) continue;
-    const g = gid[i]!;
     if (st.seen !== undefined) {
       const k = hashKey(v);
       const seen = st.seen[g]!;
@@ -914,11 +1095,10 @@ function accumulate(
     }
     switch (name) {
       case 'COUNT':
-        st.count[g]!++;
-        break;
       case 'SUM':
       case 'AVG':
       case 'TOTAL':
+        // One accumulator serves all four (see sharedKey): the sum and the count, always.
         st.sum[g]! += toNumber(v);
         st.count[g]!++;
         break;

@@ -50,7 +50,7 @@ import {
   type Op,
   type SortKey,
 } from './ops.js';
-import { parseDate, type SqlValue } from './values.js';
+import { parseDate } from './values.js';
 
 /** What the planner needs from the engine: tables and views by name. */
 export interface PlanCatalog {
@@ -1126,12 +1126,15 @@ class AggregateBuilder implements Resolver {
   }
 
   build(input: Op): Op {
-    return new Aggregate(input, this.groups, this.aggs, [
+    const agg = new Aggregate(input, this.groups, this.aggs, [
       ...this.groups.map((g) => g.text),
       ...this.aggs.map((a) => a.text),
     ]);
+    // A filter right below may hand over its rows as a selection instead of gathering them.
+    if ((input instanceof TableScan || input instanceof Filter) && agg.takesSelection)
+      input.yieldSelection = true;
+    return agg;
   }
 }
 
 export type { Level };
-export const SQL_VALUE_NULL: SqlValue = null;

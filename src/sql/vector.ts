@@ -32,6 +32,11 @@ export type Col = NumCol | AnyCol | ConstCol;
 export interface Batch {
   len: number;
   cols: Col[];
+  /**
+   * Only these rows (the first `n` of `idx`) are in the batch: a filter's result left ungathered.
+   * Produced only for an operator that asked for it (Aggregate, see `Selective`).
+   */
+  sel?: { idx: Int32Array; n: number };
 }
 
 export function constCol(v: SqlValue): ConstCol {

@@ -162,10 +162,29 @@ function gatherValues(
     }
     default: {
       const out = new Array<unknown>(n);
+      if (def.type === 'string' && d.dictCodes !== undefined) {
+        // Each distinct string of a dictionary-encoded chunk is made once, then shared.
+        const text = dictText(d);
+        const codes = d.dictCodes;
+        for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? null : text[codes[rowOf(i)]!];
+        return out as ColumnData;
+      }
       for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? null : keyAt(d, def.type, rowOf(i));
       return out as ColumnData;
     }
   }
+}
+
+/** The strings of a dictionary-encoded chunk's dictionary (made on first use, kept with the chunk). */
+function dictText(d: Decoded): string[] {
+  if (d.dictText === undefined) {
+    const starts = d.dictStarts!;
+    const data = d.dictData!;
+    const text = new Array<string>(starts.length - 1);
+    for (let k = 0; k < text.length; k++) text[k] = utf8Text(data.subarray(starts[k], starts[k + 1]));
+    d.dictText = text;
+  }
+  return d.dictText;
 }
 
 /**
