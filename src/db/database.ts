@@ -19,6 +19,7 @@ import { columnIndexes } from '../txn/transaction.js';
 import { StorageRecord } from '../table/log_records.js';
 import { Wal } from '../wal/wal.js';
 import { SqlEngine, SqlSession, type QueryResult } from '../sql/engine.js';
+import type { SqlCounters } from '../sql/vector.js';
 import type { MemoryPool } from '../mem/pool.js';
 import { Storage, type StorageStats } from './storage.js';
 import { Observers, type DatabaseObserver } from './events.js';
@@ -65,6 +66,8 @@ export interface DatabaseStats {
   storage: StorageStats;
   transactions: TxnCounters & { active: number };
   tables: number;
+  /** SQL: statements run and failed, row groups its scans left unread (zone maps), plans cached. */
+  sql: SqlCounters & { plansCached: number };
 }
 
 export interface RecoveryStats {
@@ -717,6 +720,10 @@ export class Database {
       storage: st,
       transactions: { ...this.txns.counters, active: this.txns.activeCount },
       tables: this.catalog.all().length,
+      sql:
+        this.sqlEngine === undefined
+          ? { statements: 0, failed: 0, zoneSkippedGroups: 0, plansCached: 0 }
+          : { ...this.sqlEngine.counters, plansCached: this.sqlEngine.plansCached },
     };
   }
 

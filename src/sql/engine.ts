@@ -28,7 +28,7 @@ import type { Expr } from './expr.js';
 import { constValue, materialize, pointKey, Project, rowValue, TableScan, type Op } from './ops.js';
 import { parseSql, type Ast } from './parse.js';
 import { Planner, unsupported, type PlanCatalog, type Level } from './plan.js';
-import { getv, QueryMemory, type Batch, type Ctx } from './vector.js';
+import { getv, QueryMemory, type Batch, type Ctx, type SqlCounters } from './vector.js';
 import {
   dateText,
   hashKey,
@@ -109,6 +109,11 @@ function tableNameOf(t: Ast): string {
 /** The SQL engine of one database. */
 export class SqlEngine implements PlanCatalog {
   private readonly cache = new Map<string, Prepared>();
+  readonly counters: SqlCounters = { statements: 0, failed: 0, zoneSkippedGroups: 0 };
+
+  get plansCached(): number {
+    return this.cache.size;
+  }
   private meta: Map<string, SqlObject> | undefined;
   private metaVersion = -1;
   private readonly parsedViews = new Map<string, { sql: string; ast: Ast; columns?: string[] }>();
@@ -330,6 +335,7 @@ export class SqlEngine implements PlanCatalog {
       outer: [],
       cache: new Map(),
       mem,
+      counters: this.counters,
       check() {
         if (tx.state !== 'active') {
           throw new TidemarkError('CLOSED', `the query's transaction ended (${tx.endReason ?? tx.state})`);
@@ -1091,7 +1097,13 @@ export class SqlSession {
       if (pp !== undefined) {
         const values = checkParams(params);
         if (values.length === p.params) {
-          const r = await this.engine.point(pp, values, this.tx);
+          this.engine.counters.statements++;
+          const r = await this.engine.point(pp, values, this.tx).catch((e: unknown) => {
+            this.engine.counters.failed++;
+            throw e;
+          });
+          // Not a point read after all (a key of another kind): counted again by the full run.
+          if (r === undefined) this.engine.counters.statements--;
           if (r !== undefined) return r;
         }
       }
@@ -1124,6 +1136,22 @@ export class SqlSession {
   }
 
   private async one(p: Prepared, i: number, params: readonly SqlValue[], sql: string): Promise<QueryResult> {
+    const counters = this.engine.counters;
+    counters.statements++;
+    try {
+      return await this.statement(p, i, params, sql);
+    } catch (e) {
+      counters.failed++;
+      throw e;
+    }
+  }
+
+  private async statement(
+    p: Prepared,
+    i: number,
+    params: readonly SqlValue[],
+    sql: string,
+  ): Promise<QueryResult> {
     const ast = p.statements[i];
     const none: QueryResult = { columns: [], rows: [], affectedRows: 0 };
     if (ast.type === 'transaction') {
@@ -1214,7 +1242,13 @@ export async function queryInTransaction(
         `${String(t).toUpperCase()} is not allowed in tx.query: the transaction belongs to db.transaction`,
       );
     }
-    result = await engine.runStatement(p, i, tx, values, sql);
+    engine.counters.statements++;
+    try {
+      result = await engine.runStatement(p, i, tx, values, sql);
+    } catch (e) {
+      engine.counters.failed++;
+      throw e;
+    }
   }
   return result;
 }

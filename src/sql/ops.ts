@@ -61,6 +61,12 @@ export interface ScanColumn {
   type: ColumnType;
 }
 
+/** Conditions for the zone maps of a scan (see ScanBatchesOptions.zone). */
+interface ZoneSpec {
+  atoms: { column: string; op: string; value: number }[];
+  skipped: number;
+}
+
 export interface KeyRange {
   /** Key equal to this (a point read). */
   eq?: Expr;
@@ -218,20 +224,56 @@ export class TableScan implements Op {
     }
     // Zero-copy batches: every operator is done with a batch (or has copied what it keeps: hash
     // tables, sorts and results hold boxed values) before it asks its input for the next one.
-    const options: { columns: string[]; batchRows: number; borrow: boolean; gte?: unknown; lt?: unknown } = {
+    const options: {
+      columns: string[];
+      batchRows: number;
+      borrow: boolean;
+      gte?: unknown;
+      lt?: unknown;
+      zone?: ZoneSpec;
+    } = {
       columns: names,
       batchRows: SCAN_BATCH_ROWS,
       borrow: true,
     };
     if (bounds?.gte !== undefined) options.gte = bounds.gte;
     if (bounds?.lt !== undefined) options.lt = bounds.lt;
-    for await (const tb of ctx.tx.scanBatches(this.table, options)) {
-      ctx.check();
-      const n = tb.length;
-      const cols = this.columns.map((c) => tableColumn(c.type, tb.columns[c.name], tb.nulls?.[c.name], n));
-      const out = await this.filtered({ len: n, cols }, ctx);
-      if (liveRows(out) > 0) yield out;
+    const zone = this.zoneFor(ctx);
+    if (zone !== undefined) options.zone = zone;
+    try {
+      for await (const tb of ctx.tx.scanBatches(this.table, options)) {
+        ctx.check();
+        const n = tb.length;
+        const cols = this.columns.map((c) => tableColumn(c.type, tb.columns[c.name], tb.nulls?.[c.name], n));
+        const out = await this.filtered({ len: n, cols }, ctx);
+        if (liveRows(out) > 0) yield out;
+      }
+    } finally {
+      if (zone !== undefined) ctx.counters.zoneSkippedGroups += zone.skipped;
     }
+  }
+
+  /**
+   * The filter's comparisons of numeric columns with constants, for the objects' zone maps (the
+   * filter still checks every row handed out: this only spares reading row groups no row of which
+   * can pass).
+   */
+  private zoneFor(ctx: Ctx): ZoneSpec | undefined {
+    const atoms: ZoneSpec['atoms'] = [];
+    for (const a of this.filter?.atoms ?? []) {
+      const c = this.columns[a.column];
+      if (c === undefined || a.op === '<>' || a.op === '!=') continue;
+      if (c.type !== 'int32' && c.type !== 'int64' && c.type !== 'float64' && c.type !== 'timestamp')
+        continue;
+      const v = getv(a.value.ev(ONE_ROW, ctx), 0);
+      let x: number | undefined;
+      if (c.type === 'timestamp') {
+        if (v instanceof Date) x = v.getTime();
+        else if (typeof v === 'string') x = parseDate(v)?.getTime();
+      } else if (typeof v === 'number') x = v;
+      if (x !== undefined && !Number.isNaN(x)) atoms.push({ column: c.name, op: a.op, value: x });
+    }
+    return atoms.length > 0 ? { atoms, skipped: 0 } : undefined;
   }
 
   private async filtered(b: Batch, ctx: Ctx): Promise<Batch> {

@@ -157,6 +157,16 @@ function limitError(cause: unknown, bytes: number): TidemarkError {
   );
 }
 
+/** What `db.stats().sql` reports. */
+export interface SqlCounters {
+  /** Statements run. */
+  statements: number;
+  /** Statements that failed. */
+  failed: number;
+  /** Row groups of objects left unread because their zone maps ruled out a scan's conditions. */
+  zoneSkippedGroups: number;
+}
+
 /** What one execution of a statement (or of a correlated subquery for one outer row) works with. */
 export interface Ctx {
   tx: Transaction;
@@ -166,6 +176,8 @@ export interface Ctx {
   /** Per-node caches of subquery results (uncorrelated: one entry; correlated: by outer values). */
   cache: Map<object, Map<string, unknown>>;
   mem: QueryMemory;
+  /** The engine's counters (stats().sql). */
+  counters: SqlCounters;
   /** Throws when the query is cancelled (the statement's transaction ended). */
   check(): void;
 }

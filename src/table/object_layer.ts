@@ -2,6 +2,7 @@ import type { ColumnDef, ColumnType, Key, KeyCompare, Row, TableSchema } from '.
 import type { ObjectFiles } from '../objectio/files.js';
 import type { BlockCache, CachePin } from '../objectio/cache.js';
 import type { Decoded } from '../objectio/encoding.js';
+import type { RowGroupMeta } from '../objectio/format.js';
 import { ObjectReader } from '../objectio/reader.js';
 import type { MemoryPool } from '../mem/pool.js';
 import type { CursorBuffer, LayerCursor } from './cursor.js';
@@ -296,8 +297,9 @@ export class ObjectLayer extends Layer {
     after: boolean,
     to: Key | undefined,
     cols: readonly number[],
+    zone?: ZoneFilter,
   ): LayerCursor {
-    return new ObjectLayerCursor(this, ts, from, after, to, cols);
+    return new ObjectLayerCursor(this, ts, from, after, to, cols, zone);
   }
 
   describe(): string {
@@ -578,6 +580,53 @@ function rowOf(v: VisibleGroup, i: number): number {
  * A layer's cursor: the data object's row groups merged with the tombstone object's entries, the
  * newer version winning per key.
  */
+/** A condition on a column (schema index) that a row group's zone map can rule out: col OP value. */
+export interface ZoneAtom {
+  col: number;
+  op: string;
+  value: number;
+}
+
+/**
+ * Conditions a scan's reader applies to every row (ANDed), so that a row group no row of which can
+ * meet them needs no value column read: its rows act, for this scan only, as deletes (they still
+ * hide older versions of their keys, and are not handed out). `skipped` counts such groups.
+ */
+export interface ZoneFilter {
+  atoms: readonly ZoneAtom[];
+  skipped: number;
+}
+
+/** Whether the zone maps of a row group show that no row of it meets every condition. */
+function ruledOut(g: RowGroupMeta, atoms: readonly ZoneAtom[]): boolean {
+  for (const a of atoms) {
+    const c = g.chunks[a.col];
+    if (c === undefined) continue;
+    // Every value null: no comparison is true.
+    if (c.nulls === g.rows) return true;
+    if (c.min === undefined || c.max === undefined) continue;
+    const v = a.value;
+    switch (a.op) {
+      case '=':
+        if (v < c.min || v > c.max) return true;
+        break;
+      case '<':
+        if (c.min >= v) return true;
+        break;
+      case '<=':
+        if (c.min > v) return true;
+        break;
+      case '>':
+        if (c.max <= v) return true;
+        break;
+      case '>=':
+        if (c.max < v) return true;
+        break;
+    }
+  }
+  return false;
+}
+
 class ObjectLayerCursor implements LayerCursor {
   private readonly dataIt: GroupIterator | undefined;
   private readonly tombIt: GroupIterator | undefined;
@@ -597,6 +646,7 @@ class ObjectLayerCursor implements LayerCursor {
     after: boolean,
     to: Key | undefined,
     private readonly cols: readonly number[],
+    private readonly zone: ZoneFilter | undefined,
   ) {
     const cmp = layer.compare;
     const pk = layer.schema.pk;
@@ -640,24 +690,31 @@ class ObjectLayerCursor implements LayerCursor {
     await this.fillTombs(lastKey);
     // Read ahead: the next row group's chunks load while this one is consumed (from the second group
     // on: a short scan that needs one group reads nothing more).
+    const groups = r.meta.rowGroups;
     if (++this.groupsRead >= 2 && this.dataIt!.inRange(dataGroup.g + 1)) {
       const next = dataGroup.g + 1;
       r.prefetchChunk(next, pk.index);
       if (!this.dataIt!.allVisible) r.prefetchChunk(next, r.meta.schema.columns.length);
-      for (const c of this.cols) r.prefetchChunk(next, c);
+      if (this.zone === undefined || !ruledOut(groups[next]!, this.zone.atoms))
+        for (const c of this.cols) r.prefetchChunk(next, c);
     }
+    // A group the zone maps rule out: its rows become this scan's deletes, no value read.
+    const zone = this.zone;
+    const skip = zone !== undefined && ruledOut(groups[dataGroup.g]!, zone.atoms);
+    if (skip) zone.skipped++;
     // Pin the columns the scan reads (the key column is pinned already).
     const pins: (CachePin | undefined)[] = [];
     try {
-      for (const c of this.cols) if (pins[c] === undefined) pins[c] = await r.pinChunk(dataGroup.g, c);
+      if (!skip)
+        for (const c of this.cols) if (pins[c] === undefined) pins[c] = await r.pinChunk(dataGroup.g, c);
     } catch (e) {
       for (const p of pins) p?.release();
       keyPin.release();
       throw e;
     }
-    const source = new GroupSource(this.layer.schema, pins);
+    const source = skip ? emptySource : new GroupSource(this.layer.schema, pins);
     const release = () => {
-      source.release();
+      if (source !== emptySource) (source as GroupSource).release();
       keyPin.release();
     };
     // No tombstones in range: the group's visible rows as they are.
@@ -668,7 +725,7 @@ class ObjectLayerCursor implements LayerCursor {
         source,
         rows: dataGroup.rows,
         rangeStart: dataGroup.rows === undefined ? dataGroup.start : -1,
-        deleted: undefined,
+        deleted: skip ? new Uint8Array(dataGroup.n).fill(1) : undefined,
         release,
       };
     }
@@ -720,7 +777,7 @@ class ObjectLayerCursor implements LayerCursor {
       source,
       rows: Int32Array.from(outRows),
       rangeStart: -1,
-      deleted: Uint8Array.from(outDel),
+      deleted: skip ? new Uint8Array(outRows.length).fill(1) : Uint8Array.from(outDel),
       release,
     };
   }

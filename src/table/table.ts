@@ -4,7 +4,7 @@ import type { MemoryPool, WaitOptions } from '../mem/pool.js';
 import type { LayerCursor } from './cursor.js';
 import { Layer } from './layer.js';
 import { ABSENT, DELETED, MemTable, type StagedWrite } from './memtable.js';
-import { NOT_CACHED, type ObjectLayer } from './object_layer.js';
+import { NOT_CACHED, type ObjectLayer, type ZoneFilter } from './object_layer.js';
 import { TableScan } from './scan.js';
 import { ValuesSource, type RowSource } from './source.js';
 
@@ -264,7 +264,13 @@ export class Table {
   /**
    * A scan of [from, to) at `ts`, reading columns `cols`. Pins every layer it may read until closed.
    */
-  openScan(ts: number, from: Key | undefined, to: Key | undefined, cols: readonly number[]): TableScan {
+  openScan(
+    ts: number,
+    from: Key | undefined,
+    to: Key | undefined,
+    cols: readonly number[],
+    zone?: ZoneFilter,
+  ): TableScan {
     const layers: Layer[] = [];
     const cursors: LayerCursor[] = [];
     for (const l of this.memLayersNewestFirst()) {
@@ -276,7 +282,7 @@ export class Table {
       // Objects written after the snapshot can hold nothing it sees (their versions are newer).
       if (o.ids.minTs > ts || !o.overlaps(from, to)) continue;
       layers.push(o.retain());
-      cursors.push(o.cursor(ts, from, false, to, cols));
+      cursors.push(o.cursor(ts, from, false, to, cols, zone));
     }
     return new TableScan(layers, cursors, this.compare);
   }

@@ -2,6 +2,7 @@ import { describe, mapKey, type Key, type Row, type TableSchema } from '../catal
 import { invalidArgument, TidemarkError } from '../errors.js';
 import type { TableScan } from '../table/scan.js';
 import type { Table } from '../table/table.js';
+import type { ZoneFilter } from '../table/object_layer.js';
 import type { SqlResult, TxnManager } from './manager.js';
 import { buildBatch, OWN, readChunkRow, valuesToRow, type Batch, type ResultChunk } from './batch.js';
 
@@ -31,6 +32,12 @@ export interface ScanBatchesOptions {
    * never write to them. For aggregations over large scans. Default false: the arrays are yours.
    */
   borrow?: boolean;
+  /**
+   * @internal Conditions (ANDed) the caller applies to every row it is handed: row groups of
+   * objects whose zone maps rule them out are not read (SQL's scans). Numbers only: timestamps in
+   * ms. `skipped` counts the row groups left unread.
+   */
+  zone?: { atoms: readonly { column: string; op: string; value: number }[]; skipped: number };
 }
 
 /** One pending write of a transaction: a row (put), or null for a delete. */
@@ -282,7 +289,28 @@ export class Transaction {
     }
     if (options.borrow !== undefined && typeof options.borrow !== 'boolean')
       throw invalidArgument(`borrow must be a boolean, got ${describe(options.borrow)}`);
-    return this.scanColumns(t, o.gte, o.lt, o.cols, Math.min(rows, BATCH_ROWS_CAP), options.borrow === true);
+    let zone: ZoneFilter | undefined;
+    if (options.zone !== undefined) {
+      const outer = options.zone;
+      zone = {
+        atoms: outer.atoms.map((a) => ({ col: t.schema.column(a.column).index, op: a.op, value: a.value })),
+        get skipped() {
+          return outer.skipped;
+        },
+        set skipped(n: number) {
+          outer.skipped = n;
+        },
+      };
+    }
+    return this.scanColumns(
+      t,
+      o.gte,
+      o.lt,
+      o.cols,
+      Math.min(rows, BATCH_ROWS_CAP),
+      options.borrow === true,
+      zone,
+    );
   }
 
   private async *scanRows(
@@ -345,8 +373,9 @@ export class Transaction {
     cols: number[] | undefined,
     batchRows: number,
     borrow: boolean,
+    zone?: ZoneFilter,
   ): AsyncGenerator<Batch> {
-    for await (const chunk of this.merged(t, gte, lt, batchRows, cols))
+    for await (const chunk of this.merged(t, gte, lt, batchRows, cols, zone))
       yield buildBatch(t.schema, chunk, cols, borrow);
   }
 
@@ -362,11 +391,12 @@ export class Transaction {
     lt: Key | undefined,
     size: number,
     cols: readonly number[] | undefined,
+    zone?: ZoneFilter,
   ): AsyncGenerator<ResultChunk> {
     const own = this.writes.get(t.id)?.sortedIn(gte, lt) ?? [];
     const cmp = t.compare;
     let oi = 0;
-    const scan = t.openScan(this.snapshotTs, gte, lt, cols ?? t.schema.columns.map((c) => c.index));
+    const scan = t.openScan(this.snapshotTs, gte, lt, cols ?? t.schema.columns.map((c) => c.index), zone);
     this.scans.add(scan);
     try {
       for (;;) {
