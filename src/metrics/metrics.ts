@@ -188,6 +188,23 @@ export class Metrics {
     this.total('tidemark_flush_total', 'Memtables flushed to objects.', [], (s) => [[{}, s.storage.flushes]]);
     this.total('tidemark_merge_total', 'Merges of object layers.', [], (s) => [[{}, s.storage.merges]]);
 
+    // ---- SQL ----
+    this.total(
+      'tidemark_sql_statements_total',
+      'SQL statements run (db.query, tx.query, sessions), by result: ok or failed.',
+      ['result'],
+      (s) => [
+        [{ result: 'ok' }, s.sql.statements - s.sql.failed],
+        [{ result: 'failed' }, s.sql.failed],
+      ],
+    );
+    this.total(
+      'tidemark_sql_zone_skipped_groups_total',
+      "Row groups of objects SQL scans left unread because their zone maps ruled out the scan's conditions.",
+      [],
+      (s) => [[{}, s.sql.zoneSkippedGroups]],
+    );
+
     this.own = registry
       .getMetricsAsArray()
       .map((m) => m.name)

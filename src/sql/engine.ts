@@ -277,7 +277,13 @@ export class SqlEngine implements PlanCatalog {
       pp = null;
       const ast = p.statements[i];
       if (ast.type === 'select') {
-        const plan = this.planSelect(p, i, ast);
+        let plan: { op: Op; names: string[] };
+        try {
+          plan = this.planSelect(p, i, ast);
+        } catch {
+          // The statement's full run reports the error (and counts it).
+          return undefined;
+        }
         const op = plan.op;
         if (op instanceof Project && op.input instanceof TableScan) {
           const scan = op.input;

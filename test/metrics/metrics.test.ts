@@ -6,7 +6,7 @@ import { ACCOUNTS, memDb } from '../helpers/db.js';
 import { ROOT } from '../helpers/child.js';
 import { parseProm, sample } from '../helpers/prom.js';
 
-/** Every metric the issue names, and what kind it is. */
+/** Every metric the issues name (and SQL's), and what kind it is. */
 const REQUIRED: [string, string][] = [
   ['tidemark_memory_pool_bytes', 'gauge'],
   ['tidemark_memory_pool_high_water_bytes', 'gauge'],
@@ -28,6 +28,8 @@ const REQUIRED: [string, string][] = [
   ['tidemark_transactions_total', 'counter'],
   ['tidemark_flush_total', 'counter'],
   ['tidemark_merge_total', 'counter'],
+  ['tidemark_sql_statements_total', 'counter'],
+  ['tidemark_sql_zone_skipped_groups_total', 'counter'],
 ];
 
 const rows = (from: number, n: number) =>
@@ -156,6 +158,32 @@ test('with a registry of your own, close removes only what it registered', async
     expect(left).toContain('my_app_gauge 7');
     expect(left).not.toContain('tidemark_');
   } finally {
+    await db.close();
+  }
+});
+
+test('SQL statements and zone-map skips are counted', async () => {
+  const { db } = await memDb({ storage: { rowGroupRows: 64 } });
+  const metrics = new Metrics(db);
+  try {
+    await db.query('CREATE TABLE t (id INT PRIMARY KEY, v INT)');
+    await db.query(
+      `INSERT INTO t VALUES ${Array.from({ length: 640 }, (_, i) => `(${i}, ${i})`).join(', ')}`,
+    );
+    await db.flush();
+    await db.query('SELECT count(*) FROM t WHERE v >= 600');
+    await db.query('SELECT v FROM t WHERE id = ?', [3]);
+    await expect(db.query('SELECT nope FROM t')).rejects.toMatchObject({ code: 'SCHEMA' });
+    const f = parseProm(await metrics.text());
+    const s = db.stats().sql;
+    expect(s.statements).toBe(5);
+    expect(s.failed).toBe(1);
+    expect(sample(f, 'tidemark_sql_statements_total', { result: 'ok' })).toBe(4);
+    expect(sample(f, 'tidemark_sql_statements_total', { result: 'failed' })).toBe(1);
+    expect(s.zoneSkippedGroups).toBeGreaterThanOrEqual(9);
+    expect(sample(f, 'tidemark_sql_zone_skipped_groups_total')).toBe(s.zoneSkippedGroups);
+  } finally {
+    metrics.close();
     await db.close();
   }
 });
