@@ -264,8 +264,9 @@ export const SUITES = [
         for (const r of rs) {
           const ratios = r.engine === 'tidemark' && rs.length > 1 ? ratiosToPeers(rs) : '';
           const first = r.firstMs === undefined ? '' : `${r.firstMs.toFixed(0)} ms`;
+          const ms = (x) => (w === 'load' ? '' : `${x.toFixed(3)} ms`);
           lines.push(
-            `| ${r.name} | ${r.engine} | ${r.opsPerSec < 100 ? r.opsPerSec.toFixed(2) : num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${first} | ${r.peakRssMiB} MiB | ${ratios} |`,
+            `| ${r.name} | ${r.engine} | ${r.opsPerSec < 100 ? r.opsPerSec.toFixed(2) : num(r.opsPerSec)} ${r.unit} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${first} | ${r.peakRssMiB} MiB | ${ratios} |`,
           );
         }
         const t = rs.find((r) => r.engine === 'tidemark');
