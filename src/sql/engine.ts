@@ -743,14 +743,7 @@ export class SqlEngine implements PlanCatalog {
       return none;
     }
     if (ast.type === 'drop' && kw === 'table') {
-      for (const n of ast.name as Ast[]) {
-        const name = tableNameOf(n);
-        if (this.table(name) === undefined) {
-          if (ast.prefix === 'if exists') continue;
-          throw new TidemarkError('NOT_FOUND', `unknown table ${name}`, {
-            details: { table: name, mysqlErrno: 1051 },
-          });
-        }
+      await this.dropEach(ast, 'table', async (name) => {
         await this.host.dropTable(name);
         for (const m of [...(this.meta?.values() ?? [])]) {
           if (m.kind === 'index' && m.table === name) await this.putMeta(undefined, metaKey(m));
@@ -758,7 +751,7 @@ export class SqlEngine implements PlanCatalog {
         if (this.meta?.has(`table:${name}`)) await this.putMeta(undefined, `table:${name}`);
         for (const k of [...this.nextIds.keys()]) if (k.startsWith(`${name}\u0000`)) this.nextIds.delete(k);
         this.cache.clear();
-      }
+      });
       return none;
     }
     if (ast.type === 'create' && kw === 'view') {
@@ -789,16 +782,7 @@ export class SqlEngine implements PlanCatalog {
       return none;
     }
     if (ast.type === 'drop' && kw === 'view') {
-      for (const n of ast.name as Ast[]) {
-        const name = tableNameOf(n);
-        if (this.view(name) === undefined) {
-          if (ast.prefix === 'if exists') continue;
-          throw new TidemarkError('NOT_FOUND', `unknown view ${name}`, {
-            details: { table: name, mysqlErrno: 1051 },
-          });
-        }
-        await this.putMeta(undefined, `view:${name}`);
-      }
+      await this.dropEach(ast, 'view', (name) => this.putMeta(undefined, `view:${name}`));
       return none;
     }
     if (ast.type === 'create' && kw === 'index') {
@@ -859,6 +843,24 @@ export class SqlEngine implements PlanCatalog {
     }
     void sql;
     throw unsupported(`${String(ast.type).toUpperCase()} ${kw.toUpperCase()}`);
+  }
+
+  /** DROP TABLE/VIEW [IF EXISTS] a, b: each dropped in turn; a missing one is NOT_FOUND unless IF EXISTS. */
+  private async dropEach(
+    ast: Ast,
+    kind: 'table' | 'view',
+    drop: (name: string) => Promise<void>,
+  ): Promise<void> {
+    for (const n of ast.name as Ast[]) {
+      const name = tableNameOf(n);
+      if ((kind === 'table' ? this.table(name) : this.view(name)) === undefined) {
+        if (ast.prefix === 'if exists') continue;
+        throw new TidemarkError('NOT_FOUND', `unknown ${kind} ${name}`, {
+          details: { table: name, mysqlErrno: 1051 },
+        });
+      }
+      await drop(name);
+    }
   }
 
   private async checkExistingUnique(t: SqlTable, cols: string[]): Promise<void> {
