@@ -378,9 +378,12 @@ export class Database {
     this.txns.rollback(tx, reason, cause);
   }
 
-  /** @internal Bumped by every createTable and dropTable (plans cached by the SQL engine). */
+  /**
+   * @internal Grows with every createTable and dropTable, and every move of a read replica to a
+   * newer checkpoint (whose catalog may differ): the SQL engine's cached plans and catalog follow it.
+   */
   get _schemaVersion(): number {
-    return this.schemaVersion;
+    return this.schemaVersion + (this.replica?.stats.refreshes ?? 0);
   }
 
   /** @internal */

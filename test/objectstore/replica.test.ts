@@ -164,4 +164,44 @@ describe('read replicas', () => {
       cleanup();
     }
   }, 60_000);
+
+  it("serve SQL from the writer's SQL catalog, refuse SQL writes, and see new tables and views after a move", async () => {
+    const { dir, cleanup } = tempDir('tidemark-replica-sql-');
+    const objectStore = {
+      endpoint: motoServer().endpoint,
+      bucket: await motoServer().bucket(),
+      prefix: 'p',
+      ...CREDENTIALS,
+    };
+    const w = await open(path.join(dir, 'w'), { objectStore, checkpoint: { intervalMs: 0 } });
+    let r: Database | undefined;
+    try {
+      await w.query('CREATE TABLE a (x INT, s VARCHAR(5))'); // a hidden row id
+      await w.query("INSERT INTO a VALUES (1, 'p'), (2, 'q')");
+      await w.checkpoint();
+      r = await open(path.join(dir, 'r'), { objectStore, readOnly: true, refreshMs: 60_000 });
+      expect(await codeOf(r.query('CREATE TABLE b (y INT)'))).toBe('READ_ONLY');
+      expect(await r.query('SELECT * FROM a ORDER BY x')).toEqual({
+        columns: ['x', 's'],
+        rows: [
+          [1, 'p'],
+          [2, 'q'],
+        ],
+        affectedRows: 0,
+      });
+      expect(await codeOf(r.query("INSERT INTO a VALUES (3, 'r')"))).toBe('READ_ONLY');
+      // New SQL tables and views on the writer: the replica's catalog follows its move.
+      await w.query('CREATE TABLE b (y INT, z INT, PRIMARY KEY (y, z))');
+      await w.query('INSERT INTO b VALUES (1, 1), (1, 2)');
+      await w.query('CREATE VIEW v AS SELECT count(*) AS n FROM b');
+      await w.checkpoint();
+      expect(await r.refresh()).toBe(true);
+      expect((await r.query('SELECT * FROM b ORDER BY z')).columns).toEqual(['y', 'z']);
+      expect((await r.query('SELECT n FROM v')).rows).toEqual([[2]]);
+    } finally {
+      await r?.close();
+      await w.close();
+      cleanup();
+    }
+  }, 60_000);
 });
