@@ -104,7 +104,10 @@ export class Database {
     private readonly logger: Logger,
     readonly options: ResolvedOptions,
     private readonly observers: Observers,
-  ) {}
+  ) {
+    // tx.query reaches the SQL engine (made on first use) through the transaction manager.
+    this.txns.sqlQuery = (tx, text, params) => this.sql.queryIn(tx, text, params);
+  }
 
   /** The last queued one-statement write per row (see statement); empty when none is waiting. */
   private readonly rowTurns = new Map<string, Promise<void>>();
@@ -338,11 +341,7 @@ export class Database {
   private schemaVersion = 0;
 
   private get sql(): SqlEngine {
-    if (this.sqlEngine === undefined) {
-      const engine = new SqlEngine(this);
-      this.sqlEngine = engine;
-      this.txns.sqlQuery = (tx, text, params) => engine.queryIn(tx, text, params);
-    }
+    this.sqlEngine ??= new SqlEngine(this);
     return this.sqlEngine;
   }
 

@@ -193,7 +193,9 @@ export class SqlEngine implements PlanCatalog {
     return out.join(';\n');
   }
 
+  /** The SQL catalog, read at the newest commit when it changed (never at a caller's old snapshot). */
   private async withMeta(): Promise<void> {
+    if (this.meta !== undefined && this.metaVersion === this.host._schemaVersion) return;
     const tx = this.host._begin();
     try {
       await this.loadMeta(tx);
@@ -358,7 +360,7 @@ export class SqlEngine implements PlanCatalog {
     params: readonly SqlValue[],
     sql: string,
   ): Promise<QueryResult> {
-    await this.loadMeta(tx);
+    await this.withMeta();
     const ast = p.statements[i];
     const ctx = this.ctx(tx, params, sql);
     try {
@@ -382,13 +384,14 @@ export class SqlEngine implements PlanCatalog {
           const plan = this.planSelect(p, i, inner);
           return { columns: ['plan'], rows: plan.op.explain().map((l) => [l]), affectedRows: 0 };
         }
+        // A failed write statement leaves nothing behind in the transaction (it goes on).
         case 'insert':
         case 'replace':
-          return await this.insert(ast, tx, ctx, p, i);
+          return await tx._statement(() => this.insert(ast, tx, ctx, p, i));
         case 'update':
-          return await this.update(ast, tx, ctx);
+          return await tx._statement(() => this.update(ast, tx, ctx));
         case 'delete':
-          return await this.delete(ast, tx, ctx);
+          return await tx._statement(() => this.delete(ast, tx, ctx));
       }
       throw unsupported(`the statement ${String(ast.type).toUpperCase()}`);
     } finally {
@@ -419,8 +422,9 @@ export class SqlEngine implements PlanCatalog {
     for (let c = 0; c < t.columns.length; c++) {
       const col = t.columns[c]!;
       let v = given[c];
-      if (col.autoIncrement === true && (v === undefined || v === null || v === 0)) {
-        v = await this.nextId(t, col.name, tx);
+      if (col.autoIncrement === true) {
+        if (v === undefined || v === null || v === 0) v = await this.nextId(t, col.name, tx);
+        else if (typeof v === 'number') await this.sawId(t, col.name, Math.round(v), tx);
       }
       if (v === undefined) {
         if (
@@ -455,21 +459,27 @@ export class SqlEngine implements PlanCatalog {
     const key = `${t.name}\u0000${column}`;
     let next = this.nextIds.get(key);
     if (next === undefined) {
-      let max = 0;
-      if (column === t.keyColumn) {
-        for await (const r of tx.scan(t.name, { reverse: true, limit: 1, columns: [column] })) {
-          max = Number((r as Record<string, unknown>)[column] ?? 0);
-        }
-      } else {
-        for await (const b of tx.scanBatches(t.name, { columns: [column] })) {
-          const d = b.columns[column] as ArrayLike<number>;
-          for (let i = 0; i < b.length; i++) if (d[i]! > max) max = d[i]!;
-        }
+      // The greatest value at the newest commit and in the caller's transaction (its own writes).
+      const fresh = this.host._begin();
+      try {
+        next = Math.max(await greatest(fresh, t, column), await greatest(tx, t, column), 0) + 1;
+      } finally {
+        this.host._rollback(fresh, 'rolled back');
       }
-      next = Math.max(max, 0) + 1;
     }
     this.nextIds.set(key, next + 1);
     return next;
+  }
+
+  /** An explicit value in an auto-increment column: later automatic values go past it, as MySQL's do. */
+  private async sawId(t: SqlTable, column: string, v: number, tx: Transaction): Promise<void> {
+    const key = `${t.name}\u0000${column}`;
+    let next = this.nextIds.get(key);
+    if (next === undefined) {
+      next = await this.nextId(t, column, tx);
+      this.nextIds.set(key, next);
+    }
+    if (v >= next) this.nextIds.set(key, v + 1);
   }
 
   private async insert(ast: Ast, tx: Transaction, ctx: Ctx, p: Prepared, i: number): Promise<QueryResult> {
@@ -653,6 +663,13 @@ export class SqlEngine implements PlanCatalog {
       }
       return { pos, e: s.value };
     });
+    // Assignments apply left to right (MySQL's single-table UPDATE): a later one reads the columns
+    // an earlier one assigned as assigned.
+    const assigned = new Map<string, Ast>();
+    for (const set of sets) {
+      set.e = substituteColumns(set.e, assigned, t.name);
+      assigned.set(t.columns[set.pos]!.name.toLowerCase(), set.e);
+    }
     const plan = this.matching(
       ast,
       t,
@@ -769,9 +786,14 @@ export class SqlEngine implements PlanCatalog {
         Array.isArray(ast.columns) && ast.columns.length > 0
           ? ast.columns.map((c: Ast) => String(c.column ?? c))
           : undefined;
-      // Check it plans now, so a broken view is refused at creation.
+      // Check it plans now, as the catalog will be (this view replaced), so that a broken view, or
+      // one reaching itself, is refused at creation.
       const parsed = parseSql(text);
-      const planned = new Planner(this, parsed.statements[0]).select(parsed.statements[0]);
+      const next: PlanCatalog = {
+        table: (n) => this.table(n),
+        view: (n) => (n === name ? { ast: parsed.statements[0] } : this.view(n)),
+      };
+      const planned = new Planner(next, parsed.statements[0]).select(parsed.statements[0]);
       if (columns !== undefined && columns.length !== planned.names.length) {
         throw new TidemarkError('INVALID_ARGUMENT', 'the view column list and the SELECT differ in length', {
           details: { mysqlErrno: 1353 },
@@ -986,6 +1008,39 @@ export class SqlEngine implements PlanCatalog {
   }
 }
 
+/** An expression with references to the assigned columns replaced by what they were assigned. */
+function substituteColumns(ast: Ast, assigned: ReadonlyMap<string, Ast>, table: string): Ast {
+  if (assigned.size === 0 || ast === null || typeof ast !== 'object') return ast;
+  if (Array.isArray(ast)) return ast.map((a) => substituteColumns(a, assigned, table));
+  // Subqueries see the row as it was (their columns are their own).
+  if (ast.ast !== undefined && ast.type === undefined) return ast;
+  if (ast.type === 'column_ref' && typeof ast.column === 'string') {
+    const qualified = ast.table !== null && ast.table !== undefined;
+    const to = assigned.get(ast.column.toLowerCase());
+    if (to !== undefined && (!qualified || String(ast.table) === table)) return to;
+    return ast;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(ast)) out[k] = substituteColumns(ast[k], assigned, table);
+  return out;
+}
+
+/** The greatest value of an integer column as `tx` sees it (0 when none). */
+async function greatest(tx: Transaction, t: SqlTable, column: string): Promise<number> {
+  let max = 0;
+  if (column === t.keyColumn) {
+    for await (const r of tx.scan(t.name, { reverse: true, limit: 1, columns: [column] })) {
+      max = Number((r as Record<string, unknown>)[column] ?? 0);
+    }
+  } else {
+    for await (const b of tx.scanBatches(t.name, { columns: [column] })) {
+      const d = b.columns[column] as ArrayLike<number>;
+      for (let i = 0; i < b.length; i++) if (d[i]! > max) max = d[i]!;
+    }
+  }
+  return max;
+}
+
 function duplicate(t: SqlTable, cols: string[]): TidemarkError {
   return new TidemarkError('DUPLICATE_KEY', `duplicate value for UNIQUE (${cols.join(', ')}) of ${t.name}`, {
     details: { table: t.name, columns: cols, mysqlErrno: 1062 },
@@ -1181,6 +1236,8 @@ export class SqlSession {
       throw unsupported(`${action.toUpperCase()}`);
     }
     if (ast.type === 'create' || ast.type === 'drop' || ast.type === 'alter' || ast.type === 'truncate') {
+      if (p.params > 0)
+        throw new TidemarkError('INVALID_ARGUMENT', 'placeholders (?) are not allowed in DDL');
       // MySQL commits an open transaction before DDL.
       if (this.tx !== undefined) await this.commit();
       return this.engine.ddl(ast, sql);

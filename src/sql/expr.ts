@@ -86,7 +86,11 @@ export function literal(v: SqlValue, text: string): Expr {
 }
 
 export function param(index: number): Expr {
-  return make('?', [], (_b, ctx) => constCol(ctx.params[index] ?? null), { constant: true, pure: true });
+  // Numbered in its text: expressions are told apart by their text (SUM(?) twice is two sums).
+  return make(`?${index + 1}`, [], (_b, ctx) => constCol(ctx.params[index] ?? null), {
+    constant: true,
+    pure: true,
+  });
 }
 
 export function columnRef(index: number, text: string): Expr {

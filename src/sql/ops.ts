@@ -20,7 +20,7 @@ import {
   type NumArray,
   type NumCol,
 } from './vector.js';
-import { compare, hashKey, parseDate, sortCompare, toNumber, type SqlValue } from './values.js';
+import { compare, hashKey, parseDate, sortCompare, toNumber, toText, type SqlValue } from './values.js';
 import { multiSumKernel, repOf, selectKernel, sumKernel, type Rep, type SelectAtom } from './kernels.js';
 
 export const BATCH_ROWS = 4096;
@@ -647,9 +647,19 @@ export class Join implements Op {
     const rcols: SqlValue[][] = Array.from({ length: this.right.width }, () => []);
     let rn = 0;
     const table = new Map<string, number[]>();
+    // The right side's key values, and the kinds of value each key position holds: a left value
+    // of another kind (a number against strings, say) compares by MySQL's conversions, not by hash.
+    const rkeys: SqlValue[][] = this.rightKeys.map(() => []);
+    const kinds: Set<string>[] = this.rightKeys.map(() => new Set());
     for await (const b of this.right.run(ctx)) {
       const keyCols: Col[] = [];
       for (const k of this.rightKeys) keyCols.push(await evaluate(k, b, ctx));
+      keyCols.forEach((c, k) => {
+        for (const v of boxed(c, b.len)) {
+          rkeys[k]!.push(v);
+          if (v !== null) kinds[k]!.add(kindOf(v));
+        }
+      });
       let bytes = 0;
       for (let c = 0; c < this.right.width; c++) {
         const vals = boxed(b.cols[c]!, b.len);
@@ -700,10 +710,10 @@ export class Join implements Op {
       for (let i = 0; i < lb.len; i++) {
         let candidates: ArrayLike<number> | undefined;
         if (all !== undefined) candidates = all;
-        else {
+        else if (keyCols.every((c, k) => sameKind(getv(c, i), kinds[k]!))) {
           const k = joinKey(keyCols, i);
           candidates = k === undefined ? undefined : table.get(k);
-        }
+        } else candidates = compareMatches(keyCols, i, rkeys, rn);
         if (candidates === undefined) continue;
         for (let j = 0; j < candidates.length; j++) {
           li.push(i);
@@ -747,14 +757,43 @@ function keyCols0(keys: readonly Expr[]): boolean {
   return keys.length === 0;
 }
 
+function kindOf(v: SqlValue): string {
+  return typeof v === 'number' ? 'n' : typeof v === 'string' ? 's' : v instanceof Date ? 'd' : 'b';
+}
+
+/** Whether v (not null) is of the one kind the right side's key position holds: the hash then decides. */
+function sameKind(v: SqlValue, kinds: Set<string>): boolean {
+  return v === null || (kinds.size <= 1 && (kinds.size === 0 || kinds.has(kindOf(v))));
+}
+
+/** The right rows whose keys equal row i's by MySQL's comparison (kinds differ: no hash). */
+function compareMatches(
+  keyCols: readonly Col[],
+  i: number,
+  rkeys: readonly SqlValue[][],
+  rn: number,
+): number[] {
+  const left = keyCols.map((c) => getv(c, i));
+  if (left.some((v) => v === null)) return [];
+  const out: number[] = [];
+  for (let r = 0; r < rn; r++) {
+    let eq = true;
+    for (let k = 0; k < left.length && eq; k++) {
+      const rv = rkeys[k]![r]!;
+      eq = rv !== null && compare(left[k]!, rv) === 0;
+    }
+    if (eq) out.push(r);
+  }
+  return out;
+}
+
 /** The hash key of row i's join keys; undefined when one is NULL (NULL matches nothing). */
 function joinKey(cols: readonly Col[], i: number): string | undefined {
   let k = '';
   for (const c of cols) {
     const v = getv(c, i);
     if (v === null) return undefined;
-    // Numbers and numeric strings meet on their numeric value, as `=` compares them.
-    k += `${typeof v === 'string' ? hashKey(v) : hashKey(v)}\u0001`;
+    k += `${hashKey(v)}\u0001`;
   }
   return k;
 }
@@ -1157,7 +1196,7 @@ function accumulate(
         }
         break;
       case 'GROUP_CONCAT': {
-        const t = typeof v === 'string' ? v : v instanceof Date ? v.toISOString() : String(v);
+        const t = toText(v);
         st.parts![g]!.push(t);
         bytes += 16 + 2 * t.length;
         break;

@@ -50,7 +50,7 @@ import {
   type Op,
   type SortKey,
 } from './ops.js';
-import { parseDate } from './values.js';
+import { parseDate, toNumber } from './values.js';
 
 /** What the planner needs from the engine: tables and views by name. */
 export interface PlanCatalog {
@@ -255,6 +255,9 @@ export interface Planned {
 
 /** Plans SELECT statements (and the SELECTs inside other statements). */
 export class Planner {
+  /** Views being expanded (a view reaching itself is an error, not endless recursion). */
+  private readonly expanding = new Set<string>();
+
   constructor(
     private readonly catalog: PlanCatalog,
     private readonly statementAst: Ast,
@@ -268,7 +271,8 @@ export class Planner {
   }
 
   private setOperation(ast: Ast, parent: Level | undefined, uses: Set<number>): Planned {
-    // node-sql-parser hangs the trailing ORDER BY / LIMIT on the last SELECT: they apply to all.
+    // A parenthesized part keeps its own ORDER BY / LIMIT; the union's come after it (node-sql-parser
+    // puts them in _orderby/_limit), or hang on an unparenthesized last part, applying to all.
     const parts: Ast[] = [];
     const ops: string[] = [];
     for (let s: Ast = ast; s !== null && s !== undefined; s = s._next) {
@@ -276,16 +280,18 @@ export class Planner {
       if (s._next) ops.push(String(s.set_op ?? 'union').toLowerCase());
     }
     const last = parts[parts.length - 1]!;
-    const orderby = last.orderby;
-    const limit = last.limit;
-    const planned = parts.map((p, i) =>
-      this.simpleSelect(
-        i === parts.length - 1 ? { ...p, orderby: null, limit: null } : p,
+    const lastOwn = last.parentheses_symbol === true;
+    const orderby = ast._orderby ?? (lastOwn ? null : last.orderby);
+    const limit = ast._limit ?? (lastOwn ? null : last.limit);
+    const planned = parts.map((p, i) => {
+      const own = p.parentheses_symbol === true;
+      return this.simpleSelect(
+        i === parts.length - 1 && !own ? { ...p, orderby: null, limit: null } : p,
         parent,
-        false,
+        own,
         uses,
-      ),
-    );
+      );
+    });
     const width = planned[0]!.op.width;
     for (const p of planned) {
       if (p.op.width !== width) {
@@ -378,7 +384,10 @@ export class Planner {
         for (const s of sources) {
           if (t !== undefined && s.alias.toLowerCase() !== t) continue;
           any = true;
+          // SELECT * shows a USING column once (the left side's), as MySQL does.
+          const merged = new Set(t === undefined ? (s.using ?? []).map((u) => u.toLowerCase()) : []);
           for (const col of s.cols) {
+            if (merged.has(col.name.toLowerCase())) continue;
             items.push({ ast: { type: 'column_ref', table: s.alias, column: col.name }, name: col.name });
           }
         }
@@ -415,7 +424,8 @@ export class Planner {
     }
 
     const exprs = items.map((i) => this.expr(i.ast, selectLevel));
-    const names = items.map((i, k) => i.name ?? exprs[k]!.text);
+    // An unnamed item is named by its text, placeholders shown as MySQL shows them: `?`.
+    const names = items.map((i, k) => i.name ?? exprs[k]!.text.replace(/\?\d+/g, '?'));
 
     let having: Expr | undefined;
     if (ast.having !== null && ast.having !== undefined) {
@@ -455,7 +465,16 @@ export class Planner {
     if (having !== undefined) op = new Filter(op, having);
     const allExprs = [...exprs, ...hidden];
     op = new Project(op, allExprs, [...names, ...hidden.map((h) => h.text)]);
-    if (ast.distinct === 'DISTINCT') op = new Distinct(op);
+    if (ast.distinct === 'DISTINCT') {
+      if (hidden.length > 0) {
+        throw new TidemarkError(
+          'INVALID_ARGUMENT',
+          `ORDER BY ${hidden[0]!.text} is not in the SELECT list of a SELECT DISTINCT: sort by a selected column`,
+          { details: { mysqlErrno: 3065 } },
+        );
+      }
+      op = new Distinct(op);
+    }
     if (sortKeys.length > 0) {
       op = new Sort(
         op,
@@ -519,7 +538,19 @@ export class Planner {
             details: { table: name, mysqlErrno: 1146 },
           });
         }
-        const planned = this.select(view.ast, undefined);
+        // A view that reaches itself (directly or through others) would expand forever.
+        if (this.expanding.has(name)) {
+          throw new TidemarkError('INVALID_ARGUMENT', `view ${name} references itself`, {
+            details: { view: name, mysqlErrno: 1462 },
+          });
+        }
+        this.expanding.add(name);
+        let planned: Planned;
+        try {
+          planned = this.select(view.ast, undefined);
+        } finally {
+          this.expanding.delete(name);
+        }
         const names = view.columns ?? planned.names;
         const op = new Derived(planned.op, names, alias);
         sources.push({
@@ -897,9 +928,11 @@ export class Planner {
     if (op === '+') return e;
     if (op === 'NOT' || op === '!') return not(e);
     if (op === '~')
-      return rowwise(`~${e.text}`, [e], ([v]) =>
-        v === null ? null : Number(~BigInt.asUintN(64, BigInt(Math.trunc(Number(v)))) & ((1n << 64n) - 1n)),
-      );
+      return rowwise(`~${e.text}`, [e], ([v]) => {
+        if (v === null) return null;
+        const n = toNumber(v!);
+        return Number(BigInt.asUintN(64, ~BigInt(Number.isFinite(n) ? Math.trunc(n) : 0)));
+      });
     throw unsupported(`the operator ${op}`);
   }
 
@@ -971,6 +1004,8 @@ export class Planner {
     const argAsts: Ast[] =
       ast.args?.type === 'expr_list' ? (ast.args.value ?? []) : ast.args ? [ast.args] : [];
     if (name === 'EXISTS') return this.subquery('exists', argAsts[0], level, undefined, false);
+    // NOT (cond) comes from the parser as a function call.
+    if (name === 'NOT' && argAsts.length === 1) return not(this.expr(argAsts[0], level));
     if (name.startsWith(DISTINCT_PREFIX.toUpperCase()) || name === 'TOTAL') {
       throw new TidemarkError('INVALID_ARGUMENT', `invalid use of an aggregate`, {
         details: { mysqlErrno: 1111 },
@@ -1018,6 +1053,7 @@ class AggregateBuilder implements Resolver {
   private readonly groupKeys: string[];
   readonly aggs: AggSpec[] = [];
   private readonly aggKeys = new Map<string, number>();
+  private readonly resolvingAliases = new Set<string>();
 
   constructor(
     private readonly planner: Planner,
@@ -1050,11 +1086,19 @@ class AggregateBuilder implements Resolver {
       const name = columnName(ast);
       if (this.input.resolver.resolve(undefined, name) === undefined) {
         const item = this.items.find((it) => it.name?.toLowerCase() === name.toLowerCase());
+        const key = name.toLowerCase();
         if (
           item !== undefined &&
-          !(item.ast.type === 'column_ref' && columnName(item.ast).toLowerCase() === name.toLowerCase())
+          !this.resolvingAliases.has(key) &&
+          !(item.ast.type === 'column_ref' && columnName(item.ast).toLowerCase() === key)
         ) {
-          return this.planner.expr(item.ast, level);
+          // Aliases naming each other (x AS y, y AS x) end here: unknown, not endless.
+          this.resolvingAliases.add(key);
+          try {
+            return this.planner.expr(item.ast, level);
+          } finally {
+            this.resolvingAliases.delete(key);
+          }
         }
       }
       return undefined;

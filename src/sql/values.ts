@@ -341,9 +341,9 @@ function padText(s: string, n: number, p: string, left: boolean): SqlValue {
   const c = [...s];
   if (c.length >= len) return c.slice(0, len).join('');
   if (p.length === 0) return null;
-  let fill = '';
-  while ([...fill].length < len - c.length) fill += p;
-  fill = [...fill].slice(0, len - c.length).join('');
+  const pc = [...p];
+  const need = len - c.length;
+  const fill = pc.join('').repeat(Math.floor(need / pc.length)) + pc.slice(0, need % pc.length).join('');
   return left ? fill + s : s + fill;
 }
 

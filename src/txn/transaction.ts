@@ -92,6 +92,9 @@ export class Transaction {
   endReason: string | undefined;
   readonly writes = new Map<number, TableWrites>();
   private writeBytes = 0;
+  /** While a statement runs (see _statement): the write set's entries before it changed them. */
+  private undo: { tw: TableWrites; mk: number | string; before: WriteEntry | undefined }[] | undefined;
+  private undoBytes = 0;
   /** When it began (performance.now()), for the timeout. */
   readonly startedMs = performance.now();
   /** Whether transaction.timeoutMs applies (not to snapshots). */
@@ -154,12 +157,12 @@ export class Transaction {
         }
         const e: WriteEntry = { key, values, insert };
         bytes += entryBytes(e);
-        tw.entries.set(mk, e);
+        this.setEntry(tw, mk, e);
       }
       this.reserveWrites(bytes);
     } catch (e) {
-      for (const mk of added) tw.entries.delete(mk);
-      for (const [mk, own] of replaced) tw.entries.set(mk, own);
+      for (const mk of added) this.setEntry(tw, mk, undefined);
+      for (const [mk, own] of replaced) this.setEntry(tw, mk, own);
       throw e;
     }
     return normalized.length;
@@ -226,7 +229,7 @@ export class Transaction {
       if (own.values === null) return false;
       if (own.insert) {
         // Inserted and deleted in this transaction: nothing to commit for this key.
-        tw!.entries.delete(mk);
+        this.setEntry(tw!, mk, undefined);
         return true;
       }
       this.addWrites(t, [{ key: k, values: null, insert: false }]);
@@ -489,7 +492,45 @@ export class Transaction {
     let bytes = 0;
     for (const e of entries) bytes += entryBytes(e);
     this.reserveWrites(bytes);
-    for (const e of entries) tw.entries.set(mapKey(e.key), e);
+    for (const e of entries) this.setEntry(tw, mapKey(e.key), e);
+  }
+
+  /** Change the write set (undefined: remove the entry), remembering the entry before if a statement runs. */
+  private setEntry(tw: TableWrites, mk: number | string, e: WriteEntry | undefined): void {
+    this.undo?.push({ tw, mk, before: tw.entries.get(mk) });
+    if (e === undefined) tw.entries.delete(mk);
+    else tw.entries.set(mk, e);
+  }
+
+  /**
+   * @internal Run one statement (SQL's INSERT, UPDATE, DELETE...) atomically within the
+   * transaction: if it fails, its writes are undone and the transaction goes on as it was before
+   * it, as MySQL rolls back a failed statement only. One statement at a time per transaction.
+   */
+  async _statement<T>(fn: () => Promise<T>): Promise<T> {
+    this.checkUsable();
+    if (this.undo !== undefined) {
+      throw invalidArgument(`transaction ${this.id} is running another statement: one at a time`);
+    }
+    this.undo = [];
+    this.undoBytes = this.writeBytes;
+    try {
+      return await fn();
+    } catch (e) {
+      const undo = this.undo;
+      for (let i = undo.length - 1; i >= 0; i--) {
+        const u = undo[i]!;
+        if (u.before === undefined) u.tw.entries.delete(u.mk);
+        else u.tw.entries.set(u.mk, u.before);
+      }
+      if (this.state === 'active' && this.writeBytes > this.undoBytes) {
+        this.mgr.accountWrites(this.undoBytes - this.writeBytes);
+        this.writeBytes = this.undoBytes;
+      }
+      throw e;
+    } finally {
+      this.undo = undefined;
+    }
   }
 
   /** Account the write set in the memtable pool, within the per-transaction bound. */
