@@ -355,10 +355,13 @@ export class Database {
     return this.sql.session.query(sql, params);
   }
 
-  /** A SQL session of its own (its own BEGIN ... COMMIT), as a connection of a server has. */
-  session(): SqlSession {
+  /**
+   * A SQL session of its own (its own BEGIN ... COMMIT, variables, autocommit), as a connection of
+   * a server has. `user` and `connectionId` are what USER() and CONNECTION_ID() give.
+   */
+  session(who: { user?: string; connectionId?: number } = {}): SqlSession {
     this.checkOpen();
-    return new SqlSession(this.sql);
+    return new SqlSession(this.sql, who);
   }
 
   /** @internal For the SQL engine: a transaction the caller commits or rolls back. */

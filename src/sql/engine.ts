@@ -28,10 +28,11 @@ import type { Expr } from './expr.js';
 import { constValue, materialize, pointKey, Project, rowValue, TableScan, type Op } from './ops.js';
 import { parseSql, type Ast } from './parse.js';
 import { Planner, unsupported, type PlanCatalog, type Level } from './plan.js';
-import { getv, QueryMemory, type Batch, type Ctx, type SqlCounters } from './vector.js';
+import { getv, QueryMemory, type Batch, type Ctx, type SessionInfo, type SqlCounters } from './vector.js';
 import {
   dateText,
   hashKey,
+  likeRegex,
   parseDate,
   roundHalfAway,
   stringToNumber,
@@ -270,6 +271,54 @@ export class SqlEngine implements PlanCatalog {
     return queryInTransaction(this, tx, sql, params);
   }
 
+  /** A constant expression of a session statement (SET), evaluated at once. */
+  async constant(ast: Ast, params: readonly SqlValue[], session: SessionInfo): Promise<SqlValue> {
+    const level: Level = { resolver: { resolve: () => undefined }, parent: undefined, parentUses: new Set() };
+    // A bare word (SET sql_mode = TRADITIONAL, SET autocommit = ON) is its own name.
+    if (ast?.type === 'column_ref' && typeof ast.column === 'string') return ast.column;
+    const e = new Planner(this, ast).expr(ast, level);
+    const tx = this.host._begin();
+    try {
+      return await constValue(e, this.ctx(tx, params, 'SET', session));
+    } finally {
+      this.host._rollback(tx, 'rolled back');
+    }
+  }
+
+  /** SHOW TABLES, SHOW DATABASES, SHOW COLUMNS FROM t, DESCRIBE t. */
+  async show(ast: Ast, session: SessionInfo): Promise<QueryResult> {
+    await this.withMeta();
+    const kw = String(ast.keyword ?? '').toLowerCase();
+    if (ast.type === 'show' && kw === 'databases') {
+      return { columns: ['Database'], rows: [[session.database]], affectedRows: 0 };
+    }
+    if (ast.type === 'show' && kw === 'tables') {
+      return {
+        columns: [`Tables_in_${session.database}`],
+        rows: this.objects().map((o) => [o.name]),
+        affectedRows: 0,
+      };
+    }
+    if (ast.type === 'desc' || (ast.type === 'show' && (kw === 'columns' || kw === 'fields'))) {
+      const name = ast.type === 'desc' ? tableNameOf(ast.table) : tableNameOf(ast.from?.[0] ?? ast.table);
+      const t = this.targetTable(name);
+      const rows = t.columns.map((c) => [
+        c.name,
+        `${c.sqlType.toLowerCase()}${c.length !== undefined ? `(${c.length})` : ''}`,
+        c.nullable ? 'YES' : 'NO',
+        t.primaryKey.includes(c.name) ? 'PRI' : t.unique.some((u) => u[0] === c.name) ? 'UNI' : '',
+        c.default === undefined || c.default === null
+          ? null
+          : c.default === 'CURRENT_TIMESTAMP'
+            ? 'CURRENT_TIMESTAMP'
+            : toText(defaultValue(c)),
+        c.autoIncrement === true ? 'auto_increment' : '',
+      ]);
+      return { columns: ['Field', 'Type', 'Null', 'Key', 'Default', 'Extra'], rows, affectedRows: 0 };
+    }
+    throw unsupported(`SHOW ${kw.toUpperCase()}`);
+  }
+
   /** The statement as a point read, if it is one. */
   pointPlan(p: Prepared, i: number): PointPlan | undefined {
     let pp = p.points.get(i);
@@ -335,11 +384,12 @@ export class SqlEngine implements PlanCatalog {
 
   // ---- running ----
 
-  private ctx(tx: Transaction, params: readonly SqlValue[], what: string): Ctx {
+  private ctx(tx: Transaction, params: readonly SqlValue[], what: string, session: SessionInfo): Ctx {
     const mem = new QueryMemory(this.host._queryPool(), `query: ${what.slice(0, 80)}`);
     return {
       tx,
       params,
+      session,
       outer: [],
       cache: new Map(),
       mem,
@@ -359,10 +409,11 @@ export class SqlEngine implements PlanCatalog {
     tx: Transaction,
     params: readonly SqlValue[],
     sql: string,
+    session: SessionInfo = defaultSession(),
   ): Promise<QueryResult> {
     await this.withMeta();
     const ast = p.statements[i];
-    const ctx = this.ctx(tx, params, sql);
+    const ctx = this.ctx(tx, params, sql, session);
     try {
       switch (ast.type) {
         case 'select': {
@@ -1144,8 +1195,17 @@ function coerce(t: SqlTable, c: SqlColumn, v: SqlValue): unknown {
 /** A connection's state: its explicit transaction, if BEGIN opened one. */
 export class SqlSession {
   private tx: Transaction | undefined;
+  /** Variables, current database and user: what `SET`, `@@x`, `DATABASE()` and `USE` see. */
+  readonly info: SessionInfo;
+  /** With autocommit off (SET autocommit = 0), statements open a transaction that COMMIT ends. */
+  autocommit = true;
 
-  constructor(private readonly engine: SqlEngine) {}
+  constructor(
+    private readonly engine: SqlEngine,
+    who: { user?: string; connectionId?: number } = {},
+  ) {
+    this.info = defaultSession(who.user, who.connectionId);
+  }
 
   get inTransaction(): boolean {
     return this.tx !== undefined && this.tx.state === 'active';
@@ -1153,6 +1213,14 @@ export class SqlSession {
 
   /** Run SQL (one or more statements; the last one's result is returned). */
   async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
+    // Statements about the session that MySQL clients send and the grammar lacks.
+    if (typeof sql === 'string') {
+      const special = await this.sessionStatement(sql);
+      if (special !== undefined) {
+        this.engine.counters.statements++;
+        return special;
+      }
+    }
     // A single point read, the most frequent statement there is: straight to the lookup.
     const p = this.engine.prepare(sql);
     if (p.statements.length === 1 && (this.tx === undefined || this.tx.state === 'active')) {
@@ -1217,6 +1285,25 @@ export class SqlSession {
   ): Promise<QueryResult> {
     const ast = p.statements[i];
     const none: QueryResult = { columns: [], rows: [], affectedRows: 0 };
+    if (ast.type === 'set') return this.set(ast, params);
+    if (ast.type === 'show' || ast.type === 'desc') return this.engine.show(ast, this.info);
+    if (ast.type === 'use') {
+      const db = String(ast.db);
+      if (db !== this.info.database) {
+        throw new TidemarkError(
+          'NOT_FOUND',
+          `unknown database ${db} (this server has one: ${this.info.database})`,
+          {
+            details: { mysqlErrno: 1049 },
+          },
+        );
+      }
+      return none;
+    }
+    // With autocommit off, the first statement opens a transaction that COMMIT or ROLLBACK ends.
+    if (!this.autocommit && this.tx === undefined && ast.type !== 'transaction' && !isDdl(ast)) {
+      this.tx = this.engine.host._begin();
+    }
     if (ast.type === 'transaction') {
       const action = String(ast.expr?.action?.value ?? '').toLowerCase();
       if (action === 'begin' || action === 'start') {
@@ -1252,13 +1339,13 @@ export class SqlSession {
       const r = await this.engine.point(pp, params, this.tx);
       if (r !== undefined) return r;
     }
-    if (this.tx !== undefined) return this.engine.runStatement(p, i, this.tx, params, sql);
+    if (this.tx !== undefined) return this.engine.runStatement(p, i, this.tx, params, sql, this.info);
     // Autocommit: each statement its own transaction, retried on a write-write conflict (it saw
     // nothing the caller could act on, so running it again on a newer snapshot is the same request).
     for (let attempt = 1; ; attempt++) {
       const tx = this.engine.host._begin();
       try {
-        const r = await this.engine.runStatement(p, i, tx, params, sql);
+        const r = await this.engine.runStatement(p, i, tx, params, sql, this.info);
         await this.engine.host._commit(tx);
         return r;
       } catch (e) {
@@ -1267,6 +1354,71 @@ export class SqlSession {
         await new Promise((r) => setTimeout(r, Math.random() * 2 ** Math.min(attempt, 5)));
       }
     }
+  }
+
+  /** SET [SESSION|GLOBAL] name = value, @user = value, autocommit = 0|1. */
+  private async set(ast: Ast, params: readonly SqlValue[]): Promise<QueryResult> {
+    for (const a of ast.expr ?? []) {
+      const left = a.left;
+      const name = [left?.name, ...(left?.members ?? [])]
+        .map(String)
+        .filter((n) => n !== 'session' && n !== 'global')
+        .join('.')
+        .toLowerCase();
+      const value = await this.engine.constant(a.right, params, this.info);
+      if (left?.prefix === '@') {
+        this.info.user.set(name, value);
+        continue;
+      }
+      if (name === 'autocommit') {
+        const on =
+          value === 1 || value === '1' || (typeof value === 'string' && value.toUpperCase() === 'ON');
+        // Turning autocommit on commits what is open, as MySQL does.
+        if (on && !this.autocommit) await this.commit();
+        this.autocommit = on;
+        this.info.system.set('autocommit', on ? 1 : 0);
+        continue;
+      }
+      this.info.system.set(name, value);
+    }
+    return { columns: [], rows: [], affectedRows: 0 };
+  }
+
+  /** SET NAMES, SHOW VARIABLES, SHOW WARNINGS and the like: undefined for anything else. */
+  private async sessionStatement(sql: string): Promise<QueryResult | undefined> {
+    const ok: QueryResult = { columns: [], rows: [], affectedRows: 0 };
+    const text = sql.trim().replace(/;\s*$/, '');
+    if (!/^(SET|SHOW)\s/i.test(text)) return undefined;
+    let m = /^SET\s+(?:NAMES|CHARACTER\s+SET|CHARSET)\s+'?([A-Za-z0-9_]+)'?/i.exec(text);
+    if (m !== null) {
+      for (const v of ['character_set_client', 'character_set_connection', 'character_set_results'])
+        this.info.system.set(v, m[1]!.toLowerCase());
+      return ok;
+    }
+    m = /^SHOW\s+(?:SESSION\s+|GLOBAL\s+)?VARIABLES(?:\s+LIKE\s+'([^']*)')?$/i.exec(text);
+    if (m !== null) {
+      const like = m[1] !== undefined ? likeRegex(m[1]) : undefined;
+      const rows = [...this.info.system.entries()]
+        .filter(([k]) => like === undefined || like.test(k))
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => [k, v === null ? null : toText(v)]);
+      return { columns: ['Variable_name', 'Value'], rows, affectedRows: 0 };
+    }
+    if (/^SHOW\s+(?:COUNT\(\*\)\s+)?(WARNINGS|ERRORS)$/i.test(text)) {
+      return { columns: ['Level', 'Code', 'Message'], rows: [], affectedRows: 0 };
+    }
+    if (/^SHOW\s+(?:SESSION\s+|GLOBAL\s+)?STATUS(?:\s+LIKE\s+'[^']*')?$/i.test(text)) {
+      return { columns: ['Variable_name', 'Value'], rows: [], affectedRows: 0 };
+    }
+    m = /^SHOW\s+CREATE\s+TABLE\s+`?([A-Za-z_][A-Za-z0-9_]*)`?$/i.exec(text);
+    if (m !== null) {
+      const create = await this.engine.createStatement(m[1]!);
+      if (create === undefined) {
+        throw new TidemarkError('NOT_FOUND', `unknown table ${m[1]}`, { details: { mysqlErrno: 1146 } });
+      }
+      return { columns: ['Table', 'Create Table'], rows: [[m[1], create]], affectedRows: 0 };
+    }
+    return undefined;
   }
 
   private async commit(): Promise<void> {
@@ -1336,4 +1488,47 @@ function checkParams(params: readonly unknown[]): SqlValue[] {
     }
     throw new TidemarkError('INVALID_ARGUMENT', `parameter ${i + 1}: cannot bind a ${typeof v}`);
   });
+}
+
+function isDdl(ast: Ast): boolean {
+  return ast.type === 'create' || ast.type === 'drop' || ast.type === 'alter' || ast.type === 'truncate';
+}
+
+/** The system variables a MySQL client may ask for, and what they hold here. */
+export function systemVariables(): Map<string, SqlValue> {
+  return new Map<string, SqlValue>([
+    ['version', '8.0.36-tidemark'],
+    ['version_comment', 'tidemark'],
+    ['autocommit', 1],
+    ['sql_mode', 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'],
+    ['character_set_client', 'utf8mb4'],
+    ['character_set_connection', 'utf8mb4'],
+    ['character_set_results', 'utf8mb4'],
+    ['character_set_server', 'utf8mb4'],
+    ['collation_connection', 'utf8mb4_bin'],
+    ['collation_server', 'utf8mb4_bin'],
+    ['max_allowed_packet', 64 * 1024 * 1024],
+    ['transaction_isolation', 'REPEATABLE-READ'],
+    ['tx_isolation', 'REPEATABLE-READ'],
+    ['transaction_read_only', 0],
+    ['tx_read_only', 0],
+    ['wait_timeout', 28800],
+    ['interactive_timeout', 28800],
+    ['net_write_timeout', 60],
+    ['lower_case_table_names', 0],
+    ['time_zone', 'UTC'],
+    ['system_time_zone', 'UTC'],
+    ['auto_increment_increment', 1],
+    ['license', 'Apache-2.0'],
+    ['have_ssl', 'DISABLED'],
+    ['init_connect', ''],
+    ['query_cache_size', 0],
+    ['query_cache_type', 'OFF'],
+    ['performance_schema', 0],
+    ['sql_select_limit', '18446744073709551615'],
+  ]);
+}
+
+function defaultSession(user = 'root', connectionId = 0): SessionInfo {
+  return { system: systemVariables(), user: new Map(), database: 'tidemark', userName: user, connectionId };
 }

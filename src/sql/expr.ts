@@ -97,6 +97,43 @@ export function columnRef(index: number, text: string): Expr {
   return make(text, [], (b) => b.cols[index]!, { column: index, constant: false, pure: true });
 }
 
+/** @@name (system) or @name (user) of the statement's session; an unknown system variable fails. */
+export function variable(system: boolean, name: string): Expr {
+  const key = name.toLowerCase();
+  const text = `${system ? '@@' : '@'}${name}`;
+  return make(
+    text,
+    [],
+    (_b, ctx) => {
+      const map = system ? ctx.session.system : ctx.session.user;
+      const v = map.get(key);
+      if (v === undefined && system) {
+        throw new TidemarkError('INVALID_ARGUMENT', `unknown system variable ${name}`, {
+          details: { mysqlErrno: 1193 },
+        });
+      }
+      return constCol(v ?? null);
+    },
+    { constant: true, pure: !system },
+  );
+}
+
+/** DATABASE(), USER(), CONNECTION_ID() and VERSION(): facts of the session. */
+export function sessionFact(name: string): Expr | undefined {
+  const read: ((ctx: Ctx) => SqlValue) | undefined = {
+    DATABASE: (ctx: Ctx) => ctx.session.database,
+    SCHEMA: (ctx: Ctx) => ctx.session.database,
+    USER: (ctx: Ctx) => `${ctx.session.userName}@localhost`,
+    CURRENT_USER: (ctx: Ctx) => `${ctx.session.userName}@localhost`,
+    SESSION_USER: (ctx: Ctx) => `${ctx.session.userName}@localhost`,
+    SYSTEM_USER: (ctx: Ctx) => `${ctx.session.userName}@localhost`,
+    CONNECTION_ID: (ctx: Ctx) => ctx.session.connectionId,
+    VERSION: (ctx: Ctx) => ctx.session.system.get('version') ?? null,
+  }[name];
+  if (read === undefined) return undefined;
+  return make(`${name}()`, [], (_b, ctx) => constCol(read(ctx)), { constant: true, pure: true });
+}
+
 export function outerRef(depth: number, index: number, text: string): Expr {
   return make(text, [], (_b, ctx) => constCol(ctx.outer[depth - 1]?.[index] ?? null), {
     constant: true,

@@ -29,6 +29,8 @@ import {
   param,
   rowwise,
   SubqueryExpr,
+  sessionFact,
+  variable,
   type Expr,
 } from './expr.js';
 import {
@@ -873,6 +875,14 @@ export class Planner {
         if (!name.startsWith(PARAM_PREFIX)) throw unsupported(`named parameter :${name} (use ?)`);
         return param(Number(name.slice(PARAM_PREFIX.length)) - 1);
       }
+      case 'var': {
+        const name =
+          [ast.name, ...(ast.members ?? [])]
+            .map(String)
+            .filter((n) => n !== 'session' && n !== 'global')
+            .join('.') || String(ast.name);
+        return variable(ast.prefix === '@@', name);
+      }
       case 'origin':
         if (ast.value === '?') throw unsupported('this placeholder');
         throw unsupported(`${ast.value}`);
@@ -1006,6 +1016,10 @@ export class Planner {
     if (name === 'EXISTS') return this.subquery('exists', argAsts[0], level, undefined, false);
     // NOT (cond) comes from the parser as a function call.
     if (name === 'NOT' && argAsts.length === 1) return not(this.expr(argAsts[0], level));
+    if (argAsts.length === 0) {
+      const fact = sessionFact(name);
+      if (fact !== undefined) return fact;
+    }
     if (name.startsWith(DISTINCT_PREFIX.toUpperCase()) || name === 'TOTAL') {
       throw new TidemarkError('INVALID_ARGUMENT', `invalid use of an aggregate`, {
         details: { mysqlErrno: 1111 },

@@ -157,6 +157,17 @@ function limitError(cause: unknown, bytes: number): TidemarkError {
   );
 }
 
+/** A connection's state that SQL reads: variables, current database, user (see SqlSession). */
+export interface SessionInfo {
+  /** System variables (@@name), by lower-case name. */
+  system: Map<string, SqlValue>;
+  /** User variables (@name), by lower-case name. */
+  user: Map<string, SqlValue>;
+  database: string;
+  userName: string;
+  connectionId: number;
+}
+
 /** What `db.stats().sql` reports. */
 export interface SqlCounters {
   /** Statements run. */
@@ -178,6 +189,8 @@ export interface Ctx {
   mem: QueryMemory;
   /** The engine's counters (stats().sql). */
   counters: SqlCounters;
+  /** The session the statement runs in (variables, DATABASE(), USER()). */
+  session: SessionInfo;
   /** Throws when the query is cancelled (the statement's transaction ended). */
   check(): void;
 }

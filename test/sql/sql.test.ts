@@ -675,3 +675,46 @@ describe('SQL: statements and results that once went wrong', () => {
     }
   });
 });
+
+describe('SQL: session statements (what MySQL clients send on connect)', () => {
+  it('variables, DATABASE(), SET, SHOW, DESCRIBE, USE and autocommit off', async () => {
+    const { db } = await memDb();
+    try {
+      const s = db.session({ user: 'ann', connectionId: 7 });
+      expect(await rows(s, 'SELECT @@version_comment LIMIT 1')).toEqual([['tidemark']]);
+      expect(await rows(s, 'SELECT DATABASE(), USER(), CONNECTION_ID(), @@session.autocommit, @x')).toEqual([
+        ['tidemark', 'ann@localhost', 7, 1, null],
+      ]);
+      await s.query('SET NAMES utf8mb4');
+      await s.query('SET @x = 5');
+      await s.query("SET SESSION sql_mode = 'TRADITIONAL'");
+      expect(await rows(s, 'SELECT @x + 1, @@sql_mode')).toEqual([[6, 'TRADITIONAL']]);
+      expect(await rows(s, "SHOW VARIABLES LIKE 'sql_mo%'")).toEqual([['sql_mode', 'TRADITIONAL']]);
+      expect(await codeOf(s.query('SELECT @@no_such_variable'))).toBe('INVALID_ARGUMENT');
+      await s.query('CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, s VARCHAR(5) UNIQUE)');
+      expect(await rows(s, 'SHOW TABLES')).toEqual([['t']]);
+      expect(await rows(s, 'DESCRIBE t')).toEqual([
+        ['id', 'int', 'NO', 'PRI', null, 'auto_increment'],
+        ['s', 'varchar(5)', 'YES', 'UNI', null, ''],
+      ]);
+      expect(await rows(s, 'SHOW COLUMNS FROM t')).toHaveLength(2);
+      expect(await rows(s, 'SHOW DATABASES')).toEqual([['tidemark']]);
+      await s.query('USE tidemark');
+      expect(await codeOf(s.query('USE other'))).toBe('NOT_FOUND');
+      // Autocommit off: writes wait for COMMIT; turning it on commits.
+      await s.query('SET autocommit = 0');
+      await s.query("INSERT INTO t (s) VALUES ('a')");
+      expect(await rows(db, 'SELECT count(*) FROM t')).toEqual([[0]]);
+      await s.query('COMMIT');
+      expect(await rows(db, 'SELECT count(*) FROM t')).toEqual([[1]]);
+      await s.query("INSERT INTO t (s) VALUES ('b')");
+      await s.query('SET autocommit = 1');
+      expect(await rows(db, 'SELECT count(*) FROM t')).toEqual([[2]]);
+      expect(await rows(s, 'SHOW WARNINGS')).toEqual([]);
+      expect((await s.query('SHOW CREATE TABLE t')).rows[0]![1]).toMatch(/CREATE TABLE t/);
+      s.end();
+    } finally {
+      await db.close();
+    }
+  });
+});
