@@ -71,12 +71,41 @@ export function buildProgram(): Command {
     .option('--port <port>', 'port (0: any free one)', parsePort, 7070)
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--demo', 'run a small built-in workload with checkpoints every few seconds')
-    .action(async (opts: { dir: string; port: number; host: string; demo?: boolean }) => {
-      process.exitCode = await serve(
-        { dir: opts.dir, port: opts.port, host: opts.host, demo: opts.demo === true },
-        (line) => process.stdout.write(line + '\n'),
-      );
-    });
+    .option('--mysql-port <port>', 'the MySQL protocol port (0: any free one)', parsePort, 3306)
+    .option('--no-mysql', 'do not serve the MySQL protocol')
+    .option('--user <user>', 'the MySQL account (or TIDEMARK_USER); default root')
+    .option(
+      '--password <password>',
+      'its password (or TIDEMARK_PASSWORD); none given: generated once, printed',
+    )
+    .option('--allow-empty-password', 'allow an account without a password')
+    .action(
+      async (opts: {
+        dir: string;
+        port: number;
+        host: string;
+        demo?: boolean;
+        mysql: boolean;
+        mysqlPort: number;
+        user?: string;
+        password?: string;
+        allowEmptyPassword?: boolean;
+      }) => {
+        process.exitCode = await serve(
+          {
+            dir: opts.dir,
+            port: opts.port,
+            host: opts.host,
+            demo: opts.demo === true,
+            ...(opts.mysql ? { mysqlPort: opts.mysqlPort } : {}),
+            ...(opts.user !== undefined ? { user: opts.user } : {}),
+            ...(opts.password !== undefined ? { password: opts.password } : {}),
+            allowEmptyPassword: opts.allowEmptyPassword === true,
+          },
+          (line) => process.stdout.write(line + '\n'),
+        );
+      },
+    );
 
   program
     .command('bench')

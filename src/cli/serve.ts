@@ -3,12 +3,20 @@ import { LeakError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { DemoWorkload } from '../server/demo_workload.js';
 import { isLoopbackHost, TidemarkServer } from '../server/server.js';
+import { setupAccounts } from '../server/mysql/auth.js';
+import { MysqlServer } from '../server/mysql/server.js';
 
 export interface ServeOptions {
   dir: string;
   port: number;
   host: string;
   demo: boolean;
+  /** The MySQL protocol's port (0: any free one); undefined: no MySQL server. */
+  mysqlPort?: number;
+  /** The MySQL account (else TIDEMARK_USER / TIDEMARK_PASSWORD, else stored or generated). */
+  user?: string;
+  password?: string;
+  allowEmptyPassword?: boolean;
 }
 
 /**
@@ -60,20 +68,42 @@ async function serveUntilSignalled(
       : {}),
   });
   let server: TidemarkServer | undefined;
+  let mysql: MysqlServer | undefined;
   let demo: DemoWorkload | undefined;
   try {
     server = await TidemarkServer.start(db, { port: opts.port, host: opts.host, log: logger });
+    if (opts.mysqlPort !== undefined) {
+      const setup = setupAccounts(opts.dir, {
+        user: opts.user ?? process.env['TIDEMARK_USER'],
+        password: opts.password ?? process.env['TIDEMARK_PASSWORD'],
+        allowEmptyPassword: opts.allowEmptyPassword,
+      });
+      mysql = await MysqlServer.start(db, {
+        port: opts.mysqlPort,
+        host: opts.host,
+        accounts: setup.accounts,
+        log: logger,
+      });
+      if (setup.generated !== undefined) {
+        print(
+          `tidemark: MySQL account ${setup.generated.user} with the generated password ${setup.generated.password} (shown once; only its hash is kept, in ${opts.dir}/mysql-accounts.json)`,
+        );
+      }
+    }
     if (opts.demo) demo = await DemoWorkload.start(db, logger);
   } catch (e) {
+    await mysql?.close();
     await server?.close();
     await db.close();
     throw e;
   }
   print(`tidemark: serving ${opts.dir} at ${server.url}${opts.demo ? ' (demo workload running)' : ''}`);
+  if (mysql !== undefined) print(`tidemark: MySQL protocol at ${opts.host}:${mysql.port}`);
   print(`tidemark: metrics at ${server.url}metrics; Ctrl-C to stop`);
   const signal = await stopped();
   print(`tidemark: ${signal}: closing`);
   await demo?.stop();
+  await mysql?.close();
   await server.close();
   try {
     await db.close();

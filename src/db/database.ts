@@ -393,6 +393,11 @@ export class Database {
     return this.memory.pool('query');
   }
 
+  /** @internal The pool network connections' buffers come from (the MySQL server's). */
+  _ioPool(): MemoryPool {
+    return this.memory.pool('io');
+  }
+
   /** @internal The SQL engine (the shell lists tables and views through it). */
   get _sql(): SqlEngine {
     return this.sql;

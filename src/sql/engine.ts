@@ -46,6 +46,8 @@ export interface QueryResult {
   rows: unknown[][];
   /** Rows inserted, updated (changed) or deleted; 0 for queries. */
   affectedRows: number;
+  /** After an INSERT that made AUTO_INCREMENT values: the first of them (MySQL's LAST_INSERT_ID). */
+  insertId?: number;
 }
 
 /** What the SQL layer needs of the database. */
@@ -468,14 +470,17 @@ export class SqlEngine implements PlanCatalog {
     t: SqlTable,
     given: (SqlValue | undefined)[],
     tx: Transaction,
+    generated?: { first?: number },
   ): Promise<Record<string, unknown>> {
     const row: Record<string, unknown> = {};
     for (let c = 0; c < t.columns.length; c++) {
       const col = t.columns[c]!;
       let v = given[c];
       if (col.autoIncrement === true) {
-        if (v === undefined || v === null || v === 0) v = await this.nextId(t, col.name, tx);
-        else if (typeof v === 'number') await this.sawId(t, col.name, Math.round(v), tx);
+        if (v === undefined || v === null || v === 0) {
+          v = await this.nextId(t, col.name, tx);
+          if (generated !== undefined) generated.first ??= v;
+        } else if (typeof v === 'number') await this.sawId(t, col.name, Math.round(v), tx);
       }
       if (v === undefined) {
         if (
@@ -534,6 +539,21 @@ export class SqlEngine implements PlanCatalog {
   }
 
   private async insert(ast: Ast, tx: Transaction, ctx: Ctx, p: Prepared, i: number): Promise<QueryResult> {
+    // The first AUTO_INCREMENT value this INSERT makes: MySQL's LAST_INSERT_ID.
+    const generated: { first?: number } = {};
+    const r = await this.insertRows(ast, tx, ctx, p, i, generated);
+    if (generated.first !== undefined) r.insertId = generated.first;
+    return r;
+  }
+
+  private async insertRows(
+    ast: Ast,
+    tx: Transaction,
+    ctx: Ctx,
+    p: Prepared,
+    i: number,
+    generated: { first?: number },
+  ): Promise<QueryResult> {
     if (ast.on_duplicate_update !== null && ast.on_duplicate_update !== undefined)
       throw unsupported('ON DUPLICATE KEY UPDATE');
     const name = tableNameOf(ast.table?.[0] ?? ast.table);
@@ -573,7 +593,7 @@ export class SqlEngine implements PlanCatalog {
       }
       const given: (SqlValue | undefined)[] = new Array(t.columns.length).fill(undefined);
       positions.forEach((pos, k) => (given[pos] = vals[k]));
-      rows.push(await this.completeRow(t, given, tx));
+      rows.push(await this.completeRow(t, given, tx, generated));
     }
     if (rows.length === 0) return { columns: [], rows: [], affectedRows: 0 };
     await this.checkUnique(t, rows, tx, []);

@@ -37,6 +37,8 @@ async function serve(dir: string, demo: boolean): Promise<Served> {
     dir,
     '--port',
     '0',
+    '--mysql-port',
+    '0',
     ...(demo ? ['--demo'] : []),
   ]);
   let out = '';

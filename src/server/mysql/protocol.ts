@@ -1,0 +1,338 @@
+/**
+ * The MySQL client/server protocol (4.1) as tidemark's server speaks it: packet framing, the
+ * integer and string encodings, and the packets it sends. Specification: the MySQL and MariaDB
+ * documentation of the client/server protocol (dev.mysql.com/doc/dev/mysql-server/latest/
+ * PAGE_PROTOCOL.html); this is our own code.
+ */
+
+export const CLIENT = {
+  LONG_PASSWORD: 1,
+  FOUND_ROWS: 2,
+  LONG_FLAG: 4,
+  CONNECT_WITH_DB: 8,
+  PROTOCOL_41: 512,
+  INTERACTIVE: 1024,
+  SSL: 2048,
+  TRANSACTIONS: 8192,
+  SECURE_CONNECTION: 32768,
+  MULTI_STATEMENTS: 1 << 16,
+  MULTI_RESULTS: 1 << 17,
+  PS_MULTI_RESULTS: 1 << 18,
+  PLUGIN_AUTH: 1 << 19,
+  CONNECT_ATTRS: 1 << 20,
+  PLUGIN_AUTH_LENENC_CLIENT_DATA: 1 << 21,
+  DEPRECATE_EOF: 1 << 24,
+} as const;
+
+/** What the server offers: no TLS, no compression, no LOCAL INFILE. */
+export const SERVER_CAPABILITIES =
+  CLIENT.LONG_PASSWORD |
+  CLIENT.FOUND_ROWS |
+  CLIENT.LONG_FLAG |
+  CLIENT.CONNECT_WITH_DB |
+  CLIENT.PROTOCOL_41 |
+  CLIENT.INTERACTIVE |
+  CLIENT.TRANSACTIONS |
+  CLIENT.SECURE_CONNECTION |
+  CLIENT.MULTI_STATEMENTS |
+  CLIENT.MULTI_RESULTS |
+  CLIENT.PS_MULTI_RESULTS |
+  CLIENT.PLUGIN_AUTH |
+  CLIENT.CONNECT_ATTRS |
+  CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA |
+  CLIENT.DEPRECATE_EOF;
+
+export const STATUS = { IN_TRANS: 0x0001, AUTOCOMMIT: 0x0002, MORE_RESULTS: 0x0008 } as const;
+
+export const COM = {
+  QUIT: 0x01,
+  INIT_DB: 0x02,
+  QUERY: 0x03,
+  FIELD_LIST: 0x04,
+  STATISTICS: 0x09,
+  PING: 0x0e,
+  STMT_PREPARE: 0x16,
+  STMT_EXECUTE: 0x17,
+  STMT_SEND_LONG_DATA: 0x18,
+  STMT_CLOSE: 0x19,
+  STMT_RESET: 0x1a,
+  SET_OPTION: 0x1b,
+  RESET_CONNECTION: 0x1f,
+} as const;
+
+/** Column types used here. */
+export const TYPE = {
+  TINY: 0x01,
+  SHORT: 0x02,
+  LONG: 0x03,
+  FLOAT: 0x04,
+  DOUBLE: 0x05,
+  NULL: 0x06,
+  TIMESTAMP: 0x07,
+  LONGLONG: 0x08,
+  INT24: 0x09,
+  DATE: 0x0a,
+  TIME: 0x0b,
+  DATETIME: 0x0c,
+  YEAR: 0x0d,
+  VARCHAR: 0x0f,
+  JSON: 0xf5,
+  NEWDECIMAL: 0xf6,
+  ENUM: 0xf7,
+  SET: 0xf8,
+  TINY_BLOB: 0xf9,
+  MEDIUM_BLOB: 0xfa,
+  LONG_BLOB: 0xfb,
+  BLOB: 0xfc,
+  VAR_STRING: 0xfd,
+  STRING: 0xfe,
+} as const;
+
+/** utf8mb4_general_ci and binary. */
+export const CHARSET_UTF8MB4 = 45;
+export const CHARSET_BINARY = 63;
+
+export const MAX_PAYLOAD = 0xffffff;
+
+/** Builds a packet payload. */
+export class Writer {
+  private parts: Buffer[] = [];
+  private length = 0;
+
+  private push(b: Buffer): this {
+    this.parts.push(b);
+    this.length += b.length;
+    return this;
+  }
+
+  int1(v: number): this {
+    return this.push(Buffer.of(v & 0xff));
+  }
+  int2(v: number): this {
+    const b = Buffer.alloc(2);
+    b.writeUInt16LE(v & 0xffff);
+    return this.push(b);
+  }
+  int3(v: number): this {
+    const b = Buffer.alloc(3);
+    b.writeUIntLE(v, 0, 3);
+    return this.push(b);
+  }
+  int4(v: number): this {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v >>> 0);
+    return this.push(b);
+  }
+  int8(v: bigint): this {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt.asUintN(64, v));
+    return this.push(b);
+  }
+  double(v: number): this {
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(v);
+    return this.push(b);
+  }
+  /** A length-encoded integer. */
+  lenenc(v: number): this {
+    if (v < 251) return this.int1(v);
+    if (v < 0x10000) return this.int1(0xfc).int2(v);
+    if (v < 0x1000000) return this.int1(0xfd).int3(v);
+    return this.int1(0xfe).int8(BigInt(v));
+  }
+  bytes(b: Uint8Array): this {
+    return this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  }
+  /** A length-encoded string. */
+  lstr(s: string | Uint8Array): this {
+    const b =
+      typeof s === 'string' ? Buffer.from(s, 'utf8') : Buffer.from(s.buffer, s.byteOffset, s.byteLength);
+    return this.lenenc(b.length).push(b);
+  }
+  /** A NUL-terminated string. */
+  zstr(s: string): this {
+    return this.push(Buffer.from(s, 'utf8')).int1(0);
+  }
+  /** A string to the end of the packet. */
+  eof(s: string): this {
+    return this.push(Buffer.from(s, 'utf8'));
+  }
+  zeros(n: number): this {
+    return this.push(Buffer.alloc(n));
+  }
+
+  get size(): number {
+    return this.length;
+  }
+
+  payload(): Buffer {
+    return Buffer.concat(this.parts, this.length);
+  }
+}
+
+/** A payload as packets (split past 16 MiB), with sequence numbers from `seq`; returns the next. */
+export function frame(payload: Buffer, seq: number, out: Buffer[]): number {
+  let at = 0;
+  for (;;) {
+    const n = Math.min(MAX_PAYLOAD, payload.length - at);
+    const h = Buffer.alloc(4);
+    h.writeUIntLE(n, 0, 3);
+    h[3] = seq & 0xff;
+    seq++;
+    out.push(h, payload.subarray(at, at + n));
+    at += n;
+    // A payload of exactly 16 MiB - 1 (or a multiple) ends with an empty packet.
+    if (n < MAX_PAYLOAD) return seq;
+  }
+}
+
+/** Reads a packet payload; every read past the end throws a ProtocolError. */
+export class Reader {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length)
+      throw new ProtocolError(`packet too short: wanted ${n} bytes at ${this.pos} of ${this.buf.length}`);
+  }
+  get left(): number {
+    return this.buf.length - this.pos;
+  }
+  int1(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+  int2(): number {
+    this.need(2);
+    const v = this.buf.readUInt16LE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  int3(): number {
+    this.need(3);
+    const v = this.buf.readUIntLE(this.pos, 3);
+    this.pos += 3;
+    return v;
+  }
+  int4(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  int8(): bigint {
+    this.need(8);
+    const v = this.buf.readBigUInt64LE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+  sint(n: 1 | 2 | 4 | 8): number | bigint {
+    this.need(n);
+    const b = this.buf;
+    const at = this.pos;
+    this.pos += n;
+    if (n === 1) return b.readInt8(at);
+    if (n === 2) return b.readInt16LE(at);
+    if (n === 4) return b.readInt32LE(at);
+    return b.readBigInt64LE(at);
+  }
+  float(): number {
+    this.need(4);
+    const v = this.buf.readFloatLE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  double(): number {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+  lenenc(): number | null {
+    const first = this.int1();
+    if (first < 0xfb) return first;
+    if (first === 0xfb) return null;
+    if (first === 0xfc) return this.int2();
+    if (first === 0xfd) return this.int3();
+    if (first === 0xfe) {
+      const v = this.int8();
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError('length-encoded integer too large');
+      return Number(v);
+    }
+    throw new ProtocolError(`bad length-encoded integer 0x${first.toString(16)}`);
+  }
+  raw(n: number): Buffer {
+    this.need(n);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+  lbytes(): Buffer {
+    const n = this.lenenc();
+    if (n === null) throw new ProtocolError('NULL where a string was expected');
+    return this.raw(n);
+  }
+  zstr(): string {
+    const end = this.buf.indexOf(0, this.pos);
+    if (end < 0) throw new ProtocolError('string without its terminating NUL');
+    const s = this.buf.toString('utf8', this.pos, end);
+    this.pos = end + 1;
+    return s;
+  }
+  rest(): Buffer {
+    const b = this.buf.subarray(this.pos);
+    this.pos = this.buf.length;
+    return b;
+  }
+}
+
+/** A malformed packet: the connection that sent it is closed. */
+export class ProtocolError extends Error {}
+
+export function okPacket(affected: number, insertId: number, status: number, info = ''): Buffer {
+  const w = new Writer().int1(0x00).lenenc(affected).lenenc(insertId).int2(status).int2(0);
+  if (info !== '') w.eof(info);
+  return w.payload();
+}
+
+/** The end of a result set: an OK packet with the EOF header (DEPRECATE_EOF) or an EOF packet. */
+export function endPacket(status: number, deprecateEof: boolean): Buffer {
+  if (deprecateEof) return new Writer().int1(0xfe).lenenc(0).lenenc(0).int2(status).int2(0).payload();
+  return new Writer().int1(0xfe).int2(0).int2(status).payload();
+}
+
+export function errPacket(errno: number, sqlState: string, message: string): Buffer {
+  return new Writer()
+    .int1(0xff)
+    .int2(errno)
+    .eof(`#${sqlState.slice(0, 5).padEnd(5, '0')}`)
+    .eof(message.slice(0, 512))
+    .payload();
+}
+
+export interface ColumnDef {
+  name: string;
+  type: number;
+  charset: number;
+  length: number;
+  flags: number;
+  decimals: number;
+}
+
+export function columnPacket(c: ColumnDef, table = ''): Buffer {
+  return new Writer()
+    .lstr('def')
+    .lstr('')
+    .lstr(table)
+    .lstr(table)
+    .lstr(c.name)
+    .lstr(c.name)
+    .lenenc(0x0c)
+    .int2(c.charset)
+    .int4(c.length)
+    .int1(c.type)
+    .int2(c.flags)
+    .int1(c.decimals)
+    .int2(0)
+    .payload();
+}

@@ -1,0 +1,265 @@
+import * as net from 'node:net';
+import mysql from 'mysql2/promise';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/index.js';
+import { accountFor, NATIVE, SHA2 } from '../../src/server/mysql/auth.js';
+import { MysqlServer, type MysqlServerOptions } from '../../src/server/mysql/server.js';
+import { memDb } from '../helpers/db.js';
+
+/** A database and its MySQL server on a free loopback port; closed after each test. */
+let opened: { db: Database; server: MysqlServer } | undefined;
+
+async function start(
+  options: Partial<MysqlServerOptions> = {},
+): Promise<{ db: Database; server: MysqlServer }> {
+  const { db } = await memDb();
+  const server = await MysqlServer.start(db, {
+    port: 0,
+    accounts: [accountFor('root', 'secret'), accountFor('ann', 'pw2')],
+    authFailureDelayMs: 50,
+    ...options,
+  });
+  opened = { db, server };
+  return opened;
+}
+
+afterEach(async () => {
+  if (opened === undefined) return;
+  const { db, server } = opened;
+  opened = undefined;
+  await server.close();
+  // Every connection's buffers came from the io pool: all returned.
+  expect(db.stats().memory.pools.io).toMatchObject({ bytes: 0, handles: 0 });
+  await db.close();
+});
+
+const connect = (server: MysqlServer, o: Partial<mysql.ConnectionOptions> = {}) =>
+  mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root', password: 'secret', ...o });
+
+async function errnoOf(p: Promise<unknown>): Promise<number | string> {
+  try {
+    await p;
+    return 'no error';
+  } catch (e) {
+    return (e as { errno?: number }).errno ?? String(e);
+  }
+}
+
+/** A raw socket's bytes until it closes (or `ms` pass). */
+function rawExchange(
+  port: number,
+  send: (s: net.Socket, greeting: Buffer) => void,
+  ms = 3000,
+): Promise<{ closed: boolean; data: Buffer }> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let data = Buffer.alloc(0);
+    let greeted = false;
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ closed: false, data });
+    }, ms);
+    s.on('data', (d) => {
+      data = Buffer.concat([data, d]);
+      if (!greeted) {
+        greeted = true;
+        send(s, d);
+      }
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ closed: true, data });
+    });
+  });
+}
+
+describe('the MySQL server, with the mysql2 driver', () => {
+  it.each([SHA2, NATIVE])('authenticates with %s; text queries give typed values', async (plugin) => {
+    const { server } = await start({ authPlugin: plugin as typeof SHA2 });
+    const c = await connect(server, { database: 'tidemark' });
+    try {
+      const [rows] = await c.query(
+        'SELECT 1 + 1 AS two, 2.5 AS half, @@version_comment AS v, DATABASE() AS db, NULL AS n',
+      );
+      expect(rows).toEqual([{ two: 2, half: 2.5, v: 'tidemark', db: 'tidemark', n: null }]);
+      await c.query(
+        'CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, s VARCHAR(10), d DOUBLE, at DATETIME, b BLOB)',
+      );
+      const [ins] = (await c.query(
+        "INSERT INTO t (s, d, at, b) VALUES ('a', 1.5, '2024-01-02 03:04:05', x'0102'), (NULL, 2, NULL, NULL)",
+      )) as [mysql.ResultSetHeader, unknown];
+      expect(ins).toMatchObject({ affectedRows: 2, insertId: 1 });
+      const [all] = await c.query('SELECT * FROM t ORDER BY id');
+      expect(all).toEqual([
+        { id: 1, s: 'a', d: 1.5, at: new Date(Date.UTC(2024, 0, 2, 3, 4, 5)), b: Buffer.from([1, 2]) },
+        { id: 2, s: null, d: 2, at: null, b: null },
+      ]);
+      // Several statements in one query: a result set each.
+      const [multi] = await c.query({ sql: 'SELECT 1 AS a; SELECT 2 AS b' });
+      expect(multi).toEqual([[{ a: 1 }], [{ b: 2 }]]);
+      await c.ping();
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('prepared statements: parameters of every kind, results in the binary protocol', async () => {
+    const { server } = await start();
+    const c = await connect(server);
+    try {
+      await c.query(
+        'CREATE TABLE t (id BIGINT PRIMARY KEY, s TEXT, d DOUBLE, at DATETIME, ok BOOLEAN, b BLOB)',
+      );
+      const at = new Date(Date.UTC(2020, 5, 7, 8, 9, 10));
+      const [r] = (await c.execute('INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)', [
+        7,
+        "it's",
+        -3.25,
+        at,
+        true,
+        Buffer.from([9, 8]),
+      ])) as [mysql.ResultSetHeader, unknown];
+      expect(r.affectedRows).toBe(1);
+      await c.execute('INSERT INTO t (id, s) VALUES (?, ?)', [8, null]);
+      const [rows] = await c.execute('SELECT id, s, d, at, ok, b FROM t WHERE id >= ? ORDER BY id', [7]);
+      expect(rows).toEqual([
+        { id: 7, s: "it's", d: -3.25, at, ok: 1, b: Buffer.from([9, 8]) },
+        { id: 8, s: null, d: null, at: null, ok: null, b: null },
+      ]);
+      // The same statement again (cached by the driver and by tidemark), other values.
+      expect((await c.execute('SELECT s FROM t WHERE id = ?', [8]))[0]).toEqual([{ s: null }]);
+      expect(await errnoOf(c.execute('SELECT nope FROM t WHERE id = ?', [1]))).toBe(1054);
+      expect(await errnoOf(c.prepare('SELEC ?'))).toBe(1064);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('maps errors to MySQL error numbers, and the connection goes on', async () => {
+    const { server } = await start();
+    const a = await connect(server);
+    const b = await connect(server);
+    try {
+      await a.query('CREATE TABLE t (id INT PRIMARY KEY, v INT)');
+      await a.query('INSERT INTO t VALUES (1, 1)');
+      expect(await errnoOf(a.query('INSERT INTO t VALUES (1, 2)'))).toBe(1062);
+      expect(await errnoOf(a.query('SELECT * FROM nowhere'))).toBe(1146);
+      expect(await errnoOf(a.query('SELEC 1'))).toBe(1064);
+      expect(await errnoOf(a.query('SELECT nope FROM t'))).toBe(1054);
+      expect(await errnoOf(a.query('USE other'))).toBe(1049);
+      // A write-write conflict: the second to commit gets 1213 (SQLSTATE 40001).
+      await a.beginTransaction();
+      await b.beginTransaction();
+      await a.query('UPDATE t SET v = 10 WHERE id = 1');
+      await b.query('UPDATE t SET v = 20 WHERE id = 1');
+      await a.commit();
+      const e = await b.commit().catch((x: unknown) => x as { errno: number; sqlState: string });
+      expect(e).toMatchObject({ errno: 1213, sqlState: '40001' });
+      expect((await a.query('SELECT v FROM t'))[0]).toEqual([{ v: 10 }]);
+      // Rollback and autocommit off.
+      await a.beginTransaction();
+      await a.query('INSERT INTO t VALUES (2, 2)');
+      await a.rollback();
+      await a.query('SET autocommit = 0');
+      await a.query('INSERT INTO t VALUES (3, 3)');
+      expect((await b.query('SELECT count(*) AS n FROM t'))[0]).toEqual([{ n: 1 }]);
+      await a.query('COMMIT');
+      expect((await b.query('SELECT count(*) AS n FROM t'))[0]).toEqual([{ n: 2 }]);
+    } finally {
+      await a.end();
+      await b.end();
+    }
+  });
+
+  it('a pool of 50 connections runs queries side by side', async () => {
+    const { server } = await start();
+    const pool = mysql.createPool({
+      host: '127.0.0.1',
+      port: server.port,
+      user: 'ann',
+      password: 'pw2',
+      connectionLimit: 50,
+    });
+    try {
+      await pool.query('CREATE TABLE t (id INT PRIMARY KEY, v INT)');
+      await Promise.all(
+        Array.from({ length: 500 }, (_, i) => pool.execute('INSERT INTO t VALUES (?, ?)', [i, i])),
+      );
+      const reads = await Promise.all(
+        Array.from({ length: 500 }, (_, i) => pool.execute('SELECT v FROM t WHERE id = ?', [i])),
+      );
+      expect(reads.map(([r]) => (r as { v: number }[])[0]!.v)).toEqual(
+        Array.from({ length: 500 }, (_, i) => i),
+      );
+      expect(server.stats().connections).toBe(50);
+      const [[who]] = (await pool.query('SELECT USER() AS u')) as unknown as [[{ u: string }]];
+      expect(who.u).toBe('ann@localhost');
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+describe('the MySQL server: credentials, limits and bad traffic', () => {
+  it('refuses wrong credentials with 1045 after a delay; no account without a password', async () => {
+    const { server } = await start({ authFailureDelayMs: 200 });
+    const started = performance.now();
+    expect(await errnoOf(connect(server, { password: 'wrong' }))).toBe(1045);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    expect(await errnoOf(connect(server, { user: 'nobody' }))).toBe(1045);
+    expect(await errnoOf(connect(server, { password: '' }))).toBe(1045);
+    expect(await errnoOf(connect(server, { database: 'other' }))).toBe(1049);
+    expect(server.stats().authFailures).toBe(3);
+    const c = await connect(server);
+    await c.end();
+  });
+
+  it('refuses connections past the limit with 1040, and serves again when one leaves', async () => {
+    const { server } = await start({ maxConnections: 2 });
+    const a = await connect(server);
+    const b = await connect(server);
+    expect(await errnoOf(connect(server))).toBe(1040);
+    await a.end();
+    for (let i = 0; i < 50 && server.stats().connections > 1; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const c = await connect(server);
+    expect((await c.query('SELECT 1 AS one'))[0]).toEqual([{ one: 1 }]);
+    await b.end();
+    await c.end();
+    expect(server.stats().refused).toBe(1);
+  });
+
+  it('random bytes, a truncated packet, a stalled handshake and a huge packet close only their own connection', async () => {
+    const { server } = await start({ idleTimeoutMs: 500, maxPacketBytes: 1024 * 1024 });
+    const good = await connect(server);
+    // The good connection stays busy (the idle limit is short here, for the stalled handshake).
+    const keepAlive = setInterval(() => void good.ping().catch(() => undefined), 100);
+    try {
+      // Random bytes instead of the handshake response.
+      const random = await rawExchange(server.port, (s) =>
+        s.write(Buffer.from('\x05\x00\x00\x01garbage-and-more-garbage')),
+      );
+      expect(random.closed).toBe(true);
+      // A packet announcing 100 bytes, 10 sent, then the client half-closes.
+      const truncated = await rawExchange(server.port, (s) => {
+        s.write(Buffer.concat([Buffer.from([100, 0, 0, 1]), Buffer.alloc(10)]));
+        s.end();
+      });
+      expect(truncated.closed).toBe(true);
+      // The handshake never answered: the idle limit closes it.
+      const stalled = await rawExchange(server.port, () => undefined);
+      expect(stalled.closed).toBe(true);
+      // A packet announcing 1 GiB (16 MiB packets in a row, past max_allowed_packet): error 1153, closed.
+      const huge = await rawExchange(server.port, (s) => s.write(Buffer.from([0xff, 0xff, 0xff, 1, 0, 0])));
+      expect(huge.closed).toBe(true);
+      expect(huge.data.includes(Buffer.from('max_allowed_packet'))).toBe(true);
+      expect(server.stats().protocolErrors).toBeGreaterThanOrEqual(2);
+      // The good connection went on through all of it.
+      expect((await good.query('SELECT 2 AS two'))[0]).toEqual([{ two: 2 }]);
+    } finally {
+      clearInterval(keepAlive);
+      await good.end();
+    }
+  });
+});
