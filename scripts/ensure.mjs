@@ -76,6 +76,17 @@ if (process.argv.includes('--chromium')) {
     process.stderr.write('tidemark: no chromium: the dashboard test will fail (see the message above)\n');
 }
 
+if (process.argv.includes('--mariadb-client')) {
+  // A test runs a SQL script through the mariadb command-line client: install it when missing.
+  const r = spawnSync('bash', [path.join(root, 'scripts', 'ensure-mariadb-client.sh')], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  if (r.status !== 0)
+    process.stderr.write('tidemark: no mariadb client: its test will fail (see the message above)\n');
+}
+
 if (process.argv.includes('--moto')) {
   // The object-storage tests start moto_server (an S3-compatible server) on loopback: install it
   // when missing.
