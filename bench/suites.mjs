@@ -250,6 +250,21 @@ export const SUITES = [
     },
   },
   {
+    name: 'mysql',
+    title: 'MySQL protocol: sysbench-like point selects and read-write transactions',
+    script: 'mysql.mjs',
+    peers: true,
+    table(rows) {
+      return (
+        peerTable(rows, [
+          ['point_select', 'mariadb', 0.5],
+          ['read_write', 'mariadb', 1],
+        ]) +
+        "\n\nBoth servers in processes of their own, the mysql2 driver in a third, on loopback; 100,000 rows of sysbench's sbtest1. oltp_read_write: BEGIN, 10 point selects, a range, a range SUM, a range ORDER BY, a range DISTINCT, two updates, a delete and an insert, COMMIT; conflicts and deadlocks retried."
+      );
+    },
+  },
+  {
     name: 'sql',
     title: 'SQL: TPC-H Q1 and Q6, point selects',
     script: 'sql.mjs',

@@ -87,6 +87,17 @@ if (process.argv.includes('--mariadb-client')) {
     process.stderr.write('tidemark: no mariadb client: its test will fail (see the message above)\n');
 }
 
+if (process.argv.includes('--mariadb-server')) {
+  // The MySQL protocol benchmark compares against a MariaDB server: install it when missing.
+  const r = spawnSync('bash', [path.join(root, 'scripts', 'ensure-mariadb-server.sh')], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  if (r.status !== 0)
+    process.stderr.write('tidemark: no MariaDB server: the mysql benchmark will fail (see the message above)\n');
+}
+
 if (process.argv.includes('--moto')) {
   // The object-storage tests start moto_server (an S3-compatible server) on loopback: install it
   // when missing.

@@ -442,9 +442,9 @@ export class SqlEngine implements PlanCatalog {
         case 'replace':
           return await tx._statement(() => this.insert(ast, tx, ctx, p, i));
         case 'update':
-          return await tx._statement(() => this.update(ast, tx, ctx));
+          return await tx._statement(() => this.update(ast, tx, ctx, p, i));
         case 'delete':
-          return await tx._statement(() => this.delete(ast, tx, ctx));
+          return await tx._statement(() => this.delete(ast, tx, ctx, p, i));
       }
       throw unsupported(`the statement ${String(ast.type).toUpperCase()}`);
     } finally {
@@ -720,7 +720,7 @@ export class SqlEngine implements PlanCatalog {
     return new Planner(catalog, { ...ast, select }).select(select);
   }
 
-  private async update(ast: Ast, tx: Transaction, ctx: Ctx): Promise<QueryResult> {
+  private async update(ast: Ast, tx: Transaction, ctx: Ctx, p: Prepared, i: number): Promise<QueryResult> {
     const tables: Ast[] = ast.table ?? [];
     if (tables.length !== 1) throw unsupported('UPDATE of several tables');
     const t = this.targetTable(tableNameOf(tables[0]));
@@ -741,11 +741,16 @@ export class SqlEngine implements PlanCatalog {
       set.e = substituteColumns(set.e, assigned, t.name);
       assigned.set(t.columns[set.pos]!.name.toLowerCase(), set.e);
     }
-    const plan = this.matching(
-      ast,
-      t,
-      sets.map((s) => s.e),
-    );
+    // The plan of the rows to change is kept with the statement, as a SELECT's is.
+    let plan = p.plans.get(i);
+    if (plan === undefined) {
+      plan = this.matching(
+        ast,
+        t,
+        sets.map((s) => s.e),
+      );
+      p.plans.set(i, plan);
+    }
     const found = await materialize(plan.op, ctx);
     const ncols = t.columns.length;
     let changed = 0;
@@ -800,11 +805,15 @@ export class SqlEngine implements PlanCatalog {
     return { columns: [], rows: [], affectedRows: changed };
   }
 
-  private async delete(ast: Ast, tx: Transaction, ctx: Ctx): Promise<QueryResult> {
+  private async delete(ast: Ast, tx: Transaction, ctx: Ctx, p: Prepared, i: number): Promise<QueryResult> {
     const from: Ast[] = ast.from ?? ast.table ?? [];
     if (from.length !== 1) throw unsupported('DELETE from several tables');
     const t = this.targetTable(tableNameOf(from[0]));
-    const plan = this.matching(ast, t, []);
+    let plan = p.plans.get(i);
+    if (plan === undefined) {
+      plan = this.matching(ast, t, []);
+      p.plans.set(i, plan);
+    }
     const found = await materialize(plan.op, ctx);
     let n = 0;
     for (const r of found) if (await tx.delete(t.name, keyValue(t, r[0]))) n++;

@@ -94,44 +94,54 @@ export const CHARSET_BINARY = 63;
 
 export const MAX_PAYLOAD = 0xffffff;
 
-/** Builds a packet payload. */
+/** Builds a packet payload in one growing buffer. */
 export class Writer {
-  private parts: Buffer[] = [];
-  private length = 0;
+  private buf = Buffer.allocUnsafe(256);
+  private at = 0;
 
-  private push(b: Buffer): this {
-    this.parts.push(b);
-    this.length += b.length;
-    return this;
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.at + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.at);
+    this.buf = next;
   }
 
   int1(v: number): this {
-    return this.push(Buffer.of(v & 0xff));
+    this.room(1);
+    this.buf[this.at++] = v & 0xff;
+    return this;
   }
   int2(v: number): this {
-    const b = Buffer.alloc(2);
-    b.writeUInt16LE(v & 0xffff);
-    return this.push(b);
+    this.room(2);
+    this.buf.writeUInt16LE(v & 0xffff, this.at);
+    this.at += 2;
+    return this;
   }
   int3(v: number): this {
-    const b = Buffer.alloc(3);
-    b.writeUIntLE(v, 0, 3);
-    return this.push(b);
+    this.room(3);
+    this.buf.writeUIntLE(v, this.at, 3);
+    this.at += 3;
+    return this;
   }
   int4(v: number): this {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v >>> 0);
-    return this.push(b);
+    this.room(4);
+    this.buf.writeUInt32LE(v >>> 0, this.at);
+    this.at += 4;
+    return this;
   }
   int8(v: bigint): this {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(BigInt.asUintN(64, v));
-    return this.push(b);
+    this.room(8);
+    this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.at);
+    this.at += 8;
+    return this;
   }
   double(v: number): this {
-    const b = Buffer.alloc(8);
-    b.writeDoubleLE(v);
-    return this.push(b);
+    this.room(8);
+    this.buf.writeDoubleLE(v, this.at);
+    this.at += 8;
+    return this;
   }
   /** A length-encoded integer. */
   lenenc(v: number): this {
@@ -141,32 +151,44 @@ export class Writer {
     return this.int1(0xfe).int8(BigInt(v));
   }
   bytes(b: Uint8Array): this {
-    return this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    this.room(b.length);
+    this.buf.set(b, this.at);
+    this.at += b.length;
+    return this;
   }
   /** A length-encoded string. */
   lstr(s: string | Uint8Array): this {
-    const b =
-      typeof s === 'string' ? Buffer.from(s, 'utf8') : Buffer.from(s.buffer, s.byteOffset, s.byteLength);
-    return this.lenenc(b.length).push(b);
+    if (typeof s !== 'string') return this.lenenc(s.length).bytes(s);
+    const n = Buffer.byteLength(s, 'utf8');
+    this.lenenc(n);
+    this.room(n);
+    this.at += this.buf.write(s, this.at, 'utf8');
+    return this;
   }
   /** A NUL-terminated string. */
   zstr(s: string): this {
-    return this.push(Buffer.from(s, 'utf8')).int1(0);
+    return this.eof(s).int1(0);
   }
   /** A string to the end of the packet. */
   eof(s: string): this {
-    return this.push(Buffer.from(s, 'utf8'));
+    const n = Buffer.byteLength(s, 'utf8');
+    this.room(n);
+    this.at += this.buf.write(s, this.at, 'utf8');
+    return this;
   }
   zeros(n: number): this {
-    return this.push(Buffer.alloc(n));
+    this.room(n);
+    this.buf.fill(0, this.at, this.at + n);
+    this.at += n;
+    return this;
   }
 
   get size(): number {
-    return this.length;
+    return this.at;
   }
 
   payload(): Buffer {
-    return Buffer.concat(this.parts, this.length);
+    return this.buf.subarray(0, this.at);
   }
 }
 
