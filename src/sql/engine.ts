@@ -131,17 +131,36 @@ export class SqlEngine implements PlanCatalog {
 
   // ---- catalog ----
 
-  private async loadMeta(tx: Transaction): Promise<void> {
-    if (this.meta !== undefined && this.metaVersion === this.host._schemaVersion) return;
+  /** Whether the catalog in memory is the one of the current schema version. */
+  private get metaCurrent(): boolean {
+    return this.meta !== undefined && this.metaVersion === this.host._schemaVersion;
+  }
+
+  /** The SQL catalog, read at the newest commit when it changed (never at a caller's old snapshot). */
+  private async withMeta(): Promise<void> {
+    if (this.metaCurrent) return;
+    const version = this.host._schemaVersion;
     const meta = new Map<string, SqlObject>();
     if (this.host.tables().includes(META_TABLE)) {
-      for await (const row of tx.scan(META_TABLE)) {
-        meta.set(String(row.name), JSON.parse(String(row.def)) as SqlObject);
-      }
+      await this.atNewest(async (tx) => {
+        for await (const row of tx.scan(META_TABLE)) {
+          meta.set(String(row.name), JSON.parse(String(row.def)) as SqlObject);
+        }
+      });
     }
     this.meta = meta;
-    this.metaVersion = this.host._schemaVersion;
+    this.metaVersion = version;
     this.parsedViews.clear();
+  }
+
+  /** Run fn in a read transaction at the newest commit, rolled back however fn ends. */
+  private async atNewest<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const tx = this.host._begin();
+    try {
+      return await fn(tx);
+    } finally {
+      this.host._rollback(tx, 'rolled back');
+    }
   }
 
   table(name: string): SqlTable | undefined {
@@ -194,17 +213,6 @@ export class SqlEngine implements PlanCatalog {
         out.push(`CREATE INDEX ${m.name} ON ${name} (${m.columns.join(', ')})`);
     }
     return out.join(';\n');
-  }
-
-  /** The SQL catalog, read at the newest commit when it changed (never at a caller's old snapshot). */
-  private async withMeta(): Promise<void> {
-    if (this.meta !== undefined && this.metaVersion === this.host._schemaVersion) return;
-    const tx = this.host._begin();
-    try {
-      await this.loadMeta(tx);
-    } finally {
-      this.host._rollback(tx, 'rolled back');
-    }
   }
 
   /** Table names for SHOW TABLES and the shell (views included, the meta table not). */
@@ -279,12 +287,14 @@ export class SqlEngine implements PlanCatalog {
     // A bare word (SET sql_mode = TRADITIONAL, SET autocommit = ON) is its own name.
     if (ast?.type === 'column_ref' && typeof ast.column === 'string') return ast.column;
     const e = new Planner(this, ast).expr(ast, level);
-    const tx = this.host._begin();
-    try {
-      return await constValue(e, this.ctx(tx, params, 'SET', session));
-    } finally {
-      this.host._rollback(tx, 'rolled back');
-    }
+    return this.atNewest(async (tx) => {
+      const ctx = this.ctx(tx, params, 'SET', session);
+      try {
+        return await constValue(e, ctx);
+      } finally {
+        ctx.mem.release();
+      }
+    });
   }
 
   /** SHOW TABLES, SHOW DATABASES, SHOW COLUMNS FROM t, DESCRIBE t. */
@@ -326,7 +336,7 @@ export class SqlEngine implements PlanCatalog {
     let pp = p.points.get(i);
     if (pp === undefined) {
       // Planned against the current catalog only (the next statement's run loads it).
-      if (this.meta === undefined || this.metaVersion !== this.host._schemaVersion) return undefined;
+      if (!this.metaCurrent) return undefined;
       pp = null;
       const ast = p.statements[i];
       if (ast.type === 'select') {
@@ -516,12 +526,8 @@ export class SqlEngine implements PlanCatalog {
     let next = this.nextIds.get(key);
     if (next === undefined) {
       // The greatest value at the newest commit and in the caller's transaction (its own writes).
-      const fresh = this.host._begin();
-      try {
-        next = Math.max(await greatest(fresh, t, column), await greatest(tx, t, column), 0) + 1;
-      } finally {
-        this.host._rollback(fresh, 'rolled back');
-      }
+      const newest = await this.atNewest((fresh) => greatest(fresh, t, column));
+      next = Math.max(newest, await greatest(tx, t, column), 0) + 1;
     }
     this.nextIds.set(key, next + 1);
     return next;
@@ -966,8 +972,7 @@ export class SqlEngine implements PlanCatalog {
   }
 
   private async checkExistingUnique(t: SqlTable, cols: string[]): Promise<void> {
-    const tx = this.host._begin();
-    try {
+    await this.atNewest(async (tx) => {
       const seen = new Set<string>();
       for await (const b of tx.scanBatches(t.name, { columns: cols })) {
         for (let i = 0; i < b.length; i++) {
@@ -982,9 +987,7 @@ export class SqlEngine implements PlanCatalog {
           seen.add(k);
         }
       }
-    } finally {
-      this.host._rollback(tx, 'rolled back');
-    }
+    });
   }
 
   private async createTable(ast: Ast): Promise<void> {
@@ -1250,25 +1253,29 @@ export class SqlSession {
         return special;
       }
     }
-    // A single point read, the most frequent statement there is: straight to the lookup.
     const p = this.engine.prepare(sql);
+    const values = bindParams(p, params);
+    // A single point read, the most frequent statement there is: straight to the lookup.
     if (p.statements.length === 1 && (this.tx === undefined || this.tx.state === 'active')) {
       const pp = this.engine.pointPlan(p, 0);
       if (pp !== undefined) {
-        const values = checkParams(params);
-        if (values.length === p.params) {
-          this.engine.counters.statements++;
-          const r = await this.engine.point(pp, values, this.tx).catch((e: unknown) => {
-            this.engine.counters.failed++;
-            throw e;
-          });
-          // Not a point read after all (a key of another kind): counted again by the full run.
-          if (r === undefined) this.engine.counters.statements--;
-          if (r !== undefined) return r;
+        const counters = this.engine.counters;
+        let r: QueryResult | undefined;
+        try {
+          r = await this.engine.point(pp, values, this.tx);
+        } catch (e) {
+          counters.statements++;
+          counters.failed++;
+          throw e;
+        }
+        // Undefined: not a point read after all (a key of another kind); the full run below.
+        if (r !== undefined) {
+          counters.statements++;
+          return r;
         }
       }
     }
-    const all = await this.queryAll(sql, params);
+    const all = await this.run(p, values, sql);
     return all[all.length - 1] ?? { columns: [], rows: [], affectedRows: 0 };
   }
 
@@ -1278,14 +1285,16 @@ export class SqlSession {
     params: readonly unknown[] = [],
     each?: (r: QueryResult, i: number) => void,
   ): Promise<QueryResult[]> {
-    const values = checkParams(params);
     const p = this.engine.prepare(sql);
-    if (values.length !== p.params) {
-      throw new TidemarkError(
-        'INVALID_ARGUMENT',
-        `the SQL has ${p.params} placeholders, got ${values.length} parameters`,
-      );
-    }
+    return this.run(p, bindParams(p, params), sql, each);
+  }
+
+  private async run(
+    p: Prepared,
+    values: readonly SqlValue[],
+    sql: string,
+    each?: (r: QueryResult, i: number) => void,
+  ): Promise<QueryResult[]> {
     const results: QueryResult[] = [];
     for (let i = 0; i < p.statements.length; i++) {
       const r = await this.one(p, i, values, sql);
@@ -1351,7 +1360,7 @@ export class SqlSession {
       }
       throw unsupported(`${action.toUpperCase()}`);
     }
-    if (ast.type === 'create' || ast.type === 'drop' || ast.type === 'alter' || ast.type === 'truncate') {
+    if (isDdl(ast)) {
       if (p.params > 0)
         throw new TidemarkError('INVALID_ARGUMENT', 'placeholders (?) are not allowed in DDL');
       // MySQL commits an open transaction before DDL.
@@ -1471,21 +1480,15 @@ export async function queryInTransaction(
   sql: string,
   params: readonly unknown[] = [],
 ): Promise<QueryResult> {
-  const values = checkParams(params);
   const p = engine.prepare(sql);
-  if (values.length !== p.params) {
-    throw new TidemarkError(
-      'INVALID_ARGUMENT',
-      `the SQL has ${p.params} placeholders, got ${values.length} parameters`,
-    );
-  }
+  const values = bindParams(p, params);
   let result: QueryResult = { columns: [], rows: [], affectedRows: 0 };
   for (let i = 0; i < p.statements.length; i++) {
-    const t = p.statements[i].type;
-    if (t === 'transaction' || t === 'create' || t === 'drop' || t === 'alter' || t === 'truncate') {
+    const ast = p.statements[i];
+    if (ast.type === 'transaction' || isDdl(ast)) {
       throw new TidemarkError(
         'INVALID_ARGUMENT',
-        `${String(t).toUpperCase()} is not allowed in tx.query: the transaction belongs to db.transaction`,
+        `${String(ast.type).toUpperCase()} is not allowed in tx.query: the transaction belongs to db.transaction`,
       );
     }
     engine.counters.statements++;
@@ -1497,6 +1500,18 @@ export async function queryInTransaction(
     }
   }
   return result;
+}
+
+/** The parameters as SQL values, as many as the statement has placeholders, or INVALID_ARGUMENT. */
+function bindParams(p: Prepared, params: readonly unknown[]): SqlValue[] {
+  const values = checkParams(params);
+  if (values.length !== p.params) {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      `the SQL has ${p.params} placeholders, got ${values.length} parameters`,
+    );
+  }
+  return values;
 }
 
 function checkParams(params: readonly unknown[]): SqlValue[] {
