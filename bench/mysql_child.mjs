@@ -3,13 +3,12 @@
 // Usage: node mysql_child.mjs tidemark|mariadb [--quick]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { now, percentiles, rng } from './lib/data.mjs';
-import { reporter } from './lib/proc.mjs';
+import { freePort, reporter } from './lib/proc.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const engineName = process.argv[2];
@@ -29,17 +28,6 @@ const SETTINGS = {
 
 const dir = mkdtempSync(path.join(os.tmpdir(), `tidemark-bench-mysql-${engineName}-`));
 const { out, stop } = reporter(engineName, SETTINGS[engineName]);
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitConnect(port, user, password) {
   const deadline = Date.now() + 60_000;
@@ -78,11 +66,7 @@ async function startServer() {
     await waitConnect(port, 'root', 'bench');
     return {
       port,
-      stop: () =>
-        new Promise((r) => {
-          child.on('exit', r);
-          child.kill('SIGTERM');
-        }),
+      stop: () => stopChild(child),
     };
   }
   const data = path.join(dir, 'mariadb');
@@ -125,12 +109,16 @@ async function startServer() {
   await admin.end();
   return {
     port,
-    stop: () =>
-      new Promise((r) => {
-        child.on('exit', r);
-        child.kill('SIGTERM');
-      }),
+    stop: () => stopChild(child),
   };
+}
+
+/** SIGTERM a server process; resolves once it has exited. */
+function stopChild(child) {
+  return new Promise((r) => {
+    child.on('exit', r);
+    child.kill('SIGTERM');
+  });
 }
 
 const pad = (s, n) => s.padEnd(n, 'x').slice(0, n);

@@ -1,18 +1,7 @@
 // moto_server (an S3-compatible server, Python) on 127.0.0.1 for the object-storage benchmark.
 /* global fetch */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './proc.mjs';
 
 /** Start moto_server on a free loopback port; resolves with its endpoint and a stop(). */
 export async function startMoto() {

@@ -1,5 +1,6 @@
 // Helpers shared by the benchmark processes: JSON-lines output from children, and reading it.
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 
 /**
  * Run `node --expose-gc script ...args` and resolve with the JSON objects it printed, one per line
@@ -55,4 +56,16 @@ export function reporter(engine, settings) {
 /** Bytes to MiB, rounded; null stays null. */
 export function toMiB(b) {
   return b === null || b === undefined ? null : Math.round(b / 2 ** 20);
+}
+
+/** A free TCP port on 127.0.0.1 (for a server a benchmark starts). */
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
 }
