@@ -65,49 +65,23 @@ if (process.argv.includes('--build')) {
   }
 }
 
-if (process.argv.includes('--chromium')) {
-  // The dashboard test drives a headless Chromium (the Debian package): install it when missing.
-  const r = spawnSync('bash', [path.join(root, 'scripts', 'ensure-chromium.sh')], {
+// What the tests and the benchmarks need beyond npm, each installed by its script when missing.
+const TOOLS = [
+  // The dashboard test drives a headless Chromium (the Debian package).
+  ['--chromium', 'ensure-chromium.sh', 'no chromium: the dashboard test will fail'],
+  // A test runs a SQL script through the mariadb command-line client.
+  ['--mariadb-client', 'ensure-mariadb-client.sh', 'no mariadb client: its test will fail'],
+  // The MySQL protocol benchmark compares against a MariaDB server.
+  ['--mariadb-server', 'ensure-mariadb-server.sh', 'no MariaDB server: the mysql benchmark will fail'],
+  // The object-storage tests start moto_server (an S3-compatible server) on loopback.
+  ['--moto', 'ensure-moto.sh', 'no moto_server: the object-storage tests will fail'],
+];
+for (const [flag, script, missing] of TOOLS) {
+  if (!process.argv.includes(flag)) continue;
+  const r = spawnSync('bash', [path.join(root, 'scripts', script)], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
     encoding: 'utf8',
   });
-  if (r.status !== 0)
-    process.stderr.write('tidemark: no chromium: the dashboard test will fail (see the message above)\n');
-}
-
-if (process.argv.includes('--mariadb-client')) {
-  // A test runs a SQL script through the mariadb command-line client: install it when missing.
-  const r = spawnSync('bash', [path.join(root, 'scripts', 'ensure-mariadb-client.sh')], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
-  });
-  if (r.status !== 0)
-    process.stderr.write('tidemark: no mariadb client: its test will fail (see the message above)\n');
-}
-
-if (process.argv.includes('--mariadb-server')) {
-  // The MySQL protocol benchmark compares against a MariaDB server: install it when missing.
-  const r = spawnSync('bash', [path.join(root, 'scripts', 'ensure-mariadb-server.sh')], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
-  });
-  if (r.status !== 0)
-    process.stderr.write('tidemark: no MariaDB server: the mysql benchmark will fail (see the message above)\n');
-}
-
-if (process.argv.includes('--moto')) {
-  // The object-storage tests start moto_server (an S3-compatible server) on loopback: install it
-  // when missing.
-  const r = spawnSync('bash', [path.join(root, 'scripts', 'ensure-moto.sh')], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
-  });
-  if (r.status !== 0)
-    process.stderr.write(
-      'tidemark: no moto_server: the object-storage tests will fail (see the message above)\n',
-    );
+  if (r.status !== 0) process.stderr.write(`tidemark: ${missing} (see the message above)\n`);
 }
