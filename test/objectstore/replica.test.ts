@@ -17,6 +17,18 @@ async function ids(db: Database): Promise<number[]> {
   return (await collect(db.scan('t', { columns: ['id'] }))).map((r) => r['id'] as number);
 }
 
+/** The objectStore options of a new, empty bucket on the test's moto_server (prefix 'p'). */
+async function newBucket(): Promise<
+  { endpoint: string; bucket: string; prefix: string } & typeof CREDENTIALS
+> {
+  return {
+    endpoint: motoServer().endpoint,
+    bucket: await motoServer().bucket(),
+    prefix: 'p',
+    ...CREDENTIALS,
+  };
+}
+
 async function objectKeys(bucket: string): Promise<string[]> {
   const r = await motoServer().client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'p/obj/' }));
   return (r.Contents ?? []).map((c) => c.Key!).sort();
@@ -25,12 +37,7 @@ async function objectKeys(bucket: string): Promise<string[]> {
 describe('read replicas', () => {
   it('serve the newest published checkpoint, refuse writes, and move on as checkpoints appear', async () => {
     const { dir, cleanup } = tempDir('tidemark-replica-');
-    const objectStore = {
-      endpoint: motoServer().endpoint,
-      bucket: await motoServer().bucket(),
-      prefix: 'p',
-      ...CREDENTIALS,
-    };
+    const objectStore = await newBucket();
     const w = await open(path.join(dir, 'w'), { objectStore, checkpoint: { intervalMs: 0 } });
     let r: Database | undefined;
     try {
@@ -85,12 +92,7 @@ describe('read replicas', () => {
 
   it('follow on their own every refreshMs', async () => {
     const { dir, cleanup } = tempDir('tidemark-replica-');
-    const objectStore = {
-      endpoint: motoServer().endpoint,
-      bucket: await motoServer().bucket(),
-      prefix: 'p',
-      ...CREDENTIALS,
-    };
+    const objectStore = await newBucket();
     const w = await open(path.join(dir, 'w'), { objectStore, checkpoint: { intervalMs: 0 } });
     const r = await open(path.join(dir, 'r'), { objectStore, readOnly: true, refreshMs: 100 });
     try {
@@ -167,12 +169,7 @@ describe('read replicas', () => {
 
   it("serve SQL from the writer's SQL catalog, refuse SQL writes, and see new tables and views after a move", async () => {
     const { dir, cleanup } = tempDir('tidemark-replica-sql-');
-    const objectStore = {
-      endpoint: motoServer().endpoint,
-      bucket: await motoServer().bucket(),
-      prefix: 'p',
-      ...CREDENTIALS,
-    };
+    const objectStore = await newBucket();
     const w = await open(path.join(dir, 'w'), { objectStore, checkpoint: { intervalMs: 0 } });
     let r: Database | undefined;
     try {
