@@ -623,21 +623,17 @@ class Connection {
     await this.send(payloads, 1);
   }
 
-  /** A result as packets: OK for statements, a text result set for queries. */
-  private resultPayloads(r: QueryResult, more: boolean): Buffer[] {
+  /**
+   * A result as packets: OK for statements; for queries a result set, its rows in the text
+   * protocol (COM_QUERY) or the binary one (COM_STMT_EXECUTE).
+   */
+  private resultPayloads(r: QueryResult, more: boolean, binary = false): Buffer[] {
     const status = this.status() | (more ? STATUS.MORE_RESULTS : 0);
     if (r.columns.length === 0) return [okPacket(r.affectedRows, r.insertId ?? 0, status)];
     const cols = describeColumns(r);
     const out: Buffer[] = [new Writer().lenenc(cols.length).payload(), ...cols.map((c) => columnPacket(c))];
     if (!this.deprecateEof) out.push(endPacket(status, false));
-    for (const row of r.rows) {
-      const w = new Writer();
-      for (const v of row) {
-        if (v === null || v === undefined) w.int1(0xfb);
-        else w.lstr(textValue(v as SqlValue));
-      }
-      out.push(w.payload());
-    }
+    for (const row of r.rows) out.push(binary ? binaryRow(cols, row) : textRow(row));
     out.push(endPacket(status, this.deprecateEof));
     return out;
   }
@@ -692,32 +688,33 @@ class Connection {
       st.longData.clear();
     }
     const result = await this.session!.query(st.sql, values);
-    await this.send(this.binaryPayloads(result), 1);
+    await this.send(this.resultPayloads(result, false, true), 1);
   }
+}
 
-  /** A result in the binary protocol (COM_STMT_EXECUTE's answer). */
-  private binaryPayloads(r: QueryResult): Buffer[] {
-    const status = this.status();
-    if (r.columns.length === 0) return [okPacket(r.affectedRows, r.insertId ?? 0, status)];
-    const cols = describeColumns(r);
-    const out: Buffer[] = [new Writer().lenenc(cols.length).payload(), ...cols.map((c) => columnPacket(c))];
-    if (!this.deprecateEof) out.push(endPacket(status, false));
-    for (const row of r.rows) {
-      const bitmap = Buffer.alloc((cols.length + 7 + 2) >> 3);
-      const w = new Writer();
-      cols.forEach((c, i) => {
-        const v = row[i] as SqlValue | undefined;
-        if (v === null || v === undefined) {
-          bitmap[(i + 2) >> 3]! |= 1 << ((i + 2) & 7);
-          return;
-        }
-        writeBinaryValue(w, c.type, v);
-      });
-      out.push(Buffer.concat([Buffer.of(0), bitmap, w.payload()]));
-    }
-    out.push(endPacket(status, this.deprecateEof));
-    return out;
+/** A row in the text protocol: each value a length-encoded string, NULL as 0xFB. */
+function textRow(row: readonly unknown[]): Buffer {
+  const w = new Writer();
+  for (const v of row) {
+    if (v === null || v === undefined) w.int1(0xfb);
+    else w.lstr(textValue(v as SqlValue));
   }
+  return w.payload();
+}
+
+/** A row in the binary protocol: 0x00, a NULL bitmap (offset 2), then each value by its column's type. */
+function binaryRow(cols: readonly ColumnDef[], row: readonly unknown[]): Buffer {
+  const bitmap = Buffer.alloc((cols.length + 7 + 2) >> 3);
+  const w = new Writer();
+  cols.forEach((c, i) => {
+    const v = row[i] as SqlValue | undefined;
+    if (v === null || v === undefined) {
+      bitmap[(i + 2) >> 3]! |= 1 << ((i + 2) & 7);
+      return;
+    }
+    writeBinaryValue(w, c.type, v);
+  });
+  return Buffer.concat([Buffer.of(0), bitmap, w.payload()]);
 }
 
 class TooLarge extends Error {}
