@@ -596,7 +596,7 @@ export class Sort implements Op {
   constructor(
     readonly input: Op,
     readonly keys: readonly SortKey[],
-    /** Keep the first `limit` rows only (ORDER BY ... LIMIT): a bounded memory top-N would go here. */
+    /** The sort keys as EXPLAIN shows them. */
     readonly describeKeys: string,
   ) {
     this.width = input.width;
@@ -682,7 +682,8 @@ export class Join implements Op {
       rn += b.len;
     }
     const right: Batch = { len: rn, cols: rcols.map((d) => anyCol(d)) };
-    const all = keyCols0(this.leftKeys) ? Int32Array.from({ length: rn }, (_, i) => i) : undefined;
+    // Without equality keys every right row is a candidate (a nested loop join).
+    const all = this.leftKeys.length === 0 ? Int32Array.from({ length: rn }, (_, i) => i) : undefined;
 
     for await (const lb of this.left.run(ctx)) {
       const keyCols: Col[] = [];
@@ -751,10 +752,6 @@ export class Join implements Op {
       ...indent(this.right.explain()),
     ];
   }
-}
-
-function keyCols0(keys: readonly Expr[]): boolean {
-  return keys.length === 0;
 }
 
 function kindOf(v: SqlValue): string {
@@ -1225,4 +1222,4 @@ function finish(spec: AggSpec, st: AggState, g: number): SqlValue {
   }
 }
 
-export { materialize, rowsToBatches };
+export { materialize };

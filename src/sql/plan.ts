@@ -229,9 +229,7 @@ function mentionedNames(ast: Ast, out: Set<string>, star: { all: boolean; tables
       else star.tables.add(String(ast.table).toLowerCase());
     } else if (name !== undefined) out.add(String(name).toLowerCase());
   }
-  if (ast.type === 'function' && ast.args?.type === 'expr_list') {
-    // USING lists and similar come as { type: 'default', value } nodes.
-  }
+  // USING lists and similar come as { type: 'default', value } nodes.
   if (ast.type === 'default' && typeof ast.value === 'string') out.add(ast.value.toLowerCase());
   for (const k of Object.keys(ast)) {
     const v = ast[k];
@@ -429,13 +427,9 @@ export class Planner {
     // An unnamed item is named by its text, placeholders shown as MySQL shows them: `?`.
     const names = items.map((i, k) => i.name ?? exprs[k]!.text.replace(/\?\d+/g, '?'));
 
-    let having: Expr | undefined;
-    if (ast.having !== null && ast.having !== undefined) {
-      if (aggregate === undefined) {
-        // HAVING without grouping: a filter on the selected rows (MySQL allows it).
-        having = this.expr(ast.having, selectLevel);
-      } else having = this.expr(ast.having, selectLevel);
-    }
+    // HAVING (also without grouping, as MySQL allows: then a filter on the rows).
+    const having =
+      ast.having !== null && ast.having !== undefined ? this.expr(ast.having, selectLevel) : undefined;
 
     // ORDER BY: output positions and aliases, else expressions carried as hidden columns.
     const sortKeys: SortKey[] = [];
