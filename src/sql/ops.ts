@@ -517,15 +517,27 @@ export class Distinct implements Op {
     this.names = input.names;
   }
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
-    const seen = new Set<string>();
+    // One column (the usual case) is keyed by its values themselves; several by a composed string.
+    const seen = new Set<unknown>();
+    const seenBytes = new Set<string>();
+    const single = this.width === 1;
     for await (const b of this.input.run(ctx)) {
       const sel = new Int32Array(b.len);
       let n = 0;
       for (let i = 0; i < b.len; i++) {
-        const k = rowKey(b, i, this.width);
-        if (seen.has(k)) continue;
-        seen.add(k);
-        ctx.mem.charge(32 + 2 * k.length);
+        let set = seen;
+        let k: unknown;
+        if (!single) k = rowKey(b, i, this.width);
+        else {
+          const v = getv(b.cols[0]!, i);
+          if (v instanceof Uint8Array) {
+            set = seenBytes;
+            k = hashKey(v);
+          } else k = v instanceof Date ? v.getTime() : v;
+        }
+        if (set.has(k)) continue;
+        set.add(k);
+        ctx.mem.charge(typeof k === 'string' ? 32 + 2 * k.length : 32);
         sel[n++] = i;
       }
       if (n > 0) yield n === b.len ? b : gatherBatch(b, sel, n);

@@ -15,7 +15,7 @@ import { BTree, type LeafView } from './btree.js';
 import type { Allocator, Decoded } from '../objectio/encoding.js';
 import type { CursorBuffer, LayerCursor } from './cursor.js';
 import type { ColumnData, RowSource } from './source.js';
-import { utf8Text } from '../util/bytes.js';
+import { utf8Range } from '../util/bytes.js';
 
 const BLOCK_SHIFT = 12; // log2(BLOCK_ROWS)
 const BLOCK_MASK = BLOCK_ROWS - 1;
@@ -513,7 +513,7 @@ export class MemTable implements RowSource {
       case 'timestamp':
         return new Date(c.f64![i]!);
       case 'string':
-        return utf8Text(varSlice(c, i));
+        return varText(c, i);
       case 'bytes':
         return varSlice(c, i).slice();
       default:
@@ -549,7 +549,7 @@ export class MemTable implements RowSource {
       case 'bool':
         return c.u8![i] === 1;
       case 'string':
-        return utf8Text(varSlice(c, i));
+        return varText(c, i);
       case 'bytes':
         return varSlice(c, i).slice();
       default:
@@ -578,7 +578,7 @@ export class MemTable implements RowSource {
       const at = r & BLOCK_MASK;
       if (nulls?.[i] === 1) out[i] = null;
       else if (def.type === 'int64') out[i] = c.f64![at]!;
-      else if (def.type === 'string') out[i] = utf8Text(varSlice(c, at));
+      else if (def.type === 'string') out[i] = varText(c, at);
       else out[i] = varSlice(c, at).slice();
     }
     return { data: out as ColumnData, nulls };
@@ -858,6 +858,12 @@ function zeroNulls(out: FixedArray, nulls: Uint8Array | undefined): FixedArray {
   return out;
 }
 
+/** A string value, decoded straight from the column's bytes. */
+function varText(c: ColumnVector, i: number): string {
+  const at = c.refs![2 * i]!;
+  return utf8Range(c.dataBytes!, at, at + c.refs![2 * i + 1]!);
+}
+
 function varSlice(c: ColumnVector, i: number): Uint8Array {
   const at = c.refs![2 * i]!;
   const len = c.refs![2 * i + 1]!;
@@ -881,11 +887,14 @@ export function byteLength(v: unknown): number {
 
 /** Entries per buffer: index walks fill arrays, so modestly; an append-ordered memtable gives free ranges. */
 const CURSOR_ENTRIES = 1024;
+const FIRST_CURSOR_ENTRIES = 128;
 const RANGE_ENTRIES = 65536;
 
 /** A memtable's entries for a scan, 1024 at a time; an append-ordered memtable gives row ranges. */
 class MemCursor implements LayerCursor {
   private done = false;
+  /** Entries asked for by the next call: doubled each call, so a short range allocates little. */
+  private want = FIRST_CURSOR_ENTRIES;
 
   constructor(
     private readonly mt: MemTable,
@@ -899,7 +908,8 @@ class MemCursor implements LayerCursor {
     if (this.done) return undefined;
     const mt = this.mt;
     const ordered = mt.isOrdered;
-    const max = ordered ? RANGE_ENTRIES : CURSOR_ENTRIES;
+    const max = ordered ? RANGE_ENTRIES : this.want;
+    this.want = Math.min(CURSOR_ENTRIES, this.want * 2);
     const src = new Int32Array(ordered ? 0 : max);
     const rows = new Int32Array(ordered ? 0 : max);
     const keys: Key[] | undefined = ordered ? undefined : [];

@@ -9,7 +9,7 @@ import type { CursorBuffer, LayerCursor } from './cursor.js';
 import { Layer } from './layer.js';
 import type { LayerIds } from './log_records.js';
 import type { ColumnData, RowSource } from './source.js';
-import { ASCII_CHARS, utf8Text } from '../util/bytes.js';
+import { ASCII_CHARS, utf8Range, utf8Text } from '../util/bytes.js';
 
 /** What the storage layer shares across tables: where objects are read from and cached. */
 export interface ObjectContext {
@@ -182,7 +182,7 @@ function dictText(d: Decoded): string[] {
     const starts = d.dictStarts!;
     const data = d.dictData!;
     const text = new Array<string>(starts.length - 1);
-    for (let k = 0; k < text.length; k++) text[k] = utf8Text(data.subarray(starts[k], starts[k + 1]));
+    for (let k = 0; k < text.length; k++) text[k] = utf8Range(data, starts[k]!, starts[k + 1]!);
     d.dictText = text;
   }
   return d.dictText;

@@ -21,6 +21,8 @@ export interface ScanChunk {
 }
 
 const NO_ROWS = new Int32Array(0);
+/** The smallest row arrays a chunk allocates. */
+const MIN_ROW_ARRAY = 256;
 
 interface Head {
   cursor: LayerCursor;
@@ -57,13 +59,19 @@ export class TableScan {
     this.releaseUsed();
     const srcOf = new Map<RowSource, number>();
     const sources: RowSource[] = [];
-    // Row-by-row chunks only: a chunk that is one range of one source needs neither.
+    // Row-by-row chunks only: a chunk that is one range of one source needs neither. They grow
+    // as rows come (a short range allocates little, however large `max`).
     let src = NO_ROWS;
     let row = NO_ROWS;
-    const rowArrays = () => {
-      if (src !== NO_ROWS) return;
-      src = new Int32Array(max);
-      row = new Int32Array(max);
+    const room = (k: number) => {
+      if (n + k <= src.length) return;
+      const size = Math.min(max, Math.max(n + k, src.length * 2, MIN_ROW_ARRAY));
+      const s2 = new Int32Array(size);
+      const r2 = new Int32Array(size);
+      s2.set(src.subarray(0, n));
+      r2.set(row.subarray(0, n));
+      src = s2;
+      row = r2;
     };
     const keys: Key[] | undefined = wantKeys ? [] : undefined;
     let n = 0;
@@ -106,7 +114,7 @@ export class TableScan {
       if (take === 0) {
         // Equal keys at the front of several layers: the head (newest) decides; the others skip it.
         if (b.deleted?.[head.pos] !== 1) {
-          rowArrays();
+          room(1);
           n = this.emit(b, head.pos, 1, src, row, sources, srcOf, keys, n);
         }
         last = headKey;
@@ -136,7 +144,7 @@ export class TableScan {
             done: this.finished(),
           };
         }
-        rowArrays();
+        room(take);
         n = this.emit(b, head.pos, take, src, row, sources, srcOf, keys, n);
         last = b.keyAt(head.pos + take - 1);
         this.advance(head, take);

@@ -94,12 +94,22 @@ export const CHARSET_BINARY = 63;
 
 export const MAX_PAYLOAD = 0xffffff;
 
+/**
+ * Buffer's UTF-8 writer without the argument checks of `write` (which cost more than writing a
+ * short string): callers have made room for `length` bytes at `offset`.
+ */
+const utf8Write = (
+  Buffer.prototype as unknown as {
+    utf8Write: (this: Buffer, s: string, offset: number, length: number) => number;
+  }
+).utf8Write;
+
 /** Builds a packet payload in one growing buffer. */
 export class Writer {
-  private buf = Buffer.allocUnsafe(256);
-  private at = 0;
+  protected buf = Buffer.allocUnsafe(256);
+  protected at = 0;
 
-  private room(n: number): void {
+  protected room(n: number): void {
     if (this.at + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.at + n) size *= 2;
@@ -159,10 +169,35 @@ export class Writer {
   /** A length-encoded string. */
   lstr(s: string | Uint8Array): this {
     if (typeof s !== 'string') return this.lenenc(s.length).bytes(s);
+    const most = s.length * 3;
+    if (most < 251) {
+      // The length fits one byte whatever the characters: write, then fill it in.
+      this.room(1 + most);
+      const n = utf8Write.call(this.buf, s, this.at + 1, most);
+      this.buf[this.at] = n;
+      this.at += 1 + n;
+      return this;
+    }
+    if (most < 0x10000) {
+      // A 3-byte length (0xFC and two bytes) is room enough: write, then move the bytes back if
+      // the length turned out to fit one byte.
+      this.room(3 + most);
+      const n = utf8Write.call(this.buf, s, this.at + 3, most);
+      if (n < 251) {
+        this.buf.copyWithin(this.at + 1, this.at + 3, this.at + 3 + n);
+        this.buf[this.at] = n;
+        this.at += 1 + n;
+      } else {
+        this.buf[this.at] = 0xfc;
+        this.buf.writeUInt16LE(n, this.at + 1);
+        this.at += 3 + n;
+      }
+      return this;
+    }
     const n = Buffer.byteLength(s, 'utf8');
     this.lenenc(n);
     this.room(n);
-    this.at += this.buf.write(s, this.at, 'utf8');
+    this.at += utf8Write.call(this.buf, s, this.at, n);
     return this;
   }
   /** A NUL-terminated string. */
@@ -173,13 +208,20 @@ export class Writer {
   eof(s: string): this {
     const n = Buffer.byteLength(s, 'utf8');
     this.room(n);
-    this.at += this.buf.write(s, this.at, 'utf8');
+    this.at += utf8Write.call(this.buf, s, this.at, n);
     return this;
   }
   zeros(n: number): this {
     this.room(n);
-    this.buf.fill(0, this.at, this.at + n);
+    const b = this.buf;
+    for (let i = this.at, end = this.at + n; i < end; i++) b[i] = 0;
     this.at += n;
+    return this;
+  }
+
+  /** Sets bits in a byte already written (a NULL bitmap). */
+  orByte(at: number, bits: number): this {
+    this.buf[at]! |= bits;
     return this;
   }
 
@@ -187,24 +229,74 @@ export class Writer {
     return this.at;
   }
 
+  /** Bytes allocated, written or not. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
   payload(): Buffer {
     return this.buf.subarray(0, this.at);
   }
 }
 
-/** A payload as packets (split past 16 MiB), with sequence numbers from `seq`; returns the next. */
-export function frame(payload: Buffer, seq: number, out: Buffer[]): number {
-  let at = 0;
-  for (;;) {
-    const n = Math.min(MAX_PAYLOAD, payload.length - at);
-    const h = Buffer.alloc(4);
-    h.writeUIntLE(n, 0, 3);
-    h[3] = seq & 0xff;
-    seq++;
-    out.push(h, payload.subarray(at, at + n));
-    at += n;
-    // A payload of exactly 16 MiB - 1 (or a multiple) ends with an empty packet.
-    if (n < MAX_PAYLOAD) return seq;
+/**
+ * A whole response: packets framed in place (each header written when the packet ends), so a
+ * response is one buffer and one socket write, whatever its number of packets.
+ */
+export class PacketWriter extends Writer {
+  private start = -1;
+
+  constructor(public seq = 0) {
+    super();
+  }
+
+  /** Empties the writer for a new response starting at sequence number `seq`. */
+  reset(seq: number): this {
+    this.at = 0;
+    this.start = -1;
+    this.seq = seq;
+    return this;
+  }
+
+  /** Starts a packet; its payload follows. */
+  begin(): this {
+    this.start = this.at;
+    this.room(4);
+    this.at += 4;
+    return this;
+  }
+
+  /** Ends the packet begun last: a payload of 16 MiB - 1 or more is split into several. */
+  end(): this {
+    const n = this.at - this.start - 4;
+    if (n < MAX_PAYLOAD) {
+      this.header(this.start, n);
+      return this;
+    }
+    const body = Buffer.from(this.buf.subarray(this.start + 4, this.at));
+    this.at = this.start;
+    for (let at = 0; ;) {
+      const k = Math.min(MAX_PAYLOAD, body.length - at);
+      this.room(4 + k);
+      this.header(this.at, k);
+      body.copy(this.buf, this.at + 4, at, at + k);
+      this.at += 4 + k;
+      at += k;
+      // A payload of exactly 16 MiB - 1 (or a multiple) ends with an empty packet.
+      if (k < MAX_PAYLOAD) return this;
+    }
+  }
+
+  /** A whole packet of the given payload. */
+  packet(payload: Uint8Array): this {
+    return this.begin().bytes(payload).end();
+  }
+
+  private header(at: number, n: number): void {
+    this.buf[at] = n & 0xff;
+    this.buf[at + 1] = (n >>> 8) & 0xff;
+    this.buf[at + 2] = n >>> 16;
+    this.buf[at + 3] = this.seq++ & 0xff;
   }
 }
 
@@ -311,25 +403,32 @@ export class Reader {
 /** A malformed packet: the connection that sent it is closed. */
 export class ProtocolError extends Error {}
 
-export function okPacket(affected: number, insertId: number, status: number, info = ''): Buffer {
-  const w = new Writer().int1(0x00).lenenc(affected).lenenc(insertId).int2(status).int2(0);
+export function okPacket(
+  w: PacketWriter,
+  affected: number,
+  insertId: number,
+  status: number,
+  info = '',
+): PacketWriter {
+  w.begin().int1(0x00).lenenc(affected).lenenc(insertId).int2(status).int2(0);
   if (info !== '') w.eof(info);
-  return w.payload();
+  return w.end();
 }
 
 /** The end of a result set: an OK packet with the EOF header (DEPRECATE_EOF) or an EOF packet. */
-export function endPacket(status: number, deprecateEof: boolean): Buffer {
-  if (deprecateEof) return new Writer().int1(0xfe).lenenc(0).lenenc(0).int2(status).int2(0).payload();
-  return new Writer().int1(0xfe).int2(0).int2(status).payload();
+export function endPacket(w: PacketWriter, status: number, deprecateEof: boolean): PacketWriter {
+  if (deprecateEof) return w.begin().int1(0xfe).lenenc(0).lenenc(0).int2(status).int2(0).end();
+  return w.begin().int1(0xfe).int2(0).int2(status).end();
 }
 
-export function errPacket(errno: number, sqlState: string, message: string): Buffer {
-  return new Writer()
+export function errPacket(w: PacketWriter, errno: number, sqlState: string, message: string): PacketWriter {
+  return w
+    .begin()
     .int1(0xff)
     .int2(errno)
     .eof(`#${sqlState.slice(0, 5).padEnd(5, '0')}`)
     .eof(message.slice(0, 512))
-    .payload();
+    .end();
 }
 
 export interface ColumnDef {
@@ -341,8 +440,9 @@ export interface ColumnDef {
   decimals: number;
 }
 
-export function columnPacket(c: ColumnDef, table = ''): Buffer {
-  return new Writer()
+export function columnPacket(w: PacketWriter, c: ColumnDef, table = ''): PacketWriter {
+  return w
+    .begin()
     .lstr('def')
     .lstr('')
     .lstr(table)
@@ -356,5 +456,5 @@ export function columnPacket(c: ColumnDef, table = ''): Buffer {
     .int2(c.flags)
     .int1(c.decimals)
     .int2(0)
-    .payload();
+    .end();
 }

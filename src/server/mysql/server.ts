@@ -16,6 +16,7 @@ import type { QueryResult, SqlSession } from '../../sql/engine.js';
 import { rewrite } from '../../sql/parse.js';
 import { dateText, toText, type SqlValue } from '../../sql/values.js';
 import { NATIVE, SHA2, newScramble, verify, type Account } from './auth.js';
+import type { Writer } from './protocol.js';
 import {
   CHARSET_BINARY,
   CHARSET_UTF8MB4,
@@ -26,11 +27,10 @@ import {
   SERVER_CAPABILITIES,
   STATUS,
   TYPE,
-  Writer,
+  PacketWriter,
   columnPacket,
   endPacket,
   errPacket,
-  frame,
   okPacket,
   type ColumnDef,
 } from './protocol.js';
@@ -63,6 +63,17 @@ export interface MysqlServerStats {
 
 const SERVER_VERSION = '8.0.36-tidemark';
 const RECV_INITIAL = 16 * 1024;
+/** A connection keeps its response buffer between responses up to this size. */
+const OUT_KEEP_BYTES = 64 * 1024;
+/** How a prepared statement's parameters are described. */
+const PARAMETER: ColumnDef = {
+  name: '?',
+  type: TYPE.VAR_STRING,
+  charset: CHARSET_UTF8MB4,
+  length: 0,
+  flags: 0,
+  decimals: 0,
+};
 
 /** A TidemarkError as MySQL's error number, SQLSTATE and message (docs/mysql.md lists them). */
 export function mysqlError(e: unknown): { errno: number; state: string; message: string } {
@@ -201,9 +212,7 @@ export class MysqlServer {
     socket.setNoDelay(true);
     if (this.connections.size >= this.options.maxConnections) {
       this.counters.refused++;
-      const out: Buffer[] = [];
-      frame(errPacket(1040, '08004', 'Too many connections'), 0, out);
-      socket.end(Buffer.concat(out));
+      socket.end(errPacket(new PacketWriter(0), 1040, '08004', 'Too many connections').payload());
       socket.on('error', () => undefined);
       return;
     }
@@ -249,6 +258,7 @@ class Connection {
   private readonly statements = new Map<number, Prepared>();
   private nextStatement = 1;
   private inFlight = 0;
+  private out = new PacketWriter();
 
   constructor(
     private readonly server: MysqlServer,
@@ -262,8 +272,12 @@ class Connection {
     socket.on('close', () => this.shutdown());
     socket.setTimeout(server.options.idleTimeoutMs, () => {
       void this.sendAndClose(
-        errPacket(4031, 'HY000', 'The client was disconnected by the server because of inactivity'),
-        0,
+        errPacket(
+          this.response(0),
+          4031,
+          'HY000',
+          'The client was disconnected by the server because of inactivity',
+        ),
       );
     });
   }
@@ -283,8 +297,7 @@ class Connection {
       this.server.count('protocolErrors');
       if (e instanceof TooLarge) {
         void this.sendAndClose(
-          errPacket(1153, '08S01', "Got a packet bigger than 'max_allowed_packet' bytes"),
-          1,
+          errPacket(this.response(1), 1153, '08S01', "Got a packet bigger than 'max_allowed_packet' bytes"),
         );
       } else this.shutdown();
     }
@@ -348,12 +361,19 @@ class Connection {
 
   // ---- sending ----
 
-  /** Payloads as packets from sequence `seq`; the bytes in flight are accounted in the io pool. */
-  private async send(payloads: Buffer[], seq: number): Promise<void> {
+  /**
+   * The writer for a response whose first packet has sequence number `seq`: the connection's own,
+   * unless a write still holds its buffer or a large result left it big.
+   */
+  private response(seq: number): PacketWriter {
+    if (this.inFlight > 0 || this.out.capacity > OUT_KEEP_BYTES) this.out = new PacketWriter();
+    return this.out.reset(seq);
+  }
+
+  /** A response, in one write; the bytes in flight are accounted in the io pool. */
+  private async send(w: PacketWriter): Promise<void> {
     if (this.closed) return;
-    const parts: Buffer[] = [];
-    for (const p of payloads) seq = frame(p, seq, parts);
-    const data = Buffer.concat(parts);
+    const data = w.payload();
     const reservation = this.pool.reserveSync(Math.max(1, data.length), 'mysql.send');
     this.inFlight++;
     const flushed = this.socket.write(data, () => {
@@ -374,9 +394,9 @@ class Connection {
     }
   }
 
-  private async sendAndClose(payload: Buffer, seq: number): Promise<void> {
+  private async sendAndClose(w: PacketWriter): Promise<void> {
     try {
-      await this.send([payload], seq);
+      await this.send(w);
     } finally {
       this.socket.end();
       this.shutdown();
@@ -428,7 +448,8 @@ class Connection {
   private async handshake(): Promise<boolean> {
     const opts = this.server.options;
     const scramble = newScramble();
-    const hello = new Writer()
+    const hello = this.response(0)
+      .begin()
       .int1(10)
       .zstr(SERVER_VERSION)
       .int4(this.id)
@@ -443,21 +464,27 @@ class Connection {
       .bytes(scramble.subarray(8))
       .int1(0)
       .zstr(opts.authPlugin)
-      .payload();
-    await this.send([hello], 0);
+      .end();
+    await this.send(hello);
     const resp = await this.next();
     if (resp === undefined) return false;
     const r = new Reader(resp.payload);
     const caps = r.int4();
     if ((caps & CLIENT.PROTOCOL_41) === 0) {
       await this.sendAndClose(
-        errPacket(1047, '08S01', 'clients before protocol 4.1 are not supported'),
-        resp.seq + 1,
+        errPacket(
+          this.response(resp.seq + 1),
+          1047,
+          '08S01',
+          'clients before protocol 4.1 are not supported',
+        ),
       );
       return false;
     }
     if ((caps & CLIENT.SSL) !== 0 && resp.payload.length === 32) {
-      await this.sendAndClose(errPacket(1047, '08S01', 'TLS is not offered by this server'), resp.seq + 1);
+      await this.sendAndClose(
+        errPacket(this.response(resp.seq + 1), 1047, '08S01', 'TLS is not offered by this server'),
+      );
       return false;
     }
     r.int4(); // max packet
@@ -476,7 +503,7 @@ class Connection {
     if (plugin !== NATIVE && plugin !== SHA2) {
       // A plugin we do not verify: ask for ours.
       plugin = opts.authPlugin;
-      await this.send([new Writer().int1(0xfe).zstr(plugin).bytes(scramble).int1(0).payload()], seq);
+      await this.send(this.response(seq).begin().int1(0xfe).zstr(plugin).bytes(scramble).int1(0).end());
       const again = await this.next();
       if (again === undefined) return false;
       answer = again.payload;
@@ -488,24 +515,23 @@ class Connection {
       await new Promise((r2) => setTimeout(r2, opts.authFailureDelayMs));
       await this.sendAndClose(
         errPacket(
+          this.response(seq),
           1045,
           '28000',
           `Access denied for user '${user}'@'${this.socket.remoteAddress ?? 'localhost'}' (using password: ${answer.length > 0 ? 'YES' : 'NO'})`,
         ),
-        seq,
       );
       return false;
     }
     this.session = this.server.db.session({ user, connectionId: this.id });
     if (database !== '' && database !== this.session.info.database) {
-      await this.sendAndClose(errPacket(1049, '42000', `Unknown database '${database}'`), seq);
+      await this.sendAndClose(errPacket(this.response(seq), 1049, '42000', `Unknown database '${database}'`));
       return false;
     }
-    const payloads =
-      plugin === SHA2
-        ? [Buffer.of(0x01, 0x03), okPacket(0, 0, this.status())]
-        : [okPacket(0, 0, this.status())];
-    await this.send(payloads, seq);
+    const w = this.response(seq);
+    // caching_sha2_password's "fast authentication succeeded" comes before the OK.
+    if (plugin === SHA2) w.begin().int1(0x01).int1(0x03).end();
+    await this.send(okPacket(w, 0, 0, this.status()));
     return true;
   }
 
@@ -527,28 +553,30 @@ class Connection {
         case COM.QUIT:
           return false;
         case COM.PING:
-          await this.send([okPacket(0, 0, this.status())], 1);
+          await this.send(okPacket(this.response(1), 0, 0, this.status()));
           return true;
         case COM.INIT_DB:
           await session.query(`USE \`${payload.toString('utf8', 1).replace(/`/g, '')}\``);
-          await this.send([okPacket(0, 0, this.status())], 1);
+          await this.send(okPacket(this.response(1), 0, 0, this.status()));
           return true;
         case COM.RESET_CONNECTION:
           session.end();
           this.session = this.server.db.session({ user: session.info.userName, connectionId: this.id });
           this.statements.clear();
-          await this.send([okPacket(0, 0, this.status())], 1);
+          await this.send(okPacket(this.response(1), 0, 0, this.status()));
           return true;
         case COM.SET_OPTION:
-          await this.send([endPacket(this.status(), false)], 1);
+          await this.send(endPacket(this.response(1), this.status(), false));
           return true;
         case COM.FIELD_LIST:
           // Deprecated (the mysql client's completion asks): no fields listed.
-          await this.send([endPacket(this.status(), false)], 1);
+          await this.send(endPacket(this.response(1), this.status(), false));
           return true;
         case COM.STATISTICS: {
           const s = this.server.stats();
-          await this.send([Buffer.from(`Threads: ${s.connections}  Questions: ${s.commands}`, 'utf8')], 1);
+          await this.send(
+            this.response(1).begin().eof(`Threads: ${s.connections}  Questions: ${s.commands}`).end(),
+          );
           return true;
         }
         case COM.QUERY:
@@ -581,17 +609,17 @@ class Connection {
               details: { mysqlErrno: 1243 },
             });
           st.longData.clear();
-          await this.send([okPacket(0, 0, this.status())], 1);
+          await this.send(okPacket(this.response(1), 0, 0, this.status()));
           return true;
         }
         default:
-          await this.send([errPacket(1047, '08S01', `unknown command ${cmd}`)], 1);
+          await this.send(errPacket(this.response(1), 1047, '08S01', `unknown command ${cmd}`));
           return true;
       }
     } catch (e) {
       if (e instanceof ProtocolError) throw e;
       const m = mysqlError(e);
-      await this.send([errPacket(m.errno, m.state, m.message)], 1);
+      await this.send(errPacket(this.response(1), m.errno, m.state, m.message));
       return true;
     }
   }
@@ -601,7 +629,7 @@ class Connection {
     const text = sql.trim().replace(/;+\s*$/, '');
     if (!text.includes(';')) {
       const r = await session.query(text);
-      await this.send(this.resultPayloads(r, false), 1);
+      await this.send(this.result(this.response(1), r, false));
       return;
     }
     // Several statements: a result set each, all but the last flagged "more results".
@@ -612,30 +640,33 @@ class Connection {
     } catch (e) {
       failure = e;
     }
-    const payloads: Buffer[] = [];
-    results.forEach((r, i) =>
-      payloads.push(...this.resultPayloads(r, i < results.length - 1 || failure !== undefined)),
-    );
+    const w = this.response(1);
+    results.forEach((r, i) => this.result(w, r, i < results.length - 1 || failure !== undefined));
     if (failure !== undefined) {
       const m = mysqlError(failure);
-      payloads.push(errPacket(m.errno, m.state, m.message));
+      errPacket(w, m.errno, m.state, m.message);
     }
-    await this.send(payloads, 1);
+    await this.send(w);
   }
 
   /**
    * A result as packets: OK for statements; for queries a result set, its rows in the text
    * protocol (COM_QUERY) or the binary one (COM_STMT_EXECUTE).
    */
-  private resultPayloads(r: QueryResult, more: boolean, binary = false): Buffer[] {
+  private result(w: PacketWriter, r: QueryResult, more: boolean, binary = false): PacketWriter {
     const status = this.status() | (more ? STATUS.MORE_RESULTS : 0);
-    if (r.columns.length === 0) return [okPacket(r.affectedRows, r.insertId ?? 0, status)];
+    if (r.columns.length === 0) return okPacket(w, r.affectedRows, r.insertId ?? 0, status);
     const cols = describeColumns(r);
-    const out: Buffer[] = [new Writer().lenenc(cols.length).payload(), ...cols.map((c) => columnPacket(c))];
-    if (!this.deprecateEof) out.push(endPacket(status, false));
-    for (const row of r.rows) out.push(binary ? binaryRow(cols, row) : textRow(row));
-    out.push(endPacket(status, this.deprecateEof));
-    return out;
+    w.begin().lenenc(cols.length).end();
+    for (const c of cols) columnPacket(w, c);
+    if (!this.deprecateEof) endPacket(w, status, false);
+    for (const row of r.rows) {
+      w.begin();
+      if (binary) binaryRow(w, cols, row);
+      else textRow(w, row);
+      w.end();
+    }
+    return endPacket(w, status, this.deprecateEof);
   }
 
   private async prepare(sql: string): Promise<void> {
@@ -644,23 +675,12 @@ class Connection {
     this.server.db._sql.prepare(sql);
     const id = this.nextStatement++;
     this.statements.set(id, { sql, params, types: [], longData: new Map() });
-    const out: Buffer[] = [new Writer().int1(0).int4(id).int2(0).int2(params).int1(0).int2(0).payload()];
+    const w = this.response(1).begin().int1(0).int4(id).int2(0).int2(params).int1(0).int2(0).end();
     if (params > 0) {
-      for (let i = 0; i < params; i++) {
-        out.push(
-          columnPacket({
-            name: '?',
-            type: TYPE.VAR_STRING,
-            charset: CHARSET_UTF8MB4,
-            length: 0,
-            flags: 0,
-            decimals: 0,
-          }),
-        );
-      }
-      if (!this.deprecateEof) out.push(endPacket(this.status(), false));
+      for (let i = 0; i < params; i++) columnPacket(w, PARAMETER);
+      if (!this.deprecateEof) endPacket(w, this.status(), false);
     }
-    await this.send(out, 1);
+    await this.send(w);
   }
 
   private async execute(r: Reader): Promise<void> {
@@ -688,33 +708,28 @@ class Connection {
       st.longData.clear();
     }
     const result = await this.session!.query(st.sql, values);
-    await this.send(this.resultPayloads(result, false, true), 1);
+    await this.send(this.result(this.response(1), result, false, true));
   }
 }
 
-/** A row in the text protocol: each value a length-encoded string, NULL as 0xFB. */
-function textRow(row: readonly unknown[]): Buffer {
-  const w = new Writer();
+/** A row's payload in the text protocol: each value a length-encoded string, NULL as 0xFB. */
+function textRow(w: Writer, row: readonly unknown[]): void {
   for (const v of row) {
     if (v === null || v === undefined) w.int1(0xfb);
     else w.lstr(textValue(v as SqlValue));
   }
-  return w.payload();
 }
 
-/** A row in the binary protocol: 0x00, a NULL bitmap (offset 2), then each value by its column's type. */
-function binaryRow(cols: readonly ColumnDef[], row: readonly unknown[]): Buffer {
-  const bitmap = Buffer.alloc((cols.length + 7 + 2) >> 3);
-  const w = new Writer();
-  cols.forEach((c, i) => {
+/** A row's payload in the binary protocol: 0x00, a NULL bitmap (offset 2), then each non-NULL value by its column's type. */
+function binaryRow(w: Writer, cols: readonly ColumnDef[], row: readonly unknown[]): void {
+  w.int1(0);
+  const bitmap = w.size;
+  w.zeros((cols.length + 7 + 2) >> 3);
+  for (let i = 0; i < cols.length; i++) {
     const v = row[i] as SqlValue | undefined;
-    if (v === null || v === undefined) {
-      bitmap[(i + 2) >> 3]! |= 1 << ((i + 2) & 7);
-      return;
-    }
-    writeBinaryValue(w, c.type, v);
-  });
-  return Buffer.concat([Buffer.of(0), bitmap, w.payload()]);
+    if (v === null || v === undefined) w.orByte(bitmap + ((i + 2) >> 3), 1 << ((i + 2) & 7));
+    else writeBinaryValue(w, cols[i]!.type, v);
+  }
 }
 
 class TooLarge extends Error {}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_PAYLOAD, PacketWriter, Reader } from '../../src/server/mysql/protocol.js';
+
+/** The packets of a framed response: [sequence number, payload]. */
+function unframe(data: Buffer): [number, Buffer][] {
+  const out: [number, Buffer][] = [];
+  for (let at = 0; at < data.length;) {
+    const n = data.readUIntLE(at, 3);
+    out.push([data[at + 3]!, data.subarray(at + 4, at + 4 + n)]);
+    at += 4 + n;
+  }
+  return out;
+}
+
+describe('MySQL protocol encoding', () => {
+  it('writes length-encoded strings of every length class, ASCII and multi-byte', () => {
+    const samples = [
+      '',
+      'a',
+      'x'.repeat(83), // at most 249 bytes: the one-byte length is certain
+      'x'.repeat(84), // could need more, is 84: moved back behind a one-byte length
+      'x'.repeat(250),
+      'x'.repeat(251), // the first length needing 0xFC
+      '€'.repeat(83), // 249 bytes
+      '€'.repeat(84), // 252 bytes
+      'é'.repeat(125), // 250 bytes
+      'a€'.repeat(5000),
+      'y'.repeat(21845), // the largest string that takes the in-place path
+      'z'.repeat(21846),
+      '€'.repeat(30000), // 90,000 bytes: a 3-byte length
+    ];
+    const w = new PacketWriter(7).begin();
+    for (const s of samples) w.lstr(s).int1(0x5a);
+    w.end();
+    const [[seq, payload]] = unframe(w.payload()) as [[number, Buffer]];
+    expect(seq).toBe(7);
+    const r = new Reader(payload);
+    for (const s of samples) {
+      const b = r.lbytes();
+      expect(b.length).toBe(Buffer.byteLength(s));
+      expect(b.toString('utf8')).toBe(s);
+      expect(r.int1()).toBe(0x5a);
+    }
+    expect(r.left).toBe(0);
+  });
+
+  it('frames packets in place and splits payloads of 16 MiB - 1 and more', () => {
+    const w = new PacketWriter(250);
+    w.begin().int1(1).end();
+    w.begin().zeros(MAX_PAYLOAD).end(); // exactly 16 MiB - 1: followed by an empty packet
+    w.begin()
+      .bytes(Buffer.alloc(MAX_PAYLOAD + 10, 7))
+      .end();
+    w.begin().int1(2).end();
+    const packets = unframe(w.payload());
+    expect(packets.map(([seq, p]) => [seq, p.length])).toEqual([
+      [250, 1],
+      [251, MAX_PAYLOAD],
+      [252, 0],
+      [253, MAX_PAYLOAD],
+      [254, 10],
+      [255, 1],
+    ]);
+    expect(packets[4]![1].every((b) => b === 7)).toBe(true);
+    expect(w.seq).toBe(256);
+    // Reused for the next response: nothing of the last one remains.
+    w.reset(1).begin().int1(9).end();
+    expect(unframe(w.payload())).toEqual([[1, Buffer.of(9)]]);
+  });
+});
