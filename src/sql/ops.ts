@@ -19,6 +19,7 @@ import {
   type Ctx,
   type NumArray,
   type NumCol,
+  StringSet,
 } from './vector.js';
 import { compare, hashKey, parseDate, sortCompare, toNumber, toText, type SqlValue } from './values.js';
 import { multiSumKernel, repOf, selectKernel, sumKernel, type Rep, type SelectAtom } from './kernels.js';
@@ -518,26 +519,29 @@ export class Distinct implements Op {
   }
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
     // One column (the usual case) is keyed by its values themselves; several by a composed string.
-    const seen = new Set<unknown>();
-    const seenBytes = new Set<string>();
+    // Strings (composed keys of several columns too) go in a StringSet; other values in a Set
+    // (bytes by their hashKey text, which no number equals).
+    const strings = new StringSet();
+    const others = new Set<unknown>();
     const single = this.width === 1;
     for await (const b of this.input.run(ctx)) {
       const sel = new Int32Array(b.len);
       let n = 0;
       for (let i = 0; i < b.len; i++) {
-        let set = seen;
-        let k: unknown;
-        if (!single) k = rowKey(b, i, this.width);
-        else {
-          const v = getv(b.cols[0]!, i);
-          if (v instanceof Uint8Array) {
-            set = seenBytes;
-            k = hashKey(v);
-          } else k = v instanceof Date ? v.getTime() : v;
+        let fresh: boolean;
+        let bytes = 32;
+        const v = single ? getv(b.cols[0]!, i) : rowKey(b, i, this.width);
+        if (typeof v === 'string') {
+          fresh = strings.add(v);
+          bytes += 2 * v.length;
+        } else {
+          const k = v instanceof Uint8Array ? hashKey(v) : v instanceof Date ? v.getTime() : v;
+          fresh = !others.has(k);
+          if (fresh) others.add(k);
+          if (typeof k === 'string') bytes += 2 * k.length;
         }
-        if (set.has(k)) continue;
-        set.add(k);
-        ctx.mem.charge(typeof k === 'string' ? 32 + 2 * k.length : 32);
+        if (!fresh) continue;
+        ctx.mem.charge(bytes);
         sel[n++] = i;
       }
       if (n > 0) yield n === b.len ? b : gatherBatch(b, sel, n);

@@ -198,3 +198,51 @@ export interface Ctx {
 export function childCtx(ctx: Ctx, row: SqlValue[]): Ctx {
   return { ...ctx, outer: [row, ...ctx.outer], cache: new Map() };
 }
+
+/** Strings per bucket of a StringSet before the bucket becomes a Set of its own. */
+const BUCKET_LIST = 8;
+
+/**
+ * A set of strings keyed by a hash of a few of their characters. V8 hashes every character of a
+ * string the first time it keys a Set or Map: for long values decoded afresh by every query (a
+ * DISTINCT over 120-character strings) that hash is most of the cost, about 8 times this one's.
+ * Strings are bucketed by their length and up to 16 sampled characters and compared whole within
+ * a bucket; a bucket holding more than 8 strings becomes a Set, so values that collide on purpose
+ * cost no more than a Set would.
+ */
+export class StringSet {
+  private readonly buckets = new Map<number, string | string[] | Set<string>>();
+
+  /** Adds `s`; false when it was already there. */
+  add(s: string): boolean {
+    const h = sampledHash(s);
+    const b = this.buckets.get(h);
+    if (b === undefined) {
+      this.buckets.set(h, s);
+      return true;
+    }
+    if (typeof b === 'string') {
+      if (b === s) return false;
+      this.buckets.set(h, [b, s]);
+      return true;
+    }
+    if (Array.isArray(b)) {
+      if (b.includes(s)) return false;
+      if (b.length < BUCKET_LIST) b.push(s);
+      else this.buckets.set(h, new Set([...b, s]));
+      return true;
+    }
+    if (b.has(s)) return false;
+    b.add(s);
+    return true;
+  }
+}
+
+function sampledHash(s: string): number {
+  const n = s.length;
+  const step = n <= 16 ? 1 : n >> 4;
+  let h = n;
+  for (let i = 0; i < n; i += step) h = Math.imul(h ^ s.charCodeAt(i), 0x9e3779b1);
+  if (n > 0) h = Math.imul(h ^ s.charCodeAt(n - 1), 0x85ebca6b);
+  return h | 0;
+}

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { StringSet } from '../../src/sql/vector.js';
+
+describe('StringSet', () => {
+  it('answers as a Set would, for short, long, unicode and colliding strings', () => {
+    const base = 'x'.repeat(200);
+    // Strings differing only between the sampled characters hash alike: a few share a bucket's
+    // list, many overflow into a Set of their own; every one must still be told apart.
+    const alike = (filler: string, count: number) =>
+      Array.from(
+        { length: count },
+        (_, i) => `${filler.slice(0, 5)}${String(i).padStart(2, '0')}${filler.slice(7)}`,
+      );
+    const colliding = [...alike(base, 50), ...alike('q'.repeat(150), 5)];
+    const values = ['', 'a', 'b', 'é', '€uro', 'ab', 'ba', base, `${base}y`, ...colliding];
+    const set = new StringSet();
+    const reference = new Set<string>();
+    for (let round = 0; round < 3; round++) {
+      for (const v of values) {
+        // A fresh string each time, as a query decoding values makes them.
+        const s = Buffer.from(v, 'utf8').toString('utf8');
+        expect(set.add(s)).toBe(!reference.has(s));
+        reference.add(s);
+      }
+    }
+    expect(reference.size).toBe(values.length);
+  });
+});
