@@ -518,7 +518,6 @@ export class Distinct implements Op {
     this.names = input.names;
   }
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
-    // One column (the usual case) is keyed by its values themselves; several by a composed string.
     // Strings (composed keys of several columns too) go in a StringSet; other values in a Set
     // (bytes by their hashKey text, which no number equals).
     const strings = new StringSet();

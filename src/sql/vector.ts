@@ -206,8 +206,8 @@ const BUCKET_LIST = 8;
  * A set of strings keyed by a hash of a few of their characters. V8 hashes every character of a
  * string the first time it keys a Set or Map: for long values decoded afresh by every query (a
  * DISTINCT over 120-character strings) that hash is most of the cost, about 8 times this one's.
- * Strings are bucketed by their length and up to 16 sampled characters and compared whole within
- * a bucket; a bucket holding more than 8 strings becomes a Set, so values that collide on purpose
+ * Strings are bucketed by their length and up to 32 characters (both ends and a sample of the
+ * middle) and compared whole within a bucket; a bucket holding more than 8 strings becomes a Set, so values that collide on purpose
  * cost no more than a Set would.
  */
 export class StringSet {
@@ -238,11 +238,19 @@ export class StringSet {
   }
 }
 
-function sampledHash(s: string): number {
+/** @internal exported for tests */
+export function sampledHash(s: string): number {
   const n = s.length;
-  const step = n <= 16 ? 1 : n >> 4;
   let h = n;
-  for (let i = 0; i < n; i += step) h = Math.imul(h ^ s.charCodeAt(i), 0x9e3779b1);
-  if (n > 0) h = Math.imul(h ^ s.charCodeAt(n - 1), 0x85ebca6b);
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x9e3779b1);
+    return h | 0;
+  }
+  // Values that differ mostly differ near one end (numbered names, padded codes): both ends whole,
+  // the middle sampled.
+  for (let i = 0; i < 12; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x9e3779b1);
+  for (let i = n - 12; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x85ebca6b);
+  const step = (n - 24) >> 3;
+  for (let i = 12 + (step >> 1); i < n - 12; i += step + 1) h = Math.imul(h ^ s.charCodeAt(i), 0xc2b2ae35);
   return h | 0;
 }

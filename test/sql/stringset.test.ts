@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StringSet } from '../../src/sql/vector.js';
+import { StringSet, sampledHash } from '../../src/sql/vector.js';
 
 describe('StringSet', () => {
   it('answers as a Set would, for short, long, unicode and colliding strings', () => {
@@ -9,9 +9,14 @@ describe('StringSet', () => {
     const alike = (filler: string, count: number) =>
       Array.from(
         { length: count },
-        (_, i) => `${filler.slice(0, 5)}${String(i).padStart(2, '0')}${filler.slice(7)}`,
+        (_, i) => `${filler.slice(0, 30)}${String(i).padStart(2, '0')}${filler.slice(32)}`,
       );
-    const colliding = [...alike(base, 50), ...alike('q'.repeat(150), 5)];
+    const many = alike(base, 50);
+    const few = alike('q'.repeat(150), 5);
+    // They do collide (else this test would not reach the bucket lists and Sets).
+    expect(new Set(many.map(sampledHash)).size).toBe(1);
+    expect(new Set(few.map(sampledHash)).size).toBe(1);
+    const colliding = [...many, ...few];
     const values = ['', 'a', 'b', 'é', '€uro', 'ab', 'ba', base, `${base}y`, ...colliding];
     const set = new StringSet();
     const reference = new Set<string>();
