@@ -1224,6 +1224,9 @@ function coerce(t: SqlTable, c: SqlColumn, v: SqlValue): unknown {
   }
 }
 
+/** What may be a statement `sessionStatement` answers (SET ..., SHOW ...): a cheap first test. */
+const SESSION_STATEMENT = /^\s*(?:SET|SHOW)\s/i;
+
 /** A connection's state: its explicit transaction, if BEGIN opened one. */
 export class SqlSession {
   private tx: Transaction | undefined;
@@ -1246,7 +1249,7 @@ export class SqlSession {
   /** Run SQL (one or more statements; the last one's result is returned). */
   async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
     // Statements about the session that MySQL clients send and the grammar lacks.
-    if (typeof sql === 'string') {
+    if (typeof sql === 'string' && SESSION_STATEMENT.test(sql)) {
       const special = await this.sessionStatement(sql);
       if (special !== undefined) {
         this.engine.counters.statements++;

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import type { Database } from '../../db/database.js';
 import { TidemarkError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { PooledBuffer } from '../../mem/buffer.js';
+import type { PooledBuffer, Reservation } from '../../mem/buffer.js';
 import type { MemoryPool } from '../../mem/pool.js';
 import type { QueryResult, SqlSession } from '../../sql/engine.js';
 import { rewrite } from '../../sql/parse.js';
@@ -257,7 +257,8 @@ class Connection {
   private session: SqlSession | undefined;
   private readonly statements = new Map<number, Prepared>();
   private nextStatement = 1;
-  private inFlight = 0;
+  /** Per write not yet called back: the io pool reservation of what the socket holds, if any. */
+  private readonly held: (Reservation | undefined)[] = [];
   private out = new PacketWriter();
 
   constructor(
@@ -351,7 +352,11 @@ class Connection {
   }
 
   /** The next packet, or undefined once the connection is closed. */
-  private async next(): Promise<{ seq: number; payload: Buffer } | undefined> {
+  private next(): { seq: number; payload: Buffer } | Promise<{ seq: number; payload: Buffer } | undefined> {
+    return this.packets.shift() ?? this.nextArriving();
+  }
+
+  private async nextArriving(): Promise<{ seq: number; payload: Buffer } | undefined> {
     while (this.packets.length === 0) {
       if (this.closed) return undefined;
       await new Promise<void>((r) => (this.waiting = r));
@@ -362,37 +367,46 @@ class Connection {
   // ---- sending ----
 
   /**
-   * The writer for a response whose first packet has sequence number `seq`: the connection's own,
-   * unless a write still holds its buffer or a large result left it big.
+   * The writer for a response whose first packet has sequence number `seq`: the connection's own
+   * (written responses leave it free), unless a large result left it big.
    */
   private response(seq: number): PacketWriter {
-    if (this.inFlight > 0 || this.out.capacity > OUT_KEEP_BYTES) this.out = new PacketWriter();
+    if (this.out.capacity > OUT_KEEP_BYTES) this.out = new PacketWriter();
     return this.out.reset(seq);
   }
 
-  /** A response, in one write; the bytes in flight are accounted in the io pool. */
-  private async send(w: PacketWriter): Promise<void> {
-    if (this.closed) return;
+  /**
+   * A response, in one write. Usually the kernel takes it all at once and nothing is held; what
+   * the socket must keep until the client reads it is accounted in the io pool until written, and
+   * the connection takes a new buffer for its next response. Undefined when done; else a promise
+   * for when a slow reader has read enough (it holds up its own connection only).
+   */
+  private send(w: PacketWriter): Promise<void> | undefined {
+    if (this.closed) return undefined;
     const data = w.payload();
-    const reservation = this.pool.reserveSync(Math.max(1, data.length), 'mysql.send');
-    this.inFlight++;
-    const flushed = this.socket.write(data, () => {
-      reservation.release();
-      this.inFlight--;
-    });
-    // A slow reader holds up its own connection only: wait for it before the next command.
-    if (!flushed && !this.closed) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.socket.off('drain', done);
-          this.socket.off('close', done);
-          resolve();
-        };
-        this.socket.on('drain', done);
-        this.socket.on('close', done);
-      });
+    // A slot per write, in order: the write callbacks release them one by one.
+    this.held.push(undefined);
+    const flushed = this.socket.write(data, this.written);
+    if (this.socket.writableLength > 0 && !this.closed) {
+      this.out = new PacketWriter();
+      this.held[this.held.length - 1] = this.pool.reserveSync(data.length, 'mysql.send');
     }
+    if (flushed || this.closed) return undefined;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
   }
+
+  /** A write finished (or failed): its slot's reservation, if any, goes back. */
+  private readonly written = (): void => {
+    this.held.shift()?.release();
+  };
 
   private async sendAndClose(w: PacketWriter): Promise<void> {
     try {
@@ -413,6 +427,7 @@ class Connection {
     w?.();
     this.socket.destroy();
     this.recv.release();
+    for (const r of this.held.splice(0)) r?.release();
   }
 
   async close(): Promise<void> {
@@ -629,7 +644,8 @@ class Connection {
     const text = sql.trim().replace(/;+\s*$/, '');
     if (!text.includes(';')) {
       const r = await session.query(text);
-      await this.send(this.result(this.response(1), r, false));
+      const sent = this.send(this.result(this.response(1), r, false));
+      if (sent !== undefined) await sent;
       return;
     }
     // Several statements: a result set each, all but the last flagged "more results".
@@ -708,7 +724,8 @@ class Connection {
       st.longData.clear();
     }
     const result = await this.session!.query(st.sql, values);
-    await this.send(this.result(this.response(1), result, false, true));
+    const sent = this.send(this.result(this.response(1), result, false, true));
+    if (sent !== undefined) await sent;
   }
 }
 
