@@ -112,6 +112,9 @@ async function keyBounds(
   ctx: Ctx,
 ): Promise<{ eq?: unknown; gte?: unknown; lt?: unknown } | 'empty' | undefined> {
   const integer = keyType === 'int32' || keyType === 'int64';
+  // Bounds past the key type's range are cut to it (a scan takes only keys of its type).
+  const minKey = keyType === 'int32' ? -2147483648 : Number.MIN_SAFE_INTEGER;
+  const maxKey = keyType === 'int32' ? 2147483647 : Number.MAX_SAFE_INTEGER;
   const conv = keyConv(keyType);
   if (range.eq !== undefined) {
     const k = pointKey(await constValue(range.eq, ctx), keyType);
@@ -127,8 +130,8 @@ async function keyBounds(
       if (typeof k === 'number') {
         let g = integer ? (range.lower.inclusive ? Math.ceil(k) : Math.floor(k) + 1) : k;
         if (Number.isNaN(g)) return 'empty';
-        if (integer && g < Number.MIN_SAFE_INTEGER) g = Number.MIN_SAFE_INTEGER;
-        if (integer && g > Number.MAX_SAFE_INTEGER) return 'empty';
+        if (integer && g < minKey) g = minKey;
+        if (integer && g > maxKey) return 'empty';
         if (Number.isFinite(g)) out.gte = keyType === 'timestamp' ? new Date(g) : g;
       } else out.gte = k;
     }
@@ -147,8 +150,8 @@ async function keyBounds(
             ? undefined
             : k;
         if (l !== undefined && Number.isNaN(l)) return 'empty';
-        if (integer && l !== undefined && l > Number.MAX_SAFE_INTEGER) l = undefined;
-        if (integer && l !== undefined && l < Number.MIN_SAFE_INTEGER) return 'empty';
+        if (integer && l !== undefined && l > maxKey) l = undefined;
+        if (integer && l !== undefined && l <= minKey) return 'empty';
         if (l !== undefined && Number.isFinite(l)) out.lt = keyType === 'timestamp' ? new Date(l) : l;
         if (l === -Infinity) return 'empty';
       } else if (range.upper.inclusive) out.lt = `${k}\u0000`;
@@ -204,6 +207,8 @@ export class TableScan implements Op {
     readonly filter: Expr | undefined,
     /** The filter is the key equality alone: a point read needs no other check. */
     readonly pointOnly = false,
+    /** The filter is the key range alone (one BETWEEN): with integer bounds, no row needs checking. */
+    readonly rangeOnly = false,
   ) {
     this.yieldSelection = false;
     this.width = columns.length;
@@ -239,6 +244,7 @@ export class TableScan implements Op {
     };
     if (bounds?.gte !== undefined) options.gte = bounds.gte;
     if (bounds?.lt !== undefined) options.lt = bounds.lt;
+    const checked = !(await this.rangeDecides(ctx));
     const zone = this.zoneFor(ctx);
     if (zone !== undefined) options.zone = zone;
     try {
@@ -246,7 +252,7 @@ export class TableScan implements Op {
         ctx.check();
         const n = tb.length;
         const cols = this.columns.map((c) => tableColumn(c.type, tb.columns[c.name], tb.nulls?.[c.name], n));
-        const out = await this.filtered({ len: n, cols }, ctx);
+        const out = checked ? await this.filtered({ len: n, cols }, ctx) : { len: n, cols };
         if (liveRows(out) > 0) yield out;
       }
     } finally {
@@ -275,6 +281,18 @@ export class TableScan implements Op {
       if (x !== undefined && !Number.isNaN(x)) atoms.push({ column: c.name, op: a.op, value: x });
     }
     return atoms.length > 0 ? { atoms, skipped: 0 } : undefined;
+  }
+
+  /**
+   * Whether the key range alone selects exactly the rows the filter would: the filter is one
+   * BETWEEN on an integer key and both bounds are integers (then gte and lt are the bounds as
+   * given; a fraction, a string or a NULL goes through the filter as MySQL compares them).
+   */
+  private async rangeDecides(ctx: Ctx): Promise<boolean> {
+    if (!this.rangeOnly || (this.keyType !== 'int32' && this.keyType !== 'int64')) return false;
+    const lo = await constValue(this.range!.lower!.e, ctx);
+    const hi = await constValue(this.range!.upper!.e, ctx);
+    return Number.isSafeInteger(lo) && Number.isSafeInteger(hi);
   }
 
   private async filtered(b: Batch, ctx: Ctx): Promise<Batch> {
@@ -605,6 +623,42 @@ export interface SortKey {
   desc: boolean;
 }
 
+/**
+ * How ORDER BY compares two rows. One key whose values are all strings, or all numbers (the usual
+ * case), is compared directly; otherwise sortCompare, key by key.
+ */
+function comparator(
+  rows: readonly SqlValue[][],
+  keys: readonly SortKey[],
+): (a: SqlValue[], b: SqlValue[]) => number {
+  if (keys.length === 1) {
+    const col = keys[0]!.column;
+    const sign = keys[0]!.desc ? -1 : 1;
+    let strings = true;
+    let numbers = true;
+    for (const r of rows) {
+      const t = typeof r[col];
+      if (t !== 'string') strings = false;
+      if (t !== 'number') numbers = false;
+      if (!strings && !numbers) break;
+    }
+    if (strings || numbers) {
+      return (a, b) => {
+        const x = a[col] as string | number;
+        const y = b[col] as string | number;
+        return x < y ? -sign : x > y ? sign : 0;
+      };
+    }
+  }
+  return (a, b) => {
+    for (const k of keys) {
+      const c = sortCompare(a[k.column]!, b[k.column]!);
+      if (c !== 0) return k.desc ? -c : c;
+    }
+    return 0;
+  };
+}
+
 export class Sort implements Op {
   readonly width: number;
   readonly names: readonly string[];
@@ -619,14 +673,7 @@ export class Sort implements Op {
   }
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
     const rows = await materialize(this.input, ctx);
-    const keys = this.keys;
-    rows.sort((a, b) => {
-      for (const k of keys) {
-        const c = sortCompare(a[k.column]!, b[k.column]!);
-        if (c !== 0) return k.desc ? -c : c;
-      }
-      return 0;
-    });
+    rows.sort(comparator(rows, this.keys));
     yield* rowsToBatches(rows, this.width);
   }
   explain(): string[] {

@@ -784,6 +784,12 @@ export class Planner {
     }
     const filter = conds.length > 0 ? this.andAll(conds, level) : undefined;
     const pointOnly = range?.eq !== undefined && conds.length === 1;
+    // The filter is one BETWEEN on the key: for integer bounds the range alone decides.
+    const rangeOnly =
+      range?.lower !== undefined &&
+      range.upper !== undefined &&
+      conds.length === 1 &&
+      conds[0].operator === 'BETWEEN';
     return new TableScan(
       t.name,
       s.alias === t.name ? t.name : `${t.name} AS ${s.alias}`,
@@ -793,6 +799,7 @@ export class Planner {
       range,
       filter,
       pointOnly,
+      rangeOnly,
     );
   }
 
