@@ -147,6 +147,16 @@ export class Writer {
     this.at += 8;
     return this;
   }
+  /** An integral number as 8 bytes: two halves while safe (no BigInt), else through BigInt. */
+  int64(v: number): this {
+    if (!Number.isSafeInteger(v)) return this.int8(BigInt(v));
+    this.room(8);
+    const hi = Math.floor(v / 0x100000000);
+    this.buf.writeUInt32LE(v - hi * 0x100000000, this.at);
+    this.buf.writeInt32LE(hi, this.at + 4);
+    this.at += 8;
+    return this;
+  }
   double(v: number): this {
     this.room(8);
     this.buf.writeDoubleLE(v, this.at);
@@ -339,6 +349,23 @@ export class Reader {
     const v = this.buf.readBigUInt64LE(this.pos);
     this.pos += 8;
     return v;
+  }
+  /**
+   * An 8-byte integer: a number when it is a safe integer, else its decimal text (as drivers send
+   * BIGINT values past 2^53). Read as two halves: no BigInt for the usual values.
+   */
+  int64(unsigned: boolean): number | string {
+    this.need(8);
+    const lo = this.buf.readUInt32LE(this.pos);
+    const hi = unsigned ? this.buf.readUInt32LE(this.pos + 4) : this.buf.readInt32LE(this.pos + 4);
+    const at = this.pos;
+    this.pos += 8;
+    // |hi| below 2^21: the value is within +-2^53.
+    if (hi >= -0x200000 && hi < 0x200000) {
+      const v = hi * 0x100000000 + lo;
+      if (Number.isSafeInteger(v)) return v;
+    }
+    return (unsigned ? this.buf.readBigUInt64LE(at) : this.buf.readBigInt64LE(at)).toString();
   }
   sint(n: 1 | 2 | 4 | 8): number | bigint {
     this.need(n);

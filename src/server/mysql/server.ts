@@ -819,7 +819,7 @@ function textValue(v: SqlValue): string | Uint8Array {
 function writeBinaryValue(w: Writer, type: number, v: SqlValue): void {
   switch (type) {
     case TYPE.LONGLONG:
-      w.int8(BigInt(Math.trunc(typeof v === 'number' ? v : Number(toText(v)))));
+      w.int64(Math.trunc(typeof v === 'number' ? v : Number(toText(v))));
       return;
     case TYPE.DOUBLE:
       w.double(typeof v === 'number' ? v : Number(toText(v)));
@@ -865,12 +865,8 @@ function readBinaryValue(r: Reader, type: number): unknown {
       const v = r.sint(4) as number;
       return unsigned ? v >>> 0 : v;
     }
-    case TYPE.LONGLONG: {
-      const v = unsigned ? r.int8() : (r.sint(8) as bigint);
-      return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
-        ? Number(v)
-        : v.toString();
-    }
+    case TYPE.LONGLONG:
+      return r.int64(unsigned);
     case TYPE.FLOAT:
       return r.float();
     case TYPE.DOUBLE:
