@@ -305,14 +305,10 @@ export class Transaction {
         },
       };
     }
-    return this.scanColumns(
-      t,
-      o.gte,
-      o.lt,
-      o.cols,
-      Math.min(rows, BATCH_ROWS_CAP),
-      options.borrow === true,
-      zone,
+    const cols = o.cols;
+    const borrow = options.borrow === true;
+    return this.merged(t, o.gte, o.lt, Math.min(rows, BATCH_ROWS_CAP), cols, zone, (chunk) =>
+      buildBatch(t.schema, chunk, cols, borrow),
     );
   }
 
@@ -369,33 +365,39 @@ export class Transaction {
     }
   }
 
-  private async *scanColumns(
-    t: Table,
-    gte: Key | undefined,
-    lt: Key | undefined,
-    cols: number[] | undefined,
-    batchRows: number,
-    borrow: boolean,
-    zone?: ZoneFilter,
-  ): AsyncGenerator<Batch> {
-    for await (const chunk of this.merged(t, gte, lt, batchRows, cols, zone))
-      yield buildBatch(t.schema, chunk, cols, borrow);
-  }
-
   /**
    * The table's visible rows in [gte, lt) merged with this transaction's own writes, in key order,
    * in chunks of up to about `size` rows (never empty). The scan pins the table's layers for its
    * whole life and releases them however it ends (done, break, error); between chunks it checks
-   * that the transaction is still usable.
+   * that the transaction is still usable. With `map`, each chunk is handed out as what it makes of
+   * it (while the chunk is valid), with no generator of its own in between.
    */
-  private async *merged(
+  private merged(
     t: Table,
     gte: Key | undefined,
     lt: Key | undefined,
     size: number,
     cols: readonly number[] | undefined,
     zone?: ZoneFilter,
-  ): AsyncGenerator<ResultChunk> {
+  ): AsyncGenerator<ResultChunk>;
+  private merged<T>(
+    t: Table,
+    gte: Key | undefined,
+    lt: Key | undefined,
+    size: number,
+    cols: readonly number[] | undefined,
+    zone: ZoneFilter | undefined,
+    map: (chunk: ResultChunk) => T,
+  ): AsyncGenerator<T>;
+  private async *merged<T>(
+    t: Table,
+    gte: Key | undefined,
+    lt: Key | undefined,
+    size: number,
+    cols: readonly number[] | undefined,
+    zone?: ZoneFilter,
+    map?: (chunk: ResultChunk) => T,
+  ): AsyncGenerator<ResultChunk | T> {
     const own = this.writes.get(t.id)?.sortedIn(gte, lt) ?? [];
     const cmp = t.compare;
     let oi = 0;
@@ -444,7 +446,7 @@ export class Transaction {
           while (oi < oEnd) emitOwn(own[oi++]!);
           out = { n, src, row, own: ownValues, sources: c.sources, rangeStart: -1 };
         }
-        if (out.n > 0) yield out;
+        if (out.n > 0) yield map === undefined ? out : map(out);
         if (c.done) return;
       }
     } finally {
