@@ -454,7 +454,8 @@ export class Project implements Op {
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
     for await (const b of this.input.run(ctx)) {
       const cols: Col[] = [];
-      for (const e of this.exprs) cols.push(await evaluate(e, b, ctx));
+      // Without subqueries an expression is evaluated synchronously: no await per column.
+      for (const e of this.exprs) cols.push(e.subs.length === 0 ? e.ev(b, ctx) : await evaluate(e, b, ctx));
       yield { len: b.len, cols };
     }
   }
@@ -1061,7 +1062,8 @@ export class Aggregate implements Op {
         gid = new Int32Array(n);
         if (sel !== undefined) gid.fill(-1);
         const keyCols: Col[] = [];
-        for (const g of this.groups) keyCols.push(await evaluate(g, b, ctx));
+        for (const g of this.groups)
+          keyCols.push(g.subs.length === 0 ? g.ev(b, ctx) : await evaluate(g, b, ctx));
         let bytes = 0;
         // Each key column's values get small codes (one dictionary per column for the whole
         // aggregation, coded a column at a time); a row's group is found by its codes: through a
@@ -1135,7 +1137,12 @@ export class Aggregate implements Op {
       const fast: { arg: NumCol; st: AggState; counting: boolean }[] = [];
       for (let a = 0; a < this.filling.length; a++) {
         const spec = this.filling[a]!;
-        const arg = spec.arg !== undefined ? await evaluate(spec.arg, b, ctx) : undefined;
+        const arg =
+          spec.arg === undefined
+            ? undefined
+            : spec.arg.subs.length === 0
+              ? spec.arg.ev(b, ctx)
+              : await evaluate(spec.arg, b, ctx);
         const st = states[a]!;
         if (
           arg !== undefined &&
