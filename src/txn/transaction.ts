@@ -68,6 +68,8 @@ export class TableWrites {
 export type TxnState = 'active' | 'committing' | 'committed' | 'aborted';
 
 const SCAN_CHUNK = 256;
+/** `merged`'s map for callers that read the chunks themselves. */
+const same = (chunk: ResultChunk): ResultChunk => chunk;
 /** Entries of a memtable per window of a reverse scan (objects divide at their row groups). */
 const REVERSE_WINDOW_ENTRIES = 1024;
 const DEFAULT_BATCH_ROWS = 4096;
@@ -321,7 +323,7 @@ export class Transaction {
   ): AsyncGenerator<Row[]> {
     if (limit === 0) return;
     let produced = 0;
-    for await (const chunk of this.merged(t, gte, lt, SCAN_CHUNK, cols)) {
+    for await (const chunk of this.merged(t, gte, lt, SCAN_CHUNK, cols, undefined, same)) {
       // Read while the chunk is valid (the scan's pins held), then handed out.
       const n = Math.min(chunk.n, limit - produced);
       const rows = new Array<Row>(n);
@@ -354,7 +356,7 @@ export class Transaction {
     for (let i = splits.length; i >= 0; i--) {
       const lower = i === 0 ? gte : splits[i - 1];
       const rows: Row[] = [];
-      for await (const chunk of this.merged(t, lower, upper, SCAN_CHUNK, cols))
+      for await (const chunk of this.merged(t, lower, upper, SCAN_CHUNK, cols, undefined, same))
         for (let j = 0; j < chunk.n; j++) rows.push(readChunkRow(t.schema, chunk, j, cols));
       rows.reverse();
       if (rows.length > limit - produced) rows.length = limit - produced;
@@ -369,18 +371,10 @@ export class Transaction {
    * The table's visible rows in [gte, lt) merged with this transaction's own writes, in key order,
    * in chunks of up to about `size` rows (never empty). The scan pins the table's layers for its
    * whole life and releases them however it ends (done, break, error); between chunks it checks
-   * that the transaction is still usable. With `map`, each chunk is handed out as what it makes of
-   * it (while the chunk is valid), with no generator of its own in between.
+   * that the transaction is still usable. Each chunk is handed out as what `map` makes of it (while
+   * the chunk is valid), so a caller needs no generator of its own in between.
    */
-  private merged(
-    t: Table,
-    gte: Key | undefined,
-    lt: Key | undefined,
-    size: number,
-    cols: readonly number[] | undefined,
-    zone?: ZoneFilter,
-  ): AsyncGenerator<ResultChunk>;
-  private merged<T>(
+  private async *merged<T>(
     t: Table,
     gte: Key | undefined,
     lt: Key | undefined,
@@ -388,16 +382,7 @@ export class Transaction {
     cols: readonly number[] | undefined,
     zone: ZoneFilter | undefined,
     map: (chunk: ResultChunk) => T,
-  ): AsyncGenerator<T>;
-  private async *merged<T>(
-    t: Table,
-    gte: Key | undefined,
-    lt: Key | undefined,
-    size: number,
-    cols: readonly number[] | undefined,
-    zone?: ZoneFilter,
-    map?: (chunk: ResultChunk) => T,
-  ): AsyncGenerator<ResultChunk | T> {
+  ): AsyncGenerator<T> {
     const own = this.writes.get(t.id)?.sortedIn(gte, lt) ?? [];
     const cmp = t.compare;
     let oi = 0;
@@ -446,7 +431,7 @@ export class Transaction {
           while (oi < oEnd) emitOwn(own[oi++]!);
           out = { n, src, row, own: ownValues, sources: c.sources, rangeStart: -1 };
         }
-        if (out.n > 0) yield map === undefined ? out : map(out);
+        if (out.n > 0) yield map(out);
         if (c.done) return;
       }
     } finally {
