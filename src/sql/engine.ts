@@ -32,6 +32,7 @@ import { getv, QueryMemory, type Batch, type Ctx, type SessionInfo, type SqlCoun
 import {
   dateText,
   hashKey,
+  sameKey,
   likeRegex,
   parseDate,
   roundHalfAway,
@@ -740,16 +741,16 @@ export class SqlEngine implements PlanCatalog {
       }
       return { pos, e: s.value };
     });
-    // Assignments apply left to right (MySQL's single-table UPDATE): a later one reads the columns
-    // an earlier one assigned as assigned.
-    const assigned = new Map<string, Ast>();
-    for (const set of sets) {
-      set.e = substituteColumns(set.e, assigned, t.name);
-      assigned.set(t.columns[set.pos]!.name.toLowerCase(), set.e);
-    }
     // The plan of the rows to change is kept with the statement, as a SELECT's is.
     let plan = p.plans.get(i);
     if (plan === undefined) {
+      // Assignments apply left to right (MySQL's single-table UPDATE): a later one reads the
+      // columns an earlier one assigned as assigned.
+      const assigned = new Map<string, Ast>();
+      for (const set of sets) {
+        set.e = substituteColumns(set.e, assigned, t.name);
+        assigned.set(t.columns[set.pos]!.name.toLowerCase(), set.e);
+      }
       plan = this.matching(
         ast,
         t,
@@ -760,10 +761,17 @@ export class SqlEngine implements PlanCatalog {
     const found = await materialize(plan.op, ctx);
     const ncols = t.columns.length;
     let changed = 0;
-    const newRows: { oldKey: unknown; row: Record<string, unknown>; keyChanged: boolean }[] = [];
+    const newRows: {
+      oldKey: unknown;
+      row: Record<string, unknown>;
+      /** The assigned columns only: what an update in place changes. */
+      patch: Record<string, unknown>;
+      keyChanged: boolean;
+    }[] = [];
     for (const r of found) {
       const oldKey = r[0];
       const row: Record<string, unknown> = {};
+      const patch: Record<string, unknown> = {};
       let differs = false;
       let keyChanged = false;
       for (let c = 0; c < ncols; c++) row[t.columns[c]!.name] = engineOf(t.columns[c]!, r[1 + c]!);
@@ -771,11 +779,12 @@ export class SqlEngine implements PlanCatalog {
         const col = t.columns[s.pos]!;
         const v = coerce(t, col, r[1 + ncols + k]!);
         const before = r[1 + s.pos]!;
-        if (hashKey(sqlOf(col, v)) !== hashKey(before)) {
+        if (!sameKey(sqlOf(col, v), before)) {
           differs = true;
           if (t.primaryKey.includes(col.name)) keyChanged = true;
         }
         row[col.name] = v;
+        patch[col.name] = v;
       });
       if (!differs) continue;
       changed++;
@@ -790,7 +799,7 @@ export class SqlEngine implements PlanCatalog {
           ),
         );
       }
-      newRows.push({ oldKey, row, keyChanged });
+      newRows.push({ oldKey, row, patch, keyChanged });
     }
     await this.checkUnique(
       t,
@@ -804,9 +813,7 @@ export class SqlEngine implements PlanCatalog {
     if (moved.length > 0) await tx.insert(t.name, moved);
     for (const n of newRows) {
       if (n.keyChanged) continue;
-      const patch = { ...n.row };
-      delete patch[t.keyColumn];
-      await tx.update(t.name, keyValue(t, n.oldKey), patch);
+      await tx.update(t.name, keyValue(t, n.oldKey), n.patch);
     }
     return { columns: [], rows: [], affectedRows: changed };
   }

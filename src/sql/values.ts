@@ -123,6 +123,17 @@ export function hashKey(v: SqlValue): string {
   return `b${Buffer.from(v).toString('base64')}`;
 }
 
+/** Whether hashKey(a) === hashKey(b), without making the strings. */
+export function sameKey(a: SqlValue, b: SqlValue): boolean {
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  if (a === null || b === null) return a === b;
+  if (a instanceof Uint8Array || b instanceof Uint8Array)
+    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0;
+  const x = a instanceof Date ? a.getTime() : a;
+  const y = b instanceof Date ? b.getTime() : b;
+  return x === y || (Number.isNaN(x) && Number.isNaN(y));
+}
+
 export function sqlError(message: string, details?: Record<string, unknown>): TidemarkError {
   return new TidemarkError('INVALID_ARGUMENT', message, details === undefined ? {} : { details });
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { hashKey, sameKey, type SqlValue } from '../../src/sql/values.js';
 import { StringSet, sampledHash } from '../../src/sql/vector.js';
 
 describe('StringSet', () => {
@@ -29,5 +30,32 @@ describe('StringSet', () => {
       }
     }
     expect(reference.size).toBe(values.length);
+  });
+});
+
+describe('sameKey', () => {
+  it('agrees with comparing hashKey strings, for every pair of a mixed sample', () => {
+    const values: SqlValue[] = [
+      null,
+      0,
+      -0,
+      1,
+      1.5,
+      Number.NaN,
+      '',
+      '1',
+      'n1',
+      'N',
+      'abc',
+      new Date(0),
+      new Date(1),
+      new Date(Number.NaN),
+      new Uint8Array([1, 2]),
+      new Uint8Array([1, 2]),
+      new Uint8Array([1, 3]),
+      new Uint8Array([]),
+    ];
+    for (const a of values)
+      for (const b of values) expect([a, b, sameKey(a, b)]).toEqual([a, b, hashKey(a) === hashKey(b)]);
   });
 });
