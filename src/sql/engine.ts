@@ -85,7 +85,12 @@ interface Prepared {
   plans: Map<number, { op: Op; names: string[] }>;
   /** SELECTs that are one point read of plain columns, by position (null: not one). */
   points: Map<number, PointPlan | null>;
+  /** The planned VALUES of short INSERTs with placeholders, by position (DEFAULT: undefined). */
+  values: Map<number, (Expr | undefined)[][]>;
 }
+
+/** INSERTs of at most this many rows keep their planned VALUES with the statement. */
+const KEPT_VALUES_ROWS = 64;
 
 /** A SELECT of plain columns by a key equality: run as one lookup, without a transaction. */
 interface PointPlan {
@@ -262,6 +267,7 @@ export class SqlEngine implements PlanCatalog {
       params: parsed.params,
       plans: new Map(),
       points: new Map(),
+      values: new Map(),
     };
     this.cache.set(sql, p);
     if (this.cache.size > PLAN_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
@@ -569,22 +575,28 @@ export class SqlEngine implements PlanCatalog {
     const tuples: SqlValue[][] = [];
     const values = ast.values;
     if (values?.type === 'values') {
-      const planner = new Planner(this, ast);
-      const level: Level = {
-        resolver: { resolve: () => undefined },
-        parent: undefined,
-        parentUses: new Set(),
-      };
-      for (const row of values.values) {
-        const exprs: Ast[] = row.value ?? [];
+      // Planned once for a statement run again and again (short, with placeholders).
+      let planned = p.values.get(i);
+      if (planned === undefined) {
+        const planner = new Planner(this, ast);
+        const level: Level = {
+          resolver: { resolve: () => undefined },
+          parent: undefined,
+          parentUses: new Set(),
+        };
+        planned = (values.values as Ast[]).map((row) =>
+          ((row.value ?? []) as Ast[]).map((e) =>
+            e?.type === 'column_ref' && String(e.column).toUpperCase() === 'DEFAULT'
+              ? undefined
+              : planner.expr(e, level),
+          ),
+        );
+        if (p.params > 0 && planned.length <= KEPT_VALUES_ROWS) p.values.set(i, planned);
+      }
+      for (const row of planned) {
         const vals: SqlValue[] = [];
-        for (const e of exprs) {
-          if (e?.type === 'column_ref' && String(e.column).toUpperCase() === 'DEFAULT') {
-            vals.push(undefined as unknown as SqlValue);
-            continue;
-          }
-          vals.push(await constValue(planner.expr(e, level), ctx));
-        }
+        for (const e of row)
+          vals.push(e === undefined ? (undefined as unknown as SqlValue) : await constValue(e, ctx));
         tuples.push(vals);
       }
     } else if (values?.type === 'select') {
@@ -688,7 +700,11 @@ export class SqlEngine implements PlanCatalog {
   }
 
   /** The rows a WHERE selects, with their keys: a plan over the table with its hidden key visible. */
-  private matching(ast: Ast, t: SqlTable, extra: Ast[]): { op: Op; names: string[] } {
+  /**
+   * The plan of the rows a write statement changes: the key, then (with `wholeRows`) every column,
+   * then the `extra` expressions.
+   */
+  private matching(ast: Ast, t: SqlTable, extra: Ast[], wholeRows = true): { op: Op; names: string[] } {
     const withKey: SqlTable =
       t.keyColumn === ROWID || t.keyColumn === TUPLE_KEY
         ? {
@@ -710,7 +726,10 @@ export class SqlEngine implements PlanCatalog {
     };
     const columns = [
       { expr: { type: 'column_ref', table: null, column: t.keyColumn }, as: null },
-      ...t.columns.map((c) => ({ expr: { type: 'column_ref', table: null, column: c.name }, as: null })),
+      ...(wholeRows ? t.columns : []).map((c) => ({
+        expr: { type: 'column_ref', table: null, column: c.name },
+        as: null,
+      })),
       ...extra.map((e) => ({ expr: e, as: null })),
     ];
     const select = {
@@ -824,7 +843,8 @@ export class SqlEngine implements PlanCatalog {
     const t = this.targetTable(tableNameOf(from[0]));
     let plan = p.plans.get(i);
     if (plan === undefined) {
-      plan = this.matching(ast, t, []);
+      // Only the keys are needed: no other column is read (or decoded).
+      plan = this.matching(ast, t, [], false);
       p.plans.set(i, plan);
     }
     const found = await materialize(plan.op, ctx);
