@@ -745,6 +745,8 @@ function binaryRow(w: Writer, cols: readonly ColumnDef[], row: readonly unknown[
   for (let i = 0; i < cols.length; i++) {
     const v = row[i] as SqlValue | undefined;
     if (v === null || v === undefined) w.orByte(bitmap + ((i + 2) >> 3), 1 << ((i + 2) & 7));
+    // A string in a string column, the usual value, goes straight in.
+    else if (typeof v === 'string' && cols[i]!.type === TYPE.VAR_STRING) w.lstr(v);
     else writeBinaryValue(w, cols[i]!.type, v);
   }
 }
