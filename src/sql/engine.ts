@@ -4,7 +4,7 @@
  * against), so a repeated statement with `?` parameters costs its execution only.
  */
 import parser from 'node-sql-parser';
-import type { ColumnType, TableSpec } from '../catalog/schema.js';
+import type { ColumnType, Row, TableSpec } from '../catalog/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { MemoryPool } from '../mem/index.js';
 import type { Transaction } from '../txn/transaction.js';
@@ -382,23 +382,26 @@ export class SqlEngine implements PlanCatalog {
   }
 
   /** Run a point read; undefined when the key is not of the key's kind (the plan then runs). */
-  async point(
+  point(
     pp: PointPlan,
     params: readonly SqlValue[],
     tx: Transaction | undefined,
-  ): Promise<QueryResult | undefined> {
+  ): QueryResult | undefined | Promise<QueryResult | undefined> {
     const v = getv(pp.key.ev(NO_ROWS, { params } as Ctx), 0);
     const key = pointKey(v, pp.keyType);
     if (key === undefined) return undefined;
     const result: QueryResult = { columns: [...pp.names], rows: [], affectedRows: 0 };
     if (key === 'empty') return result;
-    const options = { columns: pp.fetch };
+    const found = (row: Row | undefined): QueryResult => {
+      if (row !== undefined) result.rows.push(pp.out.map((j) => rowValue(pp.types[j]!, row[pp.fetch[j]!])));
+      return result;
+    };
+    // In a transaction, synchronously when its writes or the memtables hold the answer.
     const row =
-      tx !== undefined ? await tx.get(pp.table, key, options) : await this.host.get(pp.table, key, options);
-    if (row !== undefined) {
-      result.rows.push(pp.out.map((j) => rowValue(pp.types[j]!, row[pp.fetch[j]!])));
-    }
-    return result;
+      tx !== undefined
+        ? tx._get(pp.table, key, pp.fetch)
+        : this.host.get(pp.table, key, { columns: pp.fetch });
+    return row instanceof Promise ? row.then(found) : found(row);
   }
 
   // ---- running ----
@@ -1292,7 +1295,8 @@ export class SqlSession {
         const counters = this.engine.counters;
         let r: QueryResult | undefined;
         try {
-          r = await this.engine.point(pp, values, this.tx);
+          const pr = this.engine.point(pp, values, this.tx);
+          r = pr instanceof Promise ? await pr : pr;
         } catch (e) {
           counters.statements++;
           counters.failed++;

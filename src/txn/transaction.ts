@@ -249,14 +249,27 @@ export class Transaction {
     key: unknown,
     options: { columns?: readonly string[] } = {},
   ): Promise<Row | undefined> {
+    return this._get(table, key, options.columns);
+  }
+
+  /**
+   * @internal `get`, answered synchronously when this transaction's writes or the memtables decide
+   * (no promise for the SQL point read path); a promise when an object must be read.
+   */
+  _get(
+    table: string,
+    key: unknown,
+    columns: readonly string[] | undefined,
+  ): Row | undefined | Promise<Row | undefined> {
     const t = this.tableFor(table);
     const k = t.schema.normalizeKey(key);
-    const cols = columnIndexes(t.schema, options.columns);
+    const cols = columnIndexes(t.schema, columns);
     const own = this.writes.get(t.id)?.entries.get(mapKey(k));
     if (own !== undefined) return own.values === null ? undefined : valuesToRow(t.schema, own.values, cols);
     const found = t.lookup(k, this.snapshotTs);
-    const ref = found instanceof Promise ? await found : found;
-    return ref === undefined ? undefined : ref.source.readRow(ref.row, cols);
+    if (found instanceof Promise)
+      return found.then((ref) => (ref === undefined ? undefined : ref.source.readRow(ref.row, cols)));
+    return found === undefined ? undefined : found.source.readRow(found.row, cols);
   }
 
   /**
