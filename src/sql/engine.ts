@@ -440,6 +440,9 @@ export class SqlEngine implements PlanCatalog {
       switch (ast.type) {
         case 'select': {
           const plan = this.planSelect(p, i, ast);
+          // A sort on top hands over its rows as they are (their memory already charged).
+          if (plan.op.rows !== undefined && plan.op.width === plan.names.length)
+            return { columns: [...plan.names], rows: await plan.op.rows(ctx), affectedRows: 0 };
           const rows: unknown[][] = [];
           for await (const b of plan.op.run(ctx)) {
             for (let r = 0; r < b.len; r++) {

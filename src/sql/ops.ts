@@ -31,6 +31,8 @@ const SCAN_BATCH_ROWS = 16384;
 export interface Op extends Runnable {
   /** Output column names (for `columns` and `*`). */
   readonly names: readonly string[];
+  /** The output as rows, for an operator that makes them anyway (a sort): no batches between. */
+  rows?(ctx: Ctx): Promise<SqlValue[][]>;
 }
 
 function indent(lines: string[]): string[] {
@@ -673,9 +675,12 @@ export class Sort implements Op {
     this.names = input.names;
   }
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
+    yield* rowsToBatches(await this.rows(ctx), this.width);
+  }
+  async rows(ctx: Ctx): Promise<SqlValue[][]> {
     const rows = await materialize(this.input, ctx);
     rows.sort(comparator(rows, this.keys));
-    yield* rowsToBatches(rows, this.width);
+    return rows;
   }
   explain(): string[] {
     return [`sort ${this.describeKeys}`, ...indent(this.input.explain())];
