@@ -407,7 +407,7 @@ export class SqlEngine implements PlanCatalog {
   // ---- running ----
 
   private ctx(tx: Transaction, params: readonly SqlValue[], what: string, session: SessionInfo): Ctx {
-    const mem = new QueryMemory(this.host._queryPool(), `query: ${what.slice(0, 80)}`);
+    const mem = new QueryMemory(this.host._queryPool(), what);
     return {
       tx,
       params,
@@ -433,7 +433,7 @@ export class SqlEngine implements PlanCatalog {
     sql: string,
     session: SessionInfo = defaultSession(),
   ): Promise<QueryResult> {
-    await this.withMeta();
+    if (!this.metaCurrent) await this.withMeta();
     const ast = p.statements[i];
     const ctx = this.ctx(tx, params, sql, session);
     try {

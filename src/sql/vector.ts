@@ -115,7 +115,8 @@ export class QueryMemory {
   private pending = 0;
   constructor(
     private readonly pool: MemoryPool,
-    private readonly owner: string,
+    /** What the memory is for: the pool's owner tag is `query: ` and its first 80 characters. */
+    private readonly what: string,
   ) {}
 
   /** Account `bytes` more; MEMORY_LIMIT when the pool (or the database's limit) cannot give them. */
@@ -127,7 +128,7 @@ export class QueryMemory {
     this.pending = 0;
     if (this.reservation === undefined) {
       try {
-        this.reservation = this.pool.reserveSync(step, this.owner);
+        this.reservation = this.pool.reserveSync(step, `query: ${this.what.slice(0, 80)}`);
       } catch (e) {
         throw limitError(e, step);
       }
