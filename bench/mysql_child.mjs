@@ -1,24 +1,28 @@
-// One server's run of the sysbench-like workloads through the mysql2 driver, in a process of its
-// own; the server runs in another process (tidemark serve, or mariadbd with durable settings).
-// Usage: node mysql_child.mjs tidemark|mariadb [--quick]
+// The sysbench-like workloads through the mysql2 driver against both servers, each in a process of
+// its own (tidemark serve; mariadbd with durable settings), this client in a third. Both servers
+// are up for the whole run and measured in alternating rounds (tidemark, MariaDB, tidemark, ...):
+// on a shared machine whose load drifts, each engine then sees the same conditions, and each
+// figure is the median of its rounds.
+// Usage: node mysql_child.mjs [--quick]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { now, percentiles, rng } from './lib/data.mjs';
-import { freePort, reporter } from './lib/proc.mjs';
+import { freePort } from './lib/proc.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const engineName = process.argv[2];
 const quick = process.argv.includes('--quick');
+const ENGINES = ['tidemark', 'mariadb'];
 const ROWS = quick ? 20_000 : 100_000;
 const CONNECTIONS = 16;
-const POINT_SELECTS = quick ? 40_000 : 200_000;
+const ROUNDS = 3;
+const POINT_SELECTS = quick ? 15_000 : 70_000; // per round
 const WARMUP_TRANSACTIONS = quick ? 500 : 2_000;
-const TRANSACTIONS = quick ? 1_000 : 10_000;
-const progress = (msg) => process.stderr.write(`    ${engineName}: ${msg}\n`);
+const TRANSACTIONS = quick ? 500 : 4_000; // per round
+const progress = (engine, msg) => process.stderr.write(`    ${engine}: ${msg}\n`);
 
 const SETTINGS = {
   tidemark:
@@ -27,8 +31,7 @@ const SETTINGS = {
     'mariadbd (Debian 10.11) in its own process, innodb_flush_log_at_trx_commit=1 (every commit fsynced), 1 GiB buffer pool, binary log off, secondary index k_1 maintained',
 };
 
-const dir = mkdtempSync(path.join(os.tmpdir(), `tidemark-bench-mysql-${engineName}-`));
-const { out, stop } = reporter(engineName, SETTINGS[engineName]);
+const dir = mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-mysql-'));
 
 async function waitConnect(port, user, password) {
   const deadline = Date.now() + 60_000;
@@ -44,8 +47,8 @@ async function waitConnect(port, user, password) {
   }
 }
 
-/** Start the server under test; resolves with its port, the account, and stop(). */
-async function startServer() {
+/** Start a server; resolves with its port, its process id and stop(). */
+async function startServer(engineName) {
   const port = await freePort();
   if (engineName === 'tidemark') {
     const child = spawn(
@@ -67,6 +70,7 @@ async function startServer() {
     await waitConnect(port, 'root', 'bench');
     return {
       port,
+      pid: child.pid,
       stop: () => stopChild(child),
     };
   }
@@ -110,6 +114,7 @@ async function startServer() {
   await admin.end();
   return {
     port,
+    pid: child.pid,
     stop: () => stopChild(child),
   };
 }
@@ -124,17 +129,102 @@ function stopChild(child) {
 
 const pad = (s, n) => s.padEnd(n, 'x').slice(0, n);
 
+/** A server process's peak resident memory (VmHWM), in MiB. */
+function peakRssMiB(pid) {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m === null ? null : Math.round(Number(m[1]) / 1024);
+}
+
+/** `count` operations over CONNECTIONS connections, `op(conn, i)` each; time and latencies. */
+async function run(pool, count, op) {
+  const lat = new Float64Array(count);
+  let next = 0;
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      const conn = await pool.getConnection();
+      try {
+        for (let i = next++; i < count; i = next++) {
+          const s = now();
+          await op(conn, i);
+          lat[i] = now() - s;
+        }
+      } finally {
+        conn.release();
+      }
+    }),
+  );
+  return { ms: now() - t0, lat };
+}
+
+/** oltp_point_select: SELECT c FROM sbtest1 WHERE id = ?, prepared. */
+function pointSelect(seed) {
+  const r = rng(seed);
+  return async (conn) => {
+    const id = 1 + Math.floor(r() * ROWS);
+    const [rows] = await conn.execute('SELECT c FROM sbtest1 WHERE id = ?', [id]);
+    if (rows.length !== 1) throw new Error(`point select ${id}: ${rows.length} rows`);
+  };
+}
+
+/**
+ * oltp_read_write: 10 point selects, a range, a range SUM, a range ORDER BY, a range DISTINCT, two
+ * updates, a delete and an insert, durable. Conflicts and deadlocks are retried, as sysbench does.
+ */
+function readWrite(seed, counts) {
+  const r = rng(seed);
+  return async (conn, i) => {
+    for (;;) {
+      try {
+        await conn.query('BEGIN');
+        for (let q = 0; q < 10; q++)
+          await conn.execute('SELECT c FROM sbtest1 WHERE id = ?', [1 + Math.floor(r() * ROWS)]);
+        const lo = 1 + Math.floor(r() * (ROWS - 100));
+        await conn.execute('SELECT c FROM sbtest1 WHERE id BETWEEN ? AND ?', [lo, lo + 99]);
+        await conn.execute('SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN ? AND ?', [lo, lo + 99]);
+        await conn.execute('SELECT c FROM sbtest1 WHERE id BETWEEN ? AND ? ORDER BY c', [lo, lo + 99]);
+        await conn.execute('SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN ? AND ? ORDER BY c', [
+          lo,
+          lo + 99,
+        ]);
+        await conn.execute('UPDATE sbtest1 SET k = k + 1 WHERE id = ?', [1 + Math.floor(r() * ROWS)]);
+        const u = 1 + Math.floor(r() * ROWS);
+        await conn.execute('UPDATE sbtest1 SET c = ? WHERE id = ?', [pad(`u${u}-${seed}-${i}-`, 119), u]);
+        const d = 1 + Math.floor(r() * ROWS);
+        await conn.execute('DELETE FROM sbtest1 WHERE id = ?', [d]);
+        await conn.execute('INSERT INTO sbtest1 (id, k, c, pad) VALUES (?, ?, ?, ?)', [
+          d,
+          Math.floor(r() * ROWS),
+          pad(`c${d}-`, 119),
+          pad(`p${d}-`, 59),
+        ]);
+        await conn.query('COMMIT');
+        return;
+      } catch (e) {
+        await conn.query('ROLLBACK').catch(() => undefined);
+        if (e.errno !== 1213 && e.errno !== 1205 && e.errno !== 1062) throw e;
+        counts.retries++;
+      }
+    }
+  };
+}
+
+const servers = {};
+const pools = {};
 try {
-  const server = await startServer();
-  const pool = mysql.createPool({
-    host: '127.0.0.1',
-    port: server.port,
-    user: 'root',
-    password: 'bench',
-    database: 'tidemark',
-    connectionLimit: CONNECTIONS,
-  });
-  try {
+  for (const engine of ENGINES) {
+    servers[engine] = await startServer(engine);
+    pools[engine] = mysql.createPool({
+      host: '127.0.0.1',
+      port: servers[engine].port,
+      user: 'root',
+      password: 'bench',
+      database: 'tidemark',
+      connectionLimit: CONNECTIONS,
+    });
+  }
+  for (const engine of ENGINES) {
+    const pool = pools[engine];
     await pool.query(
       "CREATE TABLE sbtest1 (id INT NOT NULL AUTO_INCREMENT, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id))",
     );
@@ -146,129 +236,90 @@ try {
         values.push(`(${i}, ${Math.floor(r0() * ROWS)}, '${pad(`c${i}-`, 119)}', '${pad(`p${i}-`, 59)}')`);
       await pool.query(`INSERT INTO sbtest1 (id, k, c, pad) VALUES ${values.join(', ')}`);
     }
-    progress(`loaded ${ROWS.toLocaleString('en-US')} rows`);
+    progress(engine, `loaded ${ROWS.toLocaleString('en-US')} rows`);
+  }
 
-    // oltp_point_select: SELECT c FROM sbtest1 WHERE id = ?, prepared, from 16 connections.
-    {
-      const r = rng(5);
-      const ids = Array.from({ length: POINT_SELECTS }, () => 1 + Math.floor(r() * ROWS));
-      for (let i = 0; i < 2000; i++) await pool.execute('SELECT c FROM sbtest1 WHERE id = ?', [ids[i]]);
-      const lat = new Float64Array(POINT_SELECTS);
-      let next = 0;
-      const t0 = now();
-      await Promise.all(
-        Array.from({ length: CONNECTIONS }, async () => {
-          const conn = await pool.getConnection();
-          try {
-            for (let i = next++; i < POINT_SELECTS; i = next++) {
-              const s = now();
-              const [rows] = await conn.execute('SELECT c FROM sbtest1 WHERE id = ?', [ids[i]]);
-              lat[i] = now() - s;
-              if (rows.length !== 1) throw new Error(`point select ${ids[i]}: ${rows.length} rows`);
-            }
-          } finally {
-            conn.release();
-          }
-        }),
-      );
-      const ms = now() - t0;
-      progress(`point selects: ${Math.round(POINT_SELECTS / (ms / 1000))}/s`);
-      out({
-        workload: 'point_select',
-        name: `oltp_point_select, ${CONNECTIONS} connections (${POINT_SELECTS.toLocaleString('en-US')})`,
-        unit: 'selects/s',
-        opsPerSec: POINT_SELECTS / (ms / 1000),
-        ...percentiles(lat),
-        poolHighWaterMiB: null,
-      });
-    }
-
-    // oltp_read_write: 10 point selects, 4 range queries, 2 updates, a delete and an insert, durable.
-    // A warm-up run first (as sysbench's --warmup-time): until a JIT has compiled the server's
-    // paths, a Node server runs slower; its figure is reported on a row of its own.
-    const readWrite = async (transactions, seed) => {
-      const r = rng(seed);
-      const lat = new Float64Array(transactions);
-      let next = 0;
-      let retries = 0;
-      const t0 = now();
-      await Promise.all(
-        Array.from({ length: CONNECTIONS }, async () => {
-          const conn = await pool.getConnection();
-          try {
-            for (let i = next++; i < transactions; i = next++) {
-              const s = now();
-              for (;;) {
-                try {
-                  await conn.query('BEGIN');
-                  for (let q = 0; q < 10; q++)
-                    await conn.execute('SELECT c FROM sbtest1 WHERE id = ?', [1 + Math.floor(r() * ROWS)]);
-                  const lo = 1 + Math.floor(r() * (ROWS - 100));
-                  await conn.execute('SELECT c FROM sbtest1 WHERE id BETWEEN ? AND ?', [lo, lo + 99]);
-                  await conn.execute('SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN ? AND ?', [lo, lo + 99]);
-                  await conn.execute('SELECT c FROM sbtest1 WHERE id BETWEEN ? AND ? ORDER BY c', [
-                    lo,
-                    lo + 99,
-                  ]);
-                  await conn.execute('SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN ? AND ? ORDER BY c', [
-                    lo,
-                    lo + 99,
-                  ]);
-                  await conn.execute('UPDATE sbtest1 SET k = k + 1 WHERE id = ?', [
-                    1 + Math.floor(r() * ROWS),
-                  ]);
-                  const u = 1 + Math.floor(r() * ROWS);
-                  await conn.execute('UPDATE sbtest1 SET c = ? WHERE id = ?', [pad(`u${u}-${i}-`, 119), u]);
-                  const d = 1 + Math.floor(r() * ROWS);
-                  await conn.execute('DELETE FROM sbtest1 WHERE id = ?', [d]);
-                  await conn.execute('INSERT INTO sbtest1 (id, k, c, pad) VALUES (?, ?, ?, ?)', [
-                    d,
-                    Math.floor(r() * ROWS),
-                    pad(`c${d}-`, 119),
-                    pad(`p${d}-`, 59),
-                  ]);
-                  await conn.query('COMMIT');
-                  break;
-                } catch (e) {
-                  await conn.query('ROLLBACK').catch(() => undefined);
-                  // Conflicts and deadlocks are retried, as sysbench does.
-                  if (e.errno !== 1213 && e.errno !== 1205 && e.errno !== 1062) throw e;
-                  retries++;
-                }
-              }
-              lat[i] = now() - s;
-            }
-          } finally {
-            conn.release();
-          }
-        }),
-      );
-      return { ms: now() - t0, lat, retries };
-    };
-    const report = (workload, label, transactions, { ms, lat, retries }) => {
-      progress(`${label}: ${Math.round(transactions / (ms / 1000))} transactions/s (${retries} retries)`);
-      out({
-        workload,
-        name: `${label}, ${CONNECTIONS} connections (${transactions.toLocaleString('en-US')} transactions)`,
-        unit: 'transactions/s',
-        opsPerSec: transactions / (ms / 1000),
-        retries,
-        ...percentiles(lat),
-        poolHighWaterMiB: null,
-      });
-    };
-    report(
-      'read_write_warmup',
-      'oltp_read_write warm-up',
-      WARMUP_TRANSACTIONS,
-      await readWrite(WARMUP_TRANSACTIONS, 7),
+  const emit = (engine, r) =>
+    process.stdout.write(
+      JSON.stringify({
+        engine,
+        settings: SETTINGS[engine],
+        peakRssMiB: peakRssMiB(servers[engine].pid),
+        ...r,
+      }) + '\n',
     );
-    report('read_write', 'oltp_read_write', TRANSACTIONS, await readWrite(TRANSACTIONS, 11));
-  } finally {
-    await pool.end();
-    await server.stop();
+  /** Per engine: the median round's throughput, latencies over every round. */
+  const summary = (rounds, count) => {
+    const rates = rounds.map((x) => count / (x.ms / 1000));
+    const lat = new Float64Array(rounds.length * count);
+    rounds.forEach((x, k) => lat.set(x.lat, k * count));
+    return {
+      opsPerSec: [...rates].sort((a, b) => a - b)[rates.length >> 1],
+      rounds: rates.map((x) => Math.round(x)),
+      ...percentiles(lat),
+    };
+  };
+
+  // Point selects: a warm-up of 2,000 each, then alternating rounds.
+  const points = { tidemark: [], mariadb: [] };
+  for (const engine of ENGINES) await run(pools[engine], 2000, pointSelect(4));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const engine of ENGINES) {
+      const x = await run(pools[engine], POINT_SELECTS, pointSelect(5 + round));
+      points[engine].push(x);
+      progress(engine, `point selects, round ${round + 1}: ${Math.round(POINT_SELECTS / (x.ms / 1000))}/s`);
+    }
+  }
+  for (const engine of ENGINES) {
+    emit(engine, {
+      workload: 'point_select',
+      name: `oltp_point_select, ${CONNECTIONS} connections (${ROUNDS} rounds of ${POINT_SELECTS.toLocaleString('en-US')})`,
+      unit: 'selects/s',
+      ...summary(points[engine], POINT_SELECTS),
+      poolHighWaterMiB: null,
+    });
+  }
+
+  // Read-write: a warm-up each (as sysbench's --warmup-time: a Node server runs slower until V8
+  // has compiled its paths), reported on rows of its own; then alternating rounds.
+  for (const engine of ENGINES) {
+    const counts = { retries: 0 };
+    const x = await run(pools[engine], WARMUP_TRANSACTIONS, readWrite(7, counts));
+    progress(engine, `read-write warm-up: ${Math.round(WARMUP_TRANSACTIONS / (x.ms / 1000))} transactions/s`);
+    emit(engine, {
+      workload: 'read_write_warmup',
+      name: `oltp_read_write warm-up, ${CONNECTIONS} connections (${WARMUP_TRANSACTIONS.toLocaleString('en-US')} transactions)`,
+      unit: 'transactions/s',
+      opsPerSec: WARMUP_TRANSACTIONS / (x.ms / 1000),
+      retries: counts.retries,
+      ...percentiles(x.lat),
+      poolHighWaterMiB: null,
+    });
+  }
+  const rw = { tidemark: [], mariadb: [] };
+  const retries = { tidemark: { retries: 0 }, mariadb: { retries: 0 } };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const engine of ENGINES) {
+      const x = await run(pools[engine], TRANSACTIONS, readWrite(11 + round, retries[engine]));
+      rw[engine].push(x);
+      progress(
+        engine,
+        `read-write, round ${round + 1}: ${Math.round(TRANSACTIONS / (x.ms / 1000))} transactions/s`,
+      );
+    }
+  }
+  for (const engine of ENGINES) {
+    emit(engine, {
+      workload: 'read_write',
+      name: `oltp_read_write, ${CONNECTIONS} connections (${ROUNDS} rounds of ${TRANSACTIONS.toLocaleString('en-US')} transactions)`,
+      unit: 'transactions/s',
+      ...summary(rw[engine], TRANSACTIONS),
+      retries: retries[engine].retries,
+      poolHighWaterMiB: null,
+    });
   }
 } finally {
-  stop();
+  for (const engine of ENGINES) await pools[engine]?.end();
+  for (const engine of ENGINES) await servers[engine]?.stop();
   rmSync(dir, { recursive: true, force: true });
 }

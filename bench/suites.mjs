@@ -255,12 +255,17 @@ export const SUITES = [
     script: 'mysql.mjs',
     peers: true,
     table(rows) {
+      const rounds = rows
+        .filter((r) => Array.isArray(r.rounds))
+        .map((r) => `- ${r.name}, ${r.engine}: ${r.rounds.map((x) => num(x)).join(', ')} ${r.unit}`);
       return (
         peerTable(rows, [
           ['point_select', 'mariadb', 0.5],
           ['read_write', 'mariadb', 1],
         ]) +
-        "\n\nBoth servers in processes of their own, the mysql2 driver in a third, on loopback; 100,000 rows of sysbench's sbtest1. oltp_read_write: BEGIN, 10 point selects, a range, a range SUM, a range ORDER BY, a range DISTINCT, two updates, a delete and an insert, COMMIT; conflicts and deadlocks retried. Each server first runs 2,000 read-write transactions as a warm-up (as sysbench's --warmup-time: a Node server runs slower until V8 has compiled its paths; MariaDB gains too, its buffer pool and adaptive hash index warming), reported on the warm-up rows; the target applies to the 10,000 transactions measured after it."
+        "\n\nRounds, in the order run (each figure above is its engine's median):\n" +
+        rounds.join('\n') +
+        "\n\nBoth servers run for the whole benchmark, each in a process of its own, the mysql2 driver in a third, on loopback; 100,000 rows of sysbench's sbtest1 in each. oltp_read_write: BEGIN, 10 point selects, a range, a range SUM, a range ORDER BY, a range DISTINCT, two updates, a delete and an insert, COMMIT; conflicts and deadlocks retried. Each server first runs 2,000 read-write transactions as a warm-up (as sysbench's --warmup-time: a Node server runs slower until V8 has compiled its paths; MariaDB's buffer pool and adaptive hash index warm up too), reported on rows of their own. Then the two are measured in alternating rounds (tidemark, MariaDB, tidemark, ...), so that both see the same conditions on a machine whose load drifts; latencies are over all rounds. Peak RSS is the server process's."
       );
     },
   },
