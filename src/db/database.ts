@@ -106,7 +106,7 @@ export class Database {
     private readonly observers: Observers,
   ) {
     // tx.query reaches the SQL engine (made on first use) through the transaction manager.
-    this.txns.sqlQuery = (tx, text, params) => this.sql.queryIn(tx, text, params);
+    this.txns.sqlQuery = (tx, text, params) => this._sql.queryIn(tx, text, params);
   }
 
   /** The last queued one-statement write per row (see statement); empty when none is waiting. */
@@ -340,7 +340,8 @@ export class Database {
   private sqlEngine: SqlEngine | undefined;
   private schemaVersion = 0;
 
-  private get sql(): SqlEngine {
+  /** @internal The SQL engine, made on first use (the shell lists tables and views through it). */
+  get _sql(): SqlEngine {
     this.sqlEngine ??= new SqlEngine(this);
     return this.sqlEngine;
   }
@@ -352,7 +353,7 @@ export class Database {
    */
   query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
     this.checkOpen();
-    return this.sql.session.query(sql, params);
+    return this._sql.session.query(sql, params);
   }
 
   /**
@@ -361,7 +362,7 @@ export class Database {
    */
   session(who: { user?: string; connectionId?: number } = {}): SqlSession {
     this.checkOpen();
-    return new SqlSession(this.sql, who);
+    return new SqlSession(this._sql, who);
   }
 
   /** @internal For the SQL engine: a transaction the caller commits or rolls back. */
@@ -396,11 +397,6 @@ export class Database {
   /** @internal The pool network connections' buffers come from (the MySQL server's). */
   _ioPool(): MemoryPool {
     return this.memory.pool('io');
-  }
-
-  /** @internal The SQL engine (the shell lists tables and views through it). */
-  get _sql(): SqlEngine {
-    return this.sql;
   }
 
   /**

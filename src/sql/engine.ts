@@ -26,7 +26,7 @@ import {
 } from './catalog.js';
 import type { Expr } from './expr.js';
 import { constValue, materialize, pointKey, Project, rowValue, TableScan, type Op } from './ops.js';
-import { parseSql, type Ast } from './parse.js';
+import { inWholeText, parseSql, rewrite, splitStatements, type Ast } from './parse.js';
 import { Planner, unsupported, type PlanCatalog, type Level } from './plan.js';
 import { getv, QueryMemory, type Batch, type Ctx, type SessionInfo, type SqlCounters } from './vector.js';
 import {
@@ -1281,6 +1281,11 @@ export class SqlSession {
 
   /** Run SQL (one or more statements; the last one's result is returned). */
   async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
+    const pieces = this.pieces(sql);
+    if (pieces !== undefined) {
+      const all = await this.runPieces(sql, pieces, params);
+      return all[all.length - 1]!;
+    }
     // Statements about the session that MySQL clients send and the grammar lacks.
     if (typeof sql === 'string' && SESSION_STATEMENT.test(sql)) {
       const special = await this.sessionStatement(sql);
@@ -1322,8 +1327,52 @@ export class SqlSession {
     params: readonly unknown[] = [],
     each?: (r: QueryResult, i: number) => void,
   ): Promise<QueryResult[]> {
+    const pieces = this.pieces(sql);
+    if (pieces !== undefined) return this.runPieces(sql, pieces, params, each);
     const p = this.engine.prepare(sql);
     return this.run(p, bindParams(p, params), sql, each);
+  }
+
+  /**
+   * The statements of a text of several, one of which may be a session statement (SET NAMES ...,
+   * SHOW VARIABLES ...) that the grammar lacks: those run one at a time. Undefined otherwise.
+   */
+  private pieces(sql: string): { text: string; at: number }[] | undefined {
+    if (typeof sql !== 'string' || !sql.includes(';')) return undefined;
+    const pieces = splitStatements(sql);
+    if (pieces.length < 2 || !pieces.some((p) => SESSION_STATEMENT.test(p.text))) return undefined;
+    return pieces;
+  }
+
+  /** Statements one at a time, the parameters shared out by their placeholders. */
+  private async runPieces(
+    sql: string,
+    pieces: { text: string; at: number }[],
+    params: readonly unknown[],
+    each?: (r: QueryResult, i: number) => void,
+  ): Promise<QueryResult[]> {
+    const counts = pieces.map((p) => rewrite(p.text).params);
+    const total = counts.reduce((a, b) => a + b, 0);
+    if (!Array.isArray(params) || params.length !== total) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `the SQL has ${total} placeholders, got ${Array.isArray(params) ? params.length : 'no array of'} parameters`,
+      );
+    }
+    const results: QueryResult[] = [];
+    let at = 0;
+    for (let k = 0; k < pieces.length; k++) {
+      let r: QueryResult;
+      try {
+        r = await this.query(pieces[k]!.text, params.slice(at, at + counts[k]!));
+      } catch (e) {
+        throw inWholeText(e, sql, pieces[k]!.at);
+      }
+      at += counts[k]!;
+      results.push(r);
+      each?.(r, k);
+    }
+    return results;
   }
 
   private async run(

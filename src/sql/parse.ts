@@ -156,7 +156,11 @@ export function parseSql(sql: string): Parsed {
 
 function syntaxError(sql: string, r: Rewritten, e: unknown): TidemarkError {
   const loc = (e as { location?: { start?: { offset?: number } } }).location?.start?.offset;
-  const offset = originalOffset(r, typeof loc === 'number' ? loc : 0);
+  return syntaxAt(sql, originalOffset(r, typeof loc === 'number' ? loc : 0), e);
+}
+
+/** A SYNTAX error at `offset` of `sql`: its line, column and the text there in the message. */
+function syntaxAt(sql: string, offset: number, cause: unknown): TidemarkError {
   const before = sql.slice(0, offset);
   const line = before.split('\n').length;
   const column = offset - before.lastIndexOf('\n');
@@ -165,5 +169,45 @@ function syntaxError(sql: string, r: Rewritten, e: unknown): TidemarkError {
     near.length === 0
       ? `syntax error at line ${line}, column ${column}: unexpected end of input`
       : `syntax error at line ${line}, column ${column} near ${JSON.stringify(near)}`;
-  return new TidemarkError('SYNTAX', message, { cause: e, details: { line, column, offset } });
+  return new TidemarkError('SYNTAX', message, { cause, details: { line, column, offset } });
+}
+
+/**
+ * A SYNTAX error found in a statement that starts at `at` of the whole text `sql`, placed in the
+ * whole text (other errors as they are).
+ */
+export function inWholeText(e: unknown, sql: string, at: number): unknown {
+  const offset = (e as { code?: string; details?: { offset?: unknown } }).details?.offset;
+  if ((e as { code?: string }).code !== 'SYNTAX' || typeof offset !== 'number') return e;
+  return syntaxAt(sql, at + offset, (e as Error).cause ?? e);
+}
+
+/**
+ * The statements of a text, split at the semicolons outside string literals, quoted identifiers
+ * and comments: each one's text (trimmed) and where it starts. Empty statements are left out.
+ */
+export function splitStatements(sql: string): { text: string; at: number }[] {
+  const out: { text: string; at: number }[] = [];
+  const push = (from: number, to: number) => {
+    const raw = sql.slice(from, to);
+    const lead = raw.length - raw.trimStart().length;
+    const text = raw.trim();
+    if (text !== '') out.push({ text, at: from + lead });
+  };
+  let start = 0;
+  for (let i = 0; i < sql.length;) {
+    const skip = skipQuotedOrComment(sql, i);
+    if (skip === -1) break; // unterminated: the rest is one statement (its parse reports it)
+    if (skip !== undefined) {
+      i = skip;
+      continue;
+    }
+    if (sql[i] === ';') {
+      push(start, i);
+      start = i + 1;
+    }
+    i++;
+  }
+  push(start, sql.length);
+  return out;
 }

@@ -98,6 +98,12 @@ describe('the MySQL server, with the mysql2 driver', () => {
       // Several statements in one query: a result set each.
       const [multi] = await c.query({ sql: 'SELECT 1 AS a; SELECT 2 AS b' });
       expect(multi).toEqual([[{ a: 1 }], [{ b: 2 }]]);
+      // Session statements among them too (what some clients send on connect).
+      const [withSet] = (await c.query({ sql: "SET NAMES utf8mb4; SELECT 'x' AS c" })) as [
+        unknown[],
+        unknown,
+      ];
+      expect(withSet[1]).toEqual([{ c: 'x' }]);
       await c.ping();
     } finally {
       await c.end();

@@ -746,4 +746,31 @@ describe('SQL: session statements (what MySQL clients send on connect)', () => {
       await db.close();
     }
   });
+
+  it('among other statements of one text too, parameters shared out and errors placed in the text', async () => {
+    const { db } = await memDb();
+    try {
+      const s = db.session();
+      const all = await s.queryAll(
+        "SET NAMES latin1; SELECT ';' AS semi, ?; SHOW VARIABLES LIKE 'character_set_client'; SELECT ? + 1",
+        [5, 6],
+      );
+      expect(all.map((r) => r.rows)).toEqual([[], [[';', 5]], [['character_set_client', 'latin1']], [[7]]]);
+      // The statement after a session statement runs (it used to be taken as part of it).
+      expect((await s.query("SET NAMES utf8mb4; SELECT 'after'")).rows).toEqual([['after']]);
+      expect(await rows(s, "SHOW VARIABLES LIKE 'character_set_results'")).toEqual([
+        ['character_set_results', 'utf8mb4'],
+      ]);
+      // A syntax error in a later statement is placed in the whole text.
+      const e = await s.queryAll('SET NAMES utf8mb4;\n  SELEC 1').catch((x: unknown) => x);
+      // (Alone, 'SELEC 1' fails at its '1': offset 6.)
+      expect(e).toMatchObject({ code: 'SYNTAX', details: { line: 2, column: 9, offset: 27 } });
+      expect((e as Error).message).toMatch(/line 2, column 9 near "1"/);
+      expect(await codeOf(s.queryAll('SET NAMES utf8mb4; SELECT ?', []))).toBe('INVALID_ARGUMENT');
+      expect(await codeOf(s.queryAll('SET NAMES utf8mb4; SELECT ?', [1, 2]))).toBe('INVALID_ARGUMENT');
+      s.end();
+    } finally {
+      await db.close();
+    }
+  });
 });
