@@ -287,7 +287,8 @@ export class TidemarkLevel<KDefault = string, VDefault = string> extends Abstrac
 const VALUE = { columns: ['value'] } as const;
 const KEY = { columns: ['key'] } as const;
 
-const utf8 = new TextDecoder();
+/** Keeps a leading U+FEFF, which is part of the value. */
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** A stored byte string as abstract-level asked for it: Buffer, Uint8Array ('view') or a string. */
 function out(v: unknown, format: Format | undefined): Bytes | string {

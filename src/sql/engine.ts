@@ -849,8 +849,9 @@ export class SqlEngine implements PlanCatalog {
     const t = this.targetTable(tableNameOf(from[0]));
     let plan = p.plans.get(i);
     if (plan === undefined) {
-      // Only the keys are needed: no other column is read (or decoded).
-      plan = this.matching(ast, t, [], false);
+      // Only the keys are needed: no other column is read (or decoded). With ORDER BY, the whole
+      // rows, as before: a position there counts in the key-and-columns list.
+      plan = this.matching(ast, t, [], ast.orderby !== null && ast.orderby !== undefined);
       p.plans.set(i, plan);
     }
     const found = await materialize(plan.op, ctx);

@@ -1,6 +1,8 @@
 import { TidemarkError } from '../errors.js';
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: it is part of the value (the default would drop it, so a string
+// that begins with one would lose it when read back from the WAL or a file).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Writes little-endian values into a buffer sized in advance (see ByteSizer). */
 export class ByteWriter {

@@ -138,6 +138,31 @@ describe('the public API', () => {
     await again.close();
   });
 
+  test('strings keep a leading byte order mark (U+FEFF) in memory, in objects and through WAL replay', async () => {
+    // No checkpoint at close: the reopen replays the WAL.
+    const { db, reopen } = await memDb({ checkpoint: { onClose: false, intervalMs: 0 } });
+    await db.createTable('marks', { columns: { k: 'string', s: 'string' }, primaryKey: 'k' });
+    const bom = '\uFEFF';
+    const rows = [
+      { k: `${bom}a`, s: `${bom}x` },
+      { k: `${bom}b`, s: `${bom}${'long value, past the short-string path '.repeat(3)}` },
+      { k: 'c', s: `${bom}é` },
+    ];
+    await db.insert('marks', rows);
+    const sorted = (r: Record<string, unknown>[]) =>
+      [...r].sort((x, y) => (String(x.k) < String(y.k) ? -1 : 1));
+    expect(sorted(await collect(db.scan('marks')))).toEqual(sorted(rows));
+    expect(await db.get('marks', `${bom}b`)).toEqual(rows[1]);
+    await db.close();
+    // Replayed from the WAL, then read from objects after a flush.
+    const again = await reopen();
+    expect(sorted(await collect(again.scan('marks')))).toEqual(sorted(rows));
+    await again.flush();
+    expect(sorted(await collect(again.scan('marks')))).toEqual(sorted(rows));
+    expect((await collect(again.scanBatches('marks')))[0]!.columns['s']).toContain(`${bom}x`);
+    await again.close();
+  });
+
   test('bytes, bool and timestamp primary keys are ordered; scan bounds and limit work', async () => {
     const { db } = await memDb();
     await db.createTable('blobs', { columns: { k: 'bytes', v: 'int32' }, primaryKey: 'k' });

@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import mysql from 'mysql2/promise';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/index.js';
+import type { Database, OpenOptions } from '../../src/index.js';
 import { accountFor, NATIVE, SHA2 } from '../../src/server/mysql/auth.js';
 import { MysqlServer, type MysqlServerOptions } from '../../src/server/mysql/server.js';
 import { memDb } from '../helpers/db.js';
@@ -11,8 +11,9 @@ let opened: { db: Database; server: MysqlServer } | undefined;
 
 async function start(
   options: Partial<MysqlServerOptions> = {},
+  dbOptions: OpenOptions = {},
 ): Promise<{ db: Database; server: MysqlServer }> {
-  const { db } = await memDb();
+  const { db } = await memDb(dbOptions);
   const server = await MysqlServer.start(db, {
     port: 0,
     accounts: [accountFor('root', 'secret'), accountFor('ann', 'pw2')],
@@ -105,6 +106,19 @@ describe('the MySQL server, with the mysql2 driver', () => {
       ];
       expect(withSet[1]).toEqual([{ c: 'x' }]);
       await c.ping();
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a response the io pool cannot hold fails its command with MEMORY_LIMIT; the connection goes on', async () => {
+    const { server } = await start({}, { memory: { limitBytes: 8 * 1024 * 1024 } });
+    const c = await connect(server);
+    try {
+      // 15 MB of result: refused before anything of it is sent, not after.
+      expect(await errnoOf(c.query("SELECT REPEAT('x', 15000000) AS big"))).toBe(1041);
+      const [rows] = await c.query('SELECT 1 AS one');
+      expect(rows).toEqual([{ one: 1 }]);
     } finally {
       await c.end();
     }

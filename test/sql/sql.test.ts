@@ -413,6 +413,10 @@ describe('SQL: queries', () => {
       await s.query('INSERT INTO t VALUES (5, 50)');
       await s.query('DELETE FROM t WHERE id = 2');
       expect((await s.query('SELECT id FROM t WHERE id BETWEEN 2 AND 5')).rows).toEqual([[3], [4], [5]]);
+      // DELETE reads only keys, except with ORDER BY (a position there counts whole rows).
+      expect((await s.query('DELETE FROM t ORDER BY v DESC LIMIT 1')).affectedRows).toBe(1);
+      expect((await s.query('DELETE FROM t WHERE v < 35 AND id > 1')).affectedRows).toBe(1);
+      expect((await s.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[1], [4]]);
       await s.query('ROLLBACK');
       s.end();
     } finally {

@@ -65,6 +65,8 @@ const SERVER_VERSION = '8.0.36-tidemark';
 const RECV_INITIAL = 16 * 1024;
 /** A connection keeps its response buffer between responses up to this size. */
 const OUT_KEEP_BYTES = 64 * 1024;
+/** Responses up to this size are written before they are accounted (the kernel takes them whole). */
+const EAGER_WRITE_BYTES = 16 * 1024;
 /** How a prepared statement's parameters are described. */
 const PARAMETER: ColumnDef = {
   name: '?',
@@ -376,20 +378,41 @@ class Connection {
   }
 
   /**
-   * A response, in one write. Usually the kernel takes it all at once and nothing is held; what
-   * the socket must keep until the client reads it is accounted in the io pool until written, and
-   * the connection takes a new buffer for its next response. Undefined when done; else a promise
-   * for when a slow reader has read enough (it holds up its own connection only).
+   * A response, in one write. What the socket keeps until the client reads it is accounted in the
+   * io pool until written (and the connection takes a new buffer for its next response). A large
+   * response, or one behind bytes still queued, is accounted before it is written, so that
+   * MEMORY_LIMIT fails the command with nothing sent; a small one the kernel takes at once (the
+   * usual case) costs no reservation. Undefined when done; else a promise for when a slow reader has
+   * read enough (it holds up its own connection only).
    */
   private send(w: PacketWriter): Promise<void> | undefined {
     if (this.closed) return undefined;
     const data = w.payload();
+    const early =
+      data.length > EAGER_WRITE_BYTES || this.socket.writableLength > 0
+        ? this.pool.reserveSync(data.length, 'mysql.send')
+        : undefined;
     // A slot per write, in order: the write callbacks release them one by one.
-    this.held.push(undefined);
+    this.held.push(early);
     const flushed = this.socket.write(data, this.written);
-    if (this.socket.writableLength > 0 && !this.closed) {
+    if (this.socket.writableLength > 0) {
       this.out = new PacketWriter();
-      this.held[this.held.length - 1] = this.pool.reserveSync(data.length, 'mysql.send');
+      if (early === undefined && !this.closed) {
+        // A small response the kernel did not take whole: its reader has stopped reading.
+        try {
+          this.held[this.held.length - 1] = this.pool.reserveSync(data.length, 'mysql.send');
+        } catch {
+          // No memory left to hold it for a client that does not read: that connection goes.
+          this.server.count('protocolErrors');
+          this.shutdown();
+          return undefined;
+        }
+      }
+    } else {
+      // Written whole: nothing is held (an early reservation goes back now).
+      if (early !== undefined) this.held[this.held.length - 1] = undefined;
+      early?.release();
+      if (this.out.capacity > OUT_KEEP_BYTES) this.out = new PacketWriter();
     }
     if (flushed || this.closed) return undefined;
     return new Promise<void>((resolve) => {
@@ -408,9 +431,12 @@ class Connection {
     this.held.shift()?.release();
   };
 
+  /** A last response, then the connection closes (never rejects: it is closing either way). */
   private async sendAndClose(w: PacketWriter): Promise<void> {
     try {
       await this.send(w);
+    } catch {
+      // Not even the error could be sent (no memory for it): the client sees the connection close.
     } finally {
       this.socket.end();
       this.shutdown();
