@@ -45,6 +45,8 @@ export class TableScan {
   /** Buffers fully consumed: released at the next call (the last chunk may still use them). */
   private used: CursorBuffer[] = [];
   private closed = false;
+  /** The size the last chunk's row arrays reached: where the next one's start. */
+  private rowArraySize = MIN_ROW_ARRAY;
 
   constructor(
     private readonly layers: Layer[],
@@ -60,12 +62,14 @@ export class TableScan {
     const srcOf = new Map<RowSource, number>();
     const sources: RowSource[] = [];
     // Row-by-row chunks only: a chunk that is one range of one source needs neither. They grow
-    // as rows come (a short range allocates little, however large `max`).
+    // as rows come (a short range allocates little, however large `max`), from the size the last
+    // chunk reached (a long scan does not grow them again for every chunk).
     let src = NO_ROWS;
     let row = NO_ROWS;
     const room = (k: number) => {
       if (n + k <= src.length) return;
-      const size = Math.min(max, Math.max(n + k, src.length * 2, MIN_ROW_ARRAY));
+      const size = Math.min(max, Math.max(n + k, src.length * 2, this.rowArraySize));
+      this.rowArraySize = size;
       const s2 = new Int32Array(size);
       const r2 = new Int32Array(size);
       s2.set(src.subarray(0, n));
