@@ -12,7 +12,7 @@ import type { Database } from '../db/database.js';
 import { open } from '../db/database.js';
 import { TidemarkError } from '../errors.js';
 import type { QueryResult, SqlSession } from '../sql/engine.js';
-import { skipQuotedOrComment } from '../sql/parse.js';
+import { allStatements, splitStatements as splitSql } from '../sql/parse.js';
 import { dateText } from '../sql/values.js';
 
 export type OutputMode = 'table' | 'json' | 'tsv';
@@ -84,25 +84,8 @@ export function errorText(e: unknown): string {
  * incomplete rest.
  */
 export function splitStatements(text: string): { statements: string[]; rest: string } {
-  const statements: string[] = [];
-  let start = 0;
-  let i = 0;
-  const n = text.length;
-  while (i < n) {
-    const c = text[i]!;
-    const skip = skipQuotedOrComment(text, i);
-    if (skip !== undefined) {
-      // Unfinished (a string or comment still open): the statement goes on in the next line.
-      if (skip < 0) return { statements, rest: text.slice(start) };
-      i = skip;
-    } else if (c === ';') {
-      const s = text.slice(start, i).trim();
-      if (s.length > 0) statements.push(s);
-      start = i + 1;
-      i++;
-    } else i++;
-  }
-  return { statements, rest: text.slice(start) };
+  const { statements, rest } = splitSql(text);
+  return { statements: statements.map((s) => s.text), rest };
 }
 
 /** `tidemark sql DIR -e SQL`: run the statements, print each result; exit 1 on the first error. */
@@ -116,9 +99,7 @@ export async function runSql(
   const session = db.session();
   let code = 0;
   try {
-    const { statements, rest } = splitStatements(sql);
-    if (rest.trim().length > 0) statements.push(rest.trim());
-    for (const s of statements) {
+    for (const { text: s } of allStatements(sql)) {
       const started = performance.now();
       const r = await session.query(s);
       const text = formatResult(

@@ -182,32 +182,46 @@ export function inWholeText(e: unknown, sql: string, at: number): unknown {
   return syntaxAt(sql, at + offset, (e as Error).cause ?? e);
 }
 
+/** A statement of a longer text: trimmed, and where it starts in the text. */
+export interface StatementText {
+  text: string;
+  at: number;
+}
+
 /**
- * The statements of a text, split at the semicolons outside string literals, quoted identifiers
- * and comments: each one's text (trimmed) and where it starts. Empty statements are left out.
+ * A text cut at the semicolons outside string literals, quoted identifiers and comments: the
+ * statements that end with one (trimmed; empty ones left out) and the rest after the last, as it is
+ * (all of an unfinished statement when a string or comment is still open at the end).
  */
-export function splitStatements(sql: string): { text: string; at: number }[] {
-  const out: { text: string; at: number }[] = [];
-  const push = (from: number, to: number) => {
-    const raw = sql.slice(from, to);
-    const lead = raw.length - raw.trimStart().length;
-    const text = raw.trim();
-    if (text !== '') out.push({ text, at: from + lead });
-  };
+export function splitStatements(sql: string): { statements: StatementText[]; rest: string; restAt: number } {
+  const statements: StatementText[] = [];
   let start = 0;
   for (let i = 0; i < sql.length;) {
     const skip = skipQuotedOrComment(sql, i);
-    if (skip === -1) break; // unterminated: the rest is one statement (its parse reports it)
     if (skip !== undefined) {
+      if (skip < 0) break;
       i = skip;
-      continue;
+    } else {
+      if (sql[i] === ';') {
+        const s = statementAt(sql, start, i);
+        if (s !== undefined) statements.push(s);
+        start = i + 1;
+      }
+      i++;
     }
-    if (sql[i] === ';') {
-      push(start, i);
-      start = i + 1;
-    }
-    i++;
   }
-  push(start, sql.length);
-  return out;
+  return { statements, rest: sql.slice(start), restAt: start };
+}
+
+/** Every statement of a text, the one without a closing semicolon at the end included. */
+export function allStatements(sql: string): StatementText[] {
+  const { statements, restAt } = splitStatements(sql);
+  const last = statementAt(sql, restAt, sql.length);
+  return last === undefined ? statements : [...statements, last];
+}
+
+function statementAt(sql: string, from: number, to: number): StatementText | undefined {
+  const raw = sql.slice(from, to);
+  const text = raw.trim();
+  return text === '' ? undefined : { text, at: from + raw.length - raw.trimStart().length };
 }
