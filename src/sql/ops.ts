@@ -107,13 +107,18 @@ export function pointKey(v: SqlValue, keyType: ColumnType): unknown {
   return keyType === 'timestamp' ? new Date(k) : k;
 }
 
-/** The key bounds of a range for a key column of this type, or 'empty'. */
+/**
+ * The key bounds of a range for a key column of this type, or 'empty'. `exact`: an integer key
+ * between two integers, where gte and lt select exactly the keys the conditions do (a fraction, a
+ * string or a NULL compares as MySQL compares, so only the conditions decide).
+ */
 async function keyBounds(
   range: KeyRange,
   keyType: ColumnType,
   ctx: Ctx,
-): Promise<{ eq?: unknown; gte?: unknown; lt?: unknown } | 'empty' | undefined> {
+): Promise<{ eq?: unknown; gte?: unknown; lt?: unknown; exact?: boolean } | 'empty' | undefined> {
   const integer = keyType === 'int32' || keyType === 'int64';
+  let exact = integer && range.lower !== undefined && range.upper !== undefined;
   // Bounds past the key type's range are cut to it (a scan takes only keys of its type).
   const minKey = keyType === 'int32' ? -2147483648 : Number.MIN_SAFE_INTEGER;
   const maxKey = keyType === 'int32' ? 2147483647 : Number.MAX_SAFE_INTEGER;
@@ -123,10 +128,11 @@ async function keyBounds(
     if (k === 'empty') return 'empty';
     return k === undefined ? undefined : { eq: k };
   }
-  const out: { gte?: unknown; lt?: unknown } = {};
+  const out: { gte?: unknown; lt?: unknown; exact?: boolean } = {};
   if (range.lower !== undefined) {
     const v = await constValue(range.lower.e, ctx);
     if (v === null) return 'empty';
+    if (!Number.isSafeInteger(v)) exact = false;
     const k = conv(v);
     if (k !== undefined) {
       if (typeof k === 'number') {
@@ -141,6 +147,7 @@ async function keyBounds(
   if (range.upper !== undefined) {
     const v = await constValue(range.upper.e, ctx);
     if (v === null) return 'empty';
+    if (!Number.isSafeInteger(v)) exact = false;
     const k = conv(v);
     if (k !== undefined) {
       if (typeof k === 'number') {
@@ -161,6 +168,7 @@ async function keyBounds(
     }
   }
   if (out.gte === undefined && out.lt === undefined) return undefined;
+  out.exact = exact;
   return out;
 }
 
@@ -209,7 +217,7 @@ export class TableScan implements Op {
     readonly filter: Expr | undefined,
     /** The filter is the key equality alone: a point read needs no other check. */
     readonly pointOnly = false,
-    /** The filter is the key range alone (one BETWEEN): with integer bounds, no row needs checking. */
+    /** The filter is the key range alone (one BETWEEN): with exact bounds, no row needs checking. */
     readonly rangeOnly = false,
   ) {
     this.yieldSelection = false;
@@ -246,7 +254,8 @@ export class TableScan implements Op {
     };
     if (bounds?.gte !== undefined) options.gte = bounds.gte;
     if (bounds?.lt !== undefined) options.lt = bounds.lt;
-    const checked = !(await this.rangeDecides(ctx));
+    // The filter is the key range alone and the bounds select exactly its rows: none re-checked.
+    const checked = !(this.rangeOnly && bounds?.exact === true);
     const zone = this.zoneFor(ctx);
     if (zone !== undefined) options.zone = zone;
     try {
@@ -283,18 +292,6 @@ export class TableScan implements Op {
       if (x !== undefined && !Number.isNaN(x)) atoms.push({ column: c.name, op: a.op, value: x });
     }
     return atoms.length > 0 ? { atoms, skipped: 0 } : undefined;
-  }
-
-  /**
-   * Whether the key range alone selects exactly the rows the filter would: the filter is one
-   * BETWEEN on an integer key and both bounds are integers (then gte and lt are the bounds as
-   * given; a fraction, a string or a NULL goes through the filter as MySQL compares them).
-   */
-  private async rangeDecides(ctx: Ctx): Promise<boolean> {
-    if (!this.rangeOnly || (this.keyType !== 'int32' && this.keyType !== 'int64')) return false;
-    const lo = await constValue(this.range!.lower!.e, ctx);
-    const hi = await constValue(this.range!.upper!.e, ctx);
-    return Number.isSafeInteger(lo) && Number.isSafeInteger(hi);
   }
 
   private async filtered(b: Batch, ctx: Ctx): Promise<Batch> {

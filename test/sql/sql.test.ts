@@ -401,6 +401,7 @@ describe('SQL: queries', () => {
       expect(await rows(db, 'SELECT id FROM t WHERE id BETWEEN 3 AND 2')).toEqual([]);
       expect(await rows(db, 'SELECT id FROM t WHERE id BETWEEN 1.5 AND 3.5')).toEqual([[2], [3]]);
       expect(await rows(db, "SELECT id FROM t WHERE id BETWEEN '2' AND '3'")).toEqual([[2], [3]]);
+      expect(await rows(db, "SELECT id FROM t WHERE id BETWEEN 2 AND '3'")).toEqual([[2], [3]]);
       expect(await rows(db, 'SELECT id FROM t WHERE id BETWEEN ? AND ?', [null, 3])).toEqual([]);
       expect(await rows(db, 'SELECT SUM(v) FROM t WHERE id BETWEEN 2 AND 4')).toEqual([[90]]);
       // Bounds past INT's range select what is in range (they used to fail the scan).
