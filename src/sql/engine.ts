@@ -26,7 +26,7 @@ import {
 } from './catalog.js';
 import type { Expr } from './expr.js';
 import { constValue, materialize, pointKey, Project, rowValue, TableScan, type Op } from './ops.js';
-import { inWholeText, parseSql, rewrite, splitStatements, type Ast } from './parse.js';
+import { allStatements, inWholeText, parseSql, rewrite, type Ast, type StatementText } from './parse.js';
 import { Planner, unsupported, type PlanCatalog, type Level } from './plan.js';
 import { getv, QueryMemory, type Batch, type Ctx, type SessionInfo, type SqlCounters } from './vector.js';
 import {
@@ -705,10 +705,9 @@ export class SqlEngine implements PlanCatalog {
     }
   }
 
-  /** The rows a WHERE selects, with their keys: a plan over the table with its hidden key visible. */
   /**
-   * The plan of the rows a write statement changes: the key, then (with `wholeRows`) every column,
-   * then the `extra` expressions.
+   * The rows a write statement's WHERE selects: a plan over the table with its hidden key visible,
+   * giving the key, then (with `wholeRows`) every column, then the `extra` expressions.
    */
   private matching(ast: Ast, t: SqlTable, extra: Ast[], wholeRows = true): { op: Op; names: string[] } {
     const withKey: SqlTable =
@@ -1338,9 +1337,9 @@ export class SqlSession {
    * The statements of a text of several, one of which may be a session statement (SET NAMES ...,
    * SHOW VARIABLES ...) that the grammar lacks: those run one at a time. Undefined otherwise.
    */
-  private pieces(sql: string): { text: string; at: number }[] | undefined {
+  private pieces(sql: string): StatementText[] | undefined {
     if (typeof sql !== 'string' || !sql.includes(';')) return undefined;
-    const pieces = splitStatements(sql);
+    const pieces = allStatements(sql);
     if (pieces.length < 2 || !pieces.some((p) => SESSION_STATEMENT.test(p.text))) return undefined;
     return pieces;
   }
@@ -1348,18 +1347,15 @@ export class SqlSession {
   /** Statements one at a time, the parameters shared out by their placeholders. */
   private async runPieces(
     sql: string,
-    pieces: { text: string; at: number }[],
+    pieces: StatementText[],
     params: readonly unknown[],
     each?: (r: QueryResult, i: number) => void,
   ): Promise<QueryResult[]> {
     const counts = pieces.map((p) => rewrite(p.text).params);
-    const total = counts.reduce((a, b) => a + b, 0);
-    if (!Array.isArray(params) || params.length !== total) {
-      throw new TidemarkError(
-        'INVALID_ARGUMENT',
-        `the SQL has ${total} placeholders, got ${Array.isArray(params) ? params.length : 'no array of'} parameters`,
-      );
-    }
+    checkCount(
+      counts.reduce((a, b) => a + b, 0),
+      checkParams(params),
+    );
     const results: QueryResult[] = [];
     let at = 0;
     for (let k = 0; k < pieces.length; k++) {
@@ -1591,11 +1587,15 @@ export async function queryInTransaction(
 
 /** The parameters as SQL values, as many as the statement has placeholders, or INVALID_ARGUMENT. */
 function bindParams(p: Prepared, params: readonly unknown[]): SqlValue[] {
-  const values = checkParams(params);
-  if (values.length !== p.params) {
+  return checkCount(p.params, checkParams(params));
+}
+
+/** The parameters, when there are as many as the SQL has placeholders. */
+function checkCount(placeholders: number, values: SqlValue[]): SqlValue[] {
+  if (values.length !== placeholders) {
     throw new TidemarkError(
       'INVALID_ARGUMENT',
-      `the SQL has ${p.params} placeholders, got ${values.length} parameters`,
+      `the SQL has ${placeholders} placeholders, got ${values.length} parameters`,
     );
   }
   return values;

@@ -208,8 +208,8 @@ const BUCKET_LIST = 8;
  * string the first time it keys a Set or Map: for long values decoded afresh by every query (a
  * DISTINCT over 120-character strings) that hash is most of the cost, about 8 times this one's.
  * Strings are bucketed by their length and up to 32 characters (both ends and a sample of the
- * middle) and compared whole within a bucket; a bucket holding more than 8 strings becomes a Set, so values that collide on purpose
- * cost no more than a Set would.
+ * middle) and compared whole within a bucket; a bucket holding more than 8 strings becomes a Set,
+ * so values that collide on purpose cost no more than a Set would.
  */
 export class StringSet {
   private readonly buckets = new Map<number, string | string[] | Set<string>>();

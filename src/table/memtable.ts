@@ -890,7 +890,10 @@ const CURSOR_ENTRIES = 1024;
 const FIRST_CURSOR_ENTRIES = 128;
 const RANGE_ENTRIES = 65536;
 
-/** A memtable's entries for a scan, 1024 at a time; an append-ordered memtable gives row ranges. */
+/**
+ * A memtable's entries for a scan, 128 at first and twice as many each time up to 1024; an
+ * append-ordered memtable gives row ranges.
+ */
 class MemCursor implements LayerCursor {
   private done = false;
   /** Entries asked for by the next call: doubled each call, so a short range allocates little. */

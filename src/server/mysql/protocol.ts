@@ -297,11 +297,6 @@ export class PacketWriter extends Writer {
     }
   }
 
-  /** A whole packet of the given payload. */
-  packet(payload: Uint8Array): this {
-    return this.begin().bytes(payload).end();
-  }
-
   private header(at: number, n: number): void {
     this.buf[at] = n & 0xff;
     this.buf[at + 1] = (n >>> 8) & 0xff;
@@ -367,15 +362,15 @@ export class Reader {
     }
     return (unsigned ? this.buf.readBigUInt64LE(at) : this.buf.readBigInt64LE(at)).toString();
   }
-  sint(n: 1 | 2 | 4 | 8): number | bigint {
+  /** A signed integer of 1, 2 or 4 bytes (8-byte ones: int64). */
+  sint(n: 1 | 2 | 4): number {
     this.need(n);
     const b = this.buf;
     const at = this.pos;
     this.pos += n;
     if (n === 1) return b.readInt8(at);
     if (n === 2) return b.readInt16LE(at);
-    if (n === 4) return b.readInt32LE(at);
-    return b.readBigInt64LE(at);
+    return b.readInt32LE(at);
   }
   float(): number {
     this.need(4);

@@ -880,17 +880,17 @@ function readBinaryValue(r: Reader, type: number): unknown {
     case TYPE.NULL:
       return null;
     case TYPE.TINY: {
-      const v = r.sint(1) as number;
+      const v = r.sint(1);
       return unsigned ? v & 0xff : v;
     }
     case TYPE.SHORT:
     case TYPE.YEAR: {
-      const v = r.sint(2) as number;
+      const v = r.sint(2);
       return unsigned ? v & 0xffff : v;
     }
     case TYPE.LONG:
     case TYPE.INT24: {
-      const v = r.sint(4) as number;
+      const v = r.sint(4);
       return unsigned ? v >>> 0 : v;
     }
     case TYPE.LONGLONG:
