@@ -186,6 +186,14 @@ export class MemoryPool {
     return SlabAllocator.capacityFor(size);
   }
 
+  /**
+   * An owner with nothing live is dropped from the map: owner tags may be many over a process's life
+   * (a query's carries its text), and nothing refers to an owner's entry once its handles are gone.
+   */
+  private forgetIfIdle(o: OwnerStats): void {
+    if (o.count === 0 && this.owners.get(o.owner) === o) this.owners.delete(o.owner);
+  }
+
   private ownerOf(owner: string): OwnerStats {
     let o = this.owners.get(owner);
     if (o === undefined) {
@@ -254,6 +262,7 @@ export class MemoryPool {
     const o = h._owner;
     o.count--;
     o.bytes -= h.capacity;
+    this.forgetIfIdle(o);
     this.handles--;
     this.frees++;
     this.manager._credit(this, h.capacity);
@@ -265,6 +274,7 @@ export class MemoryPool {
     const o = r._owner;
     o.count--;
     o.bytes -= r._bytes;
+    this.forgetIfIdle(o);
     this.handles--;
     this.frees++;
     this.manager._credit(this, r._bytes);
@@ -312,6 +322,7 @@ export class MemoryPool {
     const from = h._owner;
     from.count--;
     from.bytes -= h.capacity;
+    this.forgetIfIdle(from);
     this.handles--;
     this.bytes -= h.capacity;
     const o = to.ownerOf(owner);
@@ -355,6 +366,7 @@ export class MemoryPool {
     const o = this.ownerOf(rec.owner);
     o.count--;
     o.bytes -= bytes;
+    this.forgetIfIdle(o);
     this.handles--;
     this.leaksDetected++;
     this.manager._credit(this, bytes);

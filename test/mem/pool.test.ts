@@ -126,6 +126,31 @@ describe('accounting', () => {
   });
 });
 
+describe('owners', () => {
+  test('an owner tag is forgotten once nothing of it is live (tags may carry a query text each)', () => {
+    const m = new MemoryManager({ limitBytes: 1 << 20, leakDetection: 'disabled' });
+    const q = m.pool('query');
+    const owners = () => (q as unknown as { owners: Map<string, unknown> }).owners.size;
+    const kept = q.reserveSync(10, 'query: kept');
+    for (let i = 0; i < 1000; i++) q.reserveSync(100, `query: SELECT ${i}`).release();
+    for (let i = 0; i < 100; i++) q.allocateSync(100, `query: buffer ${i}`).release();
+    const moved = m.pool('io').allocateSync(64, 'io.read');
+    moved.handOver(q, 'query: handed');
+    expect(owners()).toBe(2);
+    expect(
+      q
+        .ownerStats()
+        .map((o) => o.owner)
+        .sort(),
+    ).toEqual(['query: handed', 'query: kept']);
+    expect(m.pool('io').ownerStats()).toEqual([]);
+    kept.release();
+    moved.release();
+    expect(owners()).toBe(0);
+    expect(q.stats()).toMatchObject({ bytes: 0, handles: 0 });
+  });
+});
+
 describe('the limit', () => {
   test('is never exceeded: an allocation past it waits, then gets the memory when freed', async () => {
     const m = new MemoryManager({ limitBytes: 4096, leakDetection: 'disabled' });
