@@ -151,7 +151,65 @@ export function parseSql(sql: string): Parsed {
     throw syntaxError(sql, r, e);
   }
   const statements = (Array.isArray(ast) ? ast : [ast]).filter((s) => s !== null && s !== undefined);
+  for (const s of statements) regroupLogical(s);
   return { statements, params: r.params };
+}
+
+/** Binding strength of MySQL's logical operators: OR (and `||`) < XOR < AND (and `&&`). */
+const LOGICAL_RANK: Record<string, number> = { OR: 1, '||': 1, XOR: 2, AND: 3, '&&': 3 };
+
+function logicalRank(node: Ast): number | undefined {
+  if (node === null || typeof node !== 'object' || node.type !== 'binary_expr') return undefined;
+  return LOGICAL_RANK[String(node.operator).toUpperCase()];
+}
+
+/**
+ * node-sql-parser 5.4.0 groups unparenthesized chains of AND, OR and XOR by position, not by
+ * precedence (`b = 1 OR c = 5 AND c = 6` came out as `(b = 1 OR c = 5) AND c = 6` in WHERE, and
+ * `a AND b OR c` as `a AND (b OR c)` in a select list). Every such chain in the tree is regrouped
+ * here as MySQL groups it: AND binds tighter than XOR, XOR tighter than OR, each left-associative.
+ * A chain is the operands and operators of adjacent logical nodes the text did not parenthesize
+ * (the parser marks those `parentheses: true`), in text order, which any grouping keeps.
+ */
+function regroupLogical(ast: Ast): Ast {
+  if (ast === null || typeof ast !== 'object') return ast;
+  if (Array.isArray(ast)) {
+    for (let i = 0; i < ast.length; i++) ast[i] = regroupLogical(ast[i]);
+    return ast;
+  }
+  if (logicalRank(ast) === undefined) {
+    for (const k of Object.keys(ast)) {
+      const v = ast[k];
+      if (v !== null && typeof v === 'object') ast[k] = regroupLogical(v);
+    }
+    return ast;
+  }
+  const operands: Ast[] = [];
+  const operators: Ast[] = [];
+  const flatten = (node: Ast, root: boolean): void => {
+    if (logicalRank(node) !== undefined && (root || node.parentheses !== true)) {
+      flatten(node.left, false);
+      operators.push(node);
+      flatten(node.right, false);
+    } else operands.push(regroupLogical(node));
+  };
+  flatten(ast, true);
+  // Precedence climbing over the flat chain (operator i stands between operands i and i + 1);
+  // the operator nodes are reused with new children.
+  let next = 0;
+  const climb = (minRank: number): Ast => {
+    let left = operands[next]!;
+    while (next < operators.length && logicalRank(operators[next])! >= minRank) {
+      const op = operators[next]!;
+      next++;
+      const right = climb(logicalRank(op)! + 1);
+      left = { ...op, left, right, parentheses: undefined };
+    }
+    return left;
+  };
+  const out = climb(1);
+  if (ast.parentheses === true) out.parentheses = true;
+  return out;
 }
 
 function syntaxError(sql: string, r: Rewritten, e: unknown): TidemarkError {
