@@ -35,20 +35,6 @@ export default tseslint.config(
     },
   },
   {
-    // node-sql-parser's syntax trees are untyped (`Ast = any` in src/sql/parse.ts): the binder and
-    // the statement runner read them field by field, checking each node's `type` first.
-    files: ['src/sql/plan.ts', 'src/sql/engine.ts', 'src/sql/parse.ts'],
-    rules: {
-      '@typescript-eslint/no-unsafe-assignment': 'off',
-      '@typescript-eslint/no-unsafe-member-access': 'off',
-      '@typescript-eslint/no-unsafe-argument': 'off',
-      '@typescript-eslint/no-unsafe-call': 'off',
-      '@typescript-eslint/no-unsafe-return': 'off',
-      '@typescript-eslint/no-explicit-any': 'off',
-      '@typescript-eslint/no-redundant-type-constituents': 'off',
-    },
-  },
-  {
     files: ['test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

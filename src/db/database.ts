@@ -446,6 +446,12 @@ export class Database {
     return this.catalog.get(name, this.txns.lastCommittedTs).schema.toSpec();
   }
 
+  /** About how many rows a table holds (Table.estimatedRows): for SQL's join ordering. */
+  _estimatedRows(name: string): number {
+    this.checkOpen();
+    return this.catalog.get(name, this.txns.lastCommittedTs).estimatedRows;
+  }
+
   // ---- transactions ----
 
   /**

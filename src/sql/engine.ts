@@ -3,7 +3,6 @@
  * server). Parsed and planned statements are cached by their text (and the schema they were planned
  * against), so a repeated statement with `?` parameters costs its execution only.
  */
-import parser from 'node-sql-parser';
 import type { ColumnType, Row, TableSpec } from '../catalog/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { MemoryPool } from '../mem/index.js';
@@ -25,9 +24,11 @@ import {
   type SqlView,
 } from './catalog.js';
 import type { Expr } from './expr.js';
+import { constantLevel, mentionExpr, mentionQuery, mentions } from './bind.js';
 import { constValue, materialize, pointKey, Project, rowValue, TableScan, type Op } from './ops.js';
-import { allStatements, inWholeText, parseSql, rewrite, type Ast, type StatementText } from './parse.js';
-import { Planner, unsupported, type PlanCatalog, type Level } from './plan.js';
+import { parseSql } from './parse.js';
+import type * as A from './parser/ast.js';
+import { Planner, unsupported, type PlanCatalog } from './plan.js';
 import { getv, QueryMemory, type Batch, type Ctx, type SessionInfo, type SqlCounters } from './vector.js';
 import {
   dateText,
@@ -67,6 +68,8 @@ export interface SqlHost {
     key: unknown,
     options: { columns?: readonly string[] },
   ): Promise<Record<string, unknown> | undefined>;
+  /** About how many rows a table holds (join ordering). */
+  _estimatedRows(name: string): number;
   /** Bumped by every createTable/dropTable. */
   readonly _schemaVersion: number;
   _queryPool(): MemoryPool;
@@ -75,11 +78,9 @@ export interface SqlHost {
 const PLAN_CACHE_ENTRIES = 1000;
 const STATEMENT_ATTEMPTS = 8;
 
-const sqlParser = new parser.Parser();
-
 interface Prepared {
   version: number;
-  statements: Ast[];
+  statements: A.Statement[];
   params: number;
   /** Plans of SELECT statements by position. */
   plans: Map<number, { op: Op; names: string[] }>;
@@ -110,11 +111,6 @@ function conflict(e: unknown): boolean {
   return e instanceof TidemarkError && e.code === 'CONFLICT';
 }
 
-function tableNameOf(t: Ast): string {
-  if (typeof t === 'string') return t;
-  return String(t?.table ?? t?.view ?? t);
-}
-
 /** The SQL engine of one database. */
 export class SqlEngine implements PlanCatalog {
   private readonly cache = new Map<string, Prepared>();
@@ -125,7 +121,7 @@ export class SqlEngine implements PlanCatalog {
   }
   private meta: Map<string, SqlObject> | undefined;
   private metaVersion = -1;
-  private readonly parsedViews = new Map<string, { sql: string; ast: Ast; columns?: string[] }>();
+  private readonly parsedViews = new Map<string, { sql: string; query: A.Query; columns?: string[] }>();
   private readonly nextIds = new Map<string, number>();
   readonly session: SqlSession;
   /** DDL statements run one at a time. */
@@ -176,16 +172,19 @@ export class SqlEngine implements PlanCatalog {
     return tableFromSpec(name, this.host.describeTable(name));
   }
 
-  view(name: string): { ast: Ast; columns?: string[] } | undefined {
+  view(name: string): { query: A.Query; columns?: string[] } | undefined {
     const m = this.meta?.get(`view:${name}`);
     if (m === undefined || m.kind !== 'view') return undefined;
     let p = this.parsedViews.get(name);
     if (p === undefined || p.sql !== m.sql) {
-      const parsed = parseSql(m.sql);
-      p = { sql: m.sql, ast: parsed.statements[0], columns: m.columns };
+      p = { sql: m.sql, query: viewQuery(m.sql), ...(m.columns !== undefined ? { columns: m.columns } : {}) };
       this.parsedViews.set(name, p);
     }
     return p;
+  }
+
+  estimatedRows(name: string): number {
+    return this.host._estimatedRows(name);
   }
 
   /** Tables and views (the shell's .tables), the catalog read first. */
@@ -274,10 +273,10 @@ export class SqlEngine implements PlanCatalog {
     return p;
   }
 
-  planSelect(p: Prepared, i: number, ast: Ast): { op: Op; names: string[] } {
+  planSelect(p: Prepared, i: number, query: A.Query): { op: Op; names: string[] } {
     let plan = p.plans.get(i);
     if (plan === undefined) {
-      plan = new Planner(this, ast).select(ast);
+      plan = plannerFor(this, query).select(query);
       p.plans.set(i, plan);
     }
     return plan;
@@ -289,11 +288,10 @@ export class SqlEngine implements PlanCatalog {
   }
 
   /** A constant expression of a session statement (SET), evaluated at once. */
-  async constant(ast: Ast, params: readonly SqlValue[], session: SessionInfo): Promise<SqlValue> {
-    const level: Level = { resolver: { resolve: () => undefined }, parent: undefined, parentUses: new Set() };
-    // A bare word (SET sql_mode = TRADITIONAL, SET autocommit = ON) is its own name.
-    if (ast?.type === 'column_ref' && typeof ast.column === 'string') return ast.column;
-    const e = new Planner(this, ast).expr(ast, level);
+  async constant(ast: A.Expr, params: readonly SqlValue[], session: SessionInfo): Promise<SqlValue> {
+    const m = mentions();
+    mentionExpr(ast, m);
+    const e = new Planner(this, m).expr(ast, constantLevel());
     return this.atNewest(async (tx) => {
       const ctx = this.ctx(tx, params, 'SET', session);
       try {
@@ -304,24 +302,63 @@ export class SqlEngine implements PlanCatalog {
     });
   }
 
-  /** SHOW TABLES, SHOW DATABASES, SHOW COLUMNS FROM t, DESCRIBE t. */
-  async show(ast: Ast, session: SessionInfo): Promise<QueryResult> {
+  /** SHOW TABLES, SHOW DATABASES, SHOW COLUMNS FROM t, DESCRIBE t, SHOW VARIABLES and the like. */
+  async show(ast: A.ShowStatement | A.DescribeStatement, session: SessionInfo): Promise<QueryResult> {
     await this.withMeta();
-    const kw = String(ast.keyword ?? '').toLowerCase();
-    if (ast.type === 'show' && kw === 'databases') {
-      return { columns: ['Database'], rows: [[session.database]], affectedRows: 0 };
+    const result = (columns: string[], rows: unknown[][]): QueryResult => ({
+      columns,
+      rows,
+      affectedRows: 0,
+    });
+    if (ast.kind === 'describe') return this.columnsOf(ast.table.name);
+    if (ast.where !== undefined) throw unsupported('SHOW ... WHERE');
+    const like = ast.like !== undefined ? likeRegex(ast.like) : undefined;
+    const matches = (name: string) => like === undefined || like.test(name);
+    switch (ast.what) {
+      case 'DATABASES':
+        return result(['Database'], matches(session.database) ? [[session.database]] : []);
+      case 'TABLES': {
+        const rows = this.objects()
+          .filter((o) => matches(o.name))
+          .map((o) => (ast.full ? [o.name, o.kind === 'view' ? 'VIEW' : 'BASE TABLE'] : [o.name]));
+        const name = `Tables_in_${session.database}${ast.like !== undefined ? ` (${ast.like})` : ''}`;
+        return result(ast.full ? [name, 'Table_type'] : [name], rows);
+      }
+      case 'COLUMNS':
+        return this.columnsOf(ast.target!.name, matches);
+      case 'VARIABLES': {
+        const rows = [...session.system.entries()]
+          .filter(([k]) => matches(k))
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([k, v]) => [k, v === null ? null : toText(v)]);
+        return result(['Variable_name', 'Value'], rows);
+      }
+      case 'WARNINGS':
+      case 'ERRORS':
+        return result(['Level', 'Code', 'Message'], []);
+      case 'COUNT WARNINGS':
+      case 'COUNT ERRORS':
+        return result([`@@session.${ast.what === 'COUNT WARNINGS' ? 'warning' : 'error'}_count`], [[0]]);
+      case 'STATUS':
+        return result(['Variable_name', 'Value'], []);
+      case 'CREATE TABLE': {
+        const name = ast.target!.name;
+        const create = await this.createStatement(name);
+        if (create === undefined) {
+          throw new TidemarkError('NOT_FOUND', `unknown table ${name}`, { details: { mysqlErrno: 1146 } });
+        }
+        return result(['Table', 'Create Table'], [[name, create]]);
+      }
     }
-    if (ast.type === 'show' && kw === 'tables') {
-      return {
-        columns: [`Tables_in_${session.database}`],
-        rows: this.objects().map((o) => [o.name]),
-        affectedRows: 0,
-      };
-    }
-    if (ast.type === 'desc' || (ast.type === 'show' && (kw === 'columns' || kw === 'fields'))) {
-      const name = ast.type === 'desc' ? tableNameOf(ast.table) : tableNameOf(ast.from?.[0] ?? ast.table);
-      const t = this.targetTable(name);
-      const rows = t.columns.map((c) => [
+    throw unsupported(`SHOW ${ast.what}`);
+  }
+
+  /** DESCRIBE t and SHOW COLUMNS FROM t. */
+  private columnsOf(name: string, matches: (name: string) => boolean = () => true): QueryResult {
+    const t = this.targetTable(name);
+    const rows = t.columns
+      .filter((c) => matches(c.name))
+      .map((c) => [
         c.name,
         `${c.sqlType.toLowerCase()}${c.length !== undefined ? `(${c.length})` : ''}`,
         c.nullable ? 'YES' : 'NO',
@@ -333,9 +370,7 @@ export class SqlEngine implements PlanCatalog {
             : toText(defaultValue(c)),
         c.autoIncrement === true ? 'auto_increment' : '',
       ]);
-      return { columns: ['Field', 'Type', 'Null', 'Key', 'Default', 'Extra'], rows, affectedRows: 0 };
-    }
-    throw unsupported(`SHOW ${kw.toUpperCase()}`);
+    return { columns: ['Field', 'Type', 'Null', 'Key', 'Default', 'Extra'], rows, affectedRows: 0 };
   }
 
   /** The statement as a point read, if it is one. */
@@ -345,11 +380,11 @@ export class SqlEngine implements PlanCatalog {
       // Planned against the current catalog only (the next statement's run loads it).
       if (!this.metaCurrent) return undefined;
       pp = null;
-      const ast = p.statements[i];
-      if (ast.type === 'select') {
+      const ast = p.statements[i]!;
+      if (ast.kind === 'select') {
         let plan: { op: Op; names: string[] };
         try {
-          plan = this.planSelect(p, i, ast);
+          plan = this.planSelect(p, i, ast.query);
         } catch {
           // The statement's full run reports the error (and counts it).
           return undefined;
@@ -434,12 +469,12 @@ export class SqlEngine implements PlanCatalog {
     session: SessionInfo = defaultSession(),
   ): Promise<QueryResult> {
     if (!this.metaCurrent) await this.withMeta();
-    const ast = p.statements[i];
+    const ast = p.statements[i]!;
     const ctx = this.ctx(tx, params, sql, session);
     try {
-      switch (ast.type) {
+      switch (ast.kind) {
         case 'select': {
-          const plan = this.planSelect(p, i, ast);
+          const plan = this.planSelect(p, i, ast.query);
           // A sort on top hands over its rows as they are (their memory already charged).
           if (plan.op.rows !== undefined && plan.op.width === plan.names.length)
             return { columns: [...plan.names], rows: await plan.op.rows(ctx), affectedRows: 0 };
@@ -455,21 +490,20 @@ export class SqlEngine implements PlanCatalog {
           return { columns: [...plan.names], rows, affectedRows: 0 };
         }
         case 'explain': {
-          const inner = ast.expr;
-          if (inner?.type !== 'select') throw unsupported('EXPLAIN of anything but SELECT');
-          const plan = this.planSelect(p, i, inner);
+          const inner = ast.statement;
+          if (inner.kind !== 'select') throw unsupported('EXPLAIN of anything but SELECT');
+          const plan = this.planSelect(p, i, inner.query);
           return { columns: ['plan'], rows: plan.op.explain().map((l) => [l]), affectedRows: 0 };
         }
         // A failed write statement leaves nothing behind in the transaction (it goes on).
         case 'insert':
-        case 'replace':
           return await tx._statement(() => this.insert(ast, tx, ctx, p, i));
         case 'update':
           return await tx._statement(() => this.update(ast, tx, ctx, p, i));
         case 'delete':
           return await tx._statement(() => this.delete(ast, tx, ctx, p, i));
       }
-      throw unsupported(`the statement ${String(ast.type).toUpperCase()}`);
+      throw unsupported(`the statement ${ast.kind}`);
     } finally {
       ctx.mem.release();
     }
@@ -557,7 +591,13 @@ export class SqlEngine implements PlanCatalog {
     if (v >= next) this.nextIds.set(key, v + 1);
   }
 
-  private async insert(ast: Ast, tx: Transaction, ctx: Ctx, p: Prepared, i: number): Promise<QueryResult> {
+  private async insert(
+    ast: A.InsertStatement,
+    tx: Transaction,
+    ctx: Ctx,
+    p: Prepared,
+    i: number,
+  ): Promise<QueryResult> {
     // The first AUTO_INCREMENT value this INSERT makes: MySQL's LAST_INSERT_ID.
     const generated: { first?: number } = {};
     const r = await this.insertRows(ast, tx, ctx, p, i, generated);
@@ -566,35 +606,32 @@ export class SqlEngine implements PlanCatalog {
   }
 
   private async insertRows(
-    ast: Ast,
+    ast: A.InsertStatement,
     tx: Transaction,
     ctx: Ctx,
     p: Prepared,
     i: number,
     generated: { first?: number },
   ): Promise<QueryResult> {
-    if (ast.on_duplicate_update !== null && ast.on_duplicate_update !== undefined)
-      throw unsupported('ON DUPLICATE KEY UPDATE');
-    const name = tableNameOf(ast.table?.[0] ?? ast.table);
-    const t = this.targetTable(name);
-    const positions = this.columnPositions(t, ast.columns);
+    if (ast.onDuplicate !== undefined) throw unsupported('ON DUPLICATE KEY UPDATE');
+    if (ast.ignore) throw unsupported('INSERT IGNORE');
+    const t = this.targetTable(ast.table.name);
+    const source = ast.source;
+    const columns = source.kind === 'set' ? source.set.map((a) => a.column.name) : ast.columns;
+    const positions = this.columnPositions(t, columns);
     const tuples: SqlValue[][] = [];
-    const values = ast.values;
-    if (values?.type === 'values') {
+    if (source.kind === 'values' || source.kind === 'set') {
       // Planned once for a statement run again and again (short, with placeholders).
       let planned = p.values.get(i);
       if (planned === undefined) {
-        const planner = new Planner(this, ast);
-        const level: Level = {
-          resolver: { resolve: () => undefined },
-          parent: undefined,
-          parentUses: new Set(),
-        };
-        planned = (values.values as Ast[]).map((row) =>
-          ((row.value ?? []) as Ast[]).map((e) =>
-            e?.type === 'column_ref' && String(e.column).toUpperCase() === 'DEFAULT'
-              ? undefined
-              : planner.expr(e, level),
+        const rows = source.kind === 'values' ? source.rows : [source.set.map((a) => a.value)];
+        const m = mentions();
+        for (const r of rows) for (const e of r) mentionExpr(e, m);
+        const planner = new Planner(this, m);
+        const level = constantLevel();
+        planned = rows.map((row) =>
+          row.map((e) =>
+            e.kind === 'default' && e.column === undefined ? undefined : planner.expr(e, level),
           ),
         );
         if (p.params > 0 && planned.length <= KEPT_VALUES_ROWS) p.values.set(i, planned);
@@ -603,12 +640,15 @@ export class SqlEngine implements PlanCatalog {
         const vals: SqlValue[] = [];
         for (const e of row)
           vals.push(e === undefined ? (undefined as unknown as SqlValue) : await constValue(e, ctx));
+        // VALUES () gives every column its default.
+        if (vals.length === 0 && columns === undefined)
+          for (let c = 0; c < positions.length; c++) vals.push(undefined as unknown as SqlValue);
         tuples.push(vals);
       }
-    } else if (values?.type === 'select') {
-      const plan = this.planSelect(p, i, values);
+    } else {
+      const plan = this.planSelect(p, i, source.query);
       for (const r of await materialize(plan.op, ctx)) tuples.push(r);
-    } else throw unsupported('this INSERT form');
+    }
     const rows: Record<string, unknown>[] = [];
     for (const vals of tuples) {
       if (vals.length !== positions.length) {
@@ -616,13 +656,13 @@ export class SqlEngine implements PlanCatalog {
           details: { mysqlErrno: 1136 },
         });
       }
-      const given: (SqlValue | undefined)[] = new Array(t.columns.length).fill(undefined);
+      const given = new Array<SqlValue | undefined>(t.columns.length).fill(undefined);
       positions.forEach((pos, k) => (given[pos] = vals[k]));
       rows.push(await this.completeRow(t, given, tx, generated));
     }
     if (rows.length === 0) return { columns: [], rows: [], affectedRows: 0 };
     await this.checkUnique(t, rows, tx, []);
-    if (ast.type === 'replace') {
+    if (ast.replace) {
       let affected = 0;
       for (const r of rows) {
         const existed = (await tx.get(t.name, r[t.keyColumn], { columns: [t.keyColumn] })) !== undefined;
@@ -635,19 +675,19 @@ export class SqlEngine implements PlanCatalog {
     return { columns: [], rows: [], affectedRows: rows.length };
   }
 
-  private columnPositions(t: SqlTable, columns: Ast): number[] {
-    if (columns === null || columns === undefined) return t.columns.map((_, i) => i);
+  private columnPositions(t: SqlTable, columns: readonly string[] | undefined): number[] {
+    if (columns === undefined) return t.columns.map((_, i) => i);
     const seen = new Set<number>();
-    return (columns as Ast[]).map((c) => {
-      const n = String(typeof c === 'string' ? c : (c.column ?? c.value)).toLowerCase();
+    return columns.map((c) => {
+      const n = c.toLowerCase();
       const i = t.columns.findIndex((x) => x.name.toLowerCase() === n);
       if (i < 0) {
-        throw new TidemarkError('SCHEMA', `unknown column ${n} in ${t.name}`, {
-          details: { table: t.name, column: n, mysqlErrno: 1054 },
+        throw new TidemarkError('SCHEMA', `unknown column ${c} in ${t.name}`, {
+          details: { table: t.name, column: c, mysqlErrno: 1054 },
         });
       }
       if (seen.has(i))
-        throw new TidemarkError('INVALID_ARGUMENT', `column ${n} given twice`, {
+        throw new TidemarkError('INVALID_ARGUMENT', `column ${c} given twice`, {
           details: { mysqlErrno: 1110 },
         });
       seen.add(i);
@@ -709,7 +749,15 @@ export class SqlEngine implements PlanCatalog {
    * The rows a write statement's WHERE selects: a plan over the table with its hidden key visible,
    * giving the key, then (with `wholeRows`) every column, then the `extra` expressions.
    */
-  private matching(ast: Ast, t: SqlTable, extra: Ast[], wholeRows = true): { op: Op; names: string[] } {
+  private matching(
+    target: A.TableName,
+    where: A.Expr | undefined,
+    orderBy: A.OrderItem[],
+    limit: A.Limit | undefined,
+    t: SqlTable,
+    extra: A.Expr[],
+    wholeRows = true,
+  ): { op: Op; names: string[] } {
     const withKey: SqlTable =
       t.keyColumn === ROWID || t.keyColumn === TUPLE_KEY
         ? {
@@ -728,39 +776,52 @@ export class SqlEngine implements PlanCatalog {
     const catalog: PlanCatalog = {
       table: (n) => (n === t.name ? withKey : this.table(n)),
       view: (n) => this.view(n),
+      estimatedRows: (n) => this.estimatedRows(n),
     };
-    const columns = [
-      { expr: { type: 'column_ref', table: null, column: t.keyColumn }, as: null },
-      ...(wholeRows ? t.columns : []).map((c) => ({
-        expr: { type: 'column_ref', table: null, column: c.name },
-        as: null,
-      })),
-      ...extra.map((e) => ({ expr: e, as: null })),
-    ];
-    const select = {
-      type: 'select',
-      columns,
-      from: [{ db: null, table: t.name, as: null }],
-      where: ast.where ?? null,
-      orderby: ast.orderby ?? null,
-      limit: ast.limit ?? null,
-      groupby: null,
-      having: null,
-      distinct: null,
+    const column = (name: string): A.Expr => ({ kind: 'column', at: 0, name });
+    const items: A.SelectItem[] = [
+      column(t.keyColumn),
+      ...(wholeRows ? t.columns : []).map((c) => column(c.name)),
+      ...extra,
+    ].map((expr) => ({ kind: 'item', expr, text: '' }));
+    const query: A.Query = {
+      kind: 'query',
+      at: 0,
+      body: {
+        kind: 'select',
+        at: 0,
+        distinct: false,
+        items,
+        from: [target],
+        ...(where !== undefined ? { where } : {}),
+        groupBy: [],
+        withRollup: false,
+      },
+      orderBy,
+      ...(limit !== undefined ? { limit } : {}),
+      text: '',
     };
-    return new Planner(catalog, { ...ast, select }).select(select);
+    return plannerFor(catalog, query).select(query);
   }
 
-  private async update(ast: Ast, tx: Transaction, ctx: Ctx, p: Prepared, i: number): Promise<QueryResult> {
-    const tables: Ast[] = ast.table ?? [];
-    if (tables.length !== 1) throw unsupported('UPDATE of several tables');
-    const t = this.targetTable(tableNameOf(tables[0]));
-    const sets: { pos: number; e: Ast }[] = (ast.set ?? []).map((s: Ast) => {
-      const n = String(s.column).toLowerCase();
+  private async update(
+    ast: A.UpdateStatement,
+    tx: Transaction,
+    ctx: Ctx,
+    p: Prepared,
+    i: number,
+  ): Promise<QueryResult> {
+    const target = ast.tables[0]!;
+    if (ast.tables.length !== 1 || target.kind !== 'table') throw unsupported('UPDATE of several tables');
+    if (ast.ignore) throw unsupported('UPDATE IGNORE');
+    const t = this.targetTable(target.name);
+    const alias = target.alias ?? target.name;
+    const sets: { pos: number; e: A.Expr }[] = ast.set.map((s) => {
+      const n = s.column.name.toLowerCase();
       const pos = t.columns.findIndex((c) => c.name.toLowerCase() === n);
-      if (pos < 0) {
-        throw new TidemarkError('SCHEMA', `unknown column ${s.column} in ${t.name}`, {
-          details: { table: t.name, column: s.column, mysqlErrno: 1054 },
+      if (pos < 0 || (s.column.table !== undefined && s.column.table.toLowerCase() !== alias.toLowerCase())) {
+        throw new TidemarkError('SCHEMA', `unknown column ${s.column.name} in ${t.name}`, {
+          details: { table: t.name, column: s.column.name, mysqlErrno: 1054 },
         });
       }
       return { pos, e: s.value };
@@ -770,13 +831,17 @@ export class SqlEngine implements PlanCatalog {
     if (plan === undefined) {
       // Assignments apply left to right (MySQL's single-table UPDATE): a later one reads the
       // columns an earlier one assigned as assigned.
-      const assigned = new Map<string, Ast>();
+      const assigned = new Map<string, A.Expr>();
       for (const set of sets) {
-        set.e = substituteColumns(set.e, assigned, t.name);
+        if (set.e.kind === 'default') throw unsupported('SET column = DEFAULT');
+        set.e = substituteColumns(set.e, assigned, alias);
         assigned.set(t.columns[set.pos]!.name.toLowerCase(), set.e);
       }
       plan = this.matching(
-        ast,
+        target,
+        ast.where,
+        ast.orderBy,
+        ast.limit,
         t,
         sets.map((s) => s.e),
       );
@@ -842,15 +907,23 @@ export class SqlEngine implements PlanCatalog {
     return { columns: [], rows: [], affectedRows: changed };
   }
 
-  private async delete(ast: Ast, tx: Transaction, ctx: Ctx, p: Prepared, i: number): Promise<QueryResult> {
-    const from: Ast[] = ast.from ?? ast.table ?? [];
-    if (from.length !== 1) throw unsupported('DELETE from several tables');
-    const t = this.targetTable(tableNameOf(from[0]));
+  private async delete(
+    ast: A.DeleteStatement,
+    tx: Transaction,
+    ctx: Ctx,
+    p: Prepared,
+    i: number,
+  ): Promise<QueryResult> {
+    const target = ast.from[0]!;
+    if (ast.targets.length > 0 || ast.from.length !== 1 || target.kind !== 'table')
+      throw unsupported('DELETE from several tables');
+    if (ast.ignore) throw unsupported('DELETE IGNORE');
+    const t = this.targetTable(target.name);
     let plan = p.plans.get(i);
     if (plan === undefined) {
       // Only the keys are needed: no other column is read (or decoded). With ORDER BY, the whole
       // rows, as before: a position there counts in the key-and-columns list.
-      plan = this.matching(ast, t, [], ast.orderby !== null && ast.orderby !== undefined);
+      plan = this.matching(target, ast.where, ast.orderBy, ast.limit, t, [], ast.orderBy.length > 0);
       p.plans.set(i, plan);
     }
     const found = await materialize(plan.op, ctx);
@@ -861,8 +934,8 @@ export class SqlEngine implements PlanCatalog {
 
   // ---- DDL ----
 
-  async ddl(ast: Ast, sql: string): Promise<QueryResult> {
-    const turn = this.ddlTurn.then(() => this.ddlNow(ast, sql));
+  async ddl(ast: A.Statement): Promise<QueryResult> {
+    const turn = this.ddlTurn.then(() => this.ddlNow(ast));
     this.ddlTurn = turn.then(
       () => undefined,
       () => undefined,
@@ -870,132 +943,136 @@ export class SqlEngine implements PlanCatalog {
     return turn;
   }
 
-  private async ddlNow(ast: Ast, sql: string): Promise<QueryResult> {
+  private async ddlNow(ast: A.Statement): Promise<QueryResult> {
     await this.withMeta();
     const none: QueryResult = { columns: [], rows: [], affectedRows: 0 };
-    const kw = String(ast.keyword ?? '').toLowerCase();
-    if (ast.type === 'create' && kw === 'table') {
-      await this.createTable(ast);
-      return none;
-    }
-    if (ast.type === 'drop' && kw === 'table') {
-      await this.dropEach(ast, 'table', async (name) => {
-        await this.host.dropTable(name);
-        for (const m of [...(this.meta?.values() ?? [])]) {
-          if (m.kind === 'index' && m.table === name) await this.putMeta(undefined, metaKey(m));
-        }
-        if (this.meta?.has(`table:${name}`)) await this.putMeta(undefined, `table:${name}`);
-        for (const k of [...this.nextIds.keys()]) if (k.startsWith(`${name}\u0000`)) this.nextIds.delete(k);
-        this.cache.clear();
-      });
-      return none;
-    }
-    if (ast.type === 'create' && kw === 'view') {
-      const name = String(ast.view?.view ?? ast.view?.table ?? ast.view);
-      if (
-        this.table(name) !== undefined ||
-        (this.view(name) !== undefined && ast.replace !== 'or replace' && !ast.replace)
-      ) {
-        throw new TidemarkError('INVALID_ARGUMENT', `table or view ${name} already exists`, {
-          details: { mysqlErrno: 1050 },
+    switch (ast.kind) {
+      case 'createTable':
+        await this.createTable(ast);
+        return none;
+      case 'dropTable':
+        await this.dropEach(ast.tables, ast.ifExists, 'table', async (name) => {
+          await this.host.dropTable(name);
+          for (const m of [...(this.meta?.values() ?? [])]) {
+            if (m.kind === 'index' && m.table === name) await this.putMeta(undefined, metaKey(m));
+          }
+          if (this.meta?.has(`table:${name}`)) await this.putMeta(undefined, `table:${name}`);
+          for (const k of [...this.nextIds.keys()]) if (k.startsWith(`${name}\u0000`)) this.nextIds.delete(k);
+          this.cache.clear();
         });
-      }
-      const text = sqlParser.sqlify(ast.select, { database: 'MySQL' });
-      const columns =
-        Array.isArray(ast.columns) && ast.columns.length > 0
-          ? ast.columns.map((c: Ast) => String(c.column ?? c))
-          : undefined;
-      // Check it plans now, as the catalog will be (this view replaced), so that a broken view, or
-      // one reaching itself, is refused at creation.
-      const parsed = parseSql(text);
-      const next: PlanCatalog = {
-        table: (n) => this.table(n),
-        view: (n) => (n === name ? { ast: parsed.statements[0] } : this.view(n)),
-      };
-      const planned = new Planner(next, parsed.statements[0]).select(parsed.statements[0]);
-      if (columns !== undefined && columns.length !== planned.names.length) {
-        throw new TidemarkError('INVALID_ARGUMENT', 'the view column list and the SELECT differ in length', {
-          details: { mysqlErrno: 1353 },
-        });
-      }
-      const view: SqlView = { kind: 'view', name, sql: text, ...(columns !== undefined ? { columns } : {}) };
-      await this.putMeta(view, metaKey(view));
-      return none;
-    }
-    if (ast.type === 'drop' && kw === 'view') {
-      await this.dropEach(ast, 'view', (name) => this.putMeta(undefined, `view:${name}`));
-      return none;
-    }
-    if (ast.type === 'create' && kw === 'index') {
-      const tname = tableNameOf(ast.table);
-      const t = this.targetTable(tname);
-      const name = String(ast.index);
-      const cols: string[] = (ast.index_columns as Ast[]).map((c) => {
-        const n = String(c.column ?? c).toLowerCase();
-        const col = t.columns.find((x) => x.name.toLowerCase() === n);
-        if (col === undefined)
-          throw new TidemarkError('SCHEMA', `unknown column ${n} in ${tname}`, {
-            details: { mysqlErrno: 1072 },
+        return none;
+      case 'createView': {
+        const name = ast.view.name;
+        if (this.table(name) !== undefined || (this.view(name) !== undefined && !ast.orReplace)) {
+          throw new TidemarkError('INVALID_ARGUMENT', `table or view ${name} already exists`, {
+            details: { mysqlErrno: 1050 },
           });
-        return col.name;
-      });
-      if (this.meta?.has(`index:${tname}:${name}`)) {
-        throw new TidemarkError('INVALID_ARGUMENT', `duplicate index name ${name}`, {
-          details: { mysqlErrno: 1061 },
-        });
-      }
-      const unique = String(ast.index_type ?? '').toLowerCase() === 'unique';
-      if (unique) {
-        const t2: SqlTable = { ...t, unique: [...t.unique, cols] };
-        await this.checkExistingUnique(t2, cols);
-        await this.putMeta(t2, metaKey(t2));
-      }
-      const idx: SqlIndex = { kind: 'index', name, table: tname, columns: cols, unique };
-      await this.putMeta(idx, metaKey(idx));
-      return none;
-    }
-    if (ast.type === 'drop' && kw === 'index') {
-      const name = String(ast.name?.column ?? ast.name);
-      let tname: string;
-      if (ast.table === null || ast.table === undefined) {
-        // Without ON: the index of that name, if exactly one table has one.
-        const owners = [...(this.meta?.values() ?? [])].filter((m) => m.kind === 'index' && m.name === name);
-        if (owners.length > 1) {
+        }
+        const text = ast.query.text;
+        // Check it plans now, as the catalog will be (this view replaced), so that a broken view, or
+        // one reaching itself, is refused at creation.
+        const query = viewQuery(text);
+        const next: PlanCatalog = {
+          table: (n) => this.table(n),
+          view: (n) => (n === name ? { query } : this.view(n)),
+          estimatedRows: (n) => this.estimatedRows(n),
+        };
+        const planned = plannerFor(next, query).select(query);
+        if (ast.columns !== undefined && ast.columns.length !== planned.names.length) {
           throw new TidemarkError(
             'INVALID_ARGUMENT',
-            `several tables have an index ${name}: say which with ON`,
+            'the view column list and the SELECT differ in length',
+            {
+              details: { mysqlErrno: 1353 },
+            },
           );
         }
-        tname = owners.length === 1 ? (owners[0] as SqlIndex).table : '';
-      } else tname = tableNameOf(ast.table);
-      const m = this.meta?.get(`index:${tname}:${name}`);
-      if (m === undefined || m.kind !== 'index') {
-        throw new TidemarkError('NOT_FOUND', `unknown index ${name} on ${tname}`, {
-          details: { mysqlErrno: 1091 },
-        });
+        const view: SqlView = {
+          kind: 'view',
+          name,
+          sql: text,
+          ...(ast.columns !== undefined ? { columns: ast.columns } : {}),
+        };
+        await this.putMeta(view, metaKey(view));
+        return none;
       }
-      if (m.unique) {
+      case 'dropView':
+        await this.dropEach(ast.views, ast.ifExists, 'view', (name) =>
+          this.putMeta(undefined, `view:${name}`),
+        );
+        return none;
+      case 'createIndex': {
+        const tname = ast.table.name;
         const t = this.targetTable(tname);
-        const t2: SqlTable = { ...t, unique: t.unique.filter((u) => u.join(',') !== m.columns.join(',')) };
-        await this.putMeta(t2, metaKey(t2));
+        const name = ast.name;
+        const cols: string[] = ast.parts.map((part) => {
+          const n = part.column.toLowerCase();
+          const col = t.columns.find((x) => x.name.toLowerCase() === n);
+          if (col === undefined)
+            throw new TidemarkError('SCHEMA', `unknown column ${part.column} in ${tname}`, {
+              details: { mysqlErrno: 1072 },
+            });
+          return col.name;
+        });
+        if (this.meta?.has(`index:${tname}:${name}`)) {
+          throw new TidemarkError('INVALID_ARGUMENT', `duplicate index name ${name}`, {
+            details: { mysqlErrno: 1061 },
+          });
+        }
+        if (ast.unique) {
+          const t2: SqlTable = { ...t, unique: [...t.unique, cols] };
+          await this.checkExistingUnique(t2, cols);
+          await this.putMeta(t2, metaKey(t2));
+        }
+        const idx: SqlIndex = { kind: 'index', name, table: tname, columns: cols, unique: ast.unique };
+        await this.putMeta(idx, metaKey(idx));
+        return none;
       }
-      await this.putMeta(undefined, metaKey(m));
-      return none;
+      case 'dropIndex': {
+        const name = ast.name;
+        let tname: string;
+        if (ast.table === undefined) {
+          // Without ON: the index of that name, if exactly one table has one.
+          const owners = [...(this.meta?.values() ?? [])].filter(
+            (m) => m.kind === 'index' && m.name === name,
+          );
+          if (owners.length > 1) {
+            throw new TidemarkError(
+              'INVALID_ARGUMENT',
+              `several tables have an index ${name}: say which with ON`,
+            );
+          }
+          tname = owners.length === 1 ? (owners[0] as SqlIndex).table : '';
+        } else tname = ast.table.name;
+        const m = this.meta?.get(`index:${tname}:${name}`);
+        if (m === undefined || m.kind !== 'index') {
+          throw new TidemarkError('NOT_FOUND', `unknown index ${name} on ${tname}`, {
+            details: { mysqlErrno: 1091 },
+          });
+        }
+        if (m.unique) {
+          const t = this.targetTable(tname);
+          const t2: SqlTable = { ...t, unique: t.unique.filter((u) => u.join(',') !== m.columns.join(',')) };
+          await this.putMeta(t2, metaKey(t2));
+        }
+        await this.putMeta(undefined, metaKey(m));
+        return none;
+      }
     }
-    void sql;
-    throw unsupported(`${String(ast.type).toUpperCase()} ${kw.toUpperCase()}`);
+    throw unsupported(ddlName(ast));
   }
 
   /** DROP TABLE/VIEW [IF EXISTS] a, b: each dropped in turn; a missing one is NOT_FOUND unless IF EXISTS. */
   private async dropEach(
-    ast: Ast,
+    names: readonly A.TableName[],
+    ifExists: boolean,
     kind: 'table' | 'view',
     drop: (name: string) => Promise<void>,
   ): Promise<void> {
-    for (const n of ast.name as Ast[]) {
-      const name = tableNameOf(n);
+    for (const n of names) {
+      const name = n.name;
       if ((kind === 'table' ? this.table(name) : this.view(name)) === undefined) {
-        if (ast.prefix === 'if exists') continue;
+        if (ifExists) continue;
         throw new TidemarkError('NOT_FOUND', `unknown ${kind} ${name}`, {
           details: { table: name, mysqlErrno: 1051 },
         });
@@ -1023,77 +1100,74 @@ export class SqlEngine implements PlanCatalog {
     });
   }
 
-  private async createTable(ast: Ast): Promise<void> {
-    const name = tableNameOf(ast.table?.[0] ?? ast.table);
+  private async createTable(ast: A.CreateTableStatement): Promise<void> {
+    const name = ast.table.name;
     if (this.table(name) !== undefined || this.view(name) !== undefined || name === META_TABLE) {
-      if (ast.if_not_exists) return;
+      if (ast.ifNotExists) return;
       throw new TidemarkError('INVALID_ARGUMENT', `table ${name} already exists`, {
         details: { table: name, mysqlErrno: 1050 },
       });
     }
-    if (ast.query_expr || ast.as || ast.like) throw unsupported('CREATE TABLE ... AS/LIKE');
+    if (ast.as !== undefined || ast.like !== undefined) throw unsupported('CREATE TABLE ... AS/LIKE');
+    if (ast.temporary) throw unsupported('CREATE TEMPORARY TABLE');
     const columns: SqlColumn[] = [];
     let primaryKey: string[] = [];
     const unique: string[][] = [];
-    const colNames = (defs: Ast[]): string[] =>
-      defs.map((d) => {
-        const n = String(d.column ?? d).toLowerCase();
+    const colNames = (parts: readonly A.KeyPart[]): string[] =>
+      parts.map((d) => {
+        const n = d.column.toLowerCase();
         const c = columns.find((x) => x.name.toLowerCase() === n);
         if (c === undefined)
-          throw new TidemarkError('SCHEMA', `unknown column ${n} in a key`, {
+          throw new TidemarkError('SCHEMA', `unknown column ${d.column} in a key`, {
             details: { mysqlErrno: 1072 },
           });
         return c.name;
       });
-    for (const d of ast.create_definitions ?? []) {
-      if (d.resource === 'column') {
-        const cname = String(d.column?.column ?? d.column);
-        if (columns.some((c) => c.name.toLowerCase() === cname.toLowerCase())) {
-          throw new TidemarkError('SCHEMA', `column ${cname} declared twice`, {
-            details: { mysqlErrno: 1060 },
-          });
-        }
-        const def = d.definition ?? {};
-        const sqlType = String(def.dataType ?? '').toUpperCase();
-        const type = columnTypeOf(sqlType);
-        const col: SqlColumn = { name: cname, sqlType, type, nullable: d.nullable?.type !== 'not null' };
-        if ((sqlType === 'VARCHAR' || sqlType === 'CHAR') && def.length !== undefined)
-          col.length = Number(def.length);
-        if ((sqlType === 'DECIMAL' || sqlType === 'NUMERIC') && def.length !== undefined)
-          col.scale = Number(def.scale ?? 0);
-        if (d.auto_increment) {
-          if (type !== 'int32' && type !== 'int64')
-            throw new TidemarkError('SCHEMA', `AUTO_INCREMENT column ${cname} must be an integer`);
-          col.autoIncrement = true;
-        }
-        const dv = d.default_val?.value;
-        if (dv !== undefined && dv !== null) {
-          const v = this.defaultOf(dv);
-          col.default = v === null ? null : v instanceof Date ? { date: v.getTime() } : v;
-          if (v !== null && v !== 'CURRENT_TIMESTAMP') coerce({ name } as SqlTable, col, v);
-        }
-        if (d.primary_key) {
-          if (primaryKey.length > 0)
-            throw new TidemarkError('SCHEMA', 'multiple primary keys defined', {
-              details: { mysqlErrno: 1068 },
-            });
-          primaryKey = [cname];
-        }
-        if (d.unique || d.unique_key) unique.push([cname]);
-        columns.push(col);
-      } else if (d.resource === 'constraint') {
-        const kind = String(d.constraint_type ?? '').toLowerCase();
-        if (kind === 'primary key') {
-          if (primaryKey.length > 0)
-            throw new TidemarkError('SCHEMA', 'multiple primary keys defined', {
-              details: { mysqlErrno: 1068 },
-            });
-          primaryKey = colNames(d.definition);
-        } else if (kind.startsWith('unique')) unique.push(colNames(d.definition));
-        else if (kind === 'foreign key' || kind === 'check') throw unsupported(kind.toUpperCase());
-      } else if (d.resource === 'index') {
-        // A plain INDEX/KEY in CREATE TABLE: accepted, not used (see the README).
+    const onePrimary = (cols: string[]): void => {
+      if (primaryKey.length > 0)
+        throw new TidemarkError('SCHEMA', 'multiple primary keys defined', {
+          details: { mysqlErrno: 1068 },
+        });
+      primaryKey = cols;
+    };
+    for (const d of ast.columns) {
+      const cname = d.name;
+      if (columns.some((c) => c.name.toLowerCase() === cname.toLowerCase())) {
+        throw new TidemarkError('SCHEMA', `column ${cname} declared twice`, {
+          details: { mysqlErrno: 1060 },
+        });
       }
+      if (d.generated !== undefined) throw unsupported('generated columns');
+      if (d.references !== undefined) throw unsupported('FOREIGN KEY');
+      if (d.check !== undefined) throw unsupported('CHECK');
+      const sqlType = d.type.name;
+      const type = columnTypeOf(sqlType);
+      const col: SqlColumn = { name: cname, sqlType, type, nullable: d.nullable !== false };
+      if ((sqlType === 'VARCHAR' || sqlType === 'CHAR') && d.type.length !== undefined)
+        col.length = d.type.length;
+      if ((sqlType === 'DECIMAL' || sqlType === 'NUMERIC') && d.type.length !== undefined)
+        col.scale = d.type.scale ?? 0;
+      if (d.autoIncrement) {
+        if (type !== 'int32' && type !== 'int64')
+          throw new TidemarkError('SCHEMA', `AUTO_INCREMENT column ${cname} must be an integer`);
+        col.autoIncrement = true;
+      }
+      if (d.default !== undefined && d.default.kind !== 'null') {
+        const v = this.defaultOf(d.default);
+        col.default = v === null ? null : v instanceof Date ? { date: v.getTime() } : v;
+        if (v !== null && v !== 'CURRENT_TIMESTAMP') coerce({ name } as SqlTable, col, v);
+      } else if (d.default !== undefined) col.default = null;
+      if (d.primaryKey) onePrimary([cname]);
+      if (d.unique) unique.push([cname]);
+      columns.push(col);
+    }
+    for (const c of ast.constraints) {
+      if (c.kind === 'primary') onePrimary(colNames(c.parts));
+      else if (c.kind === 'unique') unique.push(colNames(c.parts));
+      else if (c.kind === 'foreign') throw unsupported('FOREIGN KEY');
+      else if (c.kind === 'check') throw unsupported('CHECK');
+      // A plain INDEX/KEY in CREATE TABLE: accepted, not used (see the README).
+      else colNames(c.parts);
     }
     if (columns.length === 0) throw new TidemarkError('SCHEMA', 'a table needs at least one column');
     for (const k of primaryKey) {
@@ -1106,38 +1180,76 @@ export class SqlEngine implements PlanCatalog {
     await this.putMeta(t, metaKey(t));
   }
 
-  private defaultOf(dv: Ast): SqlValue | 'CURRENT_TIMESTAMP' {
-    const t = String(dv.type);
-    if (t === 'function' || dv.type === 'origin' || String(dv.value).toUpperCase() === 'CURRENT_TIMESTAMP') {
-      const n = String(dv.name?.name?.[0]?.value ?? dv.value ?? '').toUpperCase();
-      if (n === 'CURRENT_TIMESTAMP' || n === 'NOW') return 'CURRENT_TIMESTAMP';
-    }
-    const planner = new Planner(this, dv);
-    const e: Expr = planner.expr(dv, {
-      resolver: { resolve: () => undefined },
-      parent: undefined,
-      parentUses: new Set(),
-    });
+  /** A column's DEFAULT: a constant, or the string 'CURRENT_TIMESTAMP' for the time of each insert. */
+  private defaultOf(dv: A.Expr): SqlValue {
+    if (dv.kind === 'call' && dv.args.length === 0 && NOW_NAMES.has(dv.name.toUpperCase()))
+      return 'CURRENT_TIMESTAMP';
+    const m = mentions();
+    mentionExpr(dv, m);
+    const e: Expr = new Planner(this, m).expr(dv, constantLevel());
     if (!e.constant || e.subs.length > 0) throw unsupported('a DEFAULT that is not a constant');
     const c = e.ev({ len: 1, cols: [] }, {} as Ctx);
     return getv(c, 0);
   }
 }
 
-/** An expression with references to the assigned columns replaced by what they were assigned. */
-function substituteColumns(ast: Ast, assigned: ReadonlyMap<string, Ast>, table: string): Ast {
-  if (assigned.size === 0 || ast === null || typeof ast !== 'object') return ast;
-  if (Array.isArray(ast)) return ast.map((a) => substituteColumns(a, assigned, table));
-  // Subqueries see the row as it was (their columns are their own).
-  if (ast.ast !== undefined && ast.type === undefined) return ast;
-  if (ast.type === 'column_ref' && typeof ast.column === 'string') {
-    const qualified = ast.table !== null && ast.table !== undefined;
-    const to = assigned.get(ast.column.toLowerCase());
-    if (to !== undefined && (!qualified || String(ast.table) === table)) return to;
-    return ast;
+/** Names of the current time a DEFAULT may give: the column then defaults to the time of each insert. */
+const NOW_NAMES = new Set(['CURRENT_TIMESTAMP', 'NOW', 'LOCALTIMESTAMP', 'LOCALTIME']);
+
+/** A view's stored text as a query. */
+function viewQuery(sql: string): A.Query {
+  const s = parseSql(sql).statements[0]!;
+  if (s.kind !== 'select')
+    throw new TidemarkError('CORRUPTION', `a view's text is not a query: ${sql.slice(0, 80)}`);
+  return s.query;
+}
+
+/** A planner for one query, reading the columns the query mentions. */
+function plannerFor(catalog: PlanCatalog, query: A.Query): Planner {
+  const m = mentions();
+  mentionQuery(query, m);
+  return new Planner(catalog, m);
+}
+
+/** How an unsupported DDL statement is named in its error. */
+function ddlName(ast: A.Statement): string {
+  switch (ast.kind) {
+    case 'alterTable':
+      return 'ALTER TABLE';
+    case 'truncate':
+      return 'TRUNCATE';
+    case 'createDatabase':
+      return 'CREATE DATABASE';
+    case 'dropDatabase':
+      return 'DROP DATABASE';
   }
+  return ast.kind;
+}
+
+/** An expression with references to the assigned columns replaced by what they were assigned. */
+function substituteColumns(e: A.Expr, assigned: ReadonlyMap<string, A.Expr>, table: string): A.Expr {
+  if (assigned.size === 0) return e;
+  if (e.kind === 'column') {
+    const to = assigned.get(e.name.toLowerCase());
+    if (to !== undefined && (e.table === undefined || e.table.toLowerCase() === table.toLowerCase()))
+      return to;
+    return e;
+  }
+  // Subqueries see the row as it was (their columns are their own): only this level's nodes change.
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(ast)) out[k] = substituteColumns(ast[k], assigned, table);
+  for (const [k, v] of Object.entries(e)) out[k] = substituteValue(v, assigned, table);
+  return out as unknown as A.Expr;
+}
+
+function substituteValue(v: unknown, assigned: ReadonlyMap<string, A.Expr>, table: string): unknown {
+  if (Array.isArray(v)) return v.map((x) => substituteValue(x, assigned, table));
+  if (v === null || typeof v !== 'object') return v;
+  const kind = (v as { kind?: string }).kind;
+  if (kind === 'query') return v;
+  if (kind !== undefined) return substituteColumns(v as A.Expr, assigned, table);
+  // { when, then } of CASE and { expr, desc } of GROUP_CONCAT's ORDER BY.
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = substituteValue(x, assigned, table);
   return out;
 }
 
@@ -1257,9 +1369,6 @@ function coerce(t: SqlTable, c: SqlColumn, v: SqlValue): unknown {
   }
 }
 
-/** What may be a statement `sessionStatement` answers (SET ..., SHOW ...): a cheap first test. */
-const SESSION_STATEMENT = /^\s*(?:SET|SHOW)\s/i;
-
 /** A connection's state: its explicit transaction, if BEGIN opened one. */
 export class SqlSession {
   private tx: Transaction | undefined;
@@ -1281,19 +1390,6 @@ export class SqlSession {
 
   /** Run SQL (one or more statements; the last one's result is returned). */
   async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
-    const pieces = this.pieces(sql);
-    if (pieces !== undefined) {
-      const all = await this.runPieces(sql, pieces, params);
-      return all[all.length - 1]!;
-    }
-    // Statements about the session that MySQL clients send and the grammar lacks.
-    if (typeof sql === 'string' && SESSION_STATEMENT.test(sql)) {
-      const special = await this.sessionStatement(sql);
-      if (special !== undefined) {
-        this.engine.counters.statements++;
-        return special;
-      }
-    }
     const p = this.engine.prepare(sql);
     const values = bindParams(p, params);
     // A single point read, the most frequent statement there is: straight to the lookup.
@@ -1327,49 +1423,8 @@ export class SqlSession {
     params: readonly unknown[] = [],
     each?: (r: QueryResult, i: number) => void,
   ): Promise<QueryResult[]> {
-    const pieces = this.pieces(sql);
-    if (pieces !== undefined) return this.runPieces(sql, pieces, params, each);
     const p = this.engine.prepare(sql);
     return this.run(p, bindParams(p, params), sql, each);
-  }
-
-  /**
-   * The statements of a text of several, one of which may be a session statement (SET NAMES ...,
-   * SHOW VARIABLES ...) that the grammar lacks: those run one at a time. Undefined otherwise.
-   */
-  private pieces(sql: string): StatementText[] | undefined {
-    if (typeof sql !== 'string' || !sql.includes(';')) return undefined;
-    const pieces = allStatements(sql);
-    if (pieces.length < 2 || !pieces.some((p) => SESSION_STATEMENT.test(p.text))) return undefined;
-    return pieces;
-  }
-
-  /** Statements one at a time, the parameters shared out by their placeholders. */
-  private async runPieces(
-    sql: string,
-    pieces: StatementText[],
-    params: readonly unknown[],
-    each?: (r: QueryResult, i: number) => void,
-  ): Promise<QueryResult[]> {
-    const counts = pieces.map((p) => rewrite(p.text).params);
-    checkCount(
-      counts.reduce((a, b) => a + b, 0),
-      checkParams(params),
-    );
-    const results: QueryResult[] = [];
-    let at = 0;
-    for (let k = 0; k < pieces.length; k++) {
-      let r: QueryResult;
-      try {
-        r = await this.query(pieces[k]!.text, params.slice(at, at + counts[k]!));
-      } catch (e) {
-        throw inWholeText(e, sql, pieces[k]!.at);
-      }
-      at += counts[k]!;
-      results.push(r);
-      each?.(r, k);
-    }
-    return results;
   }
 
   private async run(
@@ -1404,52 +1459,65 @@ export class SqlSession {
     params: readonly SqlValue[],
     sql: string,
   ): Promise<QueryResult> {
-    const ast = p.statements[i];
+    const ast = p.statements[i]!;
     const none: QueryResult = { columns: [], rows: [], affectedRows: 0 };
-    if (ast.type === 'set') return this.set(ast, params);
-    if (ast.type === 'show' || ast.type === 'desc') return this.engine.show(ast, this.info);
-    if (ast.type === 'use') {
-      const db = String(ast.db);
-      if (db !== this.info.database) {
-        throw new TidemarkError(
-          'NOT_FOUND',
-          `unknown database ${db} (this server has one: ${this.info.database})`,
-          {
-            details: { mysqlErrno: 1049 },
-          },
-        );
-      }
-      return none;
-    }
-    // With autocommit off, the first statement opens a transaction that COMMIT or ROLLBACK ends.
-    if (!this.autocommit && this.tx === undefined && ast.type !== 'transaction' && !isDdl(ast)) {
-      this.tx = this.engine.host._begin();
-    }
-    if (ast.type === 'transaction') {
-      const action = String(ast.expr?.action?.value ?? '').toLowerCase();
-      if (action === 'begin' || action === 'start') {
+    switch (ast.kind) {
+      case 'set':
+        return this.set(ast, params);
+      case 'setNames':
+        for (const v of ['character_set_client', 'character_set_connection', 'character_set_results'])
+          this.info.system.set(v, (ast.charset ?? 'utf8mb4').toLowerCase());
+        if (ast.collation !== undefined)
+          this.info.system.set('collation_connection', ast.collation.toLowerCase());
+        return none;
+      case 'setTransaction':
+        // Snapshot isolation gives every level MySQL has but SERIALIZABLE.
+        if (ast.isolation === 'SERIALIZABLE')
+          throw unsupported('SERIALIZABLE (transactions are snapshot-isolated)');
+        if (ast.isolation !== undefined) this.info.system.set('transaction_isolation', ast.isolation);
+        return none;
+      case 'show':
+      case 'describe':
+        return this.engine.show(ast, this.info);
+      case 'use':
+        if (ast.database !== this.info.database) {
+          throw new TidemarkError(
+            'NOT_FOUND',
+            `unknown database ${ast.database} (this server has one: ${this.info.database})`,
+            {
+              details: { mysqlErrno: 1049 },
+            },
+          );
+        }
+        return none;
+      case 'begin':
         if (this.inTransaction) await this.commit();
         this.tx = this.engine.host._begin();
         return none;
-      }
-      if (action === 'commit') {
+      case 'commit':
         await this.commit();
         return none;
-      }
-      if (action === 'rollback') {
+      case 'rollback':
+        if (ast.savepoint !== undefined) throw unsupported('savepoints');
         if (this.tx !== undefined) this.engine.host._rollback(this.tx, 'rolled back by ROLLBACK');
         this.tx = undefined;
         return none;
-      }
-      throw unsupported(`${action.toUpperCase()}`);
+      case 'savepoint':
+      case 'releaseSavepoint':
+        throw unsupported('savepoints');
+      case 'lockTables':
+      case 'unlockTables':
+        throw unsupported(ast.kind === 'lockTables' ? 'LOCK TABLES' : 'UNLOCK TABLES');
     }
     if (isDdl(ast)) {
       if (p.params > 0)
         throw new TidemarkError('INVALID_ARGUMENT', 'placeholders (?) are not allowed in DDL');
       // MySQL commits an open transaction before DDL.
       if (this.tx !== undefined) await this.commit();
-      return this.engine.ddl(ast, sql);
+      return this.engine.ddl(ast);
     }
+    // With autocommit off, the first statement opens a transaction that COMMIT or ROLLBACK ends.
+    if (!this.autocommit && this.tx === undefined) this.tx = this.engine.host._begin();
     if (this.tx !== undefined && this.tx.state !== 'active') {
       const reason = this.tx.endReason ?? this.tx.state;
       this.tx = undefined;
@@ -1478,16 +1546,17 @@ export class SqlSession {
   }
 
   /** SET [SESSION|GLOBAL] name = value, @user = value, autocommit = 0|1. */
-  private async set(ast: Ast, params: readonly SqlValue[]): Promise<QueryResult> {
-    for (const a of ast.expr ?? []) {
-      const left = a.left;
-      const name = [left?.name, ...(left?.members ?? [])]
-        .map(String)
-        .filter((n) => n !== 'session' && n !== 'global')
-        .join('.')
-        .toLowerCase();
-      const value = await this.engine.constant(a.right, params, this.info);
-      if (left?.prefix === '@') {
+  private async set(
+    ast: { assignments: A.SetAssignment[] },
+    params: readonly SqlValue[],
+  ): Promise<QueryResult> {
+    for (const a of ast.assignments) {
+      const name = a.target.name.toLowerCase();
+      const value =
+        a.value.kind === 'default'
+          ? (systemVariables().get(name) ?? null)
+          : await this.engine.constant(a.value, params, this.info);
+      if (!a.target.system) {
         this.info.user.set(name, value);
         continue;
       }
@@ -1503,43 +1572,6 @@ export class SqlSession {
       this.info.system.set(name, value);
     }
     return { columns: [], rows: [], affectedRows: 0 };
-  }
-
-  /** SET NAMES, SHOW VARIABLES, SHOW WARNINGS and the like: undefined for anything else. */
-  private async sessionStatement(sql: string): Promise<QueryResult | undefined> {
-    const ok: QueryResult = { columns: [], rows: [], affectedRows: 0 };
-    const text = sql.trim().replace(/;\s*$/, '');
-    if (!/^(SET|SHOW)\s/i.test(text)) return undefined;
-    let m = /^SET\s+(?:NAMES|CHARACTER\s+SET|CHARSET)\s+'?([A-Za-z0-9_]+)'?/i.exec(text);
-    if (m !== null) {
-      for (const v of ['character_set_client', 'character_set_connection', 'character_set_results'])
-        this.info.system.set(v, m[1]!.toLowerCase());
-      return ok;
-    }
-    m = /^SHOW\s+(?:SESSION\s+|GLOBAL\s+)?VARIABLES(?:\s+LIKE\s+'([^']*)')?$/i.exec(text);
-    if (m !== null) {
-      const like = m[1] !== undefined ? likeRegex(m[1]) : undefined;
-      const rows = [...this.info.system.entries()]
-        .filter(([k]) => like === undefined || like.test(k))
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([k, v]) => [k, v === null ? null : toText(v)]);
-      return { columns: ['Variable_name', 'Value'], rows, affectedRows: 0 };
-    }
-    if (/^SHOW\s+(?:COUNT\(\*\)\s+)?(WARNINGS|ERRORS)$/i.test(text)) {
-      return { columns: ['Level', 'Code', 'Message'], rows: [], affectedRows: 0 };
-    }
-    if (/^SHOW\s+(?:SESSION\s+|GLOBAL\s+)?STATUS(?:\s+LIKE\s+'[^']*')?$/i.test(text)) {
-      return { columns: ['Variable_name', 'Value'], rows: [], affectedRows: 0 };
-    }
-    m = /^SHOW\s+CREATE\s+TABLE\s+`?([A-Za-z_][A-Za-z0-9_]*)`?$/i.exec(text);
-    if (m !== null) {
-      const create = await this.engine.createStatement(m[1]!);
-      if (create === undefined) {
-        throw new TidemarkError('NOT_FOUND', `unknown table ${m[1]}`, { details: { mysqlErrno: 1146 } });
-      }
-      return { columns: ['Table', 'Create Table'], rows: [[m[1], create]], affectedRows: 0 };
-    }
-    return undefined;
   }
 
   private async commit(): Promise<void> {
@@ -1567,11 +1599,11 @@ export async function queryInTransaction(
   const values = bindParams(p, params);
   let result: QueryResult = { columns: [], rows: [], affectedRows: 0 };
   for (let i = 0; i < p.statements.length; i++) {
-    const ast = p.statements[i];
-    if (ast.type === 'transaction' || isDdl(ast)) {
+    const ast = p.statements[i]!;
+    if (ast.kind === 'begin' || ast.kind === 'commit' || ast.kind === 'rollback' || isDdl(ast)) {
       throw new TidemarkError(
         'INVALID_ARGUMENT',
-        `${String(ast.type).toUpperCase()} is not allowed in tx.query: the transaction belongs to db.transaction`,
+        `${isDdl(ast) ? 'DDL' : ast.kind.toUpperCase()} is not allowed in tx.query: the transaction belongs to db.transaction`,
       );
     }
     engine.counters.statements++;
@@ -1621,8 +1653,21 @@ function checkParams(params: readonly unknown[]): SqlValue[] {
   });
 }
 
-function isDdl(ast: Ast): boolean {
-  return ast.type === 'create' || ast.type === 'drop' || ast.type === 'alter' || ast.type === 'truncate';
+const DDL_KINDS = new Set([
+  'createTable',
+  'dropTable',
+  'createView',
+  'dropView',
+  'createIndex',
+  'dropIndex',
+  'alterTable',
+  'truncate',
+  'createDatabase',
+  'dropDatabase',
+]);
+
+function isDdl(ast: A.Statement): boolean {
+  return DDL_KINDS.has(ast.kind);
 }
 
 /** The system variables a MySQL client may ask for, and what they hold here. */

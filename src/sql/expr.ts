@@ -376,6 +376,22 @@ export function inList(l: Expr, list: readonly Expr[], negated: boolean): Expr {
   );
 }
 
+/**
+ * x op ALL (values): 1 when every comparison holds (also when there are none), 0 when one fails,
+ * else NULL. x op ANY (values): 1 when one holds, 0 when none can (also when there are none), else
+ * NULL.
+ */
+function quantified(kind: 'all' | 'any', op: string, x: SqlValue, values: readonly SqlValue[]): SqlValue {
+  let sawNull = false;
+  for (const v of values) {
+    const c = compareOp(op, x, v);
+    if (c === null) sawNull = true;
+    else if ((c === 1) !== (kind === 'all')) return kind === 'all' ? 0 : 1;
+  }
+  if (sawNull) return null;
+  return kind === 'all' ? 1 : 0;
+}
+
 /** x IN (values): true, false, or null (no match and a NULL among them or x NULL). */
 function membership(x: SqlValue, vals: readonly SqlValue[]): boolean | null {
   if (vals.length === 0) return false;
@@ -517,7 +533,8 @@ export function cast(e: Expr, target: string, scale: number | undefined): Expr {
 
 // ---- subqueries ----
 
-type SubKind = 'scalar' | 'exists' | 'in';
+/** Scalar, EXISTS, IN, and comparisons with ALL or ANY (`x > ALL (subquery)`). */
+type SubKind = 'scalar' | 'exists' | 'in' | 'all' | 'any';
 
 /**
  * A subquery in an expression. `refs`: the columns of the enclosing row it reads (its results are
@@ -532,9 +549,11 @@ export class SubqueryExpr implements Expr {
     readonly kind: SubKind,
     readonly plan: Runnable,
     readonly refs: readonly number[],
-    /** For IN: the left operand; for EXISTS/IN: whether negated. */
+    /** For IN, ALL and ANY: the left operand; for EXISTS/IN: whether negated. */
     readonly lhs: Expr | undefined,
     readonly negated: boolean,
+    /** For ALL and ANY: the comparison. */
+    readonly op: string = '=',
   ) {
     this.subs = [...(lhs?.subs ?? []), this];
     const inner = `(subquery)`;
@@ -543,7 +562,9 @@ export class SubqueryExpr implements Expr {
         ? inner
         : kind === 'exists'
           ? `${negated ? 'NOT ' : ''}EXISTS ${inner}`
-          : `${lhs!.text} ${negated ? 'NOT ' : ''}IN ${inner}`;
+          : kind === 'in'
+            ? `${lhs!.text} ${negated ? 'NOT ' : ''}IN ${inner}`
+            : `${lhs!.text} ${op} ${kind.toUpperCase()} ${inner}`;
   }
 
   /** Run the subquery for every row of `b` (once per distinct correlated values), for `ev`. */
@@ -627,6 +648,11 @@ export class SubqueryExpr implements Expr {
     }
     const l = this.lhs!.ev(b, ctx);
     const out = new Array<SqlValue>(n);
+    if (this.kind === 'all' || this.kind === 'any') {
+      for (let i = 0; i < n; i++)
+        out[i] = quantified(this.kind, this.op, getv(l, i), (at(i) as { values: SqlValue[] }).values);
+      return anyCol(out);
+    }
     for (let i = 0; i < n; i++) {
       const s = at(i) as { values: SqlValue[]; keys: Set<string>; hasNull: boolean };
       const x = getv(l, i);

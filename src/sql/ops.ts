@@ -35,7 +35,7 @@ export interface Op extends Runnable {
   rows?(ctx: Ctx): Promise<SqlValue[][]>;
 }
 
-function indent(lines: string[]): string[] {
+export function indent(lines: string[]): string[] {
   return lines.map((l) => `  ${l}`);
 }
 
@@ -521,7 +521,8 @@ export class Limit implements Op {
   }
 }
 
-function rowKey(b: Batch, i: number, width: number): string {
+/** A row's values as one key: equal for rows DISTINCT and set operations take as equal (NULLs too). */
+export function rowKey(b: Batch, i: number, width: number): string {
   let k = '';
   for (let c = 0; c < width; c++) k += `${hashKey(getv(b.cols[c]!, i))}\u0001`;
   return k;

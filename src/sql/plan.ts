@@ -1,38 +1,32 @@
 /**
- * The binder and planner: a SELECT's syntax tree to a tree of operators. Names are resolved here
- * (columns case-insensitively, through enclosing queries for correlated subqueries); WHERE and ON
- * conditions are split at AND and pushed to the table they read (where conditions on the primary
- * key become a point read or a key range) or to the join they connect (equalities become hash-join
- * keys); aggregates and GROUP BY become a hash aggregation.
+ * The planner: a query's syntax tree to a tree of operators. Names are resolved by the binder
+ * (`bind.ts`); here the FROM clause is planned (the inner joins of a level ordered by cost,
+ * `joins.ts`; LEFT and RIGHT JOINs kept as groups; USING and NATURAL joins merged), WHERE and ON
+ * conditions split at AND and placed as low as they can go (conditions on a table's key become a
+ * point read or a key range), aggregates and GROUP BY become a hash aggregation, and set operations,
+ * ORDER BY and LIMIT go on top.
  */
 import { TidemarkError } from '../errors.js';
-import type { Ast } from './parse.js';
-import { DISTINCT_PREFIX, PARAM_PREFIX } from './parse.js';
-import { ROWID, TUPLE_KEY, type SqlTable } from './catalog.js';
 import {
-  arithmetic,
-  between,
-  call,
-  caseWhen,
-  cast,
-  columnRef,
-  comparison,
-  inList,
-  isNull,
-  isTruth,
-  like,
-  literal,
-  logical,
-  negate,
-  not,
-  outerRef,
-  param,
-  rowwise,
-  SubqueryExpr,
-  sessionFact,
-  variable,
-  type Expr,
-} from './expr.js';
+  conjuncts,
+  constantLevel,
+  ExprBinder,
+  hasAggregate,
+  hasSubquery,
+  LayoutResolver,
+  mentionQuery,
+  unknownColumn,
+  unsupported,
+  walk,
+  type ColInfo,
+  type Level,
+  type Mentions,
+  type Resolver,
+  type SubqueryKind,
+} from './bind.js';
+import { ROWID, TUPLE_KEY, type SqlTable } from './catalog.js';
+import { columnRef, logical, rowwise, SubqueryExpr, type Expr } from './expr.js';
+import { orderJoins, type JoinCond, type JoinTree } from './joins.js';
 import {
   Aggregate,
   Derived,
@@ -52,370 +46,253 @@ import {
   type Op,
   type SortKey,
 } from './ops.js';
-import { parseDate, toNumber } from './values.js';
+import type * as A from './parser/ast.js';
+import { SetOperation } from './setops.js';
+import { hashKey, toText } from './values.js';
 
-/** What the planner needs from the engine: tables and views by name. */
+/** What the planner needs from the engine: tables and views by name, and their sizes. */
 export interface PlanCatalog {
   table(name: string): SqlTable | undefined;
-  /** A view's parsed SELECT, or undefined. */
-  view(name: string): { ast: Ast; columns?: string[] } | undefined;
-}
-
-export function unsupported(what: string): TidemarkError {
-  return new TidemarkError('INVALID_ARGUMENT', `${what} is not supported`, {
-    details: { unsupported: what },
-  });
-}
-
-function unknownColumn(name: string): TidemarkError {
-  return new TidemarkError('SCHEMA', `unknown column ${name}`, {
-    details: { column: name, mysqlErrno: 1054 },
-  });
-}
-
-interface ColInfo {
-  /** The table alias it comes from (undefined for computed columns). */
-  table: string | undefined;
-  name: string;
-}
-
-/** Name resolution within one layout of columns. */
-interface Resolver {
-  /** Index of the column, undefined when absent; throws when ambiguous. */
-  resolve(table: string | undefined, name: string): number | undefined;
-  /** A replacement for a whole expression (aggregates and GROUP BY expressions after grouping). */
-  intercept?(ast: Ast, level: Level): Expr | undefined;
-}
-
-class LayoutResolver implements Resolver {
-  constructor(readonly cols: readonly ColInfo[]) {}
-  resolve(table: string | undefined, name: string): number | undefined {
-    const lname = name.toLowerCase();
-    let found: number | undefined;
-    for (let i = 0; i < this.cols.length; i++) {
-      const c = this.cols[i]!;
-      if (c.name.toLowerCase() !== lname) continue;
-      if (table !== undefined && c.table?.toLowerCase() !== table.toLowerCase()) continue;
-      if (found !== undefined) {
-        throw new TidemarkError('SCHEMA', `column ${name} is ambiguous`, {
-          details: { column: name, mysqlErrno: 1052 },
-        });
-      }
-      found = i;
-    }
-    return found;
-  }
-}
-
-/** One query level: how names resolve in it, and what of its parent's row it reads. */
-interface Level {
-  resolver: Resolver;
-  parent: Level | undefined;
-  /** Columns of the parent level's current row read by this level (or levels inside it). */
-  parentUses: Set<number>;
-}
-
-function isSubquery(ast: Ast): boolean {
-  return ast !== null && typeof ast === 'object' && ast.ast !== undefined && ast.type === undefined;
-}
-
-/** Undo MySQL string escapes as the parser leaves them. */
-export function unescapeString(raw: string): string {
-  return raw.replace(/''|\\(.)/gs, (m: string, c: string | undefined) => {
-    if (m === "''") return "'";
-    switch (c) {
-      case '0':
-        return '\0';
-      case 'b':
-        return '\b';
-      case 'n':
-        return '\n';
-      case 'r':
-        return '\r';
-      case 't':
-        return '\t';
-      case 'Z':
-        return '\x1a';
-      case '%':
-      case '_':
-        return `\\${c}`;
-      default:
-        return c ?? '';
-    }
-  });
-}
-
-function columnName(ast: Ast): string {
-  const c = ast.column;
-  if (typeof c === 'string') return c;
-  if (c?.expr?.value !== undefined) return String(c.expr.value);
-  throw unsupported('this column reference');
-}
-
-const AGG_NAMES = new Set(['COUNT', 'SUM', 'AVG', 'MIN', 'MAX', 'GROUP_CONCAT', 'TOTAL']);
-
-function functionName(ast: Ast): string {
-  const parts = ast.name?.name;
-  if (Array.isArray(parts)) return parts.map((p: { value: string }) => p.value).join('.');
-  return String(ast.name);
-}
-
-function isAggregate(ast: Ast): boolean {
-  if (ast?.type === 'aggr_func') return true;
-  if (ast?.type === 'function') {
-    const n = functionName(ast).toUpperCase();
-    return n === 'TOTAL' || n.startsWith(DISTINCT_PREFIX.toUpperCase());
-  }
-  return false;
-}
-
-/** Walk an expression tree, not into subqueries. */
-function walk(ast: Ast, visit: (node: Ast) => boolean | void): void {
-  if (ast === null || typeof ast !== 'object') return;
-  if (Array.isArray(ast)) {
-    for (const a of ast) walk(a, visit);
-    return;
-  }
-  if (isSubquery(ast)) {
-    visit(ast);
-    return;
-  }
-  if (visit(ast) === false) return;
-  for (const k of Object.keys(ast)) {
-    const v = ast[k];
-    if (v !== null && typeof v === 'object') walk(v, visit);
-  }
-}
-
-function hasAggregate(ast: Ast): boolean {
-  let found = false;
-  walk(ast, (n) => {
-    if (isAggregate(n)) {
-      found = true;
-      return false;
-    }
-    return undefined;
-  });
-  return found;
-}
-
-function hasSubquery(ast: Ast): boolean {
-  let found = false;
-  walk(ast, (n) => {
-    if (isSubquery(n)) found = true;
-  });
-  return found;
-}
-
-/** Split at AND. */
-function conjuncts(ast: Ast): Ast[] {
-  if (ast === null || ast === undefined) return [];
-  if (ast.type === 'binary_expr' && (ast.operator === 'AND' || ast.operator === '&&'))
-    return [...conjuncts(ast.left), ...conjuncts(ast.right)];
-  return [ast];
-}
-
-/** Every column name an expression tree mentions, subqueries included (for column pruning). */
-function mentionedNames(ast: Ast, out: Set<string>, star: { all: boolean; tables: Set<string> }): void {
-  if (ast === null || typeof ast !== 'object') return;
-  if (Array.isArray(ast)) {
-    for (const a of ast) mentionedNames(a, out, star);
-    return;
-  }
-  if (ast.type === 'column_ref') {
-    const name = typeof ast.column === 'string' ? ast.column : ast.column?.expr?.value;
-    if (name === '*') {
-      if (ast.table === null || ast.table === undefined) star.all = true;
-      else star.tables.add(String(ast.table).toLowerCase());
-    } else if (name !== undefined) out.add(String(name).toLowerCase());
-  }
-  // USING lists and similar come as { type: 'default', value } nodes.
-  if (ast.type === 'default' && typeof ast.value === 'string') out.add(ast.value.toLowerCase());
-  for (const k of Object.keys(ast)) {
-    const v = ast[k];
-    if (v !== null && typeof v === 'object') mentionedNames(v, out, star);
-  }
-}
-
-interface Source {
-  op: Op;
-  cols: ColInfo[];
-  alias: string;
-  /** For a base table: what a scan needs, so conditions can be pushed into it. */
-  table?: SqlTable;
-  join: 'inner' | 'left' | 'cross';
-  on: Ast | undefined;
-  using: string[] | undefined;
+  /** A view's query, or undefined. */
+  view(name: string): { query: A.Query; columns?: string[] } | undefined;
+  /** About how many rows a table holds (join ordering); unknown: a guess is made. */
+  estimatedRows?(name: string): number;
 }
 
 export interface Planned {
   op: Op;
   names: string[];
+  /** About how many rows it gives (join ordering). */
+  rows: number;
 }
 
-/** Plans SELECT statements (and the SELECTs inside other statements). */
-export class Planner {
+export { unsupported };
+
+/** The rows a derived table or view is guessed to give when nothing better is known. */
+const UNKNOWN_ROWS = 1000;
+
+function tooManyColumns(): TidemarkError {
+  return new TidemarkError(
+    'INVALID_ARGUMENT',
+    'the SELECTs of a set operation have different numbers of columns',
+    {
+      details: { mysqlErrno: 1222 },
+    },
+  );
+}
+
+/**
+ * A planned piece of FROM: its operator, where each column of it sits (`layout`), the order
+ * `SELECT *` shows them in (`display`, indexes into layout) and the aliases it holds.
+ */
+interface Rel {
+  op: Op;
+  layout: ColInfo[];
+  display: number[];
+  aliases: string[];
+  rows: number;
+}
+
+/** A unit of an inner-join set, before it is planned. */
+interface Unit {
+  ref: A.TableRef;
+  /** Its columns, as the conditions see them (aliases and names). */
+  cols: ColInfo[];
+  aliases: string[];
+}
+
+/** The fraction of rows a condition on one table is guessed to keep. */
+function selectivity(c: A.Expr): number {
+  switch (c.kind) {
+    case 'binary':
+      if (c.op === '=' || c.op === '<=>') return 0.1;
+      if (c.op === 'OR') return Math.min(1, selectivity(c.left) + selectivity(c.right));
+      if (c.op === 'AND') return selectivity(c.left) * selectivity(c.right);
+      if (c.op === '<>') return 0.9;
+      return 1 / 3;
+    case 'between':
+      return c.not ? 0.75 : 0.25;
+    case 'inList':
+      return c.not ? 0.9 : Math.min(0.5, 0.1 * c.list.length);
+    case 'isNull':
+      return c.not ? 0.9 : 0.1;
+    case 'like':
+      return 0.25;
+    case 'unary':
+      return c.op === 'NOT' || c.op === '!' ? 1 - selectivity(c.arg) : 0.5;
+  }
+  return 0.5;
+}
+
+export class Planner extends ExprBinder {
   /** Views being expanded (a view reaching itself is an error, not endless recursion). */
   private readonly expanding = new Set<string>();
+  /** The WITH clauses in scope, innermost last. */
+  private readonly ctes: Map<string, A.Cte>[] = [];
 
   constructor(
     private readonly catalog: PlanCatalog,
-    private readonly statementAst: Ast,
-  ) {}
-
-  /** A SELECT (or UNION) at the top level or inside an enclosing level. */
-  select(ast: Ast, parent?: Level, uses: Set<number> = new Set()): Planned {
-    if (ast.with !== null && ast.with !== undefined) throw unsupported('WITH');
-    if (ast._next !== undefined && ast._next !== null) return this.setOperation(ast, parent, uses);
-    return this.simpleSelect(ast, parent, true, uses);
+    /** Every name the statement mentions: the columns a table scan reads (a superset is fine). */
+    private readonly mentioned: Mentions,
+  ) {
+    super();
   }
 
-  private setOperation(ast: Ast, parent: Level | undefined, uses: Set<number>): Planned {
-    // A parenthesized part keeps its own ORDER BY / LIMIT; the union's come after it (node-sql-parser
-    // puts them in _orderby/_limit), or hang on an unparenthesized last part, applying to all.
-    const parts: Ast[] = [];
-    const ops: string[] = [];
-    for (let s: Ast = ast; s !== null && s !== undefined; s = s._next) {
-      parts.push(s);
-      if (s._next) ops.push(String(s.set_op ?? 'union').toLowerCase());
+  /** A query at the top level or inside an enclosing level. */
+  select(q: A.Query, parent?: Level, uses: Set<number> = new Set()): Planned {
+    if (q.with !== undefined) {
+      if (q.with.recursive) throw unsupported('WITH RECURSIVE');
+      this.ctes.push(new Map(q.with.ctes.map((c) => [c.name.toLowerCase(), c])));
     }
-    const last = parts[parts.length - 1]!;
-    const lastOwn = last.parentheses_symbol === true;
-    const orderby = ast._orderby ?? (lastOwn ? null : last.orderby);
-    const limit = ast._limit ?? (lastOwn ? null : last.limit);
-    const planned = parts.map((p, i) => {
-      const own = p.parentheses_symbol === true;
-      return this.simpleSelect(
-        i === parts.length - 1 && !own ? { ...p, orderby: null, limit: null } : p,
-        parent,
-        own,
-        uses,
-      );
-    });
-    const width = planned[0]!.op.width;
-    for (const p of planned) {
-      if (p.op.width !== width) {
-        throw new TidemarkError(
-          'INVALID_ARGUMENT',
-          'the SELECTs of a UNION have different numbers of columns',
-          {
-            details: { mysqlErrno: 1222 },
-          },
-        );
+    try {
+      if (q.body.kind === 'select') return this.simpleSelect(q.body, q.orderBy, q.limit, parent, uses);
+      const planned = this.term(q.body, parent, uses);
+      return this.orderOutput(planned, q, parent, uses);
+    } finally {
+      if (q.with !== undefined) this.ctes.pop();
+    }
+  }
+
+  /** One term of a set operation (or the whole body of a query that is not a plain SELECT). */
+  private term(t: A.QueryTerm, parent: Level | undefined, uses: Set<number>): Planned {
+    switch (t.kind) {
+      case 'select':
+        return this.simpleSelect(t, [], undefined, parent, uses);
+      case 'nested':
+        return this.select(t.query, parent, uses);
+      case 'values': {
+        const width = t.rows[0]!.length;
+        const level: Level = { resolver: new LayoutResolver([]), parent, parentUses: uses };
+        const names = Array.from({ length: width }, (_, i) => `column_${i}`);
+        const ops = t.rows.map((r) => {
+          if (r.length !== width) throw tooManyColumns();
+          return new Project(
+            new OneRow(),
+            r.map((e) => this.expr(e, level)),
+            names,
+          );
+        });
+        return { op: ops.length === 1 ? ops[0]! : new UnionAll(ops), names, rows: ops.length };
+      }
+      case 'setop': {
+        const l = this.term(t.left, parent, uses);
+        const r = this.term(t.right, parent, uses);
+        if (l.op.width !== r.op.width) throw tooManyColumns();
+        let op: Op;
+        let rows: number;
+        if (t.op === 'UNION') {
+          op = new UnionAll([l.op, r.op]);
+          if (!t.all) op = new Distinct(op);
+          rows = l.rows + r.rows;
+        } else {
+          op = new SetOperation(l.op, r.op, t.op, t.all);
+          rows = t.op === 'INTERSECT' ? Math.min(l.rows, r.rows) : l.rows;
+        }
+        return { op, names: l.names, rows };
       }
     }
-    let op: Op = planned[0]!.op;
-    for (let i = 1; i < planned.length; i++) {
-      const kind = ops[i - 1]!;
-      if (kind !== 'union' && kind !== 'union all' && kind !== 'union distinct')
-        throw unsupported(kind.toUpperCase());
-      op = new UnionAll([op, planned[i]!.op]);
-      if (kind !== 'union all') op = new Distinct(op);
-    }
-    const names = planned[0]!.names;
-    if (Array.isArray(orderby) && orderby.length > 0) {
-      const keys: SortKey[] = orderby.map((o: Ast) => {
+  }
+
+  /** ORDER BY (output columns by position or name) and LIMIT over a set operation's result. */
+  private orderOutput(p: Planned, q: A.Query, parent: Level | undefined, uses: Set<number>): Planned {
+    let op = p.op;
+    const names = p.names;
+    if (q.orderBy.length > 0) {
+      const keys: SortKey[] = q.orderBy.map((o) => {
         const e = o.expr;
         let col: number | undefined;
-        if (e.type === 'number') col = Number(e.value) - 1;
-        else if (e.type === 'column_ref') {
-          const n = columnName(e).toLowerCase();
+        if (e.kind === 'number' && e.form === 'int') col = Number(e.text) - 1;
+        else if (e.kind === 'column' && e.table === undefined) {
+          const n = e.name.toLowerCase();
           col = names.findIndex((x) => x.toLowerCase() === n);
         }
-        if (col === undefined || col < 0 || col >= width) throw unsupported('this ORDER BY of a UNION');
-        return { column: col, desc: String(o.type).toUpperCase() === 'DESC' };
+        if (col === undefined || col < 0 || col >= op.width)
+          throw unsupported('this ORDER BY of a set operation');
+        return { column: col, desc: o.desc };
       });
       op = new Sort(op, keys, keys.map((k) => `${names[k.column]}${k.desc ? ' DESC' : ''}`).join(', '));
     }
-    op = this.limit(op, limit, { resolver: new LayoutResolver([]), parent, parentUses: uses });
-    return { op, names };
+    op = this.limit(op, q.limit, { resolver: new LayoutResolver([]), parent, parentUses: uses });
+    return { op, names, rows: p.rows };
   }
 
-  private limit(op: Op, limit: Ast, level: Level): Op {
-    const v = limit?.value;
-    if (!Array.isArray(v) || v.length === 0) return op;
-    let count: Ast;
-    let offset: Ast | undefined;
-    if (v.length === 1) count = v[0];
-    else if (limit.seperator === 'offset') {
-      count = v[0];
-      offset = v[1];
-    } else {
-      offset = v[0];
-      count = v[1];
-    }
-    const c = this.expr(count, level);
-    const o = offset !== undefined ? this.expr(offset, level) : undefined;
+  private limit(op: Op, limit: A.Limit | undefined, level: Level): Op {
+    if (limit === undefined) return op;
+    const c = this.expr(limit.count, level);
+    const o = limit.offset !== undefined ? this.expr(limit.offset, level) : undefined;
     if (!c.constant || (o !== undefined && !o.constant)) throw unsupported('a LIMIT that is not a constant');
     return new Limit(op, c, o);
   }
 
-  private simpleSelect(ast: Ast, parent: Level | undefined, withOrder: boolean, uses: Set<number>): Planned {
-    if (ast.type !== 'select') throw unsupported(`${String(ast.type).toUpperCase()} here`);
-    if (ast.into?.position !== null && ast.into?.position !== undefined) throw unsupported('SELECT INTO');
-    if (ast.window) throw unsupported('WINDOW');
-    const columns: Ast[] =
-      ast.columns === '*' ? [{ expr: { type: 'column_ref', table: null, column: '*' } }] : ast.columns;
-
-    // Names each base table must provide: everything the statement mentions (a superset is fine).
-    const mentioned = new Set<string>();
-    const star = { all: false, tables: new Set<string>() };
-    mentionedNames(this.statementAst, mentioned, star);
-
-    const sources = this.fromSources(ast.from ?? [], parent, uses, mentioned, star);
-    const layout: ColInfo[] = sources.flatMap((s) => s.cols);
-    const level: Level = { resolver: new LayoutResolver(layout), parent, parentUses: uses };
-
-    let op = this.joinSources(sources, ast.where, level);
+  private simpleSelect(
+    core: A.SelectCore,
+    orderBy: A.OrderItem[],
+    limitClause: A.Limit | undefined,
+    parent: Level | undefined,
+    uses: Set<number>,
+  ): Planned {
+    if (core.withRollup) throw unsupported('WITH ROLLUP');
+    const rel = this.from(core.from, conjuncts(core.where), parent, uses);
+    let op = rel.op;
+    const level: Level = { resolver: new LayoutResolver(rel.layout), parent, parentUses: uses };
 
     const aggregated =
-      (ast.groupby?.columns?.length ?? 0) > 0 ||
-      columns.some((c: Ast) => hasAggregate(c.expr)) ||
-      hasAggregate(ast.having) ||
-      (withOrder && Array.isArray(ast.orderby) && ast.orderby.some((o: Ast) => hasAggregate(o.expr)));
+      core.groupBy.length > 0 ||
+      core.items.some((c) => c.kind !== 'star' && hasAggregate(c.expr)) ||
+      hasAggregate(core.having) ||
+      orderBy.some((o) => hasAggregate(o.expr));
 
-    // Expand * and t.*, and name the outputs.
-    const items: { ast: Ast; name: string | undefined }[] = [];
-    for (const c of columns) {
-      const e = c.expr;
-      if (e.type === 'column_ref' && columnName(e) === '*') {
-        const t = e.table === null || e.table === undefined ? undefined : String(e.table).toLowerCase();
-        let any = false;
-        for (const s of sources) {
-          if (t !== undefined && s.alias.toLowerCase() !== t) continue;
-          any = true;
-          // SELECT * shows a USING column once (the left side's), as MySQL does.
-          const merged = new Set(t === undefined ? (s.using ?? []).map((u) => u.toLowerCase()) : []);
-          for (const col of s.cols) {
-            if (merged.has(col.name.toLowerCase())) continue;
-            items.push({ ast: { type: 'column_ref', table: s.alias, column: col.name }, name: col.name });
+    // Expand * and t.*, and name the outputs (an unaliased expression by its text, as MySQL).
+    const items: { ast: A.Expr; name: string }[] = [];
+    for (const c of core.items) {
+      if (c.kind === 'star') {
+        const t = c.table?.toLowerCase();
+        if (t !== undefined && !rel.aliases.some((a) => a.toLowerCase() === t)) {
+          throw new TidemarkError('NOT_FOUND', `unknown table ${c.table} in ${c.table}.*`, {
+            details: { mysqlErrno: 1051 },
+          });
+        }
+        if (rel.aliases.length === 0)
+          throw new TidemarkError('INVALID_ARGUMENT', 'SELECT * needs a FROM clause', {
+            details: { mysqlErrno: 1096 },
+          });
+        for (const i of rel.display) {
+          const col = rel.layout[i]!;
+          if (t !== undefined && col.table?.toLowerCase() !== t) continue;
+          items.push({ ast: { kind: 'column', at: c.at, table: col.table, name: col.name }, name: col.name });
+        }
+        // t.* of a merged USING column: the table's own copy.
+        if (t !== undefined) {
+          for (let i = 0; i < rel.layout.length; i++) {
+            const col = rel.layout[i]!;
+            if (col.merged === true && col.table?.toLowerCase() === t && !rel.display.includes(i))
+              items.push({
+                ast: { kind: 'column', at: c.at, table: col.table, name: col.name },
+                name: col.name,
+              });
           }
         }
-        if (!any) {
-          if (t !== undefined)
-            throw new TidemarkError('NOT_FOUND', `unknown table ${e.table} in ${e.table}.*`);
-          throw new TidemarkError('INVALID_ARGUMENT', 'SELECT * needs a FROM clause');
-        }
       } else {
-        items.push({ ast: e, name: c.as ?? (e.type === 'column_ref' ? columnName(e) : undefined) });
+        items.push({ ast: c.expr, name: c.alias ?? (c.expr.kind === 'column' ? c.expr.name : c.text) });
       }
     }
 
     let selectLevel = level;
     let aggregate: AggregateBuilder | undefined;
     if (aggregated) {
-      const groupAsts: Ast[] = (ast.groupby?.columns ?? []).map((g: Ast) => {
-        if (g.type === 'number') {
-          const item = items[Number(g.value) - 1];
-          if (item === undefined) throw unknownColumn(String(g.value));
+      const groupAsts = core.groupBy.map((g): A.Expr => {
+        if (g.kind === 'number' && g.form === 'int') {
+          const item = items[Number(g.text) - 1];
+          if (item === undefined) throw unknownColumn(g.text);
           return item.ast;
         }
-        if (g.type === 'column_ref' && (g.table === null || g.table === undefined)) {
-          const n = columnName(g);
-          if (level.resolver.resolve(undefined, n) === undefined) {
-            const item = items.find((i) => i.name?.toLowerCase() === n.toLowerCase());
-            if (item !== undefined) return item.ast;
-          }
+        if (
+          g.kind === 'column' &&
+          g.table === undefined &&
+          level.resolver.resolve(undefined, g.name) === undefined
+        ) {
+          const item = items.find((i) => i.name.toLowerCase() === g.name.toLowerCase());
+          if (item !== undefined) return item.ast;
         }
         return g;
       });
@@ -424,44 +301,39 @@ export class Planner {
     }
 
     const exprs = items.map((i) => this.expr(i.ast, selectLevel));
-    // An unnamed item is named by its text, placeholders shown as MySQL shows them: `?`.
-    const names = items.map((i, k) => i.name ?? exprs[k]!.text.replace(/\?\d+/g, '?'));
+    const names = items.map((i) => i.name);
 
     // HAVING (also without grouping, as MySQL allows: then a filter on the rows).
-    const having =
-      ast.having !== null && ast.having !== undefined ? this.expr(ast.having, selectLevel) : undefined;
+    const having = core.having !== undefined ? this.expr(core.having, selectLevel) : undefined;
 
     // ORDER BY: output positions and aliases, else expressions carried as hidden columns.
     const sortKeys: SortKey[] = [];
     const hidden: Expr[] = [];
-    if (withOrder && Array.isArray(ast.orderby)) {
-      for (const o of ast.orderby) {
-        const e = o.expr;
-        const desc = String(o.type).toUpperCase() === 'DESC';
-        if (e.type === 'number' && Number.isInteger(Number(e.value))) {
-          const k = Number(e.value) - 1;
-          if (k < 0 || k >= items.length) throw unknownColumn(String(e.value));
-          sortKeys.push({ column: k, desc });
+    for (const o of orderBy) {
+      const e = o.expr;
+      if (e.kind === 'number' && e.form === 'int') {
+        const k = Number(e.text) - 1;
+        if (k < 0 || k >= items.length) throw unknownColumn(e.text);
+        sortKeys.push({ column: k, desc: o.desc });
+        continue;
+      }
+      if (e.kind === 'column' && e.table === undefined) {
+        const n = e.name.toLowerCase();
+        const k = names.findIndex((x) => x.toLowerCase() === n);
+        if (k >= 0) {
+          sortKeys.push({ column: k, desc: o.desc });
           continue;
         }
-        if (e.type === 'column_ref' && (e.table === null || e.table === undefined)) {
-          const n = columnName(e).toLowerCase();
-          const k = names.findIndex((x) => x.toLowerCase() === n);
-          if (k >= 0) {
-            sortKeys.push({ column: k, desc });
-            continue;
-          }
-        }
-        hidden.push(this.expr(e, selectLevel));
-        sortKeys.push({ column: items.length + hidden.length - 1, desc });
       }
+      hidden.push(this.expr(e, selectLevel));
+      sortKeys.push({ column: items.length + hidden.length - 1, desc: o.desc });
     }
 
     if (aggregate !== undefined) op = aggregate.build(op);
     if (having !== undefined) op = new Filter(op, having);
     const allExprs = [...exprs, ...hidden];
     op = new Project(op, allExprs, [...names, ...hidden.map((h) => h.text)]);
-    if (ast.distinct === 'DISTINCT') {
+    if (core.distinct) {
       if (hidden.length > 0) {
         throw new TidemarkError(
           'INVALID_ARGUMENT',
@@ -478,305 +350,563 @@ export class Planner {
         sortKeys.map((k) => `${allExprs[k.column]!.text}${k.desc ? ' DESC' : ''}`).join(', '),
       );
     }
-    if (withOrder) op = this.limit(op, ast.limit, selectLevel);
+    op = this.limit(op, limitClause, selectLevel);
     if (hidden.length > 0) op = new Narrow(op, items.length, names);
-    return { op, names };
+    let rows = aggregated ? (core.groupBy.length === 0 ? 1 : Math.max(1, rel.rows / 10)) : rel.rows;
+    if (limitClause?.count.kind === 'number') rows = Math.min(rows, Number(limitClause.count.text));
+    return { op, names, rows };
   }
 
   // ---- FROM ----
 
-  private fromSources(
-    from: Ast[],
+  /**
+   * The FROM clause with the conditions that may be placed in it (WHERE's conjuncts): a Rel whose
+   * operator applies all of them (those it could not place below, in a filter on top).
+   */
+  private from(
+    refs: readonly A.TableRef[],
+    conds: A.Expr[],
     parent: Level | undefined,
     uses: Set<number>,
-    mentioned: Set<string>,
-    star: { all: boolean; tables: Set<string> },
-  ): Source[] {
-    const sources: Source[] = [];
-    for (const f of from) {
-      const joinText = f.join === undefined || f.join === null ? 'cross' : String(f.join).toUpperCase();
-      let join: Source['join'];
-      if (joinText === 'cross' || joinText === 'CROSS JOIN') join = 'cross';
-      else if (joinText === 'INNER JOIN' || joinText === 'JOIN') join = 'inner';
-      else if (joinText === 'LEFT JOIN' || joinText === 'LEFT OUTER JOIN') join = 'left';
-      else throw unsupported(joinText);
-      const using: string[] | undefined = Array.isArray(f.using)
-        ? f.using.map((u: Ast) => String(u.value ?? u.column ?? u))
-        : undefined;
-      if (f.expr !== undefined && f.expr?.ast !== undefined) {
-        const alias = f.as;
-        if (alias === null || alias === undefined) {
-          throw new TidemarkError('INVALID_ARGUMENT', 'every derived table must have its own alias', {
-            details: { mysqlErrno: 1248 },
-          });
-        }
-        // A derived table sees the enclosing levels, not its siblings.
-        const planned = this.select(f.expr.ast, parent, uses);
-        const op = new Derived(planned.op, planned.names, alias);
-        sources.push({
+  ): Rel {
+    if (refs.length === 0) {
+      let op: Op = new OneRow();
+      if (conds.length > 0)
+        op = new Filter(
           op,
-          cols: planned.names.map((n) => ({ table: alias, name: n })),
-          alias,
-          join,
-          on: f.on ?? undefined,
-          using,
-        });
-        continue;
-      }
-      if (f.table === undefined || f.table === null) throw unsupported('this FROM item');
-      const name = String(f.table);
-      const alias = f.as ?? name;
-      const table = this.catalog.table(name);
-      if (table === undefined) {
-        const view = this.catalog.view(name);
-        if (view === undefined) {
-          throw new TidemarkError('NOT_FOUND', `unknown table ${name}`, {
-            details: { table: name, mysqlErrno: 1146 },
-          });
-        }
-        // A view that reaches itself (directly or through others) would expand forever.
-        if (this.expanding.has(name)) {
-          throw new TidemarkError('INVALID_ARGUMENT', `view ${name} references itself`, {
-            details: { view: name, mysqlErrno: 1462 },
-          });
-        }
-        this.expanding.add(name);
-        let planned: Planned;
-        try {
-          planned = this.select(view.ast, undefined);
-        } finally {
-          this.expanding.delete(name);
-        }
-        const names = view.columns ?? planned.names;
-        const op = new Derived(planned.op, names, alias);
-        sources.push({
-          op,
-          cols: names.map((n) => ({ table: alias, name: n })),
-          alias,
-          join,
-          on: f.on ?? undefined,
-          using,
-        });
-        continue;
-      }
-      const all = star.all || star.tables.has(String(alias).toLowerCase());
-      const cols = table.columns.filter((c) => all || mentioned.has(c.name.toLowerCase()));
-      // The scan is built when conditions are assigned (joinSources); a placeholder until then.
-      sources.push({
-        op: new OneRow(),
-        cols: cols.map((c) => ({ table: alias, name: c.name })),
-        alias,
-        table,
-        join,
-        on: f.on ?? undefined,
-        using,
-      });
+          this.andAll(conds, { resolver: new LayoutResolver([]), parent, parentUses: uses }),
+        );
+      return { op, layout: [], display: [], aliases: [], rows: 1 };
     }
+    const units: A.TableRef[] = [];
+    const pool = [...conds];
+    const merges: { keep: string; drop: string; name: string }[] = [];
+    const straight = { on: false };
+    this.flatten(refs, units, pool, merges, straight);
+    const rel = this.innerJoin(units, pool, parent, uses, straight.on);
+    this.applyMerges(rel, merges);
     const seen = new Set<string>();
-    for (const s of sources) {
-      const a = s.alias.toLowerCase();
-      if (seen.has(a)) {
-        throw new TidemarkError('INVALID_ARGUMENT', `not unique table/alias: ${s.alias}`, {
+    for (const a of rel.aliases) {
+      const l = a.toLowerCase();
+      if (seen.has(l)) {
+        throw new TidemarkError('INVALID_ARGUMENT', `not unique table/alias: ${a}`, {
           details: { mysqlErrno: 1066 },
         });
       }
-      seen.add(a);
+      seen.add(l);
     }
-    return sources;
+    return rel;
   }
 
-  /** Which sources an expression reads (undefined: it has a subquery, so it stays where it is). */
-  private sourcesOf(ast: Ast, sources: readonly Source[]): Set<number> | undefined {
-    if (hasSubquery(ast)) return undefined;
-    const used = new Set<number>();
-    let ok = true;
-    walk(ast, (n) => {
-      if (n.type !== 'column_ref') return undefined;
-      const name = columnName(n).toLowerCase();
-      const t = n.table === null || n.table === undefined ? undefined : String(n.table).toLowerCase();
-      const hits: number[] = [];
-      sources.forEach((s, i) => {
-        if (t !== undefined && s.alias.toLowerCase() !== t) return;
-        if (s.cols.some((c) => c.name.toLowerCase() === name)) hits.push(i);
-      });
-      if (hits.length > 1) ok = false;
-      if (hits.length === 1) used.add(hits[0]!);
-      return undefined;
-    });
-    return ok ? used : undefined;
-  }
-
-  private joinSources(sources: Source[], where: Ast, level: Level): Op {
-    if (sources.length === 0) {
-      const op: Op = new OneRow();
-      return where !== null && where !== undefined ? new Filter(op, this.expr(where, level)) : op;
-    }
-    // Conditions of WHERE and of inner joins' ON, split at AND, each placed as low as it can go.
-    const pool: Ast[] = conjuncts(where);
-    sources.forEach((s, i) => {
-      if (s.using !== undefined) {
-        if (i === 0) throw unsupported('USING on the first table');
-        for (const u of s.using) {
-          const prev = sources
-            .slice(0, i)
-            .findIndex((p) => p.cols.some((c) => c.name.toLowerCase() === u.toLowerCase()));
-          if (prev < 0) throw unknownColumn(u);
-          const eq = {
-            type: 'binary_expr',
-            operator: '=',
-            left: { type: 'column_ref', table: sources[prev]!.alias, column: u },
-            right: { type: 'column_ref', table: s.alias, column: u },
-          };
-          if (s.join === 'left')
-            s.on = s.on === undefined ? eq : { type: 'binary_expr', operator: 'AND', left: s.on, right: eq };
-          else pool.push(eq);
-        }
-      }
-      if (s.join !== 'left' && s.on !== undefined) {
-        pool.push(...conjuncts(s.on));
-        s.on = undefined;
-      }
-    });
-    // Sources on the inner side of a LEFT JOIN cannot take WHERE conditions below the join.
-    const perSource: Ast[][] = sources.map(() => []);
-    const joinConds: Ast[][] = sources.map(() => []);
-    const top: Ast[] = [];
-    for (const c of pool) {
-      const used = this.sourcesOf(c, sources);
-      if (used === undefined) {
-        top.push(c);
+  /**
+   * The inner-join units of table references: tables, derived tables and outer-join groups, with
+   * the ON conditions and USING equalities of the inner joins added to `pool`.
+   */
+  private flatten(
+    refs: readonly A.TableRef[],
+    units: A.TableRef[],
+    pool: A.Expr[],
+    merges: { keep: string; drop: string; name: string }[],
+    straight: { on: boolean },
+  ): void {
+    for (const r of refs) {
+      if (r.kind !== 'join' || r.type === 'left' || r.type === 'right') {
+        units.push(r);
         continue;
       }
-      const max = used.size === 0 ? 0 : Math.max(...used);
-      if (used.size === 1 && sources[max]!.join !== 'left') perSource[max]!.push(c);
-      else if (used.size === 0) top.push(c);
-      else if (sources[max]!.join !== 'left' || max === 0) joinConds[max]!.push(c);
-      else top.push(c);
-    }
-    // LEFT JOIN ON conditions: on the right side alone pushed into it, the rest at the join.
-    const leftOn: Ast[][] = sources.map(() => []);
-    sources.forEach((s, i) => {
-      if (s.join !== 'left' || s.on === undefined) return;
-      if (i === 0) throw unsupported('LEFT JOIN without a left side');
-      for (const c of conjuncts(s.on)) {
-        const used = this.sourcesOf(c, sources);
-        if (used !== undefined && used.size === 1 && used.has(i)) perSource[i]!.push(c);
-        else leftOn[i]!.push(c);
+      if (r.type === 'straight') straight.on = true;
+      const before = units.length;
+      this.flatten([r.left], units, pool, merges, straight);
+      const leftUnits = units.slice(before);
+      this.flatten([r.right], units, pool, merges, straight);
+      const rightUnits = units.slice(before + leftUnits.length);
+      pool.push(...conjuncts(r.on));
+      const using = this.usingColumns(r, leftUnits, rightUnits);
+      for (const u of using) {
+        const l = this.ownerOf(u, leftUnits);
+        const rr = this.ownerOf(u, rightUnits);
+        pool.push(usingEquality(r.at, l, rr, u));
+        merges.push({ keep: l, drop: rr, name: u });
       }
-    });
-
-    // Build the scans with their conditions.
-    sources.forEach((s, i) => {
-      const own: Level = {
-        resolver: new LayoutResolver(s.cols),
-        parent: level.parent,
-        parentUses: level.parentUses,
-      };
-      if (s.table !== undefined) s.op = this.scan(s, perSource[i]!, own);
-      else if (perSource[i]!.length > 0) s.op = new Filter(s.op, this.andAll(perSource[i]!, own));
-    });
-
-    let op = sources[0]!.op;
-    let leftCols: ColInfo[] = [...sources[0]!.cols];
-    for (let i = 1; i < sources.length; i++) {
-      const s = sources[i]!;
-      const combined = [...leftCols, ...s.cols];
-      const leftLevel: Level = {
-        resolver: new LayoutResolver(leftCols),
-        parent: level.parent,
-        parentUses: level.parentUses,
-      };
-      const rightLevel: Level = {
-        resolver: new LayoutResolver(s.cols),
-        parent: level.parent,
-        parentUses: level.parentUses,
-      };
-      const bothLevel: Level = {
-        resolver: new LayoutResolver(combined),
-        parent: level.parent,
-        parentUses: level.parentUses,
-      };
-      const conds = s.join === 'left' ? leftOn[i]! : joinConds[i]!;
-      const leftKeys: Expr[] = [];
-      const rightKeys: Expr[] = [];
-      const rest: Ast[] = [];
-      for (const c of conds) {
-        if (c.type === 'binary_expr' && c.operator === '=') {
-          const l = this.sourcesOf(c.left, sources);
-          const r = this.sourcesOf(c.right, sources);
-          const onlyLeft = (u: Set<number> | undefined) =>
-            u !== undefined && u.size > 0 && [...u].every((x) => x < i);
-          const onlyRight = (u: Set<number> | undefined) => u !== undefined && u.size === 1 && u.has(i);
-          if (onlyLeft(l) && onlyRight(r)) {
-            leftKeys.push(this.expr(c.left, leftLevel));
-            rightKeys.push(this.expr(c.right, rightLevel));
-            continue;
-          }
-          if (onlyRight(l) && onlyLeft(r)) {
-            leftKeys.push(this.expr(c.right, leftLevel));
-            rightKeys.push(this.expr(c.left, rightLevel));
-            continue;
-          }
-        }
-        rest.push(c);
-      }
-      const cond = rest.length > 0 ? this.andAll(rest, bothLevel) : undefined;
-      op = new Join(op, s.op, s.join === 'left' ? 'left' : 'inner', leftKeys, rightKeys, cond);
-      leftCols = combined;
     }
-    if (top.length > 0) op = new Filter(op, this.andAll(top, level));
-    return op;
   }
 
-  private andAll(asts: readonly Ast[], level: Level): Expr {
-    let e = this.expr(asts[0], level);
-    for (let i = 1; i < asts.length; i++) e = logical('AND', e, this.expr(asts[i], level));
+  /** The USING columns of a join (a NATURAL join's: the names both sides have). */
+  private usingColumns(r: A.Join, left: readonly A.TableRef[], right: readonly A.TableRef[]): string[] {
+    if (r.using !== undefined) return r.using;
+    if (!r.natural) return [];
+    const names = (us: readonly A.TableRef[]) =>
+      new Set(us.flatMap((u) => this.unitColumns(u).cols.map((c) => c.name.toLowerCase())));
+    const rightNames = names(right);
+    const out: string[] = [];
+    for (const u of left)
+      for (const c of this.unitColumns(u).cols)
+        if (rightNames.has(c.name.toLowerCase()) && !out.includes(c.name)) out.push(c.name);
+    return out;
+  }
+
+  /** The one alias among `units` that has column `name` (USING needs exactly one per side). */
+  private ownerOf(name: string, units: readonly A.TableRef[]): string {
+    const owners: string[] = [];
+    for (const u of units) {
+      const info = this.unitColumns(u);
+      for (const c of info.cols)
+        if (c.name.toLowerCase() === name.toLowerCase() && c.merged !== true) owners.push(c.table!);
+    }
+    if (owners.length === 0) throw unknownColumn(name);
+    if (owners.length > 1) {
+      throw new TidemarkError('SCHEMA', `column ${name} in USING is ambiguous`, {
+        details: { mysqlErrno: 1052 },
+      });
+    }
+    return owners[0]!;
+  }
+
+  /** A USING column is shown once: the kept side's copy; the other is found only qualified. */
+  private applyMerges(rel: Rel, merges: readonly { keep: string; drop: string; name: string }[]): void {
+    if (merges.length === 0) return;
+    const find = (alias: string, name: string) =>
+      rel.layout.findIndex(
+        (c) => c.table?.toLowerCase() === alias.toLowerCase() && c.name.toLowerCase() === name.toLowerCase(),
+      );
+    const front: number[] = [];
+    const dropped = new Set<number>();
+    for (const m of merges) {
+      const keep = find(m.keep, m.name);
+      const drop = find(m.drop, m.name);
+      if (drop >= 0) {
+        rel.layout[drop] = { ...rel.layout[drop]!, merged: true };
+        dropped.add(drop);
+      }
+      if (keep >= 0 && !front.includes(keep)) front.push(keep);
+    }
+    // MySQL shows the merged columns first, then the rest in order.
+    rel.display = [...front, ...rel.display.filter((i) => !dropped.has(i) && !front.includes(i))];
+  }
+
+  /** A unit's columns and aliases, without planning it (for condition placement and USING). */
+  private unitColumns(ref: A.TableRef): Unit {
+    if (ref.kind === 'table') {
+      const alias = ref.alias ?? ref.name;
+      const t = this.tableOf(ref);
+      if (t !== undefined)
+        return { ref, cols: t.columns.map((c) => ({ table: alias, name: c.name })), aliases: [alias] };
+      const names = this.expandView(ref, (v) => v.columns ?? this.outputNames(v.query));
+      return { ref, cols: names.map((n) => ({ table: alias, name: n })), aliases: [alias] };
+    }
+    if (ref.kind === 'derived') {
+      const alias = ref.alias ?? '';
+      const names = ref.columns ?? this.outputNames(ref.query);
+      return { ref, cols: names.map((n) => ({ table: alias, name: n })), aliases: [alias] };
+    }
+    const l = this.unitColumns(ref.left);
+    const r = this.unitColumns(ref.right);
+    return { ref, cols: [...l.cols, ...r.cols], aliases: [...l.aliases, ...r.aliases] };
+  }
+
+  /** The output names of a query (planned once to know them; the plan is thrown away). */
+  private outputNames(q: A.Query): string[] {
+    const saved = this.ctes.length;
+    try {
+      return this.select(q, undefined).names;
+    } finally {
+      this.ctes.length = saved;
+    }
+  }
+
+  private cte(name: string): A.Cte | undefined {
+    const n = name.toLowerCase();
+    for (let i = this.ctes.length - 1; i >= 0; i--) {
+      const c = this.ctes[i]!.get(n);
+      if (c !== undefined) return c;
+    }
+    return undefined;
+  }
+
+  private tableOf(ref: A.TableName): SqlTable | undefined {
+    if (ref.schema === undefined && this.cte(ref.name) !== undefined) return undefined;
+    return this.catalog.table(ref.name);
+  }
+
+  /** A view or CTE named by `ref` (NOT_FOUND when there is none). */
+  private viewOf(ref: A.TableName): { query: A.Query; columns?: string[] } {
+    const c = ref.schema === undefined ? this.cte(ref.name) : undefined;
+    if (c !== undefined) return c;
+    const v = this.catalog.view(ref.name);
+    if (v === undefined) {
+      throw new TidemarkError('NOT_FOUND', `unknown table ${ref.name}`, {
+        details: { table: ref.name, mysqlErrno: 1146 },
+      });
+    }
+    return v;
+  }
+
+  /**
+   * `fn` over the view or CTE `ref` names, with the names its query mentions read by the scans in
+   * it. A view that reaches itself (directly or through others) is refused, not expanded forever.
+   */
+  private expandView<T>(ref: A.TableName, fn: (v: { query: A.Query; columns?: string[] }) => T): T {
+    const name = ref.name;
+    const key = `${ref.schema === undefined && this.cte(name) !== undefined ? 'cte' : 'view'}:${name.toLowerCase()}`;
+    const v = this.viewOf(ref);
+    if (this.expanding.has(key)) {
+      throw new TidemarkError('INVALID_ARGUMENT', `view ${name} references itself`, {
+        details: { view: name, mysqlErrno: 1462 },
+      });
+    }
+    this.expanding.add(key);
+    mentionQuery(v.query, this.mentioned);
+    try {
+      return fn(v);
+    } finally {
+      this.expanding.delete(key);
+    }
+  }
+
+  /**
+   * Join a set of units: each planned with the conditions on it alone, then joined in the order
+   * `orderJoins` finds cheapest, each condition at the first join that has all it reads; what
+   * reads no unit, or has a subquery, is checked on top.
+   */
+  private innerJoin(
+    refs: A.TableRef[],
+    pool: A.Expr[],
+    parent: Level | undefined,
+    uses: Set<number>,
+    fixed: boolean,
+  ): Rel {
+    const units = refs.map((r) => this.unitColumns(r));
+    const allCols = units.flatMap((u) => u.cols);
+    const unitOfCol: number[] = units.flatMap((u, i) => u.cols.map(() => i));
+    const resolver = new LayoutResolver(allCols);
+    const local: A.Expr[][] = units.map(() => []);
+    const spanning: { ast: A.Expr; mask: number }[] = [];
+    const top: A.Expr[] = [];
+    for (const c of pool) {
+      const mask = this.unitsOf(c, resolver, unitOfCol);
+      if (mask === undefined || mask === 0) top.push(c);
+      else if ((mask & (mask - 1)) === 0) local[Math.log2(mask)]!.push(c);
+      else spanning.push({ ast: c, mask });
+    }
+    const rels = units.map((u, i) => this.planUnit(u.ref, local[i]!, parent, uses));
+    const rows = rels.map((r) => Math.max(r.rows, 1));
+    const conds: JoinCond[] = spanning.map(({ ast, mask }) => {
+      let equi: JoinCond['equi'];
+      let sel = 1 / 3;
+      if (ast.kind === 'binary' && ast.op === '=') {
+        const l = this.unitsOf(ast.left, resolver, unitOfCol);
+        const r = this.unitsOf(ast.right, resolver, unitOfCol);
+        if (l !== undefined && r !== undefined && l !== 0 && r !== 0 && (l & r) === 0) {
+          equi = { left: l, right: r };
+          let most = 1;
+          for (let i = 0; i < rows.length; i++) if ((mask >> i) & 1) most = Math.max(most, rows[i]!);
+          sel = 1 / most;
+        }
+      }
+      return { mask, selectivity: sel, ...(equi !== undefined ? { equi } : {}) };
+    });
+    const tree = orderJoins(rows, conds, fixed);
+    const placed = new Set<number>();
+    const built = this.buildTree(tree, rels, spanning, placed, parent, uses);
+    // Layout in the units' order for display: SELECT * follows FROM, whatever the join order.
+    const display: number[] = [];
+    for (let i = 0; i < rels.length; i++) {
+      const at = built.offsets.get(i)!;
+      for (const d of rels[i]!.display) display.push(at + d);
+    }
+    let op = built.op;
+    const rest = [...top, ...spanning.filter((_, k) => !placed.has(k)).map((s) => s.ast)];
+    if (rest.length > 0)
+      op = new Filter(
+        op,
+        this.andAll(rest, { resolver: new LayoutResolver(built.layout), parent, parentUses: uses }),
+      );
+    return { op, layout: built.layout, display, aliases: rels.flatMap((r) => r.aliases), rows: tree.rows };
+  }
+
+  /** The join tree's operators: each join with the spanning conditions it is the first to have. */
+  private buildTree(
+    tree: JoinTree,
+    rels: readonly Rel[],
+    spanning: readonly { ast: A.Expr; mask: number }[],
+    placed: Set<number>,
+    parent: Level | undefined,
+    uses: Set<number>,
+  ): { op: Op; layout: ColInfo[]; offsets: Map<number, number> } {
+    if (tree.kind === 'unit') {
+      const r = rels[tree.unit]!;
+      return { op: r.op, layout: r.layout, offsets: new Map([[tree.unit, 0]]) };
+    }
+    const l = this.buildTree(tree.left, rels, spanning, placed, parent, uses);
+    const r = this.buildTree(tree.right, rels, spanning, placed, parent, uses);
+    const layout = [...l.layout, ...r.layout];
+    const offsets = new Map(l.offsets);
+    for (const [u, at] of r.offsets) offsets.set(u, at + l.layout.length);
+    const lvl = (cols: ColInfo[]): Level => ({
+      resolver: new LayoutResolver(cols),
+      parent,
+      parentUses: uses,
+    });
+    const leftKeys: Expr[] = [];
+    const rightKeys: Expr[] = [];
+    const rest: A.Expr[] = [];
+    spanning.forEach((s, k) => {
+      if (placed.has(k) || (s.mask & ~tree.mask) !== 0) return;
+      placed.add(k);
+      const c = s.ast;
+      if (c.kind === 'binary' && c.op === '=') {
+        const lr = new LayoutResolver(l.layout);
+        const rr = new LayoutResolver(r.layout);
+        const readsOnly = (e: A.Expr, res: LayoutResolver) => this.readsOnly(e, res);
+        if (readsOnly(c.left, lr) && readsOnly(c.right, rr)) {
+          leftKeys.push(this.expr(c.left, lvl(l.layout)));
+          rightKeys.push(this.expr(c.right, lvl(r.layout)));
+          return;
+        }
+        if (readsOnly(c.right, lr) && readsOnly(c.left, rr)) {
+          leftKeys.push(this.expr(c.right, lvl(l.layout)));
+          rightKeys.push(this.expr(c.left, lvl(r.layout)));
+          return;
+        }
+      }
+      rest.push(c);
+    });
+    const cond = rest.length > 0 ? this.andAll(rest, lvl(layout)) : undefined;
+    return { op: new Join(l.op, r.op, 'inner', leftKeys, rightKeys, cond), layout, offsets };
+  }
+
+  /** Whether every column an expression reads (at this level) is in `res`, and it reads one. */
+  private readsOnly(e: A.Expr, res: LayoutResolver): boolean {
+    let ok = true;
+    let any = false;
+    walk(e, (n) => {
+      if (n.kind !== 'column') return;
+      try {
+        if (res.resolve(n.table, n.name) === undefined) ok = false;
+        else any = true;
+      } catch {
+        ok = false;
+      }
+    });
+    return ok && any;
+  }
+
+  /**
+   * The units (bits) an expression reads; undefined when it has a subquery or an ambiguous name
+   * (it is then checked on top, where binding reports the ambiguity).
+   */
+  private unitsOf(e: A.Expr, res: LayoutResolver, unitOfCol: readonly number[]): number | undefined {
+    if (hasSubquery(e)) return undefined;
+    let mask = 0;
+    let ok = true;
+    walk(e, (n) => {
+      if (n.kind !== 'column') return;
+      try {
+        const i = res.resolve(n.table, n.name);
+        if (i !== undefined) mask |= 1 << unitOfCol[i]!;
+      } catch {
+        ok = false;
+      }
+    });
+    return ok ? mask : undefined;
+  }
+
+  /** A unit with the conditions on it alone. */
+  private planUnit(ref: A.TableRef, conds: A.Expr[], parent: Level | undefined, uses: Set<number>): Rel {
+    if (ref.kind === 'join') return this.outerJoin(ref, conds, parent, uses);
+    if (ref.kind === 'table') {
+      const alias = ref.alias ?? ref.name;
+      const t = this.tableOf(ref);
+      if (t !== undefined) return this.scan(t, alias, conds, parent, uses);
+      return this.expandView(ref, (v) =>
+        this.derivedRel(this.select(v.query, undefined), v.columns, alias, conds, parent, uses),
+      );
+    }
+    if (ref.alias === undefined) {
+      throw new TidemarkError('INVALID_ARGUMENT', 'every derived table must have its own alias', {
+        details: { mysqlErrno: 1248 },
+      });
+    }
+    if (ref.lateral) throw unsupported('LATERAL');
+    // A derived table sees the enclosing levels, not its siblings.
+    const planned = this.select(ref.query, parent, uses);
+    return this.derivedRel(planned, ref.columns, ref.alias, conds, parent, uses);
+  }
+
+  private derivedRel(
+    planned: Planned,
+    columns: string[] | undefined,
+    alias: string,
+    conds: A.Expr[],
+    parent: Level | undefined,
+    uses: Set<number>,
+  ): Rel {
+    if (columns !== undefined && columns.length !== planned.names.length) {
+      throw new TidemarkError('INVALID_ARGUMENT', 'the column list and the SELECT differ in length', {
+        details: { mysqlErrno: 1353 },
+      });
+    }
+    const names = columns ?? planned.names;
+    const layout = names.map((n) => ({ table: alias, name: n }));
+    let op: Op = new Derived(planned.op, names, alias);
+    if (conds.length > 0)
+      op = new Filter(
+        op,
+        this.andAll(conds, { resolver: new LayoutResolver(layout), parent, parentUses: uses }),
+      );
+    return {
+      op,
+      layout,
+      display: layout.map((_, i) => i),
+      aliases: [alias],
+      rows: planned.rows * conds.reduce((s, c) => s * selectivity(c), 1),
+    };
+  }
+
+  /**
+   * `left LEFT JOIN right ON c` (a RIGHT JOIN is the mirror of one). The ON conditions on the
+   * right side alone go into it; the rest are the join's. Conditions from outside (WHERE) on the
+   * preserved side alone go into it; the others are checked above the join.
+   */
+  private outerJoin(j: A.Join, conds: A.Expr[], parent: Level | undefined, uses: Set<number>): Rel {
+    const mirrored = j.type === 'right';
+    const keptRef = mirrored ? j.right : j.left;
+    const nullRef = mirrored ? j.left : j.right;
+    const keptInfo = this.unitColumns(keptRef);
+    const nullInfo = this.unitColumns(nullRef);
+    const keptRes = new LayoutResolver(keptInfo.cols);
+    const nullRes = new LayoutResolver(nullInfo.cols);
+    const using = this.usingColumns(j, [j.left], [j.right]);
+    const on = conjuncts(j.on);
+    const merges: { keep: string; drop: string; name: string }[] = [];
+    for (const u of using) {
+      const k = this.ownerOf(u, [keptRef]);
+      const n = this.ownerOf(u, [nullRef]);
+      on.push(usingEquality(j.at, k, n, u));
+      merges.push({ keep: k, drop: n, name: u });
+    }
+    const intoKept: A.Expr[] = [];
+    const above: A.Expr[] = [];
+    for (const c of conds) (!hasSubquery(c) && this.readsOnly(c, keptRes) ? intoKept : above).push(c);
+    const intoNull: A.Expr[] = [];
+    const atJoin: A.Expr[] = [];
+    for (const c of on) (!hasSubquery(c) && this.readsOnly(c, nullRes) ? intoNull : atJoin).push(c);
+    const kept = this.refRel(keptRef, intoKept, parent, uses);
+    const nul = this.refRel(nullRef, intoNull, parent, uses);
+    const layout = [...kept.layout, ...nul.layout];
+    const lvl = (cols: ColInfo[]): Level => ({
+      resolver: new LayoutResolver(cols),
+      parent,
+      parentUses: uses,
+    });
+    const leftKeys: Expr[] = [];
+    const rightKeys: Expr[] = [];
+    const rest: A.Expr[] = [];
+    const kr = new LayoutResolver(kept.layout);
+    const nr = new LayoutResolver(nul.layout);
+    for (const c of atJoin) {
+      if (c.kind === 'binary' && c.op === '=' && !hasSubquery(c)) {
+        if (this.readsOnly(c.left, kr) && this.readsOnly(c.right, nr)) {
+          leftKeys.push(this.expr(c.left, lvl(kept.layout)));
+          rightKeys.push(this.expr(c.right, lvl(nul.layout)));
+          continue;
+        }
+        if (this.readsOnly(c.right, kr) && this.readsOnly(c.left, nr)) {
+          leftKeys.push(this.expr(c.right, lvl(kept.layout)));
+          rightKeys.push(this.expr(c.left, lvl(nul.layout)));
+          continue;
+        }
+      }
+      rest.push(c);
+    }
+    const cond = rest.length > 0 ? this.andAll(rest, lvl(layout)) : undefined;
+    let op: Op = new Join(kept.op, nul.op, 'left', leftKeys, rightKeys, cond);
+    if (above.length > 0) op = new Filter(op, this.andAll(above, lvl(layout)));
+    // SELECT * shows the tables as the FROM clause has them (a RIGHT JOIN's left table first).
+    const keptDisplay = kept.display;
+    const nullDisplay = nul.display.map((i) => i + kept.layout.length);
+    const rel: Rel = {
+      op,
+      layout,
+      display: mirrored ? [...nullDisplay, ...keptDisplay] : [...keptDisplay, ...nullDisplay],
+      aliases: mirrored ? [...nul.aliases, ...kept.aliases] : [...kept.aliases, ...nul.aliases],
+      rows: Math.max(kept.rows, 1) * above.reduce((s, c) => s * selectivity(c), 1),
+    };
+    this.applyMerges(rel, merges);
+    return rel;
+  }
+
+  /** A table reference (a unit or a tree of inner joins) with conditions on it. */
+  private refRel(ref: A.TableRef, conds: A.Expr[], parent: Level | undefined, uses: Set<number>): Rel {
+    const units: A.TableRef[] = [];
+    const pool = [...conds];
+    const merges: { keep: string; drop: string; name: string }[] = [];
+    const straight = { on: false };
+    this.flatten([ref], units, pool, merges, straight);
+    const rel = this.innerJoin(units, pool, parent, uses, straight.on);
+    this.applyMerges(rel, merges);
+    return rel;
+  }
+
+  private andAll(asts: readonly A.Expr[], level: Level): Expr {
+    let e = this.expr(asts[0]!, level);
+    for (let i = 1; i < asts.length; i++) e = logical('AND', e, this.expr(asts[i]!, level));
     return e;
   }
 
   /** A table scan with its conditions; those on the primary key give a point read or a range. */
-  private scan(s: Source, conds: Ast[], level: Level): Op {
-    const t = s.table!;
-    const byName = new Map(t.columns.map((c) => [c.name, c]));
-    const cols = s.cols.map((c) => ({ name: c.name, type: byName.get(c.name)!.type }));
+  private scan(
+    t: SqlTable,
+    alias: string,
+    conds: A.Expr[],
+    parent: Level | undefined,
+    uses: Set<number>,
+  ): Rel {
+    const m = this.mentioned;
+    const all = m.all || m.tables.has(alias.toLowerCase());
+    const cols = t.columns.filter((c) => all || m.names.has(c.name.toLowerCase()));
+    const layout: ColInfo[] = cols.map((c) => ({ table: alias, name: c.name }));
+    const level: Level = { resolver: new LayoutResolver(layout), parent, parentUses: uses };
     let range: KeyRange | undefined;
     const keyName = t.keyColumn;
+    const byName = new Map(t.columns.map((c) => [c.name, c]));
     const keyType = keyName === ROWID ? 'int64' : keyName === TUPLE_KEY ? 'bytes' : byName.get(keyName)!.type;
+    let point = false;
     if (keyName !== ROWID && keyName !== TUPLE_KEY) {
-      const isKey = (a: Ast): boolean =>
-        a?.type === 'column_ref' &&
-        columnName(a).toLowerCase() === keyName.toLowerCase() &&
-        (a.table === null ||
-          a.table === undefined ||
-          String(a.table).toLowerCase() === s.alias.toLowerCase());
-      const constant = (a: Ast): Expr | undefined => {
+      const isKey = (a: A.Expr): boolean =>
+        a.kind === 'column' &&
+        a.name.toLowerCase() === keyName.toLowerCase() &&
+        (a.table === undefined || a.table.toLowerCase() === alias.toLowerCase());
+      const constant = (a: A.Expr): Expr | undefined => {
         if (hasSubquery(a)) return undefined;
         const e = this.expr(a, level);
         return e.constant ? e : undefined;
       };
       const flip: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '=': '=' };
       for (const c of conds) {
-        if (c.type !== 'binary_expr') continue;
-        if (c.operator === 'BETWEEN' && isKey(c.left)) {
-          const lo = constant(c.right.value[0]);
-          const hi = constant(c.right.value[1]);
+        if (c.kind === 'between' && !c.not && isKey(c.arg)) {
+          const lo = constant(c.low);
+          const hi = constant(c.high);
           if (lo !== undefined && hi !== undefined && range?.eq === undefined) {
             range = { ...range, lower: { e: lo, inclusive: true }, upper: { e: hi, inclusive: true } };
           }
           continue;
         }
-        let op = flip[c.operator];
+        if (c.kind !== 'binary') continue;
+        let op = flip[c.op];
         if (op === undefined) continue;
-        let other: Ast;
+        let other: A.Expr;
         if (isKey(c.left)) {
-          op = c.operator;
+          op = c.op;
           other = c.right;
         } else if (isKey(c.right)) other = c.left;
         else continue;
         const v = constant(other);
         if (v === undefined) continue;
-        if (op === '=') range = { eq: v };
-        else if (range?.eq === undefined) {
+        if (op === '=') {
+          range = { eq: v };
+          point = true;
+        } else if (range?.eq === undefined) {
           if (op === '>' || op === '>=') range = { ...range, lower: { e: v, inclusive: op === '>=' } };
           else range = { ...range, upper: { e: v, inclusive: op === '<=' } };
         }
@@ -789,11 +919,11 @@ export class Planner {
       range?.lower !== undefined &&
       range.upper !== undefined &&
       conds.length === 1 &&
-      conds[0].operator === 'BETWEEN';
-    return new TableScan(
+      conds[0]!.kind === 'between';
+    const op = new TableScan(
       t.name,
-      s.alias === t.name ? t.name : `${t.name} AS ${s.alias}`,
-      cols,
+      alias === t.name ? t.name : `${t.name} AS ${alias}`,
+      cols.map((c) => ({ name: c.name, type: c.type })),
       keyName,
       keyType,
       range,
@@ -801,262 +931,37 @@ export class Planner {
       pointOnly,
       rangeOnly,
     );
+    const base = this.catalog.estimatedRows?.(t.name) ?? UNKNOWN_ROWS;
+    const rows = point ? 1 : base * conds.reduce((s, c) => s * selectivity(c), 1);
+    return { op, layout, display: layout.map((_, i) => i), aliases: [alias], rows };
   }
 
-  // ---- expressions ----
+  // ---- subqueries ----
 
-  /** Resolve a column through this level and the enclosing ones. */
-  private column(ast: Ast, level: Level): Expr {
-    const name = columnName(ast);
-    const table = ast.table === null || ast.table === undefined ? undefined : String(ast.table);
-    const text = table !== undefined ? `${table}.${name}` : name;
-    let l: Level | undefined = level;
-    let depth = 0;
-    let child: Level | undefined;
-    while (l !== undefined) {
-      const i = l.resolver.resolve(table, name);
-      if (i !== undefined) {
-        if (depth === 0) return columnRef(i, text);
-        child!.parentUses.add(i);
-        return outerRef(depth, i, text);
-      }
-      child = l;
-      l = l.parent;
-      depth++;
-    }
-    throw unknownColumn(text);
-  }
-
-  /** Bind an expression at a level. */
-  expr(ast: Ast, level: Level): Expr {
-    const hooked = level.resolver.intercept?.(ast, level);
-    if (hooked !== undefined) return hooked;
-    if (isSubquery(ast)) return this.subquery('scalar', ast, level, undefined, false);
-    switch (ast.type) {
-      case 'column_ref':
-        return this.column(ast, level);
-      case 'number': {
-        const v = Number(ast.value);
-        return literal(v, String(ast.value));
-      }
-      case 'bigint': {
-        const v = Number(ast.value);
-        if (!Number.isFinite(v))
-          throw new TidemarkError('INVALID_ARGUMENT', `number ${ast.value} is out of range`);
-        return literal(v, String(ast.value));
-      }
-      case 'single_quote_string':
-      case 'double_quote_string':
-      case 'string':
-      case 'natural_string':
-      case 'var_string': {
-        const s = unescapeString(String(ast.value));
-        return literal(s, `'${s}'`);
-      }
-      case 'hex_string':
-        return literal(new Uint8Array(Buffer.from(String(ast.value), 'hex')), `x'${ast.value}'`);
-      case 'full_hex_string':
-        return literal(
-          new Uint8Array(Buffer.from(String(ast.value).replace(/^0x/i, ''), 'hex')),
-          String(ast.value),
-        );
-      case 'bool':
-        return literal(ast.value ? 1 : 0, ast.value ? 'TRUE' : 'FALSE');
-      case 'null':
-        return literal(null, 'NULL');
-      case 'date':
-      case 'datetime':
-      case 'timestamp': {
-        const d = parseDate(String(ast.value));
-        if (d === undefined) throw new TidemarkError('INVALID_ARGUMENT', `invalid date ${ast.value}`);
-        return literal(d, `${String(ast.type).toUpperCase()} '${ast.value}'`);
-      }
-      case 'param': {
-        const name = String(ast.value);
-        if (!name.startsWith(PARAM_PREFIX)) throw unsupported(`named parameter :${name} (use ?)`);
-        return param(Number(name.slice(PARAM_PREFIX.length)) - 1);
-      }
-      case 'var': {
-        const name =
-          [ast.name, ...(ast.members ?? [])]
-            .map(String)
-            .filter((n) => n !== 'session' && n !== 'global')
-            .join('.') || String(ast.name);
-        return variable(ast.prefix === '@@', name);
-      }
-      case 'origin':
-        if (ast.value === '?') throw unsupported('this placeholder');
-        throw unsupported(`${ast.value}`);
-      case 'unary_expr':
-        return this.unary(ast, level);
-      case 'binary_expr':
-        return this.binary(ast, level);
-      case 'expr_list':
-        if (Array.isArray(ast.value) && ast.value.length === 1) return this.expr(ast.value[0], level);
-        throw unsupported('a row value here');
-      case 'case': {
-        const args: Ast[] = ast.args ?? [];
-        const whens: [Expr, Expr][] = args
-          .filter((a) => a.type === 'when')
-          .map((a) => [this.expr(a.cond, level), this.expr(a.result, level)]);
-        const other = args.find((a) => a.type === 'else');
-        return caseWhen(
-          ast.expr === null || ast.expr === undefined ? undefined : this.expr(ast.expr, level),
-          whens,
-          other === undefined ? undefined : this.expr(other.result, level),
-        );
-      }
-      case 'cast': {
-        const target = ast.target?.[0] ?? ast.target;
-        const type = String(target?.dataType ?? '').toUpperCase();
-        return cast(
-          this.expr(ast.expr, level),
-          type,
-          target?.scale === undefined ? undefined : Number(target.scale),
-        );
-      }
-      case 'aggr_func':
-        throw new TidemarkError('INVALID_ARGUMENT', `invalid use of the aggregate ${ast.name}`, {
-          details: { mysqlErrno: 1111 },
-        });
-      case 'function':
-        return this.func(ast, level);
-      case 'interval':
-        throw unsupported('INTERVAL');
-    }
-    throw unsupported(`the expression ${String(ast.type)}`);
-  }
-
-  private unary(ast: Ast, level: Level): Expr {
-    const op = String(ast.operator).toUpperCase();
-    if (op === 'NOT EXISTS') return this.subquery('exists', ast.expr, level, undefined, true);
-    if (op === 'EXISTS') return this.subquery('exists', ast.expr, level, undefined, false);
-    const e = this.expr(ast.expr, level);
-    if (op === '-') {
-      if (e.literal !== undefined && typeof e.literal === 'number') return literal(-e.literal, `-${e.text}`);
-      return negate(e);
-    }
-    if (op === '+') return e;
-    if (op === 'NOT' || op === '!') return not(e);
-    if (op === '~')
-      return rowwise(`~${e.text}`, [e], ([v]) => {
-        if (v === null) return null;
-        const n = toNumber(v!);
-        return Number(BigInt.asUintN(64, ~BigInt(Number.isFinite(n) ? Math.trunc(n) : 0)));
-      });
-    throw unsupported(`the operator ${op}`);
-  }
-
-  private binary(ast: Ast, level: Level): Expr {
-    const op = String(ast.operator).toUpperCase();
-    switch (op) {
-      case 'AND':
-      case '&&':
-        return logical('AND', this.expr(ast.left, level), this.expr(ast.right, level));
-      case 'OR':
-      case '||':
-        return logical('OR', this.expr(ast.left, level), this.expr(ast.right, level));
-      case 'XOR':
-        return logical('XOR', this.expr(ast.left, level), this.expr(ast.right, level));
-      case '+':
-      case '-':
-      case '*':
-      case '/':
-      case 'DIV':
-      case '%':
-      case 'MOD':
-        return arithmetic(op === 'MOD' ? '%' : op, this.expr(ast.left, level), this.expr(ast.right, level));
-      case '=':
-      case '!=':
-      case '<>':
-      case '<':
-      case '<=':
-      case '>':
-      case '>=':
-      case '<=>':
-        return comparison(op, this.expr(ast.left, level), this.expr(ast.right, level));
-      case 'IN':
-      case 'NOT IN': {
-        const list: Ast[] = ast.right?.type === 'expr_list' ? ast.right.value : [ast.right];
-        if (list.length === 1 && isSubquery(list[0])) {
-          return this.subquery('in', list[0], level, this.expr(ast.left, level), op === 'NOT IN');
-        }
-        return inList(
-          this.expr(ast.left, level),
-          list.map((v) => this.expr(v, level)),
-          op === 'NOT IN',
-        );
-      }
-      case 'BETWEEN':
-      case 'NOT BETWEEN':
-        return between(
-          this.expr(ast.left, level),
-          this.expr(ast.right.value[0], level),
-          this.expr(ast.right.value[1], level),
-          op === 'NOT BETWEEN',
-        );
-      case 'LIKE':
-      case 'NOT LIKE':
-        return like(this.expr(ast.left, level), this.expr(ast.right, level), op === 'NOT LIKE');
-      case 'IS':
-      case 'IS NOT': {
-        const r = ast.right;
-        const left = this.expr(ast.left, level);
-        if (r?.type === 'null') return isNull(left, op === 'IS NOT');
-        if (r?.type === 'bool') return isTruth(left, r.value === true, op === 'IS NOT');
-        throw unsupported(`IS ${r?.type}`);
-      }
-    }
-    throw unsupported(`the operator ${op}`);
-  }
-
-  private func(ast: Ast, level: Level): Expr {
-    const name = functionName(ast).toUpperCase();
-    const argAsts: Ast[] =
-      ast.args?.type === 'expr_list' ? (ast.args.value ?? []) : ast.args ? [ast.args] : [];
-    if (name === 'EXISTS') return this.subquery('exists', argAsts[0], level, undefined, false);
-    // NOT (cond) comes from the parser as a function call.
-    if (name === 'NOT' && argAsts.length === 1) return not(this.expr(argAsts[0], level));
-    if (argAsts.length === 0) {
-      const fact = sessionFact(name);
-      if (fact !== undefined) return fact;
-    }
-    if (name.startsWith(DISTINCT_PREFIX.toUpperCase()) || name === 'TOTAL') {
-      throw new TidemarkError('INVALID_ARGUMENT', `invalid use of an aggregate`, {
-        details: { mysqlErrno: 1111 },
-      });
-    }
-    return call(
-      name,
-      argAsts.map((a) => this.expr(a, level)),
-    );
-  }
-
-  private subquery(
-    kind: 'scalar' | 'exists' | 'in',
-    ast: Ast,
-    level: Level,
-    lhs: Expr | undefined,
-    negated: boolean,
-  ): Expr {
-    const inner = ast.ast ?? ast;
+  subquery(query: A.Query, level: Level, kind: SubqueryKind): Expr {
     // The subquery is a level under `level`; `uses` collects the columns of level's row it reads.
     const uses = new Set<number>();
-    const planned = this.select(inner, level, uses);
-    if (kind !== 'exists' && planned.op.width !== 1) {
+    const planned = this.select(query, level, uses);
+    if (kind.kind !== 'exists' && planned.op.width !== 1) {
       throw new TidemarkError('INVALID_ARGUMENT', `the subquery returns ${planned.op.width} columns, not 1`, {
         details: { mysqlErrno: 1241 },
       });
     }
-    return new SubqueryExpr(
-      kind,
-      planned.op,
-      [...uses].sort((a, b) => a - b),
-      lhs,
-      negated,
-    );
+    const refs = [...uses].sort((a, b) => a - b);
+    switch (kind.kind) {
+      case 'scalar':
+        return new SubqueryExpr('scalar', planned.op, refs, undefined, false);
+      case 'exists':
+        return new SubqueryExpr('exists', planned.op, refs, undefined, kind.negated);
+      case 'in':
+        return new SubqueryExpr('in', planned.op, refs, kind.lhs, kind.negated);
+      case 'quantified':
+        return new SubqueryExpr(kind.all ? 'all' : 'any', planned.op, refs, kind.lhs, false, kind.op);
+    }
   }
 }
+
+const AGG_NAMES = new Set(['COUNT', 'SUM', 'AVG', 'MIN', 'MAX', 'GROUP_CONCAT', 'TOTAL']);
 
 /**
  * Name resolution after grouping: GROUP BY expressions and aggregates become columns of the
@@ -1073,8 +978,8 @@ class AggregateBuilder implements Resolver {
   constructor(
     private readonly planner: Planner,
     private readonly input: Level,
-    groupAsts: Ast[],
-    private readonly items: { ast: Ast; name: string | undefined }[],
+    groupAsts: A.Expr[],
+    private readonly items: { ast: A.Expr; name: string }[],
   ) {
     this.groups = groupAsts.map((g) => planner.expr(g, input));
     this.groupKeys = this.groups.map((g) => g.text);
@@ -1087,25 +992,23 @@ class AggregateBuilder implements Resolver {
     if (g >= 0) return g;
     return this.addAgg(
       'FIRST',
-      { type: 'column_ref', table: table ?? null, column: name },
+      columnRef(i, `${table !== undefined ? `${table}.` : ''}${name}`),
       false,
       undefined,
-      `${table !== undefined ? `${table}.` : ''}${name}`,
     );
   }
 
-  intercept(ast: Ast, level: Level): Expr | undefined {
-    if (ast === null || typeof ast !== 'object' || isSubquery(ast)) return undefined;
-    if (ast.type === 'column_ref' && (ast.table === null || ast.table === undefined)) {
+  intercept(ast: A.Expr, level: Level): Expr | undefined {
+    if (ast.kind === 'column' && ast.table === undefined) {
       // HAVING and ORDER BY may name a select item by its alias (when no input column has the name).
-      const name = columnName(ast);
+      const name = ast.name;
       if (this.input.resolver.resolve(undefined, name) === undefined) {
-        const item = this.items.find((it) => it.name?.toLowerCase() === name.toLowerCase());
         const key = name.toLowerCase();
+        const item = this.items.find((it) => it.name.toLowerCase() === key);
         if (
           item !== undefined &&
           !this.resolvingAliases.has(key) &&
-          !(item.ast.type === 'column_ref' && columnName(item.ast).toLowerCase() === key)
+          !(item.ast.kind === 'column' && item.ast.name.toLowerCase() === key)
         ) {
           // Aliases naming each other (x AS y, y AS x) end here: unknown, not endless.
           this.resolvingAliases.add(key);
@@ -1118,39 +1021,31 @@ class AggregateBuilder implements Resolver {
       }
       return undefined;
     }
-    if (ast.type === 'aggr_func' || (ast.type === 'function' && isAggregate(ast))) {
-      let name: string;
-      let distinct = false;
-      let arg: Ast | undefined;
-      let separator: string | undefined;
-      if (ast.type === 'aggr_func') {
-        name = String(ast.name).toUpperCase();
-        distinct = ast.args?.distinct === 'DISTINCT';
-        arg = ast.args?.expr;
-        if (arg?.type === 'star') arg = undefined;
-        const sep = ast.args?.separator?.value;
-        if (sep !== undefined) separator = unescapeString(String(sep.value ?? sep));
-      } else {
-        const fname = functionName(ast).toUpperCase();
-        const argAsts: Ast[] = ast.args?.value ?? [];
-        arg = argAsts[0];
-        if (fname === 'TOTAL') name = 'TOTAL';
-        else {
-          name = fname.slice(DISTINCT_PREFIX.length);
-          distinct = true;
+    if (ast.kind === 'aggregate') {
+      const name = ast.name.toUpperCase();
+      if (!AGG_NAMES.has(name)) throw unsupported(`the aggregate ${name}`);
+      if (ast.orderBy !== undefined) throw unsupported('GROUP_CONCAT(... ORDER BY ...)');
+      for (const a of ast.args) {
+        if (hasAggregate(a)) {
+          throw new TidemarkError('INVALID_ARGUMENT', 'aggregates cannot be nested', {
+            details: { mysqlErrno: 1111 },
+          });
         }
       }
-      if (!AGG_NAMES.has(name)) throw unsupported(`the aggregate ${name}`);
-      if (arg !== undefined && hasAggregate(arg)) {
-        throw new TidemarkError('INVALID_ARGUMENT', 'aggregates cannot be nested', {
-          details: { mysqlErrno: 1111 },
-        });
+      const args = ast.args.map((a) => this.planner.expr(a, this.input));
+      let arg: Expr | undefined;
+      if (args.length === 1) arg = args[0];
+      else if (args.length > 1) {
+        if (name !== 'COUNT' && name !== 'GROUP_CONCAT') throw unsupported(`${name} of several arguments`);
+        if (name === 'COUNT' && !ast.distinct)
+          throw unsupported('COUNT of several arguments without DISTINCT');
+        arg = tuple(args, name === 'GROUP_CONCAT');
       }
-      const text = `${name}(${distinct ? 'DISTINCT ' : ''}${arg === undefined ? '*' : this.planner.expr(arg, this.input).text})`;
-      const i = this.addAgg(name as AggName, arg, distinct, separator, text);
+      const text = `${name}(${ast.distinct ? 'DISTINCT ' : ''}${arg === undefined ? '*' : arg.text})`;
+      const i = this.addAgg(name as AggName, arg, ast.distinct, ast.separator, text);
       return columnRef(i, text);
     }
-    if (this.groups.length > 0 && ast.type !== 'column_ref' && ast.type !== 'number') {
+    if (this.groups.length > 0 && ast.kind !== 'column' && ast.kind !== 'number') {
       // A GROUP BY expression (matched by its text once bound at the input level).
       let text: string | undefined;
       try {
@@ -1163,22 +1058,21 @@ class AggregateBuilder implements Resolver {
         if (g >= 0) return columnRef(g, text);
       }
     }
-    void level;
     return undefined;
   }
 
   private addAgg(
     name: AggName,
-    arg: Ast | undefined,
+    arg: Expr | undefined,
     distinct: boolean,
     separator: string | undefined,
-    text: string,
+    text?: string,
   ): number {
-    const key = `${name}|${distinct}|${separator ?? ''}|${text}`;
+    const t = text ?? `${name}(${arg!.text})`;
+    const key = `${name}|${distinct}|${separator ?? ''}|${t}`;
     const have = this.aggKeys.get(key);
     if (have !== undefined) return have;
-    const argExpr = arg === undefined ? undefined : this.planner.expr(arg, this.input);
-    this.aggs.push({ name, arg: argExpr, distinct, separator, text });
+    this.aggs.push({ name, arg, distinct, ...(separator !== undefined ? { separator } : {}), text: t });
     const i = this.groups.length + this.aggs.length - 1;
     this.aggKeys.set(key, i);
     return i;
@@ -1196,4 +1090,39 @@ class AggregateBuilder implements Resolver {
   }
 }
 
+/**
+ * Several aggregate arguments as one value: NULL when any is NULL (COUNT(DISTINCT a, b) and
+ * GROUP_CONCAT(a, b) skip such rows); otherwise a key telling the tuples apart (COUNT) or the
+ * values concatenated (GROUP_CONCAT).
+ */
+function tuple(args: Expr[], concat: boolean): Expr {
+  return rowwise(
+    args.map((a) => a.text).join(', '),
+    args,
+    (vals) => {
+      if (vals.some((v) => v === null)) return null;
+      return concat ? vals.map((v) => toText(v)).join('') : vals.map((v) => hashKey(v)).join('\u0001');
+    },
+    true,
+  );
+}
+
+export function constantPlanner(catalog: PlanCatalog): { planner: Planner; level: Level } {
+  return {
+    planner: new Planner(catalog, { names: new Set(), all: false, tables: new Set() }),
+    level: constantLevel(),
+  };
+}
+
 export type { Level };
+
+/** `a.name = b.name`: the join condition a USING or NATURAL column stands for. */
+function usingEquality(at: number, a: string, b: string, name: string): A.Expr {
+  return {
+    kind: 'binary',
+    at,
+    op: '=',
+    left: { kind: 'column', at, table: a, name },
+    right: { kind: 'column', at, table: b, name },
+  };
+}

@@ -214,6 +214,39 @@ export function roundHalfAway(x: number, d = 0): number {
   return x < 0 ? -r : r;
 }
 
+/**
+ * A value as MySQL's bit operators take it: a number rounded to an integer, as an unsigned 64-bit
+ * one (a negative number in two's complement), strings by their numeric prefix.
+ */
+function toUint64(v: SqlValue): bigint {
+  const n = toNumber(v);
+  if (Number.isNaN(n)) return 0n;
+  if (n >= 2 ** 64) return 2n ** 64n - 1n;
+  if (n <= -(2 ** 63)) return 2n ** 63n;
+  return BigInt.asUintN(64, BigInt(roundHalfAway(n)));
+}
+
+/** `| & ^ << >>` and `~` (op '~', b unused): MySQL's bit operators, BIGINT UNSIGNED results. */
+export function bitwise(op: string, a: SqlValue, b: SqlValue): SqlValue {
+  if (a === null || (op !== '~' && b === null)) return null;
+  const x = toUint64(a);
+  if (op === '~') return Number(BigInt.asUintN(64, ~x));
+  const y = toUint64(b);
+  switch (op) {
+    case '|':
+      return Number(x | y);
+    case '&':
+      return Number(x & y);
+    case '^':
+      return Number(x ^ y);
+    case '<<':
+      return y >= 64n ? 0 : Number(BigInt.asUintN(64, x << y));
+    case '>>':
+      return y >= 64n ? 0 : Number(x >> y);
+  }
+  throw sqlError(`unknown bit operator ${op}`);
+}
+
 type Fn = (args: SqlValue[]) => SqlValue;
 
 const nullIfAny =

@@ -13,7 +13,6 @@ import type { Logger } from '../../log.js';
 import type { PooledBuffer, Reservation } from '../../mem/buffer.js';
 import type { MemoryPool } from '../../mem/pool.js';
 import type { QueryResult, SqlSession } from '../../sql/engine.js';
-import { rewrite } from '../../sql/parse.js';
 import { dateText, toText, type SqlValue } from '../../sql/values.js';
 import { NATIVE, SHA2, newScramble, verify, type Account } from './auth.js';
 import type { Writer } from './protocol.js';
@@ -712,9 +711,8 @@ class Connection {
   }
 
   private async prepare(sql: string): Promise<void> {
-    const params = rewrite(sql).params;
     // Refuse what does not parse now, as MySQL does at prepare time.
-    this.server.db._sql.prepare(sql);
+    const params = this.server.db._sql.prepare(sql).params;
     const id = this.nextStatement++;
     this.statements.set(id, { sql, params, types: [], longData: new Map() });
     const w = this.response(1).begin().int1(0).int4(id).int2(0).int2(params).int1(0).int2(0).end();
