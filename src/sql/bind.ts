@@ -8,6 +8,7 @@ import { TidemarkError } from '../errors.js';
 import type * as A from './parser/ast.js';
 import {
   arithmetic,
+  asText,
   between,
   call,
   caseWhen,
@@ -20,6 +21,7 @@ import {
   like,
   literal,
   logical,
+  markText,
   negate,
   not,
   outerRef,
@@ -29,7 +31,9 @@ import {
   variable,
   type Expr,
 } from './expr.js';
-import { bitwise, parseDate, toText, type SqlValue } from './values.js';
+import { bitwise64, parseDate, toText, toUint64, type SqlValue } from './values.js';
+
+const nullOr = <T, R>(x: T | null, f: (x: T) => R): R | null => (x === null ? null : f(x));
 
 export function unsupported(what: string): TidemarkError {
   return new TidemarkError('INVALID_ARGUMENT', `${what} is not supported`, {
@@ -58,12 +62,16 @@ export interface ColInfo {
    * not by its name alone (which means the merged column, as MySQL has it).
    */
   merged?: boolean;
+  /** String-typed (see Expr.textual). */
+  textual?: boolean;
 }
 
 /** Name resolution within one layout of columns. */
 export interface Resolver {
   /** Index of the column, undefined when absent; throws when ambiguous. */
   resolve(table: string | undefined, name: string): number | undefined;
+  /** Whether column i is string-typed (see Expr.textual). */
+  textual?(i: number): boolean;
   /** A replacement for a whole expression (aggregates and GROUP BY expressions after grouping). */
   intercept?(ast: A.Expr, level: Level): Expr | undefined;
 }
@@ -86,6 +94,9 @@ export class LayoutResolver implements Resolver {
       found = i;
     }
     return found;
+  }
+  textual(i: number): boolean {
+    return this.cols[i]?.textual === true;
   }
 }
 
@@ -294,9 +305,13 @@ export abstract class ExprBinder {
     while (l !== undefined) {
       const i = l.resolver.resolve(table, ast.name);
       if (i !== undefined) {
-        if (depth === 0) return columnRef(i, text);
-        child!.parentUses.add(i);
-        return outerRef(depth, i, text);
+        let e: Expr;
+        if (depth === 0) e = columnRef(i, text);
+        else {
+          child!.parentUses.add(i);
+          e = outerRef(depth, i, text);
+        }
+        return l.resolver.textual?.(i) === true ? markText(e) : e;
       }
       child = l;
       l = l.parent;
@@ -321,7 +336,7 @@ export abstract class ExprBinder {
       case 'string':
         if (ast.charset === 'binary')
           return literal(new Uint8Array(Buffer.from(ast.value, 'utf8')), `_binary'${ast.value}'`);
-        return literal(ast.value, `'${ast.value}'`);
+        return markText(literal(ast.value, `'${ast.value}'`));
       case 'hex':
         return literal(new Uint8Array(Buffer.from(ast.hex, 'hex')), `x'${ast.hex}'`);
       case 'bits':
@@ -396,16 +411,23 @@ export abstract class ExprBinder {
         return this.subquery(ast.query, level, { kind: 'scalar' });
       case 'row':
         throw operandColumns(1);
-      case 'case':
-        return caseWhen(
-          ast.operand === undefined ? undefined : this.scalar(ast.operand, level),
-          ast.whens.map((w) => [this.scalar(w.when, level), this.scalar(w.then, level)] as [Expr, Expr]),
-          ast.else === undefined ? undefined : this.scalar(ast.else, level),
+      case 'case': {
+        const whens = ast.whens.map(
+          (w) => [this.scalar(w.when, level), this.scalar(w.then, level)] as [Expr, Expr],
         );
+        const otherwise = ast.else === undefined ? undefined : this.scalar(ast.else, level);
+        const e = caseWhen(
+          ast.operand === undefined ? undefined : this.scalar(ast.operand, level),
+          whens,
+          otherwise,
+        );
+        return [...whens.map((w) => w[1]), otherwise].some((r) => r?.textual === true) ? asText(e) : e;
+      }
       case 'cast': {
         const t = ast.type;
         const name = t.name === 'SIGNED' && t.unsigned === true ? 'UNSIGNED' : t.name;
-        return cast(this.scalar(ast.arg, level), name, t.scale ?? (t.name === 'DECIMAL' ? 0 : undefined));
+        const e = cast(this.scalar(ast.arg, level), name, t.scale ?? (t.name === 'DECIMAL' ? 0 : undefined));
+        return name === 'CHAR' ? markText(e) : e;
       }
       case 'convert':
         // Every string is utf8mb4 here: converting between character sets changes nothing.
@@ -445,7 +467,7 @@ export abstract class ExprBinder {
       case '!':
         return not(e);
       case '~':
-        return rowwise(`~${e.text}`, [e], ([v]) => bitwise('~', v!, null), true);
+        return this.bitTree(ast, level);
       case 'BINARY':
         // Strings compare as utf8mb4_bin already: BINARY changes no comparison.
         return e;
@@ -460,9 +482,38 @@ export abstract class ExprBinder {
     if (op === 'AND' || op === 'OR' || op === 'XOR') return logical(op, l, r);
     if (ARITH_OPS.has(op)) return arithmetic(op, l, r);
     if (COMPARE_OPS.has(op)) return comparison(op, l, r);
-    if (BIT_OPS.has(op))
-      return rowwise(`${l.text} ${op} ${r.text}`, [l, r], ([a, b]) => bitwise(op, a!, b!), true);
+    if (BIT_OPS.has(op)) return this.bitTree(ast, level);
     throw unsupported(`the operator ${op}`);
+  }
+
+  /**
+   * A tree of bit operators (| & ^ << >> ~) as one function over unsigned 64-bit integers, each
+   * operand read as MySQL's bit operators read it and only the result made a number: a step past
+   * 2^53 (~4, 1 << 60 | 1) keeps its low bits for the next (7 & ~4 is 3).
+   */
+  private bitTree(ast: A.Unary | A.Binary, level: Level): Expr {
+    const leaves: Expr[] = [];
+    const build = (a: A.Expr): { text: string; f: (vals: SqlValue[]) => bigint | null } => {
+      if (a.kind === 'unary' && a.op === '+') return build(a.arg);
+      if (a.kind === 'unary' && a.op === '~') {
+        const x = build(a.arg);
+        return { text: `~${x.text}`, f: (v) => nullOr(x.f(v), (n) => bitwise64('~', n, 0n)) };
+      }
+      if (a.kind === 'binary' && BIT_OPS.has(a.op) && a.left.kind !== 'row' && a.right.kind !== 'row') {
+        const l = build(a.left);
+        const r = build(a.right);
+        return {
+          text: `${l.text} ${a.op} ${r.text}`,
+          f: (v) => nullOr(l.f(v), (x) => nullOr(r.f(v), (y) => bitwise64(a.op, x, y))),
+        };
+      }
+      const e = this.scalar(a, level);
+      const i = leaves.length;
+      leaves.push(e);
+      return { text: e.text, f: (v) => (v[i] === null ? null : toUint64(v[i]!)) };
+    };
+    const tree = build(ast);
+    return rowwise(tree.text, leaves, (v) => nullOr(tree.f(v), Number), true);
   }
 
   /** (a, b) = (c, d) and the other comparisons of rows, written out column by column. */
@@ -562,11 +613,47 @@ export abstract class ExprBinder {
       if (fact !== undefined) return fact;
     }
     const args = ast.args.map((a) => this.scalar(a, level));
-    if (name === 'TRIM' && ast.mode !== undefined) return trimCall(ast.mode, args);
+    if (name === 'TRIM' && ast.mode !== undefined) return markText(trimCall(ast.mode, args));
     if (ast.mode !== undefined) throw unsupported(`${name} with a unit`);
-    return call(name, args);
+    const e = call(name, args);
+    if (STRING_FUNCTIONS.has(name)) return markText(e);
+    const branches = BRANCHES[name]?.(args);
+    return branches?.some((b) => b.textual === true) === true ? asText(e) : e;
   }
 }
+
+/** Functions whose result is a string whatever their arguments. */
+const STRING_FUNCTIONS = new Set([
+  'UPPER',
+  'UCASE',
+  'LOWER',
+  'LCASE',
+  'CONCAT',
+  'CONCAT_WS',
+  'SUBSTRING',
+  'SUBSTR',
+  'MID',
+  'LEFT',
+  'RIGHT',
+  'TRIM',
+  'LTRIM',
+  'RTRIM',
+  'REPLACE',
+  'REVERSE',
+  'REPEAT',
+  'LPAD',
+  'RPAD',
+  'SPACE',
+  'HEX',
+]);
+
+/** Functions whose result is one of some arguments: a string type when any of those is (MySQL). */
+const BRANCHES: Record<string, (args: Expr[]) => Expr[]> = {
+  IF: (a) => a.slice(1, 3),
+  IFNULL: (a) => a.slice(0, 2),
+  COALESCE: (a) => a,
+  NULLIF: (a) => a.slice(0, 1),
+};
 
 /** TRIM([BOTH|LEADING|TRAILING] [remstr] FROM s): args are [s] or [s, remstr]. */
 function trimCall(mode: string, args: Expr[]): Expr {

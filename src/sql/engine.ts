@@ -443,6 +443,12 @@ export class SqlEngine implements PlanCatalog {
 
   private ctx(tx: Transaction, params: readonly SqlValue[], what: string, session: SessionInfo): Ctx {
     const mem = new QueryMemory(this.host._queryPool(), what);
+    const check = (): void => {
+      if (tx.state !== 'active') {
+        throw new TidemarkError('CLOSED', `the query's transaction ended (${tx.endReason ?? tx.state})`);
+      }
+    };
+    let last = performance.now();
     return {
       tx,
       params,
@@ -451,10 +457,14 @@ export class SqlEngine implements PlanCatalog {
       cache: new Map(),
       mem,
       counters: this.counters,
-      check() {
-        if (tx.state !== 'active') {
-          throw new TidemarkError('CLOSED', `the query's transaction ended (${tx.endReason ?? tx.state})`);
-        }
+      check,
+      breathe() {
+        check();
+        if (performance.now() - last < BREATHE_MS) return undefined;
+        return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+          last = performance.now();
+          check();
+        });
       },
     };
   }
@@ -1192,6 +1202,9 @@ export class SqlEngine implements PlanCatalog {
     return getv(c, 0);
   }
 }
+
+/** How long a query works before it lets the event loop run (Ctx.breathe). */
+const BREATHE_MS = 20;
 
 /** Names of the current time a DEFAULT may give: the column then defaults to the time of each insert. */
 const NOW_NAMES = new Set(['CURRENT_TIMESTAMP', 'NOW', 'LOCALTIMESTAMP', 'LOCALTIME']);

@@ -27,6 +27,8 @@ import {
   hashKey,
   likeRegex,
   parseDate,
+  integerTruth,
+  toNumber,
   toText,
   truth,
   type SqlValue,
@@ -50,6 +52,12 @@ export interface Expr {
    * then be evaluated over rows a filter left out (see Batch.sel).
    */
   readonly pure?: boolean;
+  /**
+   * Its MySQL type is a string type (a string column or literal, a string function, a CASE, IF,
+   * COALESCE or set operation column with a string among its branches): its values are text, so
+   * it sorts, groups and deduplicates as text, as MySQL does.
+   */
+  readonly textual?: boolean;
   ev(b: Batch, ctx: Ctx): Col;
 }
 
@@ -71,7 +79,7 @@ function make(
   text: string,
   children: readonly Expr[],
   ev: (b: Batch, ctx: Ctx) => Col,
-  extra: Partial<Pick<Expr, 'column' | 'literal' | 'constant' | 'atoms' | 'pure'>> = {},
+  extra: Partial<Pick<Expr, 'column' | 'literal' | 'constant' | 'atoms' | 'pure' | 'textual'>> = {},
 ): Expr {
   const subs: SubqueryExpr[] = [];
   for (const c of children) subs.push(...c.subs);
@@ -166,6 +174,16 @@ export function truthArray(c: Col, n: number): Int8Array {
   return out;
 }
 
+/** truthArray as XOR reads its operands (see integerTruth). */
+function integerTruthArray(c: Col, n: number): Int8Array {
+  const out = new Int8Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = integerTruth(getv(c, i));
+    out[i] = t === null ? -1 : t ? 1 : 0;
+  }
+  return out;
+}
+
 function fromTruth(t: Int8Array): NumCol {
   const n = t.length;
   const d = new Uint8Array(n);
@@ -206,6 +224,28 @@ export function rowwise(
     },
     { pure },
   );
+}
+
+/** `e` marked as string-typed (see Expr.textual), its values unchanged: they are text already. */
+export function markText(e: Expr): Expr {
+  if (e.textual === true || e instanceof SubqueryExpr) return e;
+  return { ...e, textual: true };
+}
+
+/**
+ * `e` converted to its string type: numbers and times become their text, as MySQL gives a CASE,
+ * IF, COALESCE or set operation column whose branches mix strings and numbers.
+ */
+export function asText(e: Expr): Expr {
+  if (e.textual === true) return e;
+  if (e.literal !== undefined && (e.literal === null || typeof e.literal === 'string')) return markText(e);
+  const t = rowwise(
+    e.text,
+    [e],
+    ([v]) => (typeof v === 'number' || v instanceof Date ? toText(v) : v!),
+    true,
+  );
+  return { ...t, textual: true };
 }
 
 /** Plain numbers (not times) in a typed array or a constant: arithmetic's fast path. */
@@ -316,8 +356,9 @@ export function logical(op: 'AND' | 'OR' | 'XOR', l: Expr, r: Expr): Expr {
     `(${l.text} ${op} ${r.text})`,
     [l, r],
     (b, ctx) => {
-      const x = truthArray(l.ev(b, ctx), b.len);
-      const y = truthArray(r.ev(b, ctx), b.len);
+      const truths = op === 'XOR' ? integerTruthArray : truthArray;
+      const x = truths(l.ev(b, ctx), b.len);
+      const y = truths(r.ev(b, ctx), b.len);
       const out = new Int8Array(b.len);
       for (let i = 0; i < b.len; i++) {
         const a = x[i]!;
@@ -405,11 +446,31 @@ function membership(x: SqlValue, vals: readonly SqlValue[]): boolean | null {
 }
 
 export function between(e: Expr, lo: Expr, hi: Expr, negated: boolean): Expr {
+  const text = `${e.text} ${negated ? 'NOT ' : ''}BETWEEN ${lo.text} AND ${hi.text}`;
+  // MySQL compares the three with one type: as strings only when all are strings; a string among
+  // numbers is compared as a number ('a' BETWEEN ' 3' AND 2 is 0 BETWEEN 3 AND 2). Two comparisons
+  // of e with each bound say the same unless e and a bound are strings and the other bound is not.
+  if (e.textual === true && [lo, hi].some((x) => x.literal !== null && x.textual !== true)) {
+    return rowwise(
+      text,
+      [e, lo, hi],
+      ([x, a, b]) => {
+        const vals = [x!, a!, b!];
+        const numeric = !vals.some((v) => v instanceof Date);
+        const [v, l, h] = vals.map((v) => (numeric && typeof v === 'string' ? toNumber(v) : v));
+        const ge = v === null || l === null ? null : compare(v!, l!) >= 0;
+        const le = v === null || h === null ? null : compare(v!, h!) <= 0;
+        const both = ge === false || le === false ? false : ge === null || le === null ? null : true;
+        return both === null ? null : both !== negated ? 1 : 0;
+      },
+      true,
+    );
+  }
   const ge = comparison('>=', e, lo);
   const le = comparison('<=', e, hi);
   const both = logical('AND', ge, le);
   const x = negated ? not(both) : both;
-  return { ...x, text: `${e.text} ${negated ? 'NOT ' : ''}BETWEEN ${lo.text} AND ${hi.text}` };
+  return { ...x, text };
 }
 
 export function like(e: Expr, pattern: Expr, negated: boolean, escape?: string): Expr {
@@ -544,6 +605,8 @@ export class SubqueryExpr implements Expr {
   readonly subs: readonly SubqueryExpr[];
   readonly constant = false;
   readonly text: string;
+  /** A scalar subquery whose column is string-typed (see Expr.textual). */
+  textual = false;
 
   constructor(
     readonly kind: SubKind,
@@ -574,7 +637,7 @@ export class SubqueryExpr implements Expr {
     if (this.refs.length === 0) {
       let r = cache.get('');
       if (r === undefined) {
-        r = await this.runOnce(childCtx(ctx, []));
+        r = await this.runIn(ctx, []);
         cache.set('', r);
       }
       this.results.set(ctx, [r]);
@@ -586,8 +649,9 @@ export class SubqueryExpr implements Expr {
       const key = this.refs.map((j) => hashKey(row[j]!)).join('\u0001');
       let r = cache.get(key);
       if (r === undefined) {
-        ctx.check();
-        r = await this.runOnce(childCtx(ctx, row));
+        const pause = ctx.breathe();
+        if (pause !== undefined) await pause;
+        r = await this.runIn(ctx, row);
         cache.set(key, r);
       }
       rows[i] = r;
@@ -598,7 +662,18 @@ export class SubqueryExpr implements Expr {
   /** Per-ctx results of the last fill (a WeakMap: plans are shared between executions). */
   private readonly results = new WeakMap<Ctx, unknown[]>();
 
-  private async runOnce(ctx: Ctx): Promise<unknown> {
+  /** One run for an outer row, in a child context whose memory is released when it ends. */
+  private async runIn(ctx: Ctx, row: SqlValue[]): Promise<unknown> {
+    const child = childCtx(ctx, row);
+    try {
+      return await this.runOnce(child, ctx);
+    } finally {
+      child.mem.release();
+    }
+  }
+
+  /** `outer`: the context the result is kept in (an IN list's values are charged to it). */
+  private async runOnce(ctx: Ctx, outer: Ctx): Promise<unknown> {
     if (this.kind === 'exists') {
       for await (const batch of this.plan.run(ctx)) if (batch.len > 0) return true;
       return false;
@@ -626,7 +701,7 @@ export class SubqueryExpr implements Expr {
     for await (const batch of this.plan.run(ctx)) {
       const c = batch.cols[0]!;
       for (const v of boxed(c, batch.len)) values.push(v);
-      ctx.mem.charge(16 * batch.len);
+      outer.mem.charge(16 * batch.len);
     }
     const keys = new Set(values.map(hashKey));
     return { values, keys, hasNull: keys.has('N') };

@@ -260,7 +260,8 @@ export class TableScan implements Op {
     if (zone !== undefined) options.zone = zone;
     try {
       for await (const tb of ctx.tx.scanBatches(this.table, options)) {
-        ctx.check();
+        const pause = ctx.breathe();
+        if (pause !== undefined) await pause;
         const n = tb.length;
         const cols = this.columns.map((c) => tableColumn(c.type, tb.columns[c.name], tb.nulls?.[c.name], n));
         const out = checked ? await this.filtered({ len: n, cols }, ctx) : { len: n, cols };
@@ -787,7 +788,8 @@ export class Join implements Op {
           ri.push(candidates[j]!);
         }
         if (li.length >= BATCH_ROWS) {
-          ctx.check();
+          const pause = ctx.breathe();
+          if (pause !== undefined) await pause;
           yield* flush.call(this);
         }
       }
@@ -1056,7 +1058,8 @@ export class Aggregate implements Op {
     };
     if (this.groups.length === 0) newGroup();
     for await (const b of this.input.run(ctx)) {
-      ctx.check();
+      const pause = ctx.breathe();
+      if (pause !== undefined) await pause;
       const n = b.len;
       const sel = b.sel;
       // The group of each row; -1 for rows a selection leaves out; null: one group, every row.
@@ -1237,7 +1240,9 @@ function accumulate(
     const v = getv(arg, i);
     if (v === null) continue;
     if (st.seen !== undefined) {
-      const k = hashKey(v);
+      // SUM and AVG of DISTINCT values read them as numbers first ('x' and 'y' are one 0), as
+      // MySQL's numeric aggregates do; COUNT, MIN and MAX tell the values apart as they are.
+      const k = hashKey(name === 'SUM' || name === 'AVG' || name === 'TOTAL' ? toNumber(v) : v);
       const seen = st.seen[g]!;
       if (seen.has(k)) continue;
       seen.add(k);

@@ -34,7 +34,8 @@ export function parseSql(sql: string): Parsed {
   }
   let parser: StatementParser;
   try {
-    parser = new StatementParser(sql, tokenize(sql));
+    const markers: number[] = [];
+    parser = new StatementParser(sql, tokenize(sql, markers), markers);
   } catch (e) {
     if (e instanceof LexError) throw syntaxAt(sql, e.offset, e.message, e);
     throw e;

@@ -25,7 +25,7 @@ import {
   type SubqueryKind,
 } from './bind.js';
 import { ROWID, TUPLE_KEY, type SqlTable } from './catalog.js';
-import { columnRef, logical, rowwise, SubqueryExpr, type Expr } from './expr.js';
+import { asText, columnRef, logical, markText, rowwise, SubqueryExpr, type Expr } from './expr.js';
 import { orderJoins, type JoinCond, type JoinTree } from './joins.js';
 import {
   Aggregate,
@@ -62,6 +62,8 @@ export interface PlanCatalog {
 export interface Planned {
   op: Op;
   names: string[];
+  /** Which columns are string-typed (see Expr.textual). */
+  textual: boolean[];
   /** About how many rows it gives (join ordering). */
   rows: number;
 }
@@ -92,6 +94,9 @@ interface Rel {
   aliases: string[];
   rows: number;
 }
+
+/** A column of a FROM clause by its table alias and name (both case-insensitive). */
+const colKey = (table: string, name: string): string => `${table.toLowerCase()}\u0000${name.toLowerCase()}`;
 
 /** A unit of an inner-join set, before it is planned. */
 interface Unit {
@@ -164,20 +169,31 @@ export class Planner extends ExprBinder {
         const width = t.rows[0]!.length;
         const level: Level = { resolver: new LayoutResolver([]), parent, parentUses: uses };
         const names = Array.from({ length: width }, (_, i) => `column_${i}`);
-        const ops = t.rows.map((r) => {
+        const rows = t.rows.map((r) => {
           if (r.length !== width) throw tooManyColumns();
-          return new Project(
-            new OneRow(),
-            r.map((e) => this.expr(e, level)),
-            names,
-          );
+          return r.map((e) => this.expr(e, level));
         });
-        return { op: ops.length === 1 ? ops[0]! : new UnionAll(ops), names, rows: ops.length };
+        // A column is string-typed when any row's value is, and then all its values are text.
+        const textual = names.map((_, i) => rows.some((r) => r[i]!.textual === true));
+        const ops = rows.map(
+          (r) =>
+            new Project(
+              new OneRow(),
+              r.map((e, i) => (textual[i] ? asText(e) : e)),
+              names,
+            ),
+        );
+        return { op: ops.length === 1 ? ops[0]! : new UnionAll(ops), names, textual, rows: ops.length };
       }
       case 'setop': {
-        const l = this.term(t.left, parent, uses);
-        const r = this.term(t.right, parent, uses);
-        if (l.op.width !== r.op.width) throw tooManyColumns();
+        const l0 = this.term(t.left, parent, uses);
+        const r0 = this.term(t.right, parent, uses);
+        if (l0.op.width !== r0.op.width) throw tooManyColumns();
+        // MySQL gives each column the type of all its branches: text when any branch is a string,
+        // so 12 and '12' are one row, and the column sorts as text.
+        const textual = l0.textual.map((x, i) => x || r0.textual[i] === true);
+        const l = textBranch(l0, textual);
+        const r = textBranch(r0, textual);
         let op: Op;
         let rows: number;
         if (t.op === 'UNION') {
@@ -188,7 +204,7 @@ export class Planner extends ExprBinder {
           op = new SetOperation(l.op, r.op, t.op, t.all);
           rows = t.op === 'INTERSECT' ? Math.min(l.rows, r.rows) : l.rows;
         }
-        return { op, names: l.names, rows };
+        return { op, names: l.names, textual, rows };
       }
     }
   }
@@ -213,7 +229,7 @@ export class Planner extends ExprBinder {
       op = new Sort(op, keys, keys.map((k) => `${names[k.column]}${k.desc ? ' DESC' : ''}`).join(', '));
     }
     op = this.limit(op, q.limit, { resolver: new LayoutResolver([]), parent, parentUses: uses });
-    return { op, names, rows: p.rows };
+    return { op, names, textual: p.textual, rows: p.rows };
   }
 
   private limit(op: Op, limit: A.Limit | undefined, level: Level): Op {
@@ -256,21 +272,20 @@ export class Planner extends ExprBinder {
           throw new TidemarkError('INVALID_ARGUMENT', 'SELECT * needs a FROM clause', {
             details: { mysqlErrno: 1096 },
           });
-        for (const i of rel.display) {
+        // t.*: the table's columns in its own order, a merged USING column's own copy among them.
+        const shown =
+          t === undefined
+            ? rel.display
+            : rel.layout
+                .map((_, i) => i)
+                .filter(
+                  (i) =>
+                    rel.layout[i]!.table?.toLowerCase() === t &&
+                    (rel.layout[i]!.merged === true || rel.display.includes(i)),
+                );
+        for (const i of shown) {
           const col = rel.layout[i]!;
-          if (t !== undefined && col.table?.toLowerCase() !== t) continue;
           items.push({ ast: { kind: 'column', at: c.at, table: col.table, name: col.name }, name: col.name });
-        }
-        // t.* of a merged USING column: the table's own copy.
-        if (t !== undefined) {
-          for (let i = 0; i < rel.layout.length; i++) {
-            const col = rel.layout[i]!;
-            if (col.merged === true && col.table?.toLowerCase() === t && !rel.display.includes(i))
-              items.push({
-                ast: { kind: 'column', at: c.at, table: col.table, name: col.name },
-                name: col.name,
-              });
-          }
         }
       } else {
         items.push({ ast: c.expr, name: c.alias ?? (c.expr.kind === 'column' ? c.expr.name : c.text) });
@@ -354,7 +369,7 @@ export class Planner extends ExprBinder {
     if (hidden.length > 0) op = new Narrow(op, items.length, names);
     let rows = aggregated ? (core.groupBy.length === 0 ? 1 : Math.max(1, rel.rows / 10)) : rel.rows;
     if (limitClause?.count.kind === 'number') rows = Math.min(rows, Number(limitClause.count.text));
-    return { op, names, rows };
+    return { op, names, textual: exprs.map((e) => e.textual === true), rows };
   }
 
   // ---- FROM ----
@@ -385,6 +400,10 @@ export class Planner extends ExprBinder {
     this.flatten(refs, units, pool, merges, straight);
     const rel = this.innerJoin(units, pool, parent, uses, straight.on);
     this.applyMerges(rel, merges);
+    // SELECT * in MySQL's order (whatever the join order and the nesting of USING joins).
+    const order = new Map(this.displayOrder(refs).map((c, i) => [colKey(c.table, c.name), i]));
+    const rank = (i: number) => order.get(colKey(rel.layout[i]!.table ?? '', rel.layout[i]!.name)) ?? -1;
+    rel.display = [...rel.display].sort((x, y) => rank(x) - rank(y));
     const seen = new Set<string>();
     for (const a of rel.aliases) {
       const l = a.toLowerCase();
@@ -423,8 +442,8 @@ export class Planner extends ExprBinder {
       pool.push(...conjuncts(r.on));
       const using = this.usingColumns(r, leftUnits, rightUnits);
       for (const u of using) {
-        const l = this.ownerOf(u, leftUnits);
-        const rr = this.ownerOf(u, rightUnits);
+        const l = this.ownerOf(u, [r.left]);
+        const rr = this.ownerOf(u, [r.right]);
         pool.push(usingEquality(r.at, l, rr, u));
         merges.push({ keep: l, drop: rr, name: u });
       }
@@ -445,13 +464,22 @@ export class Planner extends ExprBinder {
     return out;
   }
 
-  /** The one alias among `units` that has column `name` (USING needs exactly one per side). */
+  /**
+   * The one alias among `units` that has column `name` (USING needs exactly one per side), the
+   * copies that USING or NATURAL joins inside a unit merged away left out.
+   */
   private ownerOf(name: string, units: readonly A.TableRef[]): string {
     const owners: string[] = [];
     for (const u of units) {
       const info = this.unitColumns(u);
+      const away = this.mergedAway(u);
       for (const c of info.cols)
-        if (c.name.toLowerCase() === name.toLowerCase() && c.merged !== true) owners.push(c.table!);
+        if (
+          c.name.toLowerCase() === name.toLowerCase() &&
+          c.merged !== true &&
+          !away.has(colKey(c.table!, c.name))
+        )
+          owners.push(c.table!);
     }
     if (owners.length === 0) throw unknownColumn(name);
     if (owners.length > 1) {
@@ -462,26 +490,51 @@ export class Planner extends ExprBinder {
     return owners[0]!;
   }
 
+  /** The columns (colKey) that USING or NATURAL joins in `ref` merged away: the other side's copies. */
+  private mergedAway(ref: A.TableRef): Set<string> {
+    if (ref.kind !== 'join') return new Set();
+    const out = new Set([...this.mergedAway(ref.left), ...this.mergedAway(ref.right)]);
+    const dropSide = ref.type === 'right' ? ref.left : ref.right;
+    for (const u of this.usingColumns(ref, [ref.left], [ref.right]))
+      out.add(colKey(this.ownerOf(u, [dropSide]), u));
+    return out;
+  }
+
+  /**
+   * The columns SELECT * shows, in MySQL's order: a USING or NATURAL join shows its merged columns
+   * first, in the order of its first table (the left one; a RIGHT JOIN's right one), then that
+   * table's other columns, then the other table's; any other join shows left, then right.
+   */
+  private displayOrder(refs: readonly A.TableRef[]): { table: string; name: string }[] {
+    return refs.flatMap((r) => {
+      if (r.kind !== 'join') return this.unitColumns(r).cols.map((c) => ({ table: c.table!, name: c.name }));
+      const l = this.displayOrder([r.left]);
+      const rr = this.displayOrder([r.right]);
+      const using = new Set(this.usingColumns(r, [r.left], [r.right]).map((u) => u.toLowerCase()));
+      if (using.size === 0) return [...l, ...rr];
+      const [first, second] = r.type === 'right' ? [rr, l] : [l, rr];
+      const merged = (c: { name: string }) => using.has(c.name.toLowerCase());
+      return [
+        ...first.filter(merged),
+        ...first.filter((c) => !merged(c)),
+        ...second.filter((c) => !merged(c)),
+      ];
+    });
+  }
+
   /** A USING column is shown once: the kept side's copy; the other is found only qualified. */
   private applyMerges(rel: Rel, merges: readonly { keep: string; drop: string; name: string }[]): void {
     if (merges.length === 0) return;
-    const find = (alias: string, name: string) =>
-      rel.layout.findIndex(
-        (c) => c.table?.toLowerCase() === alias.toLowerCase() && c.name.toLowerCase() === name.toLowerCase(),
-      );
-    const front: number[] = [];
     const dropped = new Set<number>();
     for (const m of merges) {
-      const keep = find(m.keep, m.name);
-      const drop = find(m.drop, m.name);
+      const drop = rel.layout.findIndex((c) => colKey(c.table ?? '', c.name) === colKey(m.drop, m.name));
       if (drop >= 0) {
         rel.layout[drop] = { ...rel.layout[drop]!, merged: true };
         dropped.add(drop);
       }
-      if (keep >= 0 && !front.includes(keep)) front.push(keep);
     }
-    // MySQL shows the merged columns first, then the rest in order.
-    rel.display = [...front, ...rel.display.filter((i) => !dropped.has(i) && !front.includes(i))];
+    // The order SELECT * shows the rest in is decided once for the whole FROM (displayOrder).
+    rel.display = rel.display.filter((i) => !dropped.has(i));
   }
 
   /** A unit's columns and aliases, without planning it (for condition placement and USING). */
@@ -654,25 +707,42 @@ export class Planner extends ExprBinder {
       if (placed.has(k) || (s.mask & ~tree.mask) !== 0) return;
       placed.add(k);
       const c = s.ast;
-      if (c.kind === 'binary' && c.op === '=') {
-        const lr = new LayoutResolver(l.layout);
-        const rr = new LayoutResolver(r.layout);
-        const readsOnly = (e: A.Expr, res: LayoutResolver) => this.readsOnly(e, res);
-        if (readsOnly(c.left, lr) && readsOnly(c.right, rr)) {
-          leftKeys.push(this.expr(c.left, lvl(l.layout)));
-          rightKeys.push(this.expr(c.right, lvl(r.layout)));
-          return;
-        }
-        if (readsOnly(c.right, lr) && readsOnly(c.left, rr)) {
-          leftKeys.push(this.expr(c.right, lvl(l.layout)));
-          rightKeys.push(this.expr(c.left, lvl(r.layout)));
-          return;
-        }
+      const keys = this.equiKeys(c, l.layout, r.layout, lvl);
+      if (keys !== undefined) {
+        leftKeys.push(keys[0]);
+        rightKeys.push(keys[1]);
+        return;
       }
       rest.push(c);
     });
     const cond = rest.length > 0 ? this.andAll(rest, lvl(layout)) : undefined;
     return { op: new Join(l.op, r.op, 'inner', leftKeys, rightKeys, cond), layout, offsets };
+  }
+
+  /**
+   * A hash join's key pair for `c` when it is an equality of an expression of the left side with
+   * one of the right side; undefined when it is not, or when the two would compare otherwise than
+   * by their hash keys (a string with a number compares as numbers: '1e2' = 100).
+   */
+  private equiKeys(
+    c: A.Expr,
+    left: ColInfo[],
+    right: ColInfo[],
+    lvl: (cols: ColInfo[]) => Level,
+  ): [Expr, Expr] | undefined {
+    if (c.kind !== 'binary' || c.op !== '=' || hasSubquery(c)) return undefined;
+    const lr = new LayoutResolver(left);
+    const rr = new LayoutResolver(right);
+    for (const [a, b] of [
+      [c.left, c.right],
+      [c.right, c.left],
+    ] as const) {
+      if (!this.readsOnly(a, lr) || !this.readsOnly(b, rr)) continue;
+      const ka = this.expr(a, lvl(left));
+      const kb = this.expr(b, lvl(right));
+      return (ka.textual === true) === (kb.textual === true) ? [ka, kb] : undefined;
+    }
+    return undefined;
   }
 
   /** Whether every column an expression reads (at this level) is in `res`, and it reads one. */
@@ -684,7 +754,9 @@ export class Planner extends ExprBinder {
       try {
         if (res.resolve(n.table, n.name) === undefined) ok = false;
         else any = true;
-      } catch {
+      } catch (e) {
+        // Ambiguous here: not this side's alone (the error comes when the condition is bound).
+        if (!(e instanceof TidemarkError)) throw e;
         ok = false;
       }
     });
@@ -704,7 +776,8 @@ export class Planner extends ExprBinder {
       try {
         const i = res.resolve(n.table, n.name);
         if (i !== undefined) mask |= 1 << unitOfCol[i]!;
-      } catch {
+      } catch (e) {
+        if (!(e instanceof TidemarkError)) throw e;
         ok = false;
       }
     });
@@ -747,7 +820,7 @@ export class Planner extends ExprBinder {
       });
     }
     const names = columns ?? planned.names;
-    const layout = names.map((n) => ({ table: alias, name: n }));
+    const layout = names.map((n, i) => ({ table: alias, name: n, textual: planned.textual[i] === true }));
     let op: Op = new Derived(planned.op, names, alias);
     if (conds.length > 0)
       op = new Filter(
@@ -802,20 +875,12 @@ export class Planner extends ExprBinder {
     const leftKeys: Expr[] = [];
     const rightKeys: Expr[] = [];
     const rest: A.Expr[] = [];
-    const kr = new LayoutResolver(kept.layout);
-    const nr = new LayoutResolver(nul.layout);
     for (const c of atJoin) {
-      if (c.kind === 'binary' && c.op === '=' && !hasSubquery(c)) {
-        if (this.readsOnly(c.left, kr) && this.readsOnly(c.right, nr)) {
-          leftKeys.push(this.expr(c.left, lvl(kept.layout)));
-          rightKeys.push(this.expr(c.right, lvl(nul.layout)));
-          continue;
-        }
-        if (this.readsOnly(c.right, kr) && this.readsOnly(c.left, nr)) {
-          leftKeys.push(this.expr(c.right, lvl(kept.layout)));
-          rightKeys.push(this.expr(c.left, lvl(nul.layout)));
-          continue;
-        }
+      const keys = this.equiKeys(c, kept.layout, nul.layout, lvl);
+      if (keys !== undefined) {
+        leftKeys.push(keys[0]);
+        rightKeys.push(keys[1]);
+        continue;
       }
       rest.push(c);
     }
@@ -865,7 +930,7 @@ export class Planner extends ExprBinder {
     const m = this.mentioned;
     const all = m.all || m.tables.has(alias.toLowerCase());
     const cols = t.columns.filter((c) => all || m.names.has(c.name.toLowerCase()));
-    const layout: ColInfo[] = cols.map((c) => ({ table: alias, name: c.name }));
+    const layout: ColInfo[] = cols.map((c) => ({ table: alias, name: c.name, textual: c.type === 'string' }));
     const level: Level = { resolver: new LayoutResolver(layout), parent, parentUses: uses };
     let range: KeyRange | undefined;
     const keyName = t.keyColumn;
@@ -949,8 +1014,11 @@ export class Planner extends ExprBinder {
     }
     const refs = [...uses].sort((a, b) => a - b);
     switch (kind.kind) {
-      case 'scalar':
-        return new SubqueryExpr('scalar', planned.op, refs, undefined, false);
+      case 'scalar': {
+        const e = new SubqueryExpr('scalar', planned.op, refs, undefined, false);
+        e.textual = planned.textual[0] === true;
+        return e;
+      }
       case 'exists':
         return new SubqueryExpr('exists', planned.op, refs, undefined, kind.negated);
       case 'in':
@@ -985,14 +1053,23 @@ class AggregateBuilder implements Resolver {
     this.groupKeys = this.groups.map((g) => g.text);
   }
 
+  textual(i: number): boolean {
+    if (i < this.groups.length) return this.groups[i]!.textual === true;
+    const a = this.aggs[i - this.groups.length];
+    if (a === undefined) return false;
+    if (a.name === 'GROUP_CONCAT') return true;
+    return (a.name === 'MIN' || a.name === 'MAX' || a.name === 'FIRST') && a.arg?.textual === true;
+  }
+
   resolve(table: string | undefined, name: string): number | undefined {
     const i = this.input.resolver.resolve(table, name);
     if (i === undefined) return undefined;
     const g = this.groups.findIndex((e) => e.column === i);
     if (g >= 0) return g;
+    const c = columnRef(i, `${table !== undefined ? `${table}.` : ''}${name}`);
     return this.addAgg(
       'FIRST',
-      columnRef(i, `${table !== undefined ? `${table}.` : ''}${name}`),
+      this.input.resolver.textual?.(i) === true ? markText(c) : c,
       false,
       undefined,
     );
@@ -1043,19 +1120,21 @@ class AggregateBuilder implements Resolver {
       }
       const text = `${name}(${ast.distinct ? 'DISTINCT ' : ''}${arg === undefined ? '*' : arg.text})`;
       const i = this.addAgg(name as AggName, arg, ast.distinct, ast.separator, text);
-      return columnRef(i, text);
+      return this.textual(i) ? markText(columnRef(i, text)) : columnRef(i, text);
     }
     if (this.groups.length > 0 && ast.kind !== 'column' && ast.kind !== 'number') {
       // A GROUP BY expression (matched by its text once bound at the input level).
       let text: string | undefined;
       try {
         if (!hasAggregate(ast) && !hasSubquery(ast)) text = this.planner.expr(ast, this.input).text;
-      } catch {
+      } catch (e) {
+        // Not an expression of the input's columns: not a GROUP BY expression either.
+        if (!(e instanceof TidemarkError)) throw e;
         text = undefined;
       }
       if (text !== undefined) {
         const g = this.groupKeys.indexOf(text);
-        if (g >= 0) return columnRef(g, text);
+        if (g >= 0) return this.textual(g) ? markText(columnRef(g, text)) : columnRef(g, text);
       }
     }
     return undefined;
@@ -1125,4 +1204,14 @@ function usingEquality(at: number, a: string, b: string, name: string): A.Expr {
     left: { kind: 'column', at, table: a, name },
     right: { kind: 'column', at, table: b, name },
   };
+}
+
+/** A set operation's branch with the columns `textual` asks for converted to text. */
+function textBranch(p: Planned, textual: readonly boolean[]): Planned {
+  if (textual.every((t, i) => !t || p.textual[i] === true)) return p;
+  const exprs = p.names.map((n, i) => {
+    const c = columnRef(i, n);
+    return textual[i] && p.textual[i] !== true ? asText(c) : c;
+  });
+  return { ...p, op: new Project(p.op, exprs, p.names), textual: [...textual] };
 }

@@ -270,6 +270,12 @@ export interface SltFailure {
   line: number;
   sql: string;
   message: string;
+  /**
+   * The record threw something that is not an engine error: not a TidemarkError (a TypeError, a
+   * RangeError...), or a REFCOUNT or LEAK error, which the engine raises only on its own bugs. Such
+   * a failure is a bug whatever the record expected, so no out-of-scope allowance may excuse it.
+   */
+  internal: boolean;
 }
 
 export interface SltOutcome {
@@ -279,13 +285,29 @@ export interface SltOutcome {
   /** Records left out by skipif/onlyif. */
   skipped: number;
   failures: SltFailure[];
+  /** Failures marked `internal`: a correct engine and runner have none. */
+  internal: number;
+}
+
+/** Codes the engine raises only on a bug of its own (errors.ts): never an expected error. */
+const BUG_CODES: ReadonlySet<string> = new Set(['REFCOUNT', 'LEAK']);
+
+/** Whether a thrown value is an engine error a statement may be expected to raise. */
+function isEngineError(e: unknown): e is TidemarkError {
+  return e instanceof TidemarkError && !BUG_CODES.has(e.code);
+}
+
+function describeThrown(e: unknown): string {
+  if (e instanceof TidemarkError) return `${e.code}: ${e.message}`;
+  return `not a TidemarkError: ${String((e as Error | undefined)?.stack ?? e)}`;
 }
 
 /**
  * Run a sqllogictest file's records in order against `target`. A `statement error` passes only on a
  * TidemarkError (anything else thrown is a bug in the engine, not an expected error); a query passes
  * when its formatted, sorted values match, and when it gives the same values as every earlier query
- * of the same label.
+ * of the same label. Whatever a record expected, a failure whose cause is not an engine error (see
+ * isEngineError) is marked `internal`, and counted in `outcome.internal`.
  */
 export async function runSlt(
   target: SltTarget,
@@ -294,7 +316,7 @@ export async function runSlt(
   onProgress?: (done: number, total: number) => void,
 ): Promise<SltOutcome> {
   const parsed = parseSlt(text, 'mysql', file);
-  const outcome: SltOutcome = { run: 0, passed: 0, skipped: parsed.skipped, failures: [] };
+  const outcome: SltOutcome = { run: 0, passed: 0, skipped: parsed.skipped, failures: [], internal: 0 };
   const labels = new Map<string, string>();
   let done = 0;
   for (const r of parsed.records) {
@@ -304,20 +326,19 @@ export async function runSlt(
     if (r.kind === 'hash-threshold') continue;
     if (r.kind === 'halt') break;
     outcome.run++;
-    const fail = (message: string) => outcome.failures.push({ line: r.line, sql: r.sql, message });
+    const fail = (message: string, internal = false) => {
+      outcome.failures.push({ line: r.line, sql: r.sql, message, internal });
+      if (internal) outcome.internal++;
+    };
+    const failThrown = (e: unknown) => fail(describeThrown(e), !isEngineError(e));
     if (r.kind === 'statement') {
       try {
         await target.query(r.sql);
         if (r.expect === 'ok') outcome.passed++;
         else fail('expected an error, the statement succeeded');
       } catch (e) {
-        if (r.expect === 'error' && e instanceof TidemarkError) outcome.passed++;
-        else
-          fail(
-            e instanceof TidemarkError
-              ? `${e.code}: ${e.message}`
-              : `not a TidemarkError: ${String((e as Error)?.stack ?? e)}`,
-          );
+        if (r.expect === 'error' && isEngineError(e)) outcome.passed++;
+        else failThrown(e);
       }
       continue;
     }
@@ -325,18 +346,16 @@ export async function runSlt(
     try {
       rows = (await target.query(r.sql)).rows;
     } catch (e) {
-      fail(
-        e instanceof TidemarkError
-          ? `${e.code}: ${e.message}`
-          : `not a TidemarkError: ${String((e as Error)?.stack ?? e)}`,
-      );
+      failThrown(e);
       continue;
     }
     let values: string[];
     try {
       values = resultLines(rows, r.types, r.sort);
     } catch (e) {
-      fail(String((e as Error).message));
+      // A column count that differs from the record's is the engine's wrong answer (a TidemarkError);
+      // anything else thrown while formatting is a bug (of the runner, or a value of no SQL type).
+      failThrown(e);
       continue;
     }
     const problem = checkResult(r, values);

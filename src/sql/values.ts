@@ -32,6 +32,26 @@ export function truth(v: SqlValue): boolean | null {
   return toNumber(v) !== 0;
 }
 
+/**
+ * Truth as XOR takes it: MySQL's XOR reads its operands as integers (val_int), not as booleans as
+ * AND and OR do, so a double is rounded half to even first (0.5 XOR 0 is 0, 1.5 XOR 0 is 1) and a
+ * string is read up to its first non-digit ('0.9' XOR 0 is 0, '1e-3' XOR 0 is 1).
+ */
+export function integerTruth(v: SqlValue): boolean | null {
+  if (v === null) return null;
+  if (typeof v === 'number') return roundHalfEven(v) !== 0;
+  if (typeof v === 'string' || v instanceof Uint8Array) {
+    const m = /^\s*[+-]?0*(\d)/.exec(toText(v));
+    return m !== null && m[1] !== '0';
+  }
+  return toNumber(v) !== 0;
+}
+
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 export function toText(v: SqlValue): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'number') return numberText(v);
@@ -218,7 +238,7 @@ export function roundHalfAway(x: number, d = 0): number {
  * A value as MySQL's bit operators take it: a number rounded to an integer, as an unsigned 64-bit
  * one (a negative number in two's complement), strings by their numeric prefix.
  */
-function toUint64(v: SqlValue): bigint {
+export function toUint64(v: SqlValue): bigint {
   const n = toNumber(v);
   if (Number.isNaN(n)) return 0n;
   if (n >= 2 ** 64) return 2n ** 64n - 1n;
@@ -229,20 +249,27 @@ function toUint64(v: SqlValue): bigint {
 /** `| & ^ << >>` and `~` (op '~', b unused): MySQL's bit operators, BIGINT UNSIGNED results. */
 export function bitwise(op: string, a: SqlValue, b: SqlValue): SqlValue {
   if (a === null || (op !== '~' && b === null)) return null;
-  const x = toUint64(a);
-  if (op === '~') return Number(BigInt.asUintN(64, ~x));
-  const y = toUint64(b);
+  return Number(bitwise64(op, toUint64(a), op === '~' ? 0n : toUint64(b)));
+}
+
+/**
+ * The bit operators on unsigned 64-bit integers: exact, where a number (a double) past 2^53 is not
+ * (~4 is 2^64 - 5; as a double it is 2^64, and 7 & ~4 would be 7, not 3).
+ */
+export function bitwise64(op: string, x: bigint, y: bigint): bigint {
   switch (op) {
+    case '~':
+      return BigInt.asUintN(64, ~x);
     case '|':
-      return Number(x | y);
+      return x | y;
     case '&':
-      return Number(x & y);
+      return x & y;
     case '^':
-      return Number(x ^ y);
+      return x ^ y;
     case '<<':
-      return y >= 64n ? 0 : Number(BigInt.asUintN(64, x << y));
+      return y >= 64n ? 0n : BigInt.asUintN(64, x << y);
     case '>>':
-      return y >= 64n ? 0 : Number(x >> y);
+      return y >= 64n ? 0n : x >> y;
   }
   throw sqlError(`unknown bit operator ${op}`);
 }
@@ -255,6 +282,28 @@ const nullIfAny =
     args.some((a) => a === null) ? null : f(args);
 
 /** Scalar functions by upper-case name: [minimum arguments, maximum arguments, function]. */
+/**
+ * UPPER/LOWER as MySQL's utf8mb4 collations do them: character by character, one character to one
+ * ('ß' stays 'ß', where JavaScript's toUpperCase gives 'SS'; 'İ' lowers to 'i'). ASCII-only text takes the fast path.
+ */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
+  return true;
+}
+
+function caseMap(s: string, upper: boolean): string {
+  const whole = upper ? s.toUpperCase() : s.toLowerCase();
+  if (whole.length === s.length && isAscii(s)) return whole;
+  let out = '';
+  for (const ch of s) {
+    const m = upper ? ch.toUpperCase() : ch.toLowerCase();
+    // Only 'İ' lowers to two characters in Unicode; MySQL lowers it to 'i'.
+    const cps = [...m];
+    out += cps.length === 1 ? m : upper ? ch : cps[0]!;
+  }
+  return out;
+}
+
 export const FUNCTIONS: Record<string, [number, number, Fn]> = {
   ABS: [1, 1, nullIfAny(([a]) => Math.abs(num(a!)))],
   SIGN: [1, 1, nullIfAny(([a]) => Math.sign(num(a!)))],
@@ -291,10 +340,10 @@ export const FUNCTIONS: Record<string, [number, number, Fn]> = {
   OCTET_LENGTH: [1, 1, nullIfAny(([a]) => Buffer.byteLength(toText(a!)))],
   CHAR_LENGTH: [1, 1, nullIfAny(([a]) => [...toText(a!)].length)],
   CHARACTER_LENGTH: [1, 1, nullIfAny(([a]) => [...toText(a!)].length)],
-  UPPER: [1, 1, nullIfAny(([a]) => toText(a!).toUpperCase())],
-  UCASE: [1, 1, nullIfAny(([a]) => toText(a!).toUpperCase())],
-  LOWER: [1, 1, nullIfAny(([a]) => toText(a!).toLowerCase())],
-  LCASE: [1, 1, nullIfAny(([a]) => toText(a!).toLowerCase())],
+  UPPER: [1, 1, nullIfAny(([a]) => caseMap(toText(a!), true))],
+  UCASE: [1, 1, nullIfAny(([a]) => caseMap(toText(a!), true))],
+  LOWER: [1, 1, nullIfAny(([a]) => caseMap(toText(a!), false))],
+  LCASE: [1, 1, nullIfAny(([a]) => caseMap(toText(a!), false))],
   CONCAT: [1, 64, nullIfAny((a) => a.map(toText).join(''))],
   CONCAT_WS: [
     2,

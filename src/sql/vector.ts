@@ -137,6 +137,11 @@ export class QueryMemory {
     if (!this.reservation.tryGrow(step)) throw limitError(undefined, step);
   }
 
+  /** An account of its own in the same pool (a subquery's run: see childCtx). */
+  child(): QueryMemory {
+    return new QueryMemory(this.pool, this.what);
+  }
+
   get bytes(): number {
     return (this.reservation?.bytes ?? 0) + this.pending;
   }
@@ -194,10 +199,21 @@ export interface Ctx {
   session: SessionInfo;
   /** Throws when the query is cancelled (the statement's transaction ended). */
   check(): void;
+  /**
+   * check(), and every 20 ms or so of work a promise that lets the event loop run first (other
+   * connections, timers such as the transaction timeout): a long query must not starve the process.
+   * Undefined when not due (nothing to await).
+   */
+  breathe(): Promise<void> | undefined;
 }
 
+/**
+ * The context of one run of a subquery for an outer row. Its memory is its own, released by the
+ * caller when the run ends: a correlated subquery's hash tables, run once per outer row, must not
+ * pile up in the outer query's account until the statement ends.
+ */
 export function childCtx(ctx: Ctx, row: SqlValue[]): Ctx {
-  return { ...ctx, outer: [row, ...ctx.outer], cache: new Map() };
+  return { ...ctx, outer: [row, ...ctx.outer], cache: new Map(), mem: ctx.mem.child() };
 }
 
 /** Strings per bucket of a StringSet before the bucket becomes a Set of its own. */

@@ -136,6 +136,8 @@ export class Cursor {
   constructor(
     readonly sql: string,
     protected readonly toks: Token[],
+    /** Versioned comments' markers (start, end pairs, in order): see tokenize. */
+    private readonly markers: readonly number[] = [],
   ) {}
 
   get tok(): Token {
@@ -242,9 +244,18 @@ export class Cursor {
     return syntaxAt(this.sql, at, detail);
   }
 
-  /** The text between two offsets, as written. */
+  /** The text between two offsets, as written, without versioned comments' markers (as MySQL). */
   text(from: number, to: number): string {
-    return this.sql.slice(from, to);
+    let out = '';
+    let at = from;
+    for (let k = 0; k < this.markers.length; k += 2) {
+      const s = this.markers[k]!;
+      const e = this.markers[k + 1]!;
+      if (e <= at || s >= to) continue;
+      out += this.sql.slice(at, s);
+      at = e;
+    }
+    return out + this.sql.slice(at, Math.max(at, to));
   }
 
   /** Where the previous token ended. */

@@ -226,7 +226,8 @@ export abstract class ExprParser extends Cursor {
       const at = this.tok.s;
       if (w.u === 'IN') {
         this.pos += k + 1;
-        if (this.queryAhead() && this.inIsQuery()) {
+        // `IN (SELECT ...`: a query (its syntax errors are the query's); `IN ((SELECT ...`: maybe not.
+        if (this.queryAhead() && (this.peek(1).t === T.Word || this.inIsQuery())) {
           left = { kind: 'inQuery', at, arg: left, query: this.parenQuery(), not };
         } else {
           this.expectOp('(');
@@ -266,7 +267,9 @@ export abstract class ExprParser extends Cursor {
     try {
       this.parenQuery();
       return true;
-    } catch {
+    } catch (e) {
+      // Not a query: parsed again as a list of expressions. Anything but a syntax error is a bug.
+      if (!(e instanceof TidemarkError)) throw e;
       return false;
     } finally {
       this.pos = save;

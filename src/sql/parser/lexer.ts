@@ -143,9 +143,10 @@ function unescape(body: string, quote: string): string {
 
 /**
  * The tokens of `sql`, ending with an End token. A string, quoted identifier or comment left open
- * is a LexError.
+ * is a LexError. `markers` gets the start and end of each versioned comment's `/*!NNNNN` and `*\/`
+ * read as SQL (they are no part of the text MySQL names a column by).
  */
-export function tokenize(sql: string): Token[] {
+export function tokenize(sql: string, markers?: number[]): Token[] {
   const out: Token[] = [];
   const n = sql.length;
   let i = 0;
@@ -176,6 +177,7 @@ export function tokenize(sql: string): Token[] {
     }
     if (ch === '*' && sql[i + 1] === '/' && versioned.length > 0) {
       versioned.pop();
+      markers?.push(i, i + 2);
       i += 2;
       continue;
     }
@@ -189,6 +191,7 @@ export function tokenize(sql: string): Token[] {
         const digits = sql.slice(i + 3, j);
         if (digits === '' || Number(digits) <= VERSION_NUMBER) {
           versioned.push(end);
+          markers?.push(i, j);
           i = j;
           continue;
         }

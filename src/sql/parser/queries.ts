@@ -154,12 +154,18 @@ export abstract class QueryParser extends ExprParser {
   private selectCore(): SelectCore {
     const at = this.expect('SELECT').s;
     let distinct = false;
+    let all = false;
     for (;;) {
       if (this.accept('DISTINCT') || this.accept('DISTINCTROW')) distinct = true;
-      else if (this.accept('ALL')) {
-        // SELECT ALL: the default.
-      } else if (this.tok.t === T.Word && SELECT_HINTS.has(this.tok.u)) this.next();
+      // SELECT ALL: the default; with DISTINCT too, an error.
+      else if (this.accept('ALL')) all = true;
+      else if (this.tok.t === T.Word && SELECT_HINTS.has(this.tok.u)) this.next();
       else break;
+    }
+    if (distinct && all) {
+      throw new TidemarkError('INVALID_ARGUMENT', 'incorrect usage of ALL and DISTINCT', {
+        details: { mysqlErrno: 1221 },
+      });
     }
     const items: (SelectItem | Star)[] = [];
     do items.push(this.selectItem());
