@@ -1240,9 +1240,7 @@ function accumulate(
     const v = getv(arg, i);
     if (v === null) continue;
     if (st.seen !== undefined) {
-      // SUM and AVG of DISTINCT values read them as numbers first ('x' and 'y' are one 0), as
-      // MySQL's numeric aggregates do; COUNT, MIN and MAX tell the values apart as they are.
-      const k = hashKey(name === 'SUM' || name === 'AVG' || name === 'TOTAL' ? toNumber(v) : v);
+      const k = hashKey(v);
       const seen = st.seen[g]!;
       if (seen.has(k)) continue;
       seen.add(k);

@@ -42,6 +42,8 @@ export interface Engine {
    */
   load(statements: readonly string[], tables: readonly string[]): Promise<Error | undefined>;
   run(sql: string): Promise<Outcome>;
+  /** `sql` over the same data loaded into tables without keys (MariaDB only: see MariaDbEngine). */
+  runWithoutKeys?(statements: readonly string[], sql: string): Promise<Outcome>;
   /** Release everything; resolves with an error if closing found a fault (tidemark's LEAK). */
   close(): Promise<Error | undefined>;
 }
@@ -127,14 +129,13 @@ export interface MariaDbAddress {
 }
 
 /**
- * MySQL 8.0's default sql_mode but ONLY_FULL_GROUP_BY; no PIPES_AS_CONCAT, so || is OR. The
- * generator names no column neither grouped nor aggregated, yet MariaDB's ONLY_FULL_GROUP_BY
- * refuses grouped columns read inside subqueries of the select list (1055 on `SELECT d.v IN
- * (SELECT d.v ...) ... GROUP BY d.v`), which MySQL 8 accepts; tidemark does not enforce the mode
- * (docs/sql.md).
+ * MySQL 8.0's default sql_mode; no PIPES_AS_CONCAT, so || is OR. ONLY_FULL_GROUP_BY keeps the
+ * answers determined: a column neither grouped nor aggregated takes any row's value (tidemark
+ * does not enforce the mode, docs/sql.md), so such queries are refused by MariaDB and not compared
+ * (oracles.ts), and the reducer cannot turn a real mismatch into one of them.
  */
 export const MYSQL8_SQL_MODE =
-  'STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
+  'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
 
 // mysql2's field type codes (the protocol's MYSQL_TYPE_*).
 const INT_TYPES = new Set([1, 2, 3, 8, 9, 13]);
@@ -170,7 +171,10 @@ export class MariaDbEngine implements Engine {
   /** The connection was lost (the server crashed): reconnect before the next query. */
   lost = false;
 
-  private constructor(private readonly conn: mysql.Connection) {}
+  private constructor(
+    private readonly conn: mysql.Connection,
+    private readonly database: string,
+  ) {}
 
   static async connect(addr: MariaDbAddress): Promise<MariaDbEngine> {
     const conn = await mysql.createConnection({
@@ -196,7 +200,7 @@ export class MariaDbEngine implements Engine {
     await conn.query('SET SESSION tmp_disk_table_size = 268435456');
     // A generated query is small; one that runs away (a join the row bounds missed) is cut off.
     await conn.query('SET SESSION max_statement_time = 20');
-    return new MariaDbEngine(conn);
+    return new MariaDbEngine(conn, addr.database);
   }
 
   async load(statements: readonly string[], tables: readonly string[]): Promise<Error | undefined> {
@@ -209,6 +213,26 @@ export class MariaDbEngine implements Engine {
       await this.conn.query(s);
     }
     return undefined;
+  }
+
+  /**
+   * `sql` over the same data in tables without their keys (another database of the server): how
+   * the answer depends on MariaDB's index lookups (oracles.ts).
+   */
+  async runWithoutKeys(statements: readonly string[], sql: string): Promise<Outcome> {
+    const other = `${this.database}_nokeys`;
+    try {
+      await this.conn.query(`CREATE DATABASE IF NOT EXISTS \`${other}\``);
+      await this.conn.query(`USE \`${other}\``);
+      const tables = statements.flatMap((st) => /^CREATE TABLE (\w+)/i.exec(st)?.[1] ?? []);
+      if (tables.length > 0) await this.conn.query(`DROP TABLE IF EXISTS ${tables.join(', ')}`);
+      for (const st of statements) await this.conn.query(st.replace(/,\s*PRIMARY KEY\s*\([^)]*\)/i, ''));
+      return await this.run(sql);
+    } catch (e) {
+      return { ok: false, error: { class: 'error', code: 'SETUP', message: String(e) } };
+    } finally {
+      await this.conn.query(`USE \`${this.database}\``).catch(() => undefined);
+    }
   }
 
   async run(sql: string): Promise<Outcome> {
