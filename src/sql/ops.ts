@@ -1240,7 +1240,9 @@ function accumulate(
     const v = getv(arg, i);
     if (v === null) continue;
     if (st.seen !== undefined) {
-      const k = hashKey(v);
+      // SUM and AVG of DISTINCT values deduplicate their numbers ('x' and 'y' are one 0), as
+      // MySQL's numeric aggregates do; COUNT, MIN and MAX tell the values apart as they are.
+      const k = hashKey(name === 'SUM' || name === 'AVG' || name === 'TOTAL' ? toNumber(v) : v);
       const seen = st.seen[g]!;
       if (seen.has(k)) continue;
       seen.add(k);

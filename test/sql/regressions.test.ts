@@ -79,12 +79,13 @@ describe('SQL regressions found by differential testing', () => {
     expect(await rows(db, 'SELECT k FROM n WHERE d AND k < 3 ORDER BY k')).toEqual([[1], [2]]);
   });
 
-  it('SUM and AVG of DISTINCT strings deduplicate the strings, then read them as numbers', async () => {
-    // 'x', 'y', '3', '3.0', '1e2' are five distinct strings: 0 + 0 + 3 + 3 + 100 (MariaDB's answer).
+  it('SUM and AVG of DISTINCT strings deduplicate their numbers; MIN, MAX and COUNT DISTINCT the strings', async () => {
+    // 'x', 'y' are both 0; '3' and '3.0' both 3; '1e2' is 100: distinct numbers 0, 3, 100. (MariaDB
+    // agrees but where a loose index scan over a string key deduplicates the strings instead.)
     expect(
       await rows(db, 'SELECT SUM(DISTINCT s), COUNT(DISTINCT s), MIN(DISTINCT s), MAX(DISTINCT s) FROM n'),
-    ).toEqual([[106, 5, '1e2', 'y']]);
-    expect(await rows(db, 'SELECT AVG(DISTINCT s) FROM n')).toEqual([[21.2]]);
+    ).toEqual([[103, 5, '1e2', 'y']]);
+    expect(await rows(db, 'SELECT AVG(DISTINCT s) FROM n')).toEqual([[103 / 3]]);
   });
 
   it("a join of a string column with a number column compares numbers ('1e2' = 100)", async () => {
