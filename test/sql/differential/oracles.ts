@@ -330,7 +330,7 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
       status: 'bothError',
       detail: `${t.error.code} / ${m.error.code} ${m.error.message.slice(0, 60)}`,
     };
-  if (!t.ok && t.error.code === 'CLOSED' && /timeout/i.test(t.error.message))
+  if (!t.ok && t.error.code === 'CLOSED' && /timed out/i.test(t.error.message))
     return {
       status: 'deferred',
       detail: `tidemark took longer than ${TIDEMARK_QUERY_LIMIT_MS} ms (cut off)`,
