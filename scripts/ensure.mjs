@@ -72,7 +72,11 @@ const TOOLS = [
   // A test runs a SQL script through the mariadb command-line client.
   ['--mariadb-client', 'ensure-mariadb-client.sh', 'no mariadb client: its test will fail'],
   // The MySQL protocol benchmark compares against a MariaDB server.
-  ['--mariadb-server', 'ensure-mariadb-server.sh', 'no MariaDB server: the differential SQL test and the mysql benchmark will fail'],
+  [
+    '--mariadb-server',
+    'ensure-mariadb-server.sh',
+    'no MariaDB server: the differential SQL test and the mysql benchmark will fail',
+  ],
   // The object-storage tests start moto_server (an S3-compatible server) on loopback.
   ['--moto', 'ensure-moto.sh', 'no moto_server: the object-storage tests will fail'],
 ];
