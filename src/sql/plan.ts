@@ -288,7 +288,11 @@ export class Planner extends ExprBinder {
           items.push({ ast: { kind: 'column', at: c.at, table: col.table, name: col.name }, name: col.name });
         }
       } else {
-        items.push({ ast: c.expr, name: c.alias ?? (c.expr.kind === 'column' ? c.expr.name : c.text) });
+        // Unaliased: a column by its name, a string literal by its value (MySQL's `SELECT 'x'` is
+        // column x), anything else by its text as written.
+        const name =
+          c.expr.kind === 'column' ? c.expr.name : c.expr.kind === 'string' ? c.expr.value : c.text;
+        items.push({ ast: c.expr, name: c.alias ?? name });
       }
     }
 

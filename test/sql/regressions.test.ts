@@ -121,6 +121,11 @@ describe('SQL regressions found by differential testing', () => {
     }
   });
 
+  it("an unaliased string literal names its column by its value, as MySQL's SELECT 'x' is column x", async () => {
+    const r = await db.query("SELECT 'x', 'it''s', 1 + 1, 'a' AS b");
+    expect(r.columns).toEqual(['x', "it's", '1 + 1', 'b']);
+  });
+
   it('a long query lets the event loop run, so the transaction timeout can end it', async () => {
     const t = (await memDb({ transaction: { timeoutMs: 300 } })).db;
     try {
