@@ -6,10 +6,11 @@
 //   npm run difftest -- --queries 100000
 //   npx tsx scripts/difftest.mts --probe              # which features tidemark rejects today
 //   npx tsx scripts/difftest.mts --replay SEED:CASE:QUERY:ORACLE [--features ...]
+//   npx tsx scripts/difftest.mts --recheck FILE.jsonl [--features ...]   # verdicts today
 //
 // Environment variables stand in for the options: TIDEMARK_DIFF_QUERIES, TIDEMARK_DIFF_SEED,
 // TIDEMARK_DIFF_FEATURES, TIDEMARK_DIFF_ORACLES (comma list of differential, tlp, norec).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startMariaDb, type MariaDb } from '../test/helpers/mariadb.js';
@@ -18,9 +19,11 @@ import {
   formatMismatch,
   formatProgress,
   formatSummary,
+  recheckMismatches,
   replayCase,
   runCampaign,
   type CampaignStats,
+  type MismatchReport,
 } from '../test/sql/differential/campaign.js';
 import {
   ALL_FEATURES,
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     probe: { type: 'boolean', default: false },
     'probe-queries': { type: 'string', default: '300' },
     replay: { type: 'string' },
+    recheck: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -62,6 +66,7 @@ if (values.help) {
       '  --time-limit-seconds N stop starting new schemas after N seconds',
       '  --probe                per feature: the share of queries using it that tidemark rejects',
       '  --replay S:C:Q:ORACLE  print one generated case (schema and queries)',
+      '  --recheck FILE         check the mismatches a run wrote (JSON lines) again, each from its seed',
       '',
     ].join('\n'),
   );
@@ -121,14 +126,35 @@ const NEEDS: Partial<Record<Feature, Feature[]>> = {
 };
 
 try {
-  if (oracles.has('differential') || values.probe) {
+  if (oracles.has('differential') || values.probe || values.recheck !== undefined) {
     const t0 = Date.now();
     server = await startMariaDb({ database: 'difftest' });
     process.stderr.write(
       `MariaDB ${server.version} on port ${server.port}, started in ${Date.now() - t0} ms\n`,
     );
   }
-  if (values.probe) {
+  if (values.recheck !== undefined) {
+    const reports = readFileSync(values.recheck, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as MismatchReport)
+      .filter((r) => r.queryIndex >= 0);
+    const verdicts = await recheckMismatches(reports, features, server);
+    const tally = new Map<string, number>();
+    reports.forEach((r, i) => {
+      const v = verdicts[i]!;
+      const what =
+        v.status === 'mismatch'
+          ? `mismatch ${v.kind}: ${v.detail}`
+          : `${v.status}${'detail' in v ? `: ${v.detail}` : ''}`;
+      const key = v.status === 'mismatch' ? 'mismatch' : what;
+      tally.set(key, (tally.get(key) ?? 0) + 1);
+      process.stdout.write(`${r.oracle} seed ${r.seed} case ${r.caseIndex} query ${r.queryIndex}: ${what}\n`);
+    });
+    process.stdout.write(`\n${reports.length} rechecked:\n`);
+    for (const [k, n] of [...tally].sort((a, b) => b[1] - a[1])) process.stdout.write(`  ${n}  ${k}\n`);
+    process.exitCode = (tally.get('mismatch') ?? 0) > 0 ? 1 : 0;
+  } else if (values.probe) {
     // Each feature alone on top of the core: which ones tidemark rejects, and how often.
     const n = Number(values['probe-queries']);
     const rows: string[] = [];

@@ -329,6 +329,82 @@ export function selectExprs(s: Select): Expr[] {
   return out;
 }
 
+/**
+ * A copy of q with `f` applied to every expression, innermost first, in every clause and every
+ * subquery (derived tables and ON conditions included). `f` returns its argument to keep it.
+ * `replace`, when given, is asked first for every query (q itself, set operations' branches,
+ * subqueries, derived tables): a query it returns stands in for that one, as it is.
+ */
+export function mapQuery(q: Query, f: (e: Expr) => Expr, replace?: (q: Query) => Query | undefined): Query {
+  const stand = replace?.(q);
+  if (stand !== undefined) return stand;
+  const sub = (x: Query): Query => mapQuery(x, f, replace);
+  const expr = (e: Expr): Expr => {
+    let x: Expr = e;
+    switch (e.k) {
+      case 'lit':
+      case 'col':
+        break;
+      case 'exists':
+      case 'scalar':
+        x = { ...e, q: sub(e.q) };
+        break;
+      case 'inSub':
+        x = { ...e, e: expr(e.e), q: sub(e.q) };
+        break;
+      case 'unary':
+      case 'not':
+      case 'paren':
+      case 'is':
+        x = { ...e, e: expr(e.e) };
+        break;
+      case 'logic':
+      case 'cmp':
+      case 'arith':
+        x = { ...e, l: expr(e.l), r: expr(e.r) };
+        break;
+      case 'between':
+        x = { ...e, e: expr(e.e), lo: expr(e.lo), hi: expr(e.hi) };
+        break;
+      case 'inList':
+        x = { ...e, e: expr(e.e), list: e.list.map(expr) };
+        break;
+      case 'like':
+        x = { ...e, e: expr(e.e), pattern: expr(e.pattern) };
+        break;
+      case 'case':
+        x = {
+          ...e,
+          operand: e.operand === undefined ? undefined : expr(e.operand),
+          whens: e.whens.map((w) => ({ when: expr(w.when), then: expr(w.then) })),
+          else: e.else === undefined ? undefined : expr(e.else),
+        };
+        break;
+      case 'fn':
+        x = { ...e, args: e.args.map(expr) };
+        break;
+      case 'agg':
+        x = { ...e, arg: e.arg === undefined ? undefined : expr(e.arg) };
+        break;
+    }
+    return f(x);
+  };
+  const ref = (t: TableRef): TableRef => (t.k === 'derived' ? { ...t, q: sub(t.q) } : t);
+  const from = (x: FromItem): FromItem =>
+    x.k === 'join'
+      ? { ...x, l: from(x.l), r: ref(x.r), on: x.on === undefined ? undefined : expr(x.on) }
+      : ref(x);
+  if (q.k === 'setop') return { ...q, l: sub(q.l), r: sub(q.r) };
+  return {
+    ...q,
+    items: q.items.map((i) => ({ ...i, e: expr(i.e) })),
+    from: q.from.map(from),
+    where: q.where === undefined ? undefined : expr(q.where),
+    groupBy: q.groupBy.map(expr),
+    having: q.having === undefined ? undefined : expr(q.having),
+  };
+}
+
 /** The number of output columns of a query. */
 export function width(q: Query): number {
   return q.k === 'select' ? q.items.length : width(q.l);

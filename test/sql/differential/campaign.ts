@@ -449,6 +449,37 @@ export function replayCase(
   );
 }
 
+/**
+ * Check recorded mismatches again with today's engine and oracles: each regenerated from its seed,
+ * case and query (the original, not the reduced one) and its verdict given. What a long run found
+ * is re-examined after a fix, or after a recheck learned to tell a reference engine's bug apart.
+ */
+export async function recheckMismatches(
+  reports: readonly Pick<MismatchReport, 'oracle' | 'seed' | 'caseIndex' | 'queryIndex'>[],
+  features: ReadonlySet<Feature>,
+  mariadb: MariaDbAddress | undefined,
+): Promise<Verdict[]> {
+  const engines: Engines = {
+    tidemark: new TidemarkEngine(),
+    mariadb: mariadb === undefined ? undefined : await MariaDbEngine.connect(mariadb),
+    tamper: undefined,
+    statements: { tidemark: 0, mariadb: 0 },
+  };
+  const ws = new Workspace(engines, mariadb);
+  const out: Verdict[] = [];
+  try {
+    for (const r of reports) {
+      if (r.queryIndex < 0) throw new Error(`case ${r.caseIndex}: a schema failure, not a query's`);
+      out.push(await ws.check(replayCase(r.seed, r.caseIndex, r.queryIndex, r.oracle, features)));
+    }
+  } finally {
+    await ws.closeTidemark();
+    await engines.mariadb?.close();
+  }
+  if (ws.faults.length > 0) throw ws.faults[0]!;
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reporting
 
