@@ -29,7 +29,7 @@ const TARGET_RECORDS = 4;
 const MAX_RECORDS = 8;
 const STACK_FRAMES = 24;
 
-/** Where something happened: an unformatted Error, formatted only when a report needs it. */
+/** Where something happened: an Error whose stack is formatted when captured (captureSite). */
 export class Site extends Error {
   constructor(label: string) {
     super(label);
@@ -53,6 +53,11 @@ export function captureSite(label: string): Site {
   Error.stackTraceLimit = STACK_FRAMES;
   const site = new Site(label);
   Error.stackTraceLimit = limit;
+  // Format now: until then V8 keeps the frames, each with its receiver and function, and a frame
+  // of the code that allocated a handle usually has the handle's owner as receiver (a constructor,
+  // a method, a field initializer): the record would keep the owner, so the handle, alive for
+  // ever, and the FinalizationRegistry would never see it go.
+  void site.stack;
   return site;
 }
 
@@ -83,9 +88,6 @@ export class TrackRecord {
     const records = this.records;
     if (records === undefined) return;
     const site = captureSite(hint);
-    // Format now: an unformatted stack keeps every frame's receiver alive, and a frame of the
-    // handle's own retain/release/touch has the handle as receiver, which would make it immortal.
-    void site.stack;
     const n = records.length;
     if (n >= TARGET_RECORDS) {
       // Exponential back-off, as Netty: the newest access is always kept, older ones thin out.
