@@ -64,7 +64,10 @@ export class MemoryPool {
     return this.make(size, capacity, owner);
   }
 
-  /** Allocate now, or return undefined if the limit leaves no room. */
+  /**
+   * Allocate now, or return undefined if the limit leaves no room. (If the limit has room but the
+   * system refuses the ArrayBuffer, MEMORY_LIMIT is thrown, as by every allocation.)
+   */
   tryAllocate(size: number, owner: string): PooledBuffer | undefined {
     const capacity = this.capacityOf(size);
     if (!this.manager._tryCharge(this, capacity)) return undefined;
@@ -203,16 +206,27 @@ export class MemoryPool {
     return o;
   }
 
+  /** A buffer for `capacity` bytes already charged; the charge is given back if none can be made. */
   private make(size: number, capacity: number, owner: string): PooledBuffer {
     let chunk = null;
     let buffer: ArrayBuffer;
     let offset = 0;
-    if (capacity <= MAX_CLASS_BYTES) {
-      chunk = this.slabs.takeSlot(capacity);
-      buffer = chunk.buffer;
-      offset = this.slabs.takenOffset;
-    } else {
-      buffer = this.slabs.allocateLarge(capacity);
+    try {
+      if (capacity <= MAX_CLASS_BYTES) {
+        chunk = this.slabs.takeSlot(capacity);
+        buffer = chunk.buffer;
+        offset = this.slabs.takenOffset;
+      } else {
+        buffer = this.slabs.allocateLarge(capacity);
+      }
+    } catch (e) {
+      // `new ArrayBuffer` failed (RangeError: the process is out of memory or address space).
+      this.manager._credit(this, capacity);
+      throw new TidemarkError(
+        'MEMORY_LIMIT',
+        `the system refused ${capacity} bytes for pool ${this.name} (${e instanceof Error ? e.message : String(e)})`,
+        { details: { pool: this.name, bytes: capacity } },
+      );
     }
     const o = this.ownerOf(owner);
     o.count++;

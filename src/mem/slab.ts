@@ -127,8 +127,9 @@ export class SlabAllocator {
   }
 
   allocateLarge(capacity: number): ArrayBuffer {
+    const buffer = new ArrayBuffer(capacity);
     this.largeBytes += capacity;
-    return new ArrayBuffer(capacity);
+    return buffer;
   }
 
   freeLarge(capacity: number): void {

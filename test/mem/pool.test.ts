@@ -235,6 +235,47 @@ describe('the limit', () => {
   });
 });
 
+describe('the system refusing memory', () => {
+  // The manager charges a pool before the ArrayBuffer exists; a RangeError from `new ArrayBuffer`
+  // (the process out of address space or over V8's limit) must give the charge back.
+  const expectNothingCharged = (m: MemoryManager): void => {
+    expect(m.stats()).toMatchObject({ bytes: 0, bufferBytes: 0 });
+    expect(m.stats().pools.io).toMatchObject({ bytes: 0, handles: 0 });
+  };
+
+  test('a large buffer V8 cannot allocate: MEMORY_LIMIT, nothing left charged', async () => {
+    const m = new MemoryManager({ limitBytes: 2 ** 45, leakDetection: 'paranoid' });
+    const pool = m.pool('io');
+    expect(code(() => pool.allocateSync(2 ** 40, 'io.huge'))).toBe('MEMORY_LIMIT');
+    // Not "no room under the limit" (undefined): the limit had room, the system did not.
+    expect(code(() => pool.tryAllocate(2 ** 40, 'io.huge'))).toBe('MEMORY_LIMIT');
+    expect(await codeOf(pool.allocate(2 ** 40, 'io.huge'))).toBe('MEMORY_LIMIT');
+    expectNothingCharged(m);
+    pool.allocateSync(100, 'io.small').release();
+    m.close();
+  });
+
+  test('a slab chunk V8 cannot allocate: MEMORY_LIMIT, nothing left charged', () => {
+    const m = new MemoryManager({ leakDetection: 'disabled' });
+    const pool = m.pool('io');
+    const Real = globalThis.ArrayBuffer;
+    globalThis.ArrayBuffer = class extends Real {
+      constructor(n: number) {
+        if (n >= 4096) throw new RangeError('Array buffer allocation failed');
+        super(n);
+      }
+    } as ArrayBufferConstructor;
+    try {
+      expect(code(() => pool.allocateSync(100, 'io.small'))).toBe('MEMORY_LIMIT');
+    } finally {
+      globalThis.ArrayBuffer = Real;
+    }
+    expectNothingCharged(m);
+    pool.allocateSync(100, 'io.small').release();
+    m.close();
+  });
+});
+
 describe('misuse', () => {
   test('a second release throws REFCOUNT and says where the buffer was allocated', () => {
     const m = new MemoryManager({ leakDetection: 'paranoid' });
