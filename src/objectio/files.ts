@@ -48,8 +48,21 @@ export class ObjectFiles {
       return await h.read(dst, position);
     } finally {
       e.refs--;
-      if (e.refs === 0 && e.doomed) await this.closeEntry(path, e);
+      // Closing (this handle, doomed while it read, or idle ones past maxOpen) is housekeeping: its
+      // failure must not turn this read's result, or its own error, into a close error.
+      if (e.refs === 0 && e.doomed) await this.closeQuietly(path, e);
       else await this.trim();
+    }
+  }
+
+  /** Handles whose close failed (read-only: nothing is lost; the handle is released all the same). */
+  closeErrors = 0;
+
+  private async closeQuietly(path: string, e: Entry): Promise<void> {
+    try {
+      await this.closeEntry(path, e);
+    } catch {
+      this.closeErrors++;
     }
   }
 
@@ -73,7 +86,7 @@ export class ObjectFiles {
     if (this.entries.size <= this.maxOpen) return;
     for (const [path, e] of this.entries) {
       if (this.entries.size <= this.maxOpen) break;
-      if (e.refs === 0) await this.closeEntry(path, e);
+      if (e.refs === 0) await this.closeQuietly(path, e);
     }
   }
 
@@ -83,12 +96,23 @@ export class ObjectFiles {
     await h?.close();
   }
 
-  /** Close every handle; reads still running keep theirs until they finish. */
+  /**
+   * Close every handle; reads still running keep theirs until they finish. Every handle is closed
+   * even if one fails; then the first failure is thrown.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    let first: Error | undefined;
     for (const [path, e] of [...this.entries]) {
       e.doomed = true;
-      if (e.refs === 0) await this.closeEntry(path, e);
+      if (e.refs === 0) {
+        try {
+          await this.closeEntry(path, e);
+        } catch (err) {
+          first ??= err instanceof Error ? err : new Error(String(err));
+        }
+      }
     }
+    if (first !== undefined) throw first;
   }
 }
