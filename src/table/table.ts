@@ -167,7 +167,15 @@ export class Table {
 
   /** Make sure the active memtable (and the recent-commit index) has room; may wait for memory. */
   async ensureRoom(puts: readonly (readonly unknown[])[], deletes: number, wait: WaitOptions): Promise<void> {
-    await this.active.mt.ensureRoom(puts, deletes, wait);
+    // Held while it grows: a flush may freeze and retire this memtable during the wait for memory,
+    // and must not free it under the growth (what is grown is then freed with it; the commit finds
+    // the new active memtable short of room at tryStage and comes back here).
+    const layer = this.active.retain();
+    try {
+      await layer.mt.ensureRoom(puts, deletes, wait);
+    } finally {
+      layer.release();
+    }
     await this.recent.ensure(puts.length + deletes, wait);
   }
 
