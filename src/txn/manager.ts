@@ -243,6 +243,7 @@ export class TxnManager {
         }
         if (staged.length < plan.length) {
           for (const s of staged) s.table.abandon(s);
+          staged = []; // abandoned once: not again if the next round fails
           continue;
         }
         this.registerInflight(tx);
@@ -262,6 +263,9 @@ export class TxnManager {
         break;
       }
     } catch (e) {
+      // Staged in some tables of this round before another's staging threw: abandoned, or those
+      // memtables would wait for ever for a write nobody will publish (their flushes, and reads).
+      for (const s of staged) s.table.abandon(s);
       if (e instanceof TidemarkError && (e.code === 'CONFLICT' || e.code === 'DUPLICATE_KEY'))
         this.counters.conflicts++;
       this.end(tx, 'aborted', 'commit failed');

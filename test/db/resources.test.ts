@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { LeakError } from '../../src/index.js';
+import { LeakError, TidemarkError } from '../../src/index.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
 import type { MemoryManager } from '../../src/mem/manager.js';
 import type { FileService } from '../../src/fileservice/types.js';
@@ -129,5 +129,35 @@ test('idle waits for read-ahead: an abandoned scan leaves nothing loading into t
   await new Promise((res) => setTimeout(res, 100)); // the stalled read lands after the drop
   expect(db.stats().storage.cache.prefetches).toBeGreaterThan(0);
   expect(db.stats().memory.pools['cache']!.bytes).toBe(0);
+  await db.close();
+});
+
+test('a commit whose staging fails in its second table abandons the first: a flush still settles', async () => {
+  // Staging a commit into two tables, the second throws (its memtable released under it, say):
+  // the first table's stage must be abandoned, or that memtable waits for ever for a write that
+  // will never be published (before the fix, the scan below never returned).
+  const { db } = await memDb();
+  await db.createTable('a', ACCOUNTS);
+  await db.createTable('b', ACCOUNTS);
+  const catalog = (db as unknown as { catalog: { get(n: string, ts: number): { tryStage: unknown } } })
+    .catalog;
+  const b = catalog.get('b', Number.MAX_SAFE_INTEGER);
+  const real = b.tryStage;
+  b.tryStage = () => {
+    throw new TidemarkError('CLOSED', 'planted: the storage of table b was released');
+  };
+  const committing = db.transaction(async (tx) => {
+    await tx.insert('a', { id: 1, owner: 'x', balance: 1 });
+    await tx.insert('b', { id: 1, owner: 'x', balance: 1 });
+  });
+  expect(await codeOf(committing)).toBe('CLOSED');
+  b.tryStage = real;
+  let settled = false;
+  const flushing = db.flush().then(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 500));
+  expect(settled, 'the flush waits for a stage nobody will publish').toBe(true);
+  await flushing;
+  await db.insert('a', { id: 2, owner: 'y', balance: 2 });
+  expect((await collect(db.scan('a', { columns: ['id'] }))).map((r) => r.id)).toEqual([2]);
   await db.close();
 });
