@@ -613,7 +613,15 @@ export class Storage {
       void discard();
       return;
     }
-    apply(opened);
+    try {
+      apply(opened);
+    } catch (e) {
+      // The layers changed under the record (a broken invariant, not an I/O failure): the layer
+      // is not placed, so it is released here. Its files stay: the log names them, and a reopen
+      // replays the record.
+      opened?.retire(false);
+      throw e;
+    }
   }
 
   // ---- recovery ----

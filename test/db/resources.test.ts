@@ -1,8 +1,9 @@
-import { expect, test } from 'vitest';
+import { expect, test, vi } from 'vitest';
 import { LeakError, TidemarkError } from '../../src/index.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
 import type { MemoryManager } from '../../src/mem/manager.js';
 import type { FileService } from '../../src/fileservice/types.js';
+import { ObjectLayer } from '../../src/table/object_layer.js';
 import { codeOf } from '../helpers/errors.js';
 import { ACCOUNTS, collect, memDb } from '../helpers/db.js';
 
@@ -160,4 +161,52 @@ test('a commit whose staging fails in its second table abandons the first: a flu
   await db.insert('a', { id: 2, owner: 'y', balance: 2 });
   expect((await collect(db.scan('a', { columns: ['id'] }))).map((r) => r.id)).toEqual([2]);
   await db.close();
+});
+
+test('a flush whose layer cannot be put in place after its record is logged releases the layer it opened', async () => {
+  // Planted: while the FLUSH record is being written, the table's oldest frozen memtable changes
+  // (an invariant the flush lane keeps; broken here on purpose). Putting the layer in place then
+  // fails: the object layer opened for it must be released (its files stay: the log names them),
+  // not left holding a reference nobody will drop.
+  const opened: ObjectLayer[] = [];
+  const open = ObjectLayer.open.bind(ObjectLayer);
+  const spy = vi.spyOn(ObjectLayer, 'open').mockImplementation(async (...args) => {
+    const l = await open(...args);
+    opened.push(l);
+    return l;
+  });
+  const { db } = await memDb();
+  try {
+    await db.createTable('a', ACCOUNTS);
+    await db.insert('a', { id: 1, owner: 'x', balance: 1 });
+    const internals = db as unknown as {
+      storage: { wal: { append: (...a: unknown[]) => Promise<unknown> } };
+      catalog: { get(n: string, ts: number): { frozen: unknown[] } };
+    };
+    const t = internals.catalog.get('a', Number.MAX_SAFE_INTEGER);
+    const wal = internals.storage.wal;
+    const append = wal.append;
+    let planted = false;
+    wal.append = async function (this: unknown, ...args: unknown[]) {
+      const r = await append.apply(this, args);
+      if (!planted && t.frozen.length === 1) {
+        planted = true;
+        t.frozen.unshift({ planted: true }); // the oldest frozen memtable is no longer the one flushed
+      }
+      return r;
+    };
+    await db.flush().catch(() => undefined);
+    expect(planted).toBe(true);
+    expect(db.stats().storage.flushFailures).toBe(1);
+    wal.append = append;
+    t.frozen.shift(); // undo the planted change
+    await db.flush(); // the flush, tried again, puts a layer in place
+    expect(db.stats().storage.flushes).toBe(1);
+    await db.close();
+  } finally {
+    spy.mockRestore();
+  }
+  // Every layer opened was released: the one put in place at close, the failed one at once.
+  expect(opened.length).toBeGreaterThanOrEqual(2);
+  expect(opened.map((l) => l.references)).toEqual(opened.map(() => 0));
 });
