@@ -232,7 +232,12 @@ export class Storage {
 
   /** Freeze every table with data in memory (or one) and wait until it is all in objects. */
   async flush(tables: Table[]): Promise<void> {
-    for (const t of tables) this.freeze(t);
+    for (const t of tables) {
+      this.freeze(t);
+      // A memtable frozen earlier whose flush failed waits for its retry: a caller asking now is
+      // served now (its wait is rejected if the flush fails again), not after the retry pause.
+      if (t.frozen.length > 0) this.schedule({ kind: 'flush', table: t });
+    }
     // A failed flush rejects the wait with its error (the flush is retried in the background).
     await this.waitFor(() => tables.every((t) => t.isReleased || t.frozen.length === 0), new Set(tables));
   }
@@ -244,13 +249,19 @@ export class Storage {
     await this.waitFor(() => tables.every((t) => t.isReleased || t.objects.length <= 1), new Set(tables));
   }
 
+  /**
+   * A promise for a caller (flush, compact, a checkpoint's flush), settled when `until` holds or a
+   * job for one of `failFor` fails. While any such caller waits, the retry timer is ref'd: what it
+   * waits for must not be left to a timer that lets the process exit under an await.
+   */
   private waitFor(until: () => boolean, failFor?: ReadonlySet<Table>): Promise<void> {
     if (until()) return Promise.resolve();
     // Nothing can be published without the log: fail now rather than wait until reopen.
     if (this.wal.failed !== undefined) return Promise.reject(this.wal.failed);
-    return new Promise((resolve, reject) =>
-      this.waiters.push({ until, resolve, reject, ...(failFor !== undefined ? { failFor } : {}) }),
-    );
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ until, resolve, reject, ...(failFor !== undefined ? { failFor } : {}) });
+      this.retryTimer?.ref();
+    });
   }
 
   /**
@@ -441,7 +452,8 @@ export class Storage {
       this.retryTimer = undefined;
       for (const j of this.deferred.splice(0)) this.schedule(j);
     }, RETRY_MS);
-    this.retryTimer.unref();
+    // A retry nobody awaits must not keep the process alive; one a caller waits on must (waitFor).
+    if (this.waiters.length === 0) this.retryTimer.unref();
   }
 
   private async flushOldest(t: Table): Promise<void> {

