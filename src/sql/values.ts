@@ -174,12 +174,47 @@ export function arith(op: string, a: SqlValue, b: SqlValue): SqlValue {
     case '/':
       return y === 0 ? null : x / y;
     case 'DIV':
-      return y === 0 ? null : Math.trunc(x / y);
+      return y === 0 ? null : intDiv(x, y);
     case '%':
     case 'MOD':
       return y === 0 ? null : x % y;
   }
   throw sqlError(`unknown operator ${op}`);
+}
+
+/**
+ * `x DIV y` as MySQL computes it: integer operands divide as integers; otherwise both become
+ * DECIMAL (a double by its shortest decimal form: 0.1 is 0.1, not 0.1000000000000000055...) and
+ * divide exactly, truncated toward zero: 0.3 DIV 0.1 is 3, where the doubles' quotient,
+ * 2.9999999999999996, would truncate to 2.
+ */
+export function intDiv(x: number, y: number): number {
+  if (Number.isInteger(x) && Number.isInteger(y) && Math.abs(x) <= 2 ** 31 && Math.abs(y) <= 2 ** 31)
+    return Math.trunc(x / y) + 0; // + 0: no -0
+  if (!Number.isFinite(x) || !Number.isFinite(y)) return Math.trunc(x / y);
+  const a = decimalParts(x);
+  const b = decimalParts(y);
+  // x / y = (a.m / 10^a.e) / (b.m / 10^b.e) = a.m * 10^(b.e - a.e) / b.m
+  let num = a.m;
+  let den = b.m;
+  const shift = b.e - a.e;
+  if (shift >= 0) num *= 10n ** BigInt(shift);
+  else den *= 10n ** BigInt(-shift);
+  return Number(num / den);
+}
+
+/** A finite double's shortest decimal form as m / 10^e (m an integer). */
+function decimalParts(v: number): { m: bigint; e: number } {
+  const match = /^(-?)(\d+)(?:\.(\d+))?(?:e([-+]\d+))?$/.exec(String(v))!;
+  const frac = match[3] ?? '';
+  let e = frac.length - Number(match[4] ?? 0);
+  let digits = `${match[2]}${frac}`;
+  if (e < 0) {
+    digits += '0'.repeat(-e);
+    e = 0;
+  }
+  const m = BigInt(digits);
+  return { m: match[1] === '-' ? -m : m, e };
 }
 
 export function compareOp(op: string, a: SqlValue, b: SqlValue): SqlValue {

@@ -8,7 +8,7 @@ import { MariaDbEngine, TidemarkEngine } from './differential/engines.js';
 import type { Schema } from './differential/generator.js';
 import { schemaStatements } from './differential/generator.js';
 import type { Engines, OracleName, Verdict } from './differential/oracles.js';
-import { asDoubles, checkCase, rowsQuery } from './differential/oracles.js';
+import { asDoubles, checkCase, outerOnlySubqueries, rowsQuery } from './differential/oracles.js';
 
 /**
  * Differential SQL testing (test/sql/differential/): generated schemas, data and queries run on
@@ -67,72 +67,7 @@ describe('differential SQL testing against MariaDB, TLP and NoREC', () => {
     await server?.stop();
   });
 
-  it(
-    `generated queries agree (features: ${describeFeatures(features)})`,
-    async () => {
-      const stats = await runCampaign({
-        seed,
-        features,
-        counts: counts(),
-        mariadb: server,
-        // Bounded: a run with many mismatches (or unsupported queries) still ends in time; the
-        // first few are reduced, the rest printed as found.
-        reduce: long
-          ? { max: 200, checks: 2000, ms: 30_000 }
-          : {
-              max: 6,
-              checks: 600,
-              ms: 5_000,
-              unsupportedMax: 8,
-              unsupportedChecks: 150,
-              unsupportedMs: 2_000,
-            },
-        progressEveryMs: long ? 10_000 : undefined,
-        onProgress: (s) => process.stderr.write(formatSummary(s).split('\n')[0] + '\n'),
-      });
-      process.stdout.write(formatSummary(stats) + '\n');
-      const failed =
-        stats.mismatches.length > 0 || Object.values(stats.outcomes).some((o) => o.unsupported > 0);
-      if (failed) expect.fail(failureText(stats));
-      // The run must have checked something: every oracle ran its count.
-      expect(stats.checks).toEqual(counts());
-    },
-    long ? 24 * 3600_000 : 150_000,
-  );
-
-  it('goes red on a planted wrong answer, with a reduced reproduction', async () => {
-    // Alters one value of tidemark's results, as a wrong answer would, for each oracle: the first
-    // cell of a differential result, the COUNT(*) of NoREC, a row of TLP's NOT partition.
-    const stats = await runCampaign({
-      seed: 7,
-      features: parseFeatures('none'),
-      counts: { differential: 40, tlp: 40, norec: 40 },
-      mariadb: server,
-      reduce: { max: 3, checks: 300, ms: 5_000, unsupportedMax: 0 },
-      tamper: (oracle, sql, rows) => {
-        if (oracle === 'differential' && rows.length > 0) {
-          const v = rows[0]![0];
-          const bumped = typeof v === 'number' ? v + 1 : typeof v === 'string' ? `${v}!` : 0;
-          return [[bumped, ...rows[0]!.slice(1)], ...rows.slice(1)];
-        }
-        if (oracle === 'norec' && sql.startsWith('SELECT COUNT(*)')) return [[Number(rows[0]![0]) + 1]];
-        if (oracle === 'tlp' && / WHERE NOT \(/.test(sql) && rows.length > 0) return rows.slice(1);
-        return rows;
-      },
-    });
-    const byOracle = (o: OracleName) =>
-      stats.mismatches.filter((m) => m.oracle === o && m.kind === 'wrongResult');
-    expect(byOracle('differential').length).toBeGreaterThan(0);
-    expect(byOracle('norec').length).toBeGreaterThan(0);
-    expect(byOracle('tlp').length).toBeGreaterThan(0);
-    const first = stats.mismatches.find((m) => m.reduced)!;
-    expect(first).toBeDefined();
-    // Reduced: no longer than the original, and still a reproduction (schema and queries).
-    expect(first.queries.join(' ').length).toBeLessThanOrEqual(first.original.queries.join(' ').length);
-    expect(first.queries.length).toBeGreaterThan(0);
-    expect(formatMismatch(first)).toContain(`seed 7, case ${first.caseIndex}`);
-  }, 120_000);
-
+  // First, on a fresh server: the rechecks' hand-built cases.
   describe("rechecks tell MariaDB's own bugs and issue 23's DECIMALs apart, and hide no wrong answer", () => {
     // Hand-built cases (the generator's tree), each a reduced mismatch a long run found.
     const lit = (text: string, t: 'int' | 'double' | 'string' | 'null' = 'int'): Expr => ({
@@ -184,6 +119,12 @@ describe('differential SQL testing against MariaDB, TLP and NoREC', () => {
             ['0', '3'],
             ['1', '3'],
           ],
+        },
+        {
+          name: 't2',
+          columns: [{ name: 'c0', type: 'VARCHAR', length: 20, nullable: false }],
+          primaryKey: ['c0'],
+          rows: [["' 3'"], ["'é'"]],
         },
         {
           name: 't1',
@@ -299,6 +240,65 @@ describe('differential SQL testing against MariaDB, TLP and NoREC', () => {
       expect((await check(nested, true)).status).toBe('mismatch');
     });
 
+    // MariaDB 10.11's subquery cache answers an IN inside a CASE of a grouped query from another
+    // group's entry: ' 3' IN (SELECT 0 ...) comes out true (the same IN alone says false).
+    const cachedIn: Query = sel(
+      [
+        [
+          {
+            k: 'case',
+            operand: undefined,
+            whens: [
+              {
+                when: { k: 'agg', name: 'COUNT', quant: 'DISTINCT', arg: lit('NULL', 'null') },
+                then: lit('1.25e1', 'double'),
+              },
+              {
+                when: { k: 'inSub', e: col('t2', 'c0'), not: false, q: sel([[lit('0'), 'x0']], 't1') },
+                then: lit('0'),
+              },
+            ],
+            else: undefined,
+          },
+          'v',
+        ],
+      ],
+      't2',
+      { groupBy: [col('t2', 'c0')] },
+    );
+
+    it("MariaDB's answers that change with its optimizer switches, or with IN written as EXISTS", async () => {
+      const v = await check(cachedIn);
+      expect(v.status, JSON.stringify(v)).not.toBe('mismatch');
+      expect((await check(cachedIn, true)).status).toBe('mismatch');
+      // The same subquery as EXISTS and =, which the recheck runs when the switches do not help.
+      expect(renderQuery(outerOnlySubqueries(cachedIn)!)).toBe(
+        'SELECT CASE WHEN COUNT(DISTINCT NULL) THEN 1.25e1 WHEN (CASE WHEN EXISTS (SELECT 1 FROM t1) THEN (t2.c0) = (0) ELSE 0 END) THEN 0 END AS v FROM t2 GROUP BY t2.c0',
+      );
+      // A subquery reading its own rows is left alone.
+      expect(outerOnlySubqueries(sel([[col('t1', 'c0'), 'v']], 't1'))).toBeUndefined();
+    });
+
+    // MariaDB 10.11's SELECT DISTINCT over GROUP BY in a derived table keeps equal rows.
+    const distinctDerived: Query = sel([[lit('NULL', 'null'), 'x3']], undefined, {
+      from: [
+        {
+          k: 'derived',
+          alias: 'd0',
+          q: sel([[{ k: 'agg', name: 'AVG', quant: undefined, arg: lit('1') }, 'v3']], 't0', {
+            quant: 'DISTINCT',
+            groupBy: [col('t0', 'c1')],
+          }),
+        },
+      ],
+    });
+
+    it('a nested SELECT DISTINCT is computed from its rows without DISTINCT', async () => {
+      const v = await check(distinctDerived);
+      expect(v.status, JSON.stringify(v)).not.toBe('mismatch');
+      expect((await check(distinctDerived, true)).status).toBe('mismatch');
+    });
+
     it('rows as a query of literals, typed as they came', () => {
       const q = rowsQuery(
         [
@@ -311,4 +311,70 @@ describe('differential SQL testing against MariaDB, TLP and NoREC', () => {
       expect(renderQuery(rowsQuery([], ['a']))).toBe('SELECT NULL AS a WHERE 0');
     });
   });
+
+  it(
+    `generated queries agree (features: ${describeFeatures(features)})`,
+    async () => {
+      const stats = await runCampaign({
+        seed,
+        features,
+        counts: counts(),
+        mariadb: server,
+        // Bounded: a run with many mismatches (or unsupported queries) still ends in time; the
+        // first few are reduced, the rest printed as found.
+        reduce: long
+          ? { max: 200, checks: 2000, ms: 30_000 }
+          : {
+              max: 6,
+              checks: 600,
+              ms: 5_000,
+              unsupportedMax: 8,
+              unsupportedChecks: 150,
+              unsupportedMs: 2_000,
+            },
+        progressEveryMs: long ? 10_000 : undefined,
+        onProgress: (s) => process.stderr.write(formatSummary(s).split('\n')[0] + '\n'),
+      });
+      process.stdout.write(formatSummary(stats) + '\n');
+      const failed =
+        stats.mismatches.length > 0 || Object.values(stats.outcomes).some((o) => o.unsupported > 0);
+      if (failed) expect.fail(failureText(stats));
+      // The run must have checked something: every oracle ran its count.
+      expect(stats.checks).toEqual(counts());
+    },
+    long ? 24 * 3600_000 : 150_000,
+  );
+
+  it('goes red on a planted wrong answer, with a reduced reproduction', async () => {
+    // Alters one value of tidemark's results, as a wrong answer would, for each oracle: the first
+    // cell of a differential result, the COUNT(*) of NoREC, a row of TLP's NOT partition.
+    const stats = await runCampaign({
+      seed: 7,
+      features: parseFeatures('none'),
+      counts: { differential: 40, tlp: 40, norec: 40 },
+      mariadb: server,
+      reduce: { max: 3, checks: 300, ms: 5_000, unsupportedMax: 0 },
+      tamper: (oracle, sql, rows) => {
+        if (oracle === 'differential' && rows.length > 0) {
+          const v = rows[0]![0];
+          const bumped = typeof v === 'number' ? v + 1 : typeof v === 'string' ? `${v}!` : 0;
+          return [[bumped, ...rows[0]!.slice(1)], ...rows.slice(1)];
+        }
+        if (oracle === 'norec' && sql.startsWith('SELECT COUNT(*)')) return [[Number(rows[0]![0]) + 1]];
+        if (oracle === 'tlp' && / WHERE NOT \(/.test(sql) && rows.length > 0) return rows.slice(1);
+        return rows;
+      },
+    });
+    const byOracle = (o: OracleName) =>
+      stats.mismatches.filter((m) => m.oracle === o && m.kind === 'wrongResult');
+    expect(byOracle('differential').length).toBeGreaterThan(0);
+    expect(byOracle('norec').length).toBeGreaterThan(0);
+    expect(byOracle('tlp').length).toBeGreaterThan(0);
+    const first = stats.mismatches.find((m) => m.reduced)!;
+    expect(first).toBeDefined();
+    // Reduced: no longer than the original, and still a reproduction (schema and queries).
+    expect(first.queries.join(' ').length).toBeLessThanOrEqual(first.original.queries.join(' ').length);
+    expect(first.queries.length).toBeGreaterThan(0);
+    expect(formatMismatch(first)).toContain(`seed 7, case ${first.caseIndex}`);
+  }, 120_000);
 });

@@ -126,6 +126,15 @@ describe('SQL regressions found by differential testing', () => {
     expect(r.columns).toEqual(['x', "it's", '1 + 1', 'b']);
   });
 
+  it('DIV of non-integers divides their decimal forms exactly, as MySQL converts them to DECIMAL', async () => {
+    // The doubles' quotient 0.3 / 0.1 is 2.9999999999999996: truncated, 2. MySQL says 3.
+    expect(await rows(db, 'SELECT 3e-1 DIV 1e-1, -3e-1 DIV 1e-1, 7.5e0 DIV -2, 7 DIV 2, -1 DIV 2')).toEqual([
+      [3, -3, -3, 3, 0],
+    ]);
+    expect(await rows(db, "SELECT d DIV 1e-1, '0.3' DIV 0.1e0 FROM n WHERE k = 1")).toEqual([[5, 3]]);
+    expect(await rows(db, 'SELECT 9007199254740991 DIV 3, 1 DIV 0')).toEqual([[3002399751580330, null]]);
+  });
+
   it('a long query lets the event loop run, so the transaction timeout can end it', async () => {
     const t = (await memDb({ transaction: { timeoutMs: 300 } })).db;
     try {

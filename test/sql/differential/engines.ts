@@ -44,6 +44,8 @@ export interface Engine {
   run(sql: string): Promise<Outcome>;
   /** `sql` over the same data loaded into tables without keys (MariaDB only: see MariaDbEngine). */
   runWithoutKeys?(statements: readonly string[], sql: string): Promise<Outcome>;
+  /** The query with another optimizer_switch (MariaDB). */
+  runWithSwitches?(sql: string, switches: string): Promise<Outcome>;
   /** Release everything; resolves with an error if closing found a fault (tidemark's LEAK). */
   close(): Promise<Error | undefined>;
 }
@@ -69,7 +71,8 @@ export function trace(what: string): void {
 export const MARIADB_QUERY_LIMIT_S = 20;
 
 /** MariaDB's optimizer_switch for the plain recheck (runWithoutKeys). */
-const PLAIN_SWITCHES = [
+export const PLAIN_SWITCHES = [
+  'subquery_cache=off',
   'derived_merge=off',
   'condition_pushdown_for_derived=off',
   'condition_pushdown_for_subquery=off',
@@ -247,6 +250,20 @@ export class MariaDbEngine implements Engine {
       return { ok: false, error: { class: 'error', code: 'SETUP', message: String(e) } };
     } finally {
       await this.conn.query(`USE \`${this.database}\``).catch(() => undefined);
+      await this.conn.query("SET SESSION optimizer_switch = 'default'").catch(() => undefined);
+    }
+  }
+
+  /** `sql` with the session's optimizer_switch set to `switches` for it (oracles.ts). */
+  async runWithSwitches(sql: string, switches: string): Promise<Outcome> {
+    try {
+      await this.conn.query(`SET SESSION optimizer_switch = '${switches}'`);
+    } catch (e) {
+      return { ok: false, error: { class: 'error', code: 'SETUP', message: String(e) } };
+    }
+    try {
+      return await this.run(sql);
+    } finally {
       await this.conn.query("SET SESSION optimizer_switch = 'default'").catch(() => undefined);
     }
   }

@@ -13,7 +13,7 @@ import {
 import type { Cell } from './compare.js';
 import { compareCells, compareRows, mariaCell, showRow, tidemarkCell } from './compare.js';
 import type { Engine, EngineError, Outcome } from './engines.js';
-import { TIDEMARK_QUERY_LIMIT_MS, trace } from './engines.js';
+import { PLAIN_SWITCHES, TIDEMARK_QUERY_LIMIT_MS, trace } from './engines.js';
 import type { Feature } from './features.js';
 import type { ColRef, QueryGenerator, Schema } from './generator.js';
 import { schemaStatements, sqlString } from './generator.js';
@@ -313,6 +313,16 @@ async function runTidemark(engines: Engines, oracle: OracleName, sql: string): P
   return o;
 }
 
+/** Optimizer switches MariaDB's answer is rechecked with (each alone, then all rewrites off). */
+const RECHECK_SWITCHES = [
+  'subquery_cache=off',
+  'in_to_exists=off',
+  'materialization=off',
+  'semijoin=off',
+  'derived_merge=off,derived_with_keys=off',
+  PLAIN_SWITCHES,
+];
+
 async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict> {
   const mariadb = engines.mariadb;
   if (mariadb === undefined) throw new Error('the differential oracle needs MariaDB');
@@ -394,6 +404,21 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
         detail: 'MariaDB bug: an index lookup converts the string (without keys it agrees)',
       };
   }
+  // MariaDB's answers that change with its optimizer's switches (10.11: the subquery cache
+  // answers an IN inside a CASE of a grouped query from another group's entry): a correct engine's
+  // answer does not depend on them, so MariaDB is wrong in one of them; tidemark's must be the
+  // other's.
+  if (mariadb.runWithSwitches !== undefined) {
+    for (const switches of RECHECK_SWITCHES) {
+      engines.statements.mariadb++;
+      const o = await mariadb.runWithSwitches(sql, switches);
+      if (o.ok && compareRows(mCells(o), tCells(t), ordered).equal)
+        return {
+          status: 'deferred',
+          detail: `MariaDB bug: its answer changes with optimizer_switch='${switches}' (and then agrees)`,
+        };
+    }
+  }
   // MariaDB's own set-operation bugs (10.11: INTERSECT ALL with EXCEPT ALL keeps rows it should
   // not, or loops for ever): checked by running each branch on MariaDB alone and combining them
   // here, with MySQL's precedence, as multisets.
@@ -428,7 +453,7 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
       return {
         status: 'deferred',
         detail:
-          'MariaDB set-operation bug (the nested set operations, combined here from their branches, agree)',
+          'MariaDB bug in a nested set operation or SELECT DISTINCT (computed here from its parts, it agrees)',
       };
   }
   // MariaDB's own bugs with SELECT DISTINCT: over GROUP BY it drops or keeps rows wrongly
@@ -463,6 +488,22 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
       return {
         status: 'deferred',
         detail: 'DECIMAL typing (issue 23): with AVG, SUM and decimal literals made DOUBLE, MariaDB agrees',
+      };
+  }
+  // MariaDB's answers for subqueries whose column reads only the enclosing query (their rows all
+  // hold one value): with a subquery or aggregate on the left of IN it answers 1 for
+  // -2147483648 IN (SELECT outer.c ...) with c = 1, and 0 for AVG(NULL) IN (...); with an ORDER BY,
+  // HAVING (SELECT outer.c FROM t ORDER BY 1) keeps a group whose c is NULL. Checked by
+  // equivalent forms (outerOnlySubqueries).
+  const viaExists = outerOnlySubqueries(q);
+  if (viaExists !== undefined) {
+    engines.statements.mariadb++;
+    const x = await mariadb.run(renderQuery(viaExists));
+    if (x.ok && compareRows(mCells(x), tCells(t), ordered).equal)
+      return {
+        status: 'deferred',
+        detail:
+          "MariaDB bug: a subquery of the enclosing query's columns only (IN as EXISTS and =, no ORDER BY: it agrees)",
       };
   }
   return {
@@ -617,6 +658,72 @@ async function combineOnMariaDb(
   return vals[0];
 }
 
+/**
+ * Whether a subquery's single column reads nothing of its own rows: no column of its own tables
+ * (at any depth: aliases are unique in generated queries), no aggregate of its own. Every row of
+ * it then holds the same value, v.
+ */
+function outerOnlyColumn(sub: Select): Expr | undefined {
+  if (sub.items.length !== 1) return undefined;
+  const own = new Set(sub.from.flatMap((f) => fromTables(f).map((t) => t.alias)));
+  let outerOnly = true;
+  const walkQuery = (q: Query): void => {
+    mapQuery(q, (x) => {
+      if (x.k === 'col' && own.has(x.alias)) outerOnly = false;
+      return x;
+    });
+  };
+  const walk = (x: Expr, top: boolean): void => {
+    if ((x.k === 'col' && own.has(x.alias)) || (top && x.k === 'agg')) outerOnly = false;
+    exprChildren(x).forEach((c) => walk(c, top));
+    exprQueries(x).forEach(walkQuery);
+  };
+  const v = sub.items[0]!.e;
+  walk(v, true);
+  return outerOnly ? v : undefined;
+}
+
+/**
+ * q with its subqueries whose column reads only the enclosing query (outerOnlyColumn: all their
+ * rows hold one value v) written in forms MariaDB answers right: `L [NOT] IN (SELECT v FROM ...
+ * WHERE ...)` as `[NOT] (CASE WHEN EXISTS (SELECT 1 FROM ... WHERE ...) THEN (L) = (v) ELSE 0
+ * END)` (L IN (v, v, ...) is L = v when there are rows, NULL if either is; false when there are
+ * none), and a scalar `(SELECT v ... ORDER BY ...)` without its ORDER BY (every row is the same).
+ * Subqueries with HAVING, or an IN's with ORDER BY, are left alone (they could name v by its
+ * alias). Undefined when q has none.
+ */
+export function outerOnlySubqueries(q: Query): Query | undefined {
+  let changed = false;
+  const out = mapQuery(q, (e) => {
+    if (e.k === 'scalar' && e.q.k === 'select' && e.q.orderBy.length > 0 && e.q.having === undefined) {
+      if (outerOnlyColumn(e.q) === undefined) return e;
+      changed = true;
+      return { ...e, q: { ...e.q, orderBy: [] } };
+    }
+    if (e.k !== 'inSub' || e.q.k !== 'select') return e;
+    const sub = e.q;
+    if (sub.having !== undefined || sub.orderBy.length > 0) return e;
+    const v = outerOnlyColumn(sub);
+    if (v === undefined) return e;
+    changed = true;
+    const exists: Expr = {
+      k: 'exists',
+      not: false,
+      q: { ...sub, items: [{ e: { k: 'lit', t: 'int', text: '1' }, alias: undefined }] },
+    };
+    const test: Expr = {
+      k: 'case',
+      operand: undefined,
+      whens: [
+        { when: exists, then: { k: 'cmp', op: '=', l: { k: 'paren', e: e.e }, r: { k: 'paren', e: v } } },
+      ],
+      else: { k: 'lit', t: 'int', text: '0' },
+    };
+    return { k: 'paren', e: e.not ? { k: 'not', e: test } : test };
+  });
+  return changed ? out : undefined;
+}
+
 /** The rows without repeats, first occurrences kept. */
 function dedupe(rows: readonly Cell[][]): Cell[][] {
   const seen = new Set<string>();
@@ -628,11 +735,14 @@ function dedupe(rows: readonly Cell[][]): Cell[][] {
   });
 }
 
-/** The set operations in q's derived tables and subqueries, at any depth, innermost first. */
+/**
+ * The set operations and SELECT DISTINCTs in q's derived tables and subqueries, at any depth,
+ * innermost first.
+ */
 function nestedSetOps(q: Query, out: Query[] = []): Query[] {
   const visit = (x: Query): void => {
     nestedSetOps(x, out);
-    if (x.k === 'setop') out.push(x);
+    if (x.k === 'setop' || x.quant === 'DISTINCT') out.push(x);
   };
   const walk = (e: Expr): void => {
     exprChildren(e).forEach(walk);
@@ -697,9 +807,9 @@ export function rowsQuery(rows: readonly Cell[][], names: readonly string[]): Qu
 
 /**
  * q with each set operation nested in it (derived tables, subqueries) replaced by its rows, combined
- * from its branches on MariaDB (combineOnMariaDb), innermost first. One that cannot be (its
- * branches read the enclosing query, or it has a LIMIT) is left as it is. Undefined when none was
- * replaced.
+ * from its branches on MariaDB (combineOnMariaDb), and each nested SELECT DISTINCT by its rows
+ * deduplicated here, innermost first. One that cannot be (it reads the enclosing query, or its
+ * LIMIT keeps rows not determined) is left as it is. Undefined when none was replaced.
  */
 async function inlineNestedSetOps(
   q: Query,
@@ -714,10 +824,24 @@ async function inlineNestedSetOps(
       (y) => stands.get(y),
     );
   for (const d of nestedSetOps(q)) {
-    if (d.k !== 'setop' || d.limit !== undefined) continue;
     const names = firstSelect(d).items.map((it) => it.alias ?? (it.e.k === 'col' ? it.e.name : undefined));
     if (names.some((n) => n === undefined)) continue;
-    const rows = await combineOnMariaDb(subst(d), engines, cells);
+    let rows: Cell[][] | undefined;
+    if (d.k === 'setop') {
+      if (d.limit !== undefined) continue;
+      rows = await combineOnMariaDb(subst(d), engines, cells);
+    } else {
+      // SELECT DISTINCT: its rows without DISTINCT, deduplicated here; a LIMIT only where the
+      // ORDER BY covers every column (then which rows it keeps is determined).
+      if (d.limit !== undefined && !totallyOrdered(d)) continue;
+      engines.statements.mariadb++;
+      const o = await engines.mariadb!.run(renderQuery(subst({ ...d, quant: undefined, limit: undefined })));
+      if (o.ok) {
+        rows = dedupe(cells(o));
+        if (d.limit !== undefined)
+          rows = rows.slice(d.limit.offset ?? 0, (d.limit.offset ?? 0) + d.limit.count);
+      }
+    }
     if (rows !== undefined) stands.set(d, rowsQuery(rows, names as string[]));
   }
   return stands.size === 0 ? undefined : subst(q);
