@@ -10,6 +10,7 @@ import { Layer } from './layer.js';
 import type { LayerIds } from './log_records.js';
 import type { ColumnData, RowSource } from './source.js';
 import { ASCII_CHARS, utf8Range, utf8Text } from '../util/bytes.js';
+import { plantedBug } from '../util/plant.js';
 
 /** What the storage layer shares across tables: where objects are read from and cached. */
 export interface ObjectContext {
@@ -659,7 +660,6 @@ class ObjectLayerCursor implements LayerCursor {
 
   async next(): Promise<CursorBuffer | undefined> {
     if (this.closed) return undefined;
-    const cmp = this.layer.compare;
     const dataGroup = this.dataIt === undefined ? undefined : await this.dataIt.next();
     if (dataGroup === undefined) {
       // Only tombstones remain: hand them out as deletes.
@@ -679,6 +679,23 @@ class ObjectLayerCursor implements LayerCursor {
         release: undefined,
       };
     }
+    const keyPin = dataGroup.keyPin;
+    // The group's key pin, and the column pins taken below, are this call's until it hands them
+    // over in the buffer's release: if an await in between fails (a read error), they are
+    // released here, or the cache would hold them for ever.
+    const pins: (CachePin | undefined)[] = [];
+    try {
+      return await this.groupBuffer(dataGroup, pins);
+    } catch (e) {
+      for (const p of pins) p?.release();
+      if (!plantedBug('error-path-pin')) keyPin.release();
+      throw e;
+    }
+  }
+
+  /** The buffer of a data group (its key pin held by the caller; column pins added to `pins`). */
+  private async groupBuffer(dataGroup: VisibleGroup, pins: (CachePin | undefined)[]): Promise<CursorBuffer> {
+    const cmp = this.layer.compare;
     const r = this.layer.data!;
     const pk = this.layer.schema.pk;
     const keyPin = dataGroup.keyPin;
@@ -703,30 +720,18 @@ class ObjectLayerCursor implements LayerCursor {
     const skip = zone !== undefined && ruledOut(groups[dataGroup.g]!, zone.atoms);
     if (skip) zone.skipped++;
     // Pin the columns the scan reads (the key column is pinned already).
-    const pins: (CachePin | undefined)[] = [];
-    try {
-      if (!skip)
-        for (const c of this.cols) if (pins[c] === undefined) pins[c] = await r.pinChunk(dataGroup.g, c);
-    } catch (e) {
-      for (const p of pins) p?.release();
-      keyPin.release();
-      throw e;
-    }
-    const source = skip ? emptySource : new GroupSource(this.layer.schema, pins);
-    const release = () => {
-      if (source !== emptySource) (source as GroupSource).release();
-      keyPin.release();
-    };
+    if (!skip)
+      for (const c of this.cols) if (pins[c] === undefined) pins[c] = await r.pinChunk(dataGroup.g, c);
     // No tombstones in range: the group's visible rows as they are.
     if (this.tombPos >= this.tombKeys.length || cmp(this.tombKeys[this.tombPos]!, lastKey) > 0) {
       return {
         n: dataGroup.n,
         keyAt: dataKey,
-        source,
+        source: skip ? emptySource : new GroupSource(this.layer.schema, pins),
         rows: dataGroup.rows,
         rangeStart: dataGroup.rows === undefined ? dataGroup.start : -1,
         deleted: skip ? new Uint8Array(dataGroup.n).fill(1) : undefined,
-        release,
+        release: this.releaseOf(pins, keyPin),
       };
     }
     // Merge with the tombstones: on equal keys the newer version wins.
@@ -774,11 +779,20 @@ class ObjectLayerCursor implements LayerCursor {
     return {
       n: outRows.length,
       keyAt: (k) => outKeys[k]!,
-      source,
+      source: skip ? emptySource : new GroupSource(this.layer.schema, pins),
       rows: Int32Array.from(outRows),
       rangeStart: -1,
       deleted: skip ? new Uint8Array(outRows.length).fill(1) : Uint8Array.from(outDel),
-      release,
+      release: this.releaseOf(pins, keyPin),
+    };
+  }
+
+  /** The buffer's release: the column pins and the key pin, once the caller is done with them. */
+  private releaseOf(pins: (CachePin | undefined)[], keyPin: CachePin): () => void {
+    return () => {
+      for (const p of pins) p?.release();
+      pins.length = 0;
+      keyPin.release();
     };
   }
 
@@ -801,17 +815,21 @@ class ObjectLayerCursor implements LayerCursor {
         this.tombDone = true;
         break;
       }
-      const tp = await this.layer.tomb!.pinChunk(g.g, 1);
       try {
-        for (let i = 0; i < g.n; i++) {
-          const row = rowOf(g, i);
-          this.tombKeys.push(
-            g.keys !== undefined ? g.keys[i]! : keyAt(g.keyPin.decoded, this.layer.schema.pk.type, row),
-          );
-          this.tombTs.push(tp.decoded.f64![row]!);
+        // The group's key pin is released whatever happens, this pin's read failing included.
+        const tp = await this.layer.tomb!.pinChunk(g.g, 1);
+        try {
+          for (let i = 0; i < g.n; i++) {
+            const row = rowOf(g, i);
+            this.tombKeys.push(
+              g.keys !== undefined ? g.keys[i]! : keyAt(g.keyPin.decoded, this.layer.schema.pk.type, row),
+            );
+            this.tombTs.push(tp.decoded.f64![row]!);
+          }
+        } finally {
+          tp.release();
         }
       } finally {
-        tp.release();
         g.keyPin.release();
       }
     }

@@ -35,8 +35,10 @@ export const plantedKeep: unknown[] = [];
  * on purpose. 'early-ack': a WAL append resolves before its record is written (a commit is
  * acknowledged that a crash can lose). 'replay-gap': recovery skips the first logged commit the
  * checkpoint does not hold already. 'skip-chunk-crc': object chunks are decoded without checking their checksum.
+ * 'error-path-pin': an object scan whose read fails does not release the row group's key pin (the
+ * fault sweep, test/torture/faultsweep.test.ts, must go red).
  */
-export const BUG_KINDS = ['early-ack', 'replay-gap', 'skip-chunk-crc'] as const;
+export const BUG_KINDS = ['early-ack', 'replay-gap', 'skip-chunk-crc', 'error-path-pin'] as const;
 
 export type BugKind = (typeof BUG_KINDS)[number];
 
