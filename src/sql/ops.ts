@@ -75,6 +75,11 @@ export interface KeyRange {
   eq?: Expr;
   lower?: { e: Expr; inclusive: boolean };
   upper?: { e: Expr; inclusive: boolean };
+  /**
+   * Both bounds come from one BETWEEN: if either is not of the key's kind, the BETWEEN compares
+   * all three as numbers (a string key with 0 AND '%'), so neither bound follows the key's order.
+   */
+  between?: boolean;
 }
 
 function keyConv(keyType: ColumnType): (v: SqlValue) => number | string | undefined {
@@ -129,6 +134,11 @@ async function keyBounds(
     return k === undefined ? undefined : { eq: k };
   }
   const out: { gte?: unknown; lt?: unknown; exact?: boolean } = {};
+  if (range.between === true && range.lower !== undefined && range.upper !== undefined) {
+    const lo = await constValue(range.lower.e, ctx);
+    const hi = await constValue(range.upper.e, ctx);
+    if (lo !== null && hi !== null && (conv(lo) === undefined || conv(hi) === undefined)) return undefined;
+  }
   if (range.lower !== undefined) {
     const v = await constValue(range.lower.e, ctx);
     if (v === null) return 'empty';

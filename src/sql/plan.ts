@@ -957,7 +957,12 @@ export class Planner extends ExprBinder {
           const lo = constant(c.low);
           const hi = constant(c.high);
           if (lo !== undefined && hi !== undefined && range?.eq === undefined) {
-            range = { ...range, lower: { e: lo, inclusive: true }, upper: { e: hi, inclusive: true } };
+            range = {
+              ...range,
+              lower: { e: lo, inclusive: true },
+              upper: { e: hi, inclusive: true },
+              between: true,
+            };
           }
           continue;
         }

@@ -14,7 +14,10 @@ export function stringToNumber(s: string): number {
   const m = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/.exec(s);
   if (m === null) return 0;
   const n = Number(m[0]);
-  return Number.isFinite(n) ? n : 0;
+  // Past a double's range MySQL takes the largest double, with its sign ('1e400' + 0).
+  if (n === Infinity) return Number.MAX_VALUE;
+  if (n === -Infinity) return -Number.MAX_VALUE;
+  return n;
 }
 
 /** The numeric value of a non-null value (strings by their prefix, dates as ms). */

@@ -135,6 +135,23 @@ describe('SQL regressions found by differential testing', () => {
     expect(await rows(db, 'SELECT 9007199254740991 DIV 3, 1 DIV 0')).toEqual([[3002399751580330, null]]);
   });
 
+  it("a numeric string past a double's range reads as the largest double, with its sign", async () => {
+    expect(await rows(db, "SELECT '1e400' + 0, -'1e400', '-1e400' + 0, '1e400' > 5, '1e-400' + 0")).toEqual([
+      [Number.MAX_VALUE, -Number.MAX_VALUE, -Number.MAX_VALUE, 1, 0],
+    ]);
+  });
+
+  it('a BETWEEN on a string key with a number bound compares as numbers, not in key order', async () => {
+    await db.query('CREATE TABLE sk (c0 VARCHAR(2) PRIMARY KEY)');
+    await db.query("INSERT INTO sk VALUES ('ß'), ('5'), ('a')");
+    // All three compare as numbers: 'ß' and 'a' are 0, '5' is 5; '%' is 0.
+    expect(await rows(db, "SELECT c0 FROM sk WHERE c0 BETWEEN 0 AND '%' ORDER BY c0")).toEqual([
+      ['a'],
+      ['ß'],
+    ]);
+    expect(await rows(db, "SELECT c0 FROM sk WHERE c0 BETWEEN '0' AND '6' ORDER BY c0")).toEqual([['5']]);
+  });
+
   it('a long query lets the event loop run, so the transaction timeout can end it', async () => {
     const t = (await memDb({ transaction: { timeoutMs: 300 } })).db;
     try {
