@@ -455,6 +455,9 @@ export class Checkpointer {
     // 1. The cut.
     const changes = this.txns.changes;
     const cut = this.storage.freezeAll();
+    // Records after the cut go into a new segment: the one before holds only what this checkpoint
+    // covers, and goes whole once no retained checkpoint replays from it.
+    this.wal.requestRoll();
     const end = Math.max(this.txns.clock.peek(), this.lastEndTs);
     // 2. Everything committed up to the cut into objects.
     await this.storage.flushLayers(cut);

@@ -407,6 +407,11 @@ export class Wal {
     return this.writer.append(type, payload, onLsn);
   }
 
+  /** Start a new segment with the next append (see WalWriter.requestRoll). */
+  requestRoll(): void {
+    this.writer.requestRoll();
+  }
+
   /** Bytes of all segments now in the log. */
   get bytes(): number {
     let bytes = 0;

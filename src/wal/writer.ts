@@ -62,6 +62,8 @@ export class WalWriter {
   private durableWaiters: { lsn: number; resolve: () => void }[] = [];
   /** Called once, when the writer fails (see Wal.onFailure). */
   readonly failureListeners: ((err: TidemarkError) => void)[] = [];
+  /** Start a new segment with the next batch (a checkpoint's cut: the old one can then go whole). */
+  private rollRequested = false;
   private closing = false;
   private readonly spaceWaiters: (() => void)[] = [];
   /** Appends waiting for queue space or memory: while any exist, new appends queue behind them. */
@@ -268,8 +270,12 @@ export class WalWriter {
     let segment = this.segments[this.segments.length - 1]!;
     let writeOffset: number | undefined;
     try {
-      if (segment.bytes > SEGMENT_HEADER_BYTES && segment.bytes + total > this.limits.segmentBytes) {
+      if (
+        segment.bytes > SEGMENT_HEADER_BYTES &&
+        (this.rollRequested || segment.bytes + total > this.limits.segmentBytes)
+      ) {
         segment = await this.roll(first);
+        this.rollRequested = false;
       }
       writeOffset = segment.bytes;
       for (const chunk of this.gather(batch, total)) {
@@ -314,6 +320,16 @@ export class WalWriter {
       at += r.buf.length;
     }
     return [out.subarray(0, total)];
+  }
+
+  /**
+   * Have the next batch start a new segment (unless the active one holds no record yet). A
+   * checkpoint asks at its cut: the records before it then end with their segment, which the
+   * checkpoint after next deletes whole, so the log on disk does not grow from one checkpoint to
+   * the next.
+   */
+  requestRoll(): void {
+    this.rollRequested = true;
   }
 
   /** Close the active segment and start a new one whose first record is `firstLsn`. */

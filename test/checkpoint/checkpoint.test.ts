@@ -73,6 +73,29 @@ describe('checkpoints', () => {
     await db.close();
   });
 
+  test('the WAL kept on disk does not grow from one checkpoint to the next', async () => {
+    // DESIGN.md's contract. Each checkpoint rolls the log at its cut, so the segment before holds
+    // only what the checkpoint covers and goes whole once no retained checkpoint (the newest two)
+    // replays from it: what stays is about one cycle's records, whatever the number of cycles.
+    // Before, one segment took every commit until it reached segmentBytes (12.8 KB more a cycle).
+    const fs = new MemoryFileService();
+    const db = await openMem(fs);
+    await db.createTable('a', ACCOUNTS);
+    const bytes: number[] = [];
+    for (let cycle = 0; cycle < 15; cycle++) {
+      for (let i = 0; i < 20; i++) await db.insert('a', rows(cycle * 1000 + i * 10, 10));
+      await db.checkpoint();
+      bytes.push(db.stats().wal.bytes);
+      expect(db.stats().wal.segments).toBeLessThanOrEqual(2);
+    }
+    const oneCycle = Math.max(...bytes.slice(0, 3));
+    expect(Math.max(...bytes), bytes.join(' ')).toBeLessThanOrEqual(oneCycle * 1.1);
+    expect(bytes[14]!).toBeLessThan(bytes.reduce((a, b) => a + b, 0) / 5);
+    // And the files are what the database says it holds.
+    expect(await listAll(fs)).toEqual(registry(db));
+    await db.close();
+  });
+
   test('writes after the checkpoint replay on top of it: commits, deletes, DDL, flushes and merges', async () => {
     const fs = new MemoryFileService();
     let db = await openMem(fs, { checkpoint: { intervalMs: 0, onClose: false } });
