@@ -8,7 +8,13 @@ import { MariaDbEngine, TidemarkEngine } from './differential/engines.js';
 import type { Schema } from './differential/generator.js';
 import { schemaStatements } from './differential/generator.js';
 import type { Engines, OracleName, Verdict } from './differential/oracles.js';
-import { asDoubles, checkCase, outerOnlySubqueries, rowsQuery } from './differential/oracles.js';
+import {
+  asDoubles,
+  checkCase,
+  intsAsDoubles,
+  outerOnlySubqueries,
+  rowsQuery,
+} from './differential/oracles.js';
 
 /**
  * Differential SQL testing (test/sql/differential/): generated schemas, data and queries run on
@@ -121,6 +127,12 @@ describe('differential SQL testing against MariaDB, TLP and NoREC', () => {
           ],
         },
         {
+          name: 't3',
+          columns: [{ name: 'c0', type: 'INT', length: 0, nullable: false }],
+          primaryKey: [],
+          rows: [['2147483647']],
+        },
+        {
           name: 't2',
           columns: [{ name: 'c0', type: 'VARCHAR', length: 20, nullable: false }],
           primaryKey: ['c0'],
@@ -153,10 +165,12 @@ describe('differential SQL testing against MariaDB, TLP and NoREC', () => {
       expect(await engines.tidemark?.close()).toBeUndefined();
       await engines.mariadb?.close();
     });
+    // A wrong value well outside the comparison's tolerance for doubles (relative 1e-9).
+    const bumped = (v: unknown): number => Number(v) + 1 + Math.abs(Number(v)) * 1e-6;
     const check = async (query: Query, bump = false): Promise<Verdict> => {
       engines.tamper = bump
         ? (_o, _sql, rows) =>
-            rows.length > 0 ? [[Number(rows[0]![0]) + 1, ...rows[0]!.slice(1)], ...rows.slice(1)] : rows
+            rows.length > 0 ? [[bumped(rows[0]![0]), ...rows[0]!.slice(1)], ...rows.slice(1)] : rows
         : undefined;
       return checkCase({ oracle: 'differential', schema, query }, engines);
     };
@@ -297,6 +311,32 @@ describe('differential SQL testing against MariaDB, TLP and NoREC', () => {
       const v = await check(distinctDerived);
       expect(v.status, JSON.stringify(v)).not.toBe('mismatch');
       expect((await check(distinctDerived, true)).status).toBe('mismatch');
+    });
+
+    // Integers past 2^53: 2147483647 * 2147483647 MOD 2147483647 is 0 exactly, 2147483646 in doubles.
+    const bigProduct: Query = sel(
+      [
+        [
+          {
+            k: 'arith',
+            op: 'MOD',
+            l: { k: 'arith', op: '*', l: col('t3', 'c0'), r: col('t3', 'c0') },
+            r: col('t3', 'c0'),
+          },
+          'v',
+        ],
+      ],
+      't3',
+    );
+
+    it('integer arithmetic past 2^53 is issue 23: MariaDB agrees reading integer columns as DOUBLE', async () => {
+      expect(renderQuery(intsAsDoubles(bigProduct)!)).toBe(
+        'SELECT (t3.c0 + 0e0) * (t3.c0 + 0e0) MOD (t3.c0 + 0e0) AS v FROM t3',
+      );
+      const v = await check(bigProduct);
+      expect(v.status, JSON.stringify(v)).toBe('deferred');
+      expect(JSON.stringify(v)).toContain('issue 23');
+      expect((await check(bigProduct, true)).status).toBe('mismatch');
     });
 
     it('rows as a query of literals, typed as they came', () => {
