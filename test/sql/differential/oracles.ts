@@ -391,33 +391,28 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
   const v = compareRows(mCells(m), tCells(t), ordered);
   if (v.equal) return { status: 'pass', typeOnly: v.typeOnly };
   const q = c.query;
+  /** One recheck run on MariaDB: whether its rows are tidemark's. */
+  const agrees = async (run: () => Promise<Outcome>): Promise<boolean> => {
+    engines.statements.mariadb++;
+    const o = await run();
+    return o.ok && compareRows(mCells(o), tCells(t), ordered).equal;
+  };
+  const known = (detail: string): Verdict => ({ status: 'deferred', detail });
   // MariaDB's index lookups convert a string to the key's integer type ('1e2' finds key 1, not
   // 100), where MySQL compares a string with a number as doubles; and it pushes conditions into a
   // derived UNION's branches, where they compare with the branch's type, not the column's: checked
   // by running the query on the same data in tables without keys, with those rewrites off.
-  if (mariadb.runWithoutKeys !== undefined) {
-    engines.statements.mariadb++;
-    const plain = await mariadb.runWithoutKeys(schemaStatements(c.schema), sql);
-    if (plain.ok && compareRows(mCells(plain), tCells(t), ordered).equal)
-      return {
-        status: 'deferred',
-        detail: 'MariaDB bug: an index lookup converts the string (without keys it agrees)',
-      };
-  }
+  const withoutKeys = mariadb.runWithoutKeys?.bind(mariadb);
+  if (withoutKeys !== undefined && (await agrees(() => withoutKeys(schemaStatements(c.schema), sql))))
+    return known('MariaDB bug: an index lookup converts the string (without keys it agrees)');
   // MariaDB's answers that change with its optimizer's switches (10.11: the subquery cache
   // answers an IN inside a CASE of a grouped query from another group's entry): a correct engine's
   // answer does not depend on them, so MariaDB is wrong in one of them; tidemark's must be the
   // other's.
-  if (mariadb.runWithSwitches !== undefined) {
-    for (const switches of RECHECK_SWITCHES) {
-      engines.statements.mariadb++;
-      const o = await mariadb.runWithSwitches(sql, switches);
-      if (o.ok && compareRows(mCells(o), tCells(t), ordered).equal)
-        return {
-          status: 'deferred',
-          detail: `MariaDB bug: its answer changes with optimizer_switch='${switches}' (and then agrees)`,
-        };
-    }
+  const withSwitches = mariadb.runWithSwitches?.bind(mariadb);
+  for (const switches of withSwitches === undefined ? [] : RECHECK_SWITCHES) {
+    if (await agrees(() => withSwitches!(sql, switches)))
+      return known(`MariaDB bug: its answer changes with optimizer_switch='${switches}' (and then agrees)`);
   }
   // MariaDB's own set-operation bugs (10.11: INTERSECT ALL with EXCEPT ALL keeps rows it should
   // not, or loops for ever): checked by running each branch on MariaDB alone and combining them
@@ -447,14 +442,10 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
     )
       return { status: 'deferred', detail: 'MariaDB set-operation bug (its branches, combined here, agree)' };
   } else if (inlined !== undefined) {
-    engines.statements.mariadb++;
-    const o = await mariadb.run(renderQuery(inlined));
-    if (o.ok && compareRows(mCells(o), tCells(t), ordered).equal)
-      return {
-        status: 'deferred',
-        detail:
-          'MariaDB bug in a nested set operation or SELECT DISTINCT (computed here from its parts, it agrees)',
-      };
+    if (await agrees(() => mariadb.run(renderQuery(inlined))))
+      return known(
+        'MariaDB bug in a nested set operation or SELECT DISTINCT (computed here from its parts, it agrees)',
+      );
   }
   // MariaDB's own bugs with SELECT DISTINCT: over GROUP BY it drops or keeps rows wrongly
   // (DISTINCT -COUNT(*) ... GROUP BY gives one row of two distinct ones), and with LIMIT ... OFFSET
@@ -482,13 +473,10 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
   // query with those made DOUBLE on MariaDB must give tidemark's rows.
   const doubled = asDoubles(q);
   if (doubled !== undefined) {
-    engines.statements.mariadb++;
-    const d = await mariadb.run(renderQuery(doubled));
-    if (d.ok && compareRows(mCells(d), tCells(t), ordered).equal)
-      return {
-        status: 'deferred',
-        detail: 'DECIMAL typing (issue 23): with AVG, SUM and decimal literals made DOUBLE, MariaDB agrees',
-      };
+    if (await agrees(() => mariadb.run(renderQuery(doubled))))
+      return known(
+        'DECIMAL typing (issue 23): with AVG, SUM and decimal literals made DOUBLE, MariaDB agrees',
+      );
   }
   // MariaDB's answers for subqueries whose column reads only the enclosing query (their rows all
   // hold one value): with a subquery or aggregate on the left of IN it answers 1 for
@@ -497,27 +485,18 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
   // equivalent forms (outerOnlySubqueries).
   const viaExists = outerOnlySubqueries(q);
   if (viaExists !== undefined) {
-    engines.statements.mariadb++;
-    const x = await mariadb.run(renderQuery(viaExists));
-    if (x.ok && compareRows(mCells(x), tCells(t), ordered).equal)
-      return {
-        status: 'deferred',
-        detail:
-          "MariaDB bug: a subquery of the enclosing query's columns only (IN as EXISTS and =, no ORDER BY: it agrees)",
-      };
+    if (await agrees(() => mariadb.run(renderQuery(viaExists))))
+      return known(
+        "MariaDB bug: a subquery of the enclosing query's columns only (IN as EXISTS and =, no ORDER BY: it agrees)",
+      );
   }
   // Integers past 2^53 (issue 23): tidemark's integers are doubles; with MariaDB reading every
   // integer column as a double too, the answers must agree.
   if (bigIntegers(c)) {
     const doubled2 = intsAsDoubles(q);
     if (doubled2 !== undefined) {
-      engines.statements.mariadb++;
-      const d = await mariadb.run(renderQuery(asDoubles(doubled2) ?? doubled2));
-      if (d.ok && compareRows(mCells(d), tCells(t), ordered).equal)
-        return {
-          status: 'deferred',
-          detail: 'integers past 2^53 (issue 23): with integer columns read as DOUBLE, MariaDB agrees',
-        };
+      if (await agrees(() => mariadb.run(renderQuery(asDoubles(doubled2) ?? doubled2))))
+        return known('integers past 2^53 (issue 23): with integer columns read as DOUBLE, MariaDB agrees');
     }
   }
   // Several of the above in one query: DECIMAL typing and outer-only subqueries rewritten, then
