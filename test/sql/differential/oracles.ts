@@ -624,11 +624,19 @@ async function combineOnMariaDb(
     }
     // A SELECT DISTINCT operand runs without DISTINCT, deduplicated here (MariaDB's DISTINCT over
     // GROUP BY is wrong at times: see checkDifferential).
-    const distinct = x.k === 'select' && x.quant === 'DISTINCT' && x.limit === undefined;
+    // With a LIMIT only where the ORDER BY covers every column (then the rows kept are determined):
+    // MariaDB applies LIMIT ... OFFSET before deduplicating.
+    const distinct =
+      x.k === 'select' && x.quant === 'DISTINCT' && (x.limit === undefined || totallyOrdered(x));
     engines.statements.mariadb++;
-    const o = await engines.mariadb!.run(renderQuery(distinct ? { ...x, quant: undefined } : x));
+    const o = await engines.mariadb!.run(
+      renderQuery(distinct ? { ...x, quant: undefined, limit: undefined } : x),
+    );
     if (!o.ok) return undefined;
-    results.push(distinct ? dedupe(cells(o)) : cells(o));
+    let rows = distinct ? dedupe(cells(o)) : cells(o);
+    if (distinct && x.limit !== undefined)
+      rows = rows.slice(x.limit.offset ?? 0, (x.limit.offset ?? 0) + x.limit.count);
+    results.push(rows);
   }
   // A column with a string in any branch compares as text (MySQL's type of the column).
   const width = results.find((r) => r.length > 0)?.[0]?.length ?? 0;
