@@ -134,13 +134,20 @@ async function keyBounds(
     return k === undefined ? undefined : { eq: k };
   }
   const out: { gte?: unknown; lt?: unknown; exact?: boolean } = {};
-  if (range.between === true && range.lower !== undefined && range.upper !== undefined) {
-    const lo = await constValue(range.lower.e, ctx);
-    const hi = await constValue(range.upper.e, ctx);
-    if (lo !== null && hi !== null && (conv(lo) === undefined || conv(hi) === undefined)) return undefined;
-  }
+  // Each bound's value, evaluated once.
+  const lowerValue = range.lower === undefined ? undefined : await constValue(range.lower.e, ctx);
+  const upperValue = range.upper === undefined ? undefined : await constValue(range.upper.e, ctx);
+  if (
+    range.between === true &&
+    lowerValue !== undefined &&
+    upperValue !== undefined &&
+    lowerValue !== null &&
+    upperValue !== null &&
+    (conv(lowerValue) === undefined || conv(upperValue) === undefined)
+  )
+    return undefined;
   if (range.lower !== undefined) {
-    const v = await constValue(range.lower.e, ctx);
+    const v = lowerValue!;
     if (v === null) return 'empty';
     if (!Number.isSafeInteger(v)) exact = false;
     const k = conv(v);
@@ -155,7 +162,7 @@ async function keyBounds(
     }
   }
   if (range.upper !== undefined) {
-    const v = await constValue(range.upper.e, ctx);
+    const v = upperValue!;
     if (v === null) return 'empty';
     if (!Number.isSafeInteger(v)) exact = false;
     const k = conv(v);
