@@ -69,7 +69,7 @@ function apiValue(def: ColumnDef, v: unknown): unknown {
 export class GroupSource implements RowSource {
   constructor(
     private readonly schema: TableSchema,
-    /** Pins by column index (undefined for columns not loaded). */
+    /** Pins by column index (undefined for columns not loaded); released by the cursor's buffer. */
     private readonly pins: (CachePin | undefined)[],
   ) {}
 
@@ -119,11 +119,6 @@ export class GroupSource implements RowSource {
       return { data: arr, nulls };
     }
     return { data: gatherValues(d, def, nulls, n, (i) => start + i), nulls };
-  }
-
-  release(): void {
-    for (const p of this.pins) p?.release();
-    this.pins.length = 0;
   }
 }
 
