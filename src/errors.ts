@@ -57,6 +57,19 @@ export class TidemarkError extends Error {
   }
 }
 
+/**
+ * An error about to be kept (a subsystem's last failure, a failed log's reason): its stack, and its
+ * causes' stacks, formatted now. Until formatted, V8 keeps each frame's receiver and function
+ * alive through the error (an object writer, its pooled buffers), for as long as the error is.
+ */
+export function keptError<T>(e: T): T {
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 8; depth++) {
+    void c.stack;
+    c = c.cause;
+  }
+  return e;
+}
+
 /** One holder of leaked resources: what it is, how many, how big, and where it was allocated. */
 export interface LeakHolder {
   /** The subsystem pool or the file-handle kind. */

@@ -1,6 +1,6 @@
 import type { Catalog } from '../catalog/catalog.js';
 import type { Storage } from '../db/storage.js';
-import { TidemarkError } from '../errors.js';
+import { keptError, TidemarkError } from '../errors.js';
 import type { FileService } from '../fileservice/types.js';
 import type { CheckpointEvent } from '../db/events.js';
 import type { Logger } from '../log.js';
@@ -424,7 +424,7 @@ export class Checkpointer {
       });
       this.protect();
       this.counters.failed++;
-      this.lastFailure = e;
+      this.lastFailure = keptError(e);
       this.retryAt = Date.now() + this.retryMs;
       this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
       this.logger.error(
@@ -629,6 +629,8 @@ export class Checkpointer {
       written.push(dataPath);
       await this.fs.writeFileAtomic(dataPath, [bytes], 'checkpoint');
       if (planted('checkpoint-buffer')) plantedKeep.push(dataBuf);
+      // Plain JavaScript data no pool, handle or class count sees: only the heap's slope can.
+      if (planted('heap-growth')) plantedKeep.push(Array.from({ length: 2048 }, (_, i) => i + 0.5));
       else dataBuf?.release();
       dataBuf = undefined;
       if (planted('file-handle')) plantedKeep.push(await this.fs.open(dataPath, 'read', 'checkpoint'));

@@ -240,6 +240,7 @@ export class Database {
         }
         records++;
       }
+      txns.replayDone();
       // A replica's files are its writer's: it deletes nothing.
       const { orphans } = await storage.finishReplay(checkpointer.namedObjects(), !opts.readOnly);
       const st = storage;
@@ -752,6 +753,11 @@ export class Database {
   }
 
   // ---- lifecycle ----
+
+  /** Whether the database is open (not closing or closed). */
+  get isOpen(): boolean {
+    return this.lifecycle.state === 'open';
+  }
 
   private checkOpen(): void {
     if (this.lifecycle.state !== 'open') throw new TidemarkError('CLOSED', `database ${this.dir} is closed`);

@@ -16,7 +16,7 @@ import { Table, type MemLayer } from '../table/table.js';
 import type { CkpState } from '../checkpoint/format.js';
 import type { ReplayFrom } from '../txn/manager.js';
 import type { Wal } from '../wal/wal.js';
-import { planted } from '../util/plant.js';
+import { planted, plantedBug } from '../util/plant.js';
 
 /** Planted leak 'map-entry': frozen memtables kept in a map forever. */
 const plantedMap = new Map<number, MemLayer>();
@@ -407,6 +407,10 @@ export class Storage {
    * commit waiting for memory needs.
    */
   private async work(lane: Lane): Promise<void> {
+    // Yield first: a job with nothing to do (its table dropped, its memtable flushed meanwhile)
+    // awaits nothing, and a worker that finished synchronously would clear `lane.running` before
+    // `schedule` recorded it, leaving the lane marked running for ever.
+    await Promise.resolve();
     try {
       while (!this.stopped && lane.queue.length > 0) {
         const job = lane.queue.shift()!;
@@ -580,8 +584,12 @@ export class Storage {
     const discard = async () => {
       opened?.retire(true);
       if (opened === undefined && result !== undefined) {
-        for (const id of [result.ids.data, result.ids.tomb])
-          if (id !== 0) await this.fs.delete(objectPath(id)).catch(() => undefined);
+        for (const id of [result.ids.data, result.ids.tomb]) {
+          if (id === 0) continue;
+          // Opening the layer may have failed after a read had opened the file's shared handle.
+          await this.files.forget(objectPath(id)).catch(() => undefined);
+          await this.fs.delete(objectPath(id)).catch(() => undefined);
+        }
       }
     };
     try {
@@ -596,10 +604,18 @@ export class Storage {
         await this.wal.append(type, payload);
       } catch (e) {
         this.publishDone();
+        if (this.wal.failed !== undefined) {
+          // The log failed: whether the record reached the file is unknown until reopen, and a
+          // replayed record must find its objects. Release the layer and keep its files: the open
+          // deletes them if no durable record names them.
+          opened?.retire(false);
+          opened = undefined;
+          throw e;
+        }
         throw e;
       }
     } catch (e) {
-      await discard();
+      if (opened !== undefined || this.wal.failed === undefined) await discard();
       throw e;
     }
     try {
@@ -792,7 +808,7 @@ export class Storage {
         plans.push({ table, fresh: isNew, layers });
       }
     } catch (e) {
-      for (const l of opened) l.retire(false);
+      if (!plantedBug('adopt-error-layers')) for (const l of opened) l.retire(false);
       for (const t of fresh) t.release(false);
       throw e;
     }

@@ -11,22 +11,33 @@ import type {
   OpenMode,
   OpenOptions,
 } from './types.js';
+import { fmix } from '../util/hash.js';
 import { writeFileAtomicVia } from './util.js';
 
-export type FaultOp =
-  | 'open'
-  | 'read'
-  | 'write'
-  | 'datasync'
-  | 'truncate'
-  | 'size'
-  | 'close'
-  | 'rename'
-  | 'delete'
-  | 'mkdir'
-  | 'syncDir'
-  | 'list'
-  | 'stat';
+/** Every operation a fault can be injected into. */
+export const FAULT_OPS = [
+  'open',
+  'read',
+  'write',
+  'datasync',
+  'truncate',
+  'size',
+  'close',
+  'rename',
+  'delete',
+  'mkdir',
+  'syncDir',
+  'list',
+  'stat',
+] as const;
+export type FaultOp = (typeof FAULT_OPS)[number];
+
+/** A 32-bit hash of three integers. */
+function mix(a: number, b: number, c: number): number {
+  return fmix(
+    Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x7f4a7c15, 0xc2b2ae35) ^ Math.imul(c, 0x27d4eb2f),
+  );
+}
 
 /** The operations that change what is on disk: the steps a simulated crash can land on. */
 export const MUTATING_OPS: readonly FaultOp[] = [
@@ -49,10 +60,31 @@ export interface FaultRule {
   path?: string | RegExp;
   /** Keep failing every matching operation from the nth on (a disk that stays full). */
   sticky?: boolean;
+  /**
+   * The operation takes effect, then reports the error (a write that reached the disk and still
+   * returned EIO): for write, datasync, truncate, rename and delete.
+   */
+  landed?: boolean;
+}
+
+/**
+ * Random faults, reproducible by seed: each operation of a kind in `ops` fails with probability
+ * `rate`, decided by a hash of (seed, kind, how many operations of that kind came before since the
+ * faults were set). The same seed fails the same Nth operations of each kind.
+ */
+export interface RandomFaults {
+  seed: number;
+  /** Probability in [0, 1] that one operation fails. */
+  rate: number;
+  ops: readonly FaultOp[];
 }
 
 export interface FaultOptions {
   rules?: FaultRule[];
+  /** Random faults from the start (see setRandomFaults). */
+  random?: RandomFaults;
+  /** Called with each fault injected (by a rule or at random), before the operation fails. */
+  onFault?: (fault: StepRecord) => void;
   /** Crash just before the Nth mutating step (1-based): the step does not happen. */
   crashAtStep?: number;
   /** The seed of the crash's data loss (see CrashableFileService.crash). */
@@ -89,6 +121,11 @@ export class FaultFileService implements FileService {
   /** Faults injected so far, for test assertions. */
   readonly injected: StepRecord[] = [];
   private crashReport: CrashReport | undefined;
+  private random: RandomFaults | undefined;
+  /** A fault that fails its operation after the operation took effect (see FaultRule.landed). */
+  private landing: (() => never) | undefined;
+  private readonly randomCounts = new Map<FaultOp, number>();
+  private readonly onFault: ((fault: StepRecord) => void) | undefined;
 
   constructor(
     readonly inner: FileService,
@@ -99,6 +136,19 @@ export class FaultFileService implements FileService {
     this.crashAtStep = options.crashAtStep;
     this.seed = options.seed ?? 1;
     this.logLimit = options.logSteps ?? 64;
+    this.onFault = options.onFault;
+    this.setRandomFaults(options.random);
+  }
+
+  /**
+   * Start failing operations at random (or stop, with undefined). Counting for the draws starts
+   * again from zero, so a seed set at the same point of a workload fails the same operations.
+   */
+  setRandomFaults(random: RandomFaults | undefined): void {
+    if (random !== undefined && !(random.rate >= 0 && random.rate <= 1))
+      throw new TidemarkError('INVALID_ARGUMENT', `fault rate ${random.rate} is not in [0, 1]`);
+    this.random = random;
+    this.randomCounts.clear();
   }
 
   get handles() {
@@ -211,11 +261,14 @@ export class FaultFileService implements FileService {
   async rename(from: string, to: string): Promise<void> {
     this.before('rename', from, to);
     await this.inner.rename(from, to);
+    this.landed();
   }
 
   async delete(path: string): Promise<boolean> {
     this.before('delete', path);
-    return this.inner.delete(path);
+    const existed = await this.inner.delete(path);
+    this.landed();
+    return existed;
   }
 
   async mkdir(dir: string): Promise<void> {
@@ -252,11 +305,33 @@ export class FaultFileService implements FileService {
       const m = (this.matchCounts.get(rule) ?? 0) + 1;
       this.matchCounts.set(rule, m);
       if (m === rule.nth || (rule.sticky === true && m > rule.nth)) {
-        this.injected.push(rec);
-        const e = Object.assign(new Error(`${rule.errno} (injected): ${op} ${path}`), { code: rule.errno });
-        throw ioError(op, path, e);
+        if (rule.landed === true) this.landing = () => this.inject(op, path, rec, rule.errno);
+        else this.inject(op, path, rec, rule.errno);
       }
     }
+    const r = this.random;
+    if (r !== undefined && r.ops.includes(op)) {
+      const n = (this.randomCounts.get(op) ?? 0) + 1;
+      this.randomCounts.set(op, n);
+      const x = mix(r.seed, FAULT_OPS.indexOf(op), n);
+      if (x / 2 ** 32 < r.rate)
+        this.inject(op, path, rec, op === 'write' && (x & 1) === 1 ? 'ENOSPC' : 'EIO');
+    }
+  }
+
+  /** @internal After an operation took effect: the fault it was to report, if any. */
+  landed(): void {
+    const fail = this.landing;
+    this.landing = undefined;
+    fail?.();
+  }
+
+  private inject(op: FaultOp, path: string, rec: StepRecord, errno: 'EIO' | 'ENOSPC'): never {
+    // Bounded: a long soak injects thousands (the count is in onFault's hands).
+    if (this.injected.length < 10_000) this.injected.push(rec);
+    this.onFault?.(rec);
+    const e = Object.assign(new Error(`${errno} (injected): ${op} ${path}`), { code: errno });
+    throw ioError(op, path, e);
   }
 }
 
@@ -285,11 +360,13 @@ class FaultHandle implements FileHandle {
     if (torn > 0) await this.h.write(src.subarray(0, torn), position);
     this.fs.before('write', this.h.path, `${src.length}@${position}`);
     await this.h.write(src, position);
+    this.fs.landed();
   }
 
   async datasync(): Promise<void> {
     this.fs.before('datasync', this.h.path);
     await this.h.datasync();
+    this.fs.landed();
   }
 
   async size(): Promise<number> {
@@ -300,6 +377,7 @@ class FaultHandle implements FileHandle {
   async truncate(length: number): Promise<void> {
     this.fs.before('truncate', this.h.path, String(length));
     await this.h.truncate(length);
+    this.fs.landed();
   }
 
   async close(): Promise<void> {

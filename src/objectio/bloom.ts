@@ -1,4 +1,5 @@
 import type { Key } from '../catalog/schema.js';
+import { fmix } from '../util/hash.js';
 
 /**
  * A blocked bloom filter on an object's primary keys: about 10 bits a key, 7 probes, all of a key's
@@ -17,15 +18,6 @@ const BLOCK_BITS = BLOCK_BYTES * 8;
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
-
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** The last key's hashes (set by `hash`; no array allocated per key). */
 let hashA = 0;

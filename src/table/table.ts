@@ -68,6 +68,16 @@ class RecentVersions {
     this.used -= count * RECENT_ENTRY_BYTES;
   }
 
+  /**
+   * Give memory back, keeping a little headroom for the next commits while there are entries; none
+   * once there are none, so that an idle table holds no more than a new one.
+   */
+  trim(): void {
+    const spare = this.res.bytes - this.used;
+    if (this.map.size === 0 && spare > 0) this.res.resize(this.used);
+    else if (spare > 64 * RECENT_ENTRY_BYTES) this.res.resize(this.used + 16 * RECENT_ENTRY_BYTES);
+  }
+
   /** Record a commit of `key` (its room was claimed at staging). */
   note(mk: number | string, ts: number, deleted: boolean): void {
     if (this.map.has(mk)) this.used -= RECENT_ENTRY_BYTES; // replaced: one entry, not two
@@ -90,11 +100,7 @@ class RecentVersions {
       q.splice(0, this.head);
       this.head = 0;
     }
-    // Give memory back, keeping a little headroom for the next commits while there are entries; none
-    // once there are none, so that an idle table holds no more than a new one.
-    const spare = this.res.bytes - this.used;
-    if (this.map.size === 0 && spare > 0) this.res.resize(this.used);
-    else if (spare > 64 * RECENT_ENTRY_BYTES) this.res.resize(this.used + 16 * RECENT_ENTRY_BYTES);
+    this.trim();
   }
 
   get size(): number {
@@ -212,6 +218,8 @@ export class Table {
   abandon(s: TableStage): void {
     s.staged.memtable.abandon(s.staged);
     this.recent.unclaim(s.entries);
+    // The room grown for this commit goes back now: no commit may come to prune (a failed log).
+    if (!this.released) this.recent.trim();
   }
 
   /** The newest commit of `key` by anyone, if it is newer than the oldest open snapshot. */

@@ -522,6 +522,19 @@ export class TxnManager {
     if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
   }
 
+  /**
+   * After the last replayed record: tables dropped by replayed records go (replay runs before any
+   * snapshot exists; the drops did not see their commit timestamps as the oldest snapshot yet), and
+   * the room replay grew in the tables' recent-commit indexes (none of it used: replayed commits
+   * are not remembered) goes back now, not at the first commit.
+   */
+  replayDone(): void {
+    // Tables the log dropped: no snapshot is open, none can see them (their files may be gone).
+    this.collectDroppedTables();
+    this.prunedAt = -1;
+    this.pruneRecent();
+  }
+
   // ---- shutdown ----
 
   /** Refuse new work, end open transactions, and wait for commits in flight. */

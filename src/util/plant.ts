@@ -12,6 +12,7 @@ export const PLANT_KINDS = [
   'timer',
   'level-iterator',
   'sql-query-memory',
+  'heap-growth',
 ] as const;
 
 export type PlantKind = (typeof PLANT_KINDS)[number];
@@ -36,9 +37,17 @@ export const plantedKeep: unknown[] = [];
  * acknowledged that a crash can lose). 'replay-gap': recovery skips the first logged commit the
  * checkpoint does not hold already. 'skip-chunk-crc': object chunks are decoded without checking their checksum.
  * 'error-path-pin': an object scan whose read fails does not release the row group's key pin (the
- * fault sweep, test/torture/faultsweep.test.ts, must go red).
+ * fault sweep, test/torture/faultsweep.test.ts, must go red). 'adopt-error-layers': a replica's
+ * refresh that fails midway keeps the object layers it opened before the failure (the object-store
+ * fault sweep, test/objectstore/faultsweep.test.ts, must go red).
  */
-export const BUG_KINDS = ['early-ack', 'replay-gap', 'skip-chunk-crc', 'error-path-pin'] as const;
+export const BUG_KINDS = [
+  'early-ack',
+  'replay-gap',
+  'skip-chunk-crc',
+  'error-path-pin',
+  'adopt-error-layers',
+] as const;
 
 export type BugKind = (typeof BUG_KINDS)[number];
 

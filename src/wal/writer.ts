@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { plantedBug } from '../util/plant.js';
-import { invalidArgument, ioError, TidemarkError } from '../errors.js';
+import { invalidArgument, ioError, keptError, TidemarkError } from '../errors.js';
 import type { FileHandle, FileService } from '../fileservice/types.js';
 import type { Logger } from '../log.js';
 import type { PooledBuffer } from '../mem/buffer.js';
@@ -228,6 +228,9 @@ export class WalWriter {
       // Let appends issued in this turn join the first batch, unless appends come one at a time
       // (the last batch held one record): then waiting a turn would only add latency.
       if (this.lastBatchRecords > 1) await nextTurn();
+      // (Else at least a microtask: a loop with nothing to write must not end before `append`
+      // recorded it in `flushing`.)
+      else await Promise.resolve();
       while (this.pending.length > 0 && this.failure === undefined) {
         const batch = this.takeBatch();
         this.lastBatchRecords = batch.length;
@@ -367,7 +370,7 @@ export class WalWriter {
       `the write-ahead log failed (${io.message}); it accepts no appends until the database is reopened`,
       { cause, details: io.details },
     );
-    this.failure = err;
+    this.failure = keptError(err);
     this.wakeDurable();
     for (const l of this.failureListeners.splice(0)) {
       try {
