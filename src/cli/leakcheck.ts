@@ -10,11 +10,18 @@ import type { PlantKind } from '../util/plant.js';
 export interface LeakcheckOptions {
   cycles?: number;
   minutes?: number;
+  warmup?: number;
   dir?: string;
   plot: string;
   json?: boolean;
   plant?: PlantKind;
+  /** true (the flag alone: the default rate) or a probability per operation. */
+  faults?: boolean | number;
+  seed?: number;
 }
+
+/** `--faults` without a rate: about one cycle in four meets a fault. */
+export const DEFAULT_FAULT_RATE = 0.005;
 
 export async function leakcheck(opts: LeakcheckOptions): Promise<number> {
   if ((globalThis as { gc?: unknown }).gc === undefined) {
@@ -49,7 +56,11 @@ export async function leakcheck(opts: LeakcheckOptions): Promise<number> {
       dir,
       ...(opts.cycles !== undefined ? { cycles: opts.cycles } : {}),
       ...(opts.minutes !== undefined ? { minutes: opts.minutes } : {}),
+      ...(opts.warmup !== undefined ? { warmup: opts.warmup } : {}),
       ...(opts.plant !== undefined ? { plant: opts.plant } : {}),
+      ...(opts.faults !== undefined && opts.faults !== false
+        ? { faults: { seed: opts.seed ?? 1, rate: opts.faults === true ? DEFAULT_FAULT_RATE : opts.faults } }
+        : {}),
       onProgress: progress,
     });
     if (tty) process.stderr.write('\n');

@@ -181,11 +181,22 @@ export function buildProgram(): Command {
     )
     .option('--cycles <n>', 'cycles to run (default 300)', (v) => positiveInt(v, '--cycles'))
     .option('--minutes <m>', 'run for this many minutes instead', (v) => positiveNumber(v, '--minutes'))
+    .option('--warmup <n>', 'cycles before the heap is sampled (default 100)', (v) =>
+      positiveInt(v, '--warmup'),
+    )
     .option('--dir <dir>', 'data directory (default: a new temporary one, removed afterwards)')
     .option('--plot <file>', 'where to write the plot (SVG)', 'leakcheck.svg')
     .option('--json', 'print the report as JSON')
     .addOption(
       new Option('--plant <kind>', 'plant a kind of leak (the check must fail)').choices([...PLANT_KINDS]),
+    )
+    .option(
+      '--faults [rate]',
+      'also fail random reads, writes and fdatasyncs during each cycle (probability per operation, default 0.005)',
+      (v) => faultRate(v),
+    )
+    .option('--seed <n>', 'the seed of --faults (default 1): the same seed fails the same operations', (v) =>
+      positiveInt(v, '--seed'),
     )
     .action(async (opts: LeakcheckOptions) => {
       process.exitCode = await leakcheck(opts);
@@ -197,6 +208,13 @@ export function buildProgram(): Command {
 function positiveInt(v: string, name: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+}
+
+function faultRate(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 1)
+    throw new InvalidArgumentError('--faults must be a probability in (0, 1]');
   return n;
 }
 

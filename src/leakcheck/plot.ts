@@ -106,7 +106,7 @@ export function plotReport(r: SoakReport): string {
     .map(([name, values], i) => ({ name, values, color: COLORS[(i + 1) % COLORS.length]! }));
   const panels: Panel[] = [
     {
-      title: `JS heap used after GC (Theil–Sen ${r.heap.theilSen.toFixed(0)} B/cycle, OLS 95% CI ${r.heap.olsLo95.toFixed(0)}..${r.heap.olsHi95.toFixed(0)} B/cycle; limit ${r.heap.limit})`,
+      title: `JS heap used after GC (Theil–Sen ${r.heap.theilSen.toFixed(0)} B/cycle, 95% CI ${r.heap.theilSenLo95.toFixed(0)}..${r.heap.theilSenHi95.toFixed(0)}; limit ${r.heap.limit} for its lower end)`,
       unit: 'B',
       series: [
         { name: 'heap used', values: s.heapUsed, color: COLORS[0]! },

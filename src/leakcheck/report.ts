@@ -26,7 +26,7 @@ export function formatSoak(r: SoakReport, plot: string | undefined): string {
     );
   else
     lines.push(
-      `  heap used after GC, ${r.heap.samples} cycles after a warm-up of ${r.warmup}: Theil–Sen ${b(r.heap.theilSen)}, OLS ${b(r.heap.ols)} (95% CI ${r.heap.olsLo95.toFixed(0)} to ${r.heap.olsHi95.toFixed(0)}); limit ${r.heap.limit} B/cycle`,
+      `  heap used after GC, ${r.heap.samples} cycles after a warm-up of ${r.warmup}: Theil–Sen ${b(r.heap.theilSen)} (95% CI ${r.heap.theilSenLo95.toFixed(0)} to ${r.heap.theilSenHi95.toFixed(0)}), OLS ${b(r.heap.ols)} (95% CI ${r.heap.olsLo95.toFixed(0)} to ${r.heap.olsHi95.toFixed(0)}); limit ${r.heap.limit} B/cycle for the Theil–Sen interval's lower end`,
     );
   const h = r.series.heapUsed;
   if (h.length > 0)
@@ -45,6 +45,20 @@ export function formatSoak(r: SoakReport, plot: string | undefined): string {
     lines.push(
       `  live instances (v8.queryObjects, expected): ${r.classes.map((c) => `${c.name} ${c.live}/${c.expected}`).join(', ')}`,
     );
+  const f = r.faults;
+  if (f !== undefined)
+    lines.push(
+      `  faults (seed ${f.seed}, rate ${f.rate}): ${f.injected} injected in ${f.faultedCycles} cycles; ${f.rejectedCycles} cycles rejected (${
+        Object.entries(f.rejections)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ') || 'none'
+      }), ${f.reopened} needed a reopen; by operation: ${Object.entries(f.byOp)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
+  if (f !== undefined && r.verdict === 'fail' && f.last.length > 0)
+    lines.push(`  the last faults: ${f.last.join('; ')}`);
   if (plot !== undefined) lines.push(`  plot: ${plot}`);
   for (const f of r.failures) lines.push(`FAILURE: ${f}`);
   return lines.join('\n');

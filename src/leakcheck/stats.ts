@@ -4,13 +4,27 @@
  * a standard error, hence a 95% confidence interval. A leak verdict needs both to agree.
  */
 
+export interface SenFit {
+  /** The Theil–Sen slope: the median of the pairwise slopes (units per cycle). */
+  slope: number;
+  /**
+   * Its 95% confidence interval (Sen, 1968): the pairwise slopes ranked (N - C)/2 and (N + C)/2 + 1,
+   * C = 1.96 sqrt(n(n-1)(2n+5)/18), from the null distribution of Kendall's S. Distribution-free:
+   * outliers and steps widen it less than they move least squares.
+   */
+  lo95: number;
+  hi95: number;
+  /** Samples the estimate used (a long series is thinned). */
+  n: number;
+}
+
 /**
- * The Theil–Sen slope (units per cycle). A long series is thinned to 2,000 evenly spaced samples
- * first (about 2 million pairs), slopes still in units per original cycle.
+ * The Theil–Sen slope with its confidence interval. A long series is thinned to 2,000 evenly
+ * spaced samples first (about 2 million pairs), slopes still in units per original cycle.
  */
-export function theilSen(y: ArrayLike<number>): number {
+export function theilSenFit(y: ArrayLike<number>): SenFit {
   const n = y.length;
-  if (n < 2) return 0;
+  if (n < 3) return { slope: 0, lo95: 0, hi95: 0, n };
   const m = Math.min(n, 2000);
   const xs = new Float64Array(m);
   const ys = new Float64Array(m);
@@ -25,7 +39,17 @@ export function theilSen(y: ArrayLike<number>): number {
     for (let j = i + 1; j < m; j++) slopes[p++] = (ys[j]! - ys[i]!) / (xs[j]! - xs[i]!);
   slopes.sort();
   const c = slopes.length;
-  return c % 2 === 1 ? slopes[(c - 1) / 2]! : (slopes[c / 2 - 1]! + slopes[c / 2]!) / 2;
+  const slope = c % 2 === 1 ? slopes[(c - 1) / 2]! : (slopes[c / 2 - 1]! + slopes[c / 2]!) / 2;
+  const C = 1.96 * Math.sqrt((m * (m - 1) * (2 * m + 5)) / 18);
+  // Ranks are 1-based in the literature.
+  const lo = Math.max(0, Math.floor((c - C) / 2) - 1);
+  const hi = Math.min(c - 1, Math.ceil((c + C) / 2));
+  return { slope, lo95: slopes[lo]!, hi95: slopes[hi]!, n: m };
+}
+
+/** The Theil–Sen slope alone. */
+export function theilSen(y: ArrayLike<number>): number {
+  return theilSenFit(y).slope;
 }
 
 export interface OlsFit {
