@@ -628,9 +628,9 @@ export class Checkpointer {
       };
       written.push(dataPath);
       await this.fs.writeFileAtomic(dataPath, [bytes], 'checkpoint');
-      if (planted('checkpoint-buffer')) plantedKeep.push(dataBuf);
       // Plain JavaScript data no pool, handle or class count sees: only the heap's slope can.
       if (planted('heap-growth')) plantedKeep.push(Array.from({ length: 2048 }, (_, i) => i + 0.5));
+      if (planted('checkpoint-buffer')) plantedKeep.push(dataBuf);
       else dataBuf?.release();
       dataBuf = undefined;
       if (planted('file-handle')) plantedKeep.push(await this.fs.open(dataPath, 'read', 'checkpoint'));

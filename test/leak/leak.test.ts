@@ -94,7 +94,7 @@ describe('the leak suite', () => {
       try {
         const { code, report } = await leakcheck([
           // The heap is judged on 100 cycles after the warm-up at least.
-          ...(kind === 'heap-growth' ? ['--cycles', '150', '--warmup', '30'] : ['--cycles', '60']),
+          ...(kind === 'heap-growth' ? ['--cycles', '130', '--warmup', '20'] : ['--cycles', '60']),
           '--plant',
           kind,
           '--plot',
