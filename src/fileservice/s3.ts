@@ -247,6 +247,14 @@ export class ObjectStoreFileService implements FileService {
         : {}),
       // Retries are ours (bounded, logged, counted).
       maxAttempts: 1,
+      // The SDK's own messages go to our log, not to the console (without a logger it warns on
+      // the console about each failed upload it will not retry: ours retries it).
+      logger: {
+        debug: () => undefined,
+        info: () => undefined,
+        warn: (...m: unknown[]) => this.logger?.debug({ sdk: m }, 'object storage client'),
+        error: (...m: unknown[]) => this.logger?.warn({ sdk: m }, 'object storage client'),
+      },
     });
     this.cache = new ObjectCache(local, this.o.cacheBytes, (path, file) => this.download(path, file));
   }
