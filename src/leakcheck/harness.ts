@@ -442,9 +442,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     };
     // After a cycle's faults: the database settled again, or closed (proving nothing held) and opened.
     // Then, without faults: the soak's tables there (a fault may have cut a drop-and-create in two)
-    // and a global checkpoint, which must collect what the failed ones left. (A failed global
-    // checkpoint leaves its chain to grow past incrementalsPerGlobal until one succeeds: ckp/'s
-    // bound holds again once one has.)
+    // and two checkpoints, which must collect what the failed ones left: a global one, which
+    // replaces the chain, and one more, after which the previous meta file goes too. (While
+    // checkpoints fail, a chain grows past incrementalsPerGlobal, and the previous meta file, kept
+    // to fall back on, names it: ckp/'s bound holds again after these two.)
     const bringBack = async (t: FaultTally): Promise<void> => {
       const back = await recover(db, (d) => closeAndCheck(d, timers, listenerBaseline, true));
       if (back === undefined) {
@@ -458,6 +459,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       for (const name of ['a', 'b', 'c']) if (!d.tables().includes(name)) await d.createTable(name, SPEC);
       await sqlTables(d);
       await d.checkpoint({ global: true });
+      await d.checkpoint();
     };
     const reopen = async (): Promise<void> => {
       await closeAndCheck(db!, timers, listenerBaseline);
