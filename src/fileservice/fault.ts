@@ -14,6 +14,9 @@ import type {
 import { fmix } from '../util/hash.js';
 import { writeFileAtomicVia } from './util.js';
 
+/** A fault to report after its operation took effect (see FaultRule.landed). */
+type Landing = () => never;
+
 /** Every operation a fault can be injected into. */
 export const FAULT_OPS = [
   'open',
@@ -122,8 +125,6 @@ export class FaultFileService implements FileService {
   readonly injected: StepRecord[] = [];
   private crashReport: CrashReport | undefined;
   private random: RandomFaults | undefined;
-  /** A fault that fails its operation after the operation took effect (see FaultRule.landed). */
-  private landing: (() => never) | undefined;
   private readonly randomCounts = new Map<FaultOp, number>();
   private readonly onFault: ((fault: StepRecord) => void) | undefined;
 
@@ -200,8 +201,12 @@ export class FaultFileService implements FileService {
     return this.crashReport;
   }
 
-  /** @internal Every operation passes here first: it may crash, fail, or count a step. */
-  before(op: FaultOp, path: string, detail?: string): void {
+  /**
+   * @internal Every operation passes here first: it may crash, fail, or count a step. With
+   * `canLand`, a `landed` fault comes back as a function for the caller to call once the operation
+   * took effect (other operations fail at once even under a `landed` rule).
+   */
+  before(op: FaultOp, path: string, detail?: string, canLand = false): Landing | undefined {
     if (this.crashReport !== undefined) throw crashedError(op, path);
     const mutating = MUTATING_OPS.includes(op);
     if (mutating) {
@@ -218,7 +223,7 @@ export class FaultFileService implements FileService {
       this.recent.push(rec);
       if (this.recent.length > this.logLimit) this.recent.shift();
     }
-    this.applyRules(op, path, rec);
+    return this.applyRules(op, path, rec, canLand);
   }
 
   async open(path: string, mode: OpenMode, kind: FileKind, options: OpenOptions = {}): Promise<FileHandle> {
@@ -259,15 +264,15 @@ export class FaultFileService implements FileService {
   }
 
   async rename(from: string, to: string): Promise<void> {
-    this.before('rename', from, to);
+    const land = this.before('rename', from, to, true);
     await this.inner.rename(from, to);
-    this.landed();
+    land?.();
   }
 
   async delete(path: string): Promise<boolean> {
-    this.before('delete', path);
+    const land = this.before('delete', path, undefined, true);
     const existed = await this.inner.delete(path);
-    this.landed();
+    land?.();
     return existed;
   }
 
@@ -299,13 +304,14 @@ export class FaultFileService implements FileService {
     this.applyRules(op, path, { step: this.steps, op, path });
   }
 
-  private applyRules(op: FaultOp, path: string, rec: StepRecord): void {
+  private applyRules(op: FaultOp, path: string, rec: StepRecord, canLand = false): Landing | undefined {
+    let landing: Landing | undefined;
     for (const rule of this.rules) {
       if (rule.op !== op || !matches(rule.path, path)) continue;
       const m = (this.matchCounts.get(rule) ?? 0) + 1;
       this.matchCounts.set(rule, m);
       if (m === rule.nth || (rule.sticky === true && m > rule.nth)) {
-        if (rule.landed === true) this.landing = () => this.inject(op, path, rec, rule.errno);
+        if (rule.landed === true && canLand) landing ??= () => this.inject(op, path, rec, rule.errno);
         else this.inject(op, path, rec, rule.errno);
       }
     }
@@ -317,13 +323,7 @@ export class FaultFileService implements FileService {
       if (x / 2 ** 32 < r.rate)
         this.inject(op, path, rec, op === 'write' && (x & 1) === 1 ? 'ENOSPC' : 'EIO');
     }
-  }
-
-  /** @internal After an operation took effect: the fault it was to report, if any. */
-  landed(): void {
-    const fail = this.landing;
-    this.landing = undefined;
-    fail?.();
+    return landing;
   }
 
   private inject(op: FaultOp, path: string, rec: StepRecord, errno: 'EIO' | 'ENOSPC'): never {
@@ -358,15 +358,15 @@ class FaultHandle implements FileHandle {
     // A crash in the middle of this write: part of it reaches the file, then the process dies.
     const torn = this.fs.tornBytesIfCrashing(src.length);
     if (torn > 0) await this.h.write(src.subarray(0, torn), position);
-    this.fs.before('write', this.h.path, `${src.length}@${position}`);
+    const land = this.fs.before('write', this.h.path, `${src.length}@${position}`, true);
     await this.h.write(src, position);
-    this.fs.landed();
+    land?.();
   }
 
   async datasync(): Promise<void> {
-    this.fs.before('datasync', this.h.path);
+    const land = this.fs.before('datasync', this.h.path, undefined, true);
     await this.h.datasync();
-    this.fs.landed();
+    land?.();
   }
 
   async size(): Promise<number> {
@@ -375,9 +375,9 @@ class FaultHandle implements FileHandle {
   }
 
   async truncate(length: number): Promise<void> {
-    this.fs.before('truncate', this.h.path, String(length));
+    const land = this.fs.before('truncate', this.h.path, String(length), true);
     await this.h.truncate(length);
-    this.fs.landed();
+    land?.();
   }
 
   async close(): Promise<void> {

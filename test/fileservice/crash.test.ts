@@ -171,6 +171,48 @@ describe('fault-injecting wrapper', () => {
     await fs.close();
   });
 
+  test('a landed fault: the write reaches the file, then reports EIO; where an operation cannot land, it fails at once', async () => {
+    const fs = new FaultFileService(new MemoryFileService(), {
+      rules: [
+        { op: 'write', nth: 1, errno: 'EIO', landed: true },
+        { op: 'mkdir', nth: 1, errno: 'EIO', landed: true },
+      ],
+    });
+    const h = await fs.open('f', 'create', 'other');
+    await expect(h.write(enc('landed'), 0)).rejects.toMatchObject({ code: 'IO' });
+    const buf = new Uint8Array(6);
+    expect(await h.read(buf, 0)).toBe(6);
+    expect(new TextDecoder().decode(buf)).toBe('landed');
+    await expect(fs.mkdir('d')).rejects.toMatchObject({ code: 'IO' });
+    expect(await fs.stat('d')).toBeUndefined();
+    // Nothing left pending: later operations succeed.
+    await h.write(enc('again'), 6);
+    await h.datasync();
+    await fs.mkdir('d');
+    expect(fs.injected).toHaveLength(2);
+    await h.close();
+    await fs.close();
+  });
+
+  test('random faults: a seed fails the same operations again, at about the rate asked', async () => {
+    const run = async (seed: number) => {
+      const fs = new FaultFileService(new MemoryFileService(), {
+        random: { seed, rate: 0.1, ops: ['write'] },
+      });
+      const h = await fs.open('f', 'create', 'other');
+      const failed: number[] = [];
+      for (let i = 0; i < 1000; i++) await h.write(enc('x'), i).catch(() => failed.push(i));
+      await h.close();
+      await fs.close();
+      return failed;
+    };
+    const a = await run(5);
+    expect(await run(5)).toEqual(a);
+    expect(await run(6)).not.toEqual(a);
+    expect(a.length).toBeGreaterThan(60);
+    expect(a.length).toBeLessThan(140);
+  });
+
   test('sticky ENOSPC on matching paths only', async () => {
     const fs = new FaultFileService(new MemoryFileService(), {
       rules: [{ op: 'write', nth: 1, errno: 'ENOSPC', path: /^obj\//, sticky: true }],
