@@ -459,6 +459,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       for (const name of ['a', 'b', 'c']) if (!d.tables().includes(name)) await d.createTable(name, SPEC);
       await sqlTables(d);
       await d.checkpoint({ global: true });
+      // (A checkpoint with nothing new writes nothing: one write first.)
+      await write(d);
       await d.checkpoint();
     };
     const reopen = async (): Promise<void> => {
