@@ -62,9 +62,11 @@ export class TidemarkError extends Error {
  * causes' stacks, formatted now. Until formatted, V8 keeps each frame's receiver and function
  * alive through the error (an object writer, its pooled buffers), for as long as the error is.
  */
-export function keptError<T>(e: T): T {
-  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 8; depth++) {
+export function keptError<T>(e: T, depth = 0): T {
+  for (let c: unknown = e, n = 0; c instanceof Error && n < 8; n++) {
     void c.stack;
+    if (c instanceof AggregateError && depth < 2)
+      for (const inner of c.errors as unknown[]) keptError(inner, depth + 1);
     c = c.cause;
   }
   return e;

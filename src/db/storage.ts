@@ -581,6 +581,8 @@ export class Storage {
     apply: (opened: ObjectLayer | undefined) => void,
   ): Promise<void> {
     let opened: ObjectLayer | undefined;
+    /** Set when the record's append failed with the log: it may be in the file. */
+    let keepFiles = false;
     const discard = async () => {
       opened?.retire(true);
       if (opened === undefined && result !== undefined) {
@@ -610,12 +612,12 @@ export class Storage {
           // deletes them if no durable record names them.
           opened?.retire(false);
           opened = undefined;
-          throw e;
+          keepFiles = true;
         }
         throw e;
       }
     } catch (e) {
-      if (opened !== undefined || this.wal.failed === undefined) await discard();
+      if (!keepFiles) await discard();
       throw e;
     }
     try {
