@@ -72,6 +72,17 @@ export class Model {
     else this.failed(id, v);
   }
 
+  /** How `got` (id to v, as a reopened database shows it) differs from what may be there. */
+  mismatches(got: ReadonlyMap<number, string>): string[] {
+    const out: string[] = [];
+    for (const [id, allowed] of this.allowed) {
+      const v = got.get(id) ?? null;
+      if (!allowed.has(v)) out.push(`row ${id} is ${v}; allowed ${[...allowed].join('|')}`);
+    }
+    for (const id of got.keys()) if (!this.allowed.has(id)) out.push(`row ${id} was never written`);
+    return out;
+  }
+
   /** The one state every key is known to be in (for checking reads during the workload). */
   certain(): Map<number, string> | undefined {
     const out = new Map<number, string>();
@@ -399,13 +410,7 @@ export async function runOnce(
       db = await open('sweep', { ...OPTIONS, fileService: mem });
       const rows = db.tables().includes('t') ? await collect(db.scan('t', { columns: ['id', 'v'] })) : [];
       const got = new Map(rows.map((r) => [r.id as number, r.v as string]));
-      for (const [id, allowed] of model.allowed) {
-        const v = got.get(id) ?? null;
-        if (!allowed.has(v))
-          problems.push(`${where}: after reopen, row ${id} is ${v}; allowed ${[...allowed].join('|')}`);
-      }
-      for (const id of got.keys())
-        if (!model.allowed.has(id)) problems.push(`${where}: after reopen, row ${id} was never written`);
+      for (const m of model.mismatches(got)) problems.push(`${where}: after reopen, ${m}`);
     } catch (e) {
       problems.push(`${where}: reopen without faults failed: ${String(e)}`);
     } finally {
