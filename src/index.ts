@@ -9,6 +9,7 @@ export type { TransactionOptions } from './txn/manager.js';
 export type { ColumnType, ColumnSpec, TableSpec, Row } from './catalog/schema.js';
 export type { ColumnData } from './table/source.js';
 export type { WalOptions } from './wal/wal.js';
+export { Decimal } from './util/decimal.js';
 export { TidemarkError, LeakError, ERROR_CODES, isTidemarkError } from './errors.js';
 export type { ErrorCode, LeakHolder } from './errors.js';
 export {

@@ -1,7 +1,23 @@
 import { invalidArgument, TidemarkError } from '../errors.js';
+import {
+  canonicalInt,
+  DECIMAL_INT64_PRECISION,
+  DECIMAL_MAX_PRECISION,
+  DECIMAL_MAX_SCALE,
+  Decimal,
+  decimalBytes,
+  decodeOrdered,
+  encodeOrdered,
+  INT64_MAX,
+  INT64_MIN,
+  toBigInt,
+  UINT64_MAX,
+} from '../util/decimal.js';
 
-export type ColumnType = 'int32' | 'int64' | 'float64' | 'bool' | 'string' | 'bytes' | 'timestamp';
+export type ColumnType =
+  'int32' | 'int64' | 'float64' | 'bool' | 'string' | 'bytes' | 'timestamp' | 'uint64' | 'decimal';
 
+/** The order matters: a column's type is stored as its index here (schema_codec). */
 export const COLUMN_TYPES: readonly ColumnType[] = [
   'int32',
   'int64',
@@ -10,10 +26,23 @@ export const COLUMN_TYPES: readonly ColumnType[] = [
   'string',
   'bytes',
   'timestamp',
+  'uint64',
+  'decimal',
 ];
 
-/** How a column is declared in `createTable`: a type name, or `{ type, nullable }`. */
-export type ColumnSpec = ColumnType | { type: ColumnType; nullable?: boolean };
+/**
+ * How a column's values are laid out in memtables, the WAL and objects: its type, except for
+ * DECIMAL, whose scaled integers are int64 up to 18 digits and order-preserving bytes beyond.
+ */
+export type StorageType = Exclude<ColumnType, 'decimal'>;
+
+/**
+ * How a column is declared in `createTable`: a type name, or `{ type, nullable }`; a decimal
+ * column as `{ type: 'decimal', precision, scale }` (precision 1..65, scale 0..30, at most the
+ * precision; 'decimal' alone is DECIMAL(10, 0), as in MySQL).
+ */
+export type ColumnSpec =
+  ColumnType | { type: ColumnType; nullable?: boolean; precision?: number; scale?: number };
 
 export interface TableSpec {
   columns: Record<string, ColumnSpec>;
@@ -26,12 +55,43 @@ export interface ColumnDef {
   nullable: boolean;
   /** Position in the table. */
   index: number;
+  /** DECIMAL: digits in all, and after the point. */
+  precision?: number;
+  scale?: number;
+  /** How the values are laid out (see StorageType). */
+  storage: StorageType;
+}
+
+/** A column definition with its storage type filled in. */
+export function columnDef(
+  name: string,
+  type: ColumnType,
+  nullable: boolean,
+  index: number,
+  precision?: number,
+  scale?: number,
+): ColumnDef {
+  if (type !== 'decimal') return { name, type, nullable, index, storage: type };
+  const p = precision ?? 10;
+  const s = scale ?? 0;
+  return {
+    name,
+    type,
+    nullable,
+    index,
+    precision: p,
+    scale: s,
+    storage: p <= DECIMAL_INT64_PRECISION ? 'int64' : 'bytes',
+  };
 }
 
 /** A row as the API takes and returns it. */
 export type Row = Record<string, unknown>;
-/** A primary-key value once checked: numbers for numeric, bool and timestamp keys. */
-export type Key = number | string | Uint8Array;
+/**
+ * A primary-key value once checked: numbers for numeric, bool and timestamp keys; 64-bit integers
+ * (and decimals' scaled integers) beyond the safe range as bigints; wide decimals as bytes.
+ */
+export type Key = number | bigint | string | Uint8Array;
 
 /** Limits stated in the README and enforced here. */
 export const LIMITS = {
@@ -102,15 +162,38 @@ export class TableSchema {
     const defs: ColumnDef[] = entries.map(([col, s], index) => {
       checkName('column', col);
       const type = typeof s === 'string' ? s : (s as { type?: unknown } | null)?.type;
-      const nullable =
-        typeof s === 'object' && s !== null ? ((s as { nullable?: unknown }).nullable ?? false) : false;
+      const o = typeof s === 'object' && s !== null ? (s as Record<string, unknown>) : {};
+      const nullable = o.nullable ?? false;
       if (!COLUMN_TYPES.includes(type as ColumnType)) {
         throw invalidArgument(
           `column ${col}: type must be one of ${COLUMN_TYPES.join(', ')}, got ${describe(type)}`,
         );
       }
       if (typeof nullable !== 'boolean') throw invalidArgument(`column ${col}: nullable must be a boolean`);
-      return { name: col, type: type as ColumnType, nullable, index };
+      if (type !== 'decimal') {
+        if (o.precision !== undefined || o.scale !== undefined)
+          throw invalidArgument(`column ${col}: precision and scale are for decimal columns`);
+        return columnDef(col, type as ColumnType, nullable, index);
+      }
+      const precision = o.precision ?? 10;
+      const scale = o.scale ?? 0;
+      if (
+        !Number.isInteger(precision) ||
+        (precision as number) < 1 ||
+        (precision as number) > DECIMAL_MAX_PRECISION
+      )
+        throw invalidArgument(
+          `column ${col}: decimal precision must be an integer from 1 to ${DECIMAL_MAX_PRECISION}, got ${describe(precision)}`,
+        );
+      if (!Number.isInteger(scale) || (scale as number) < 0 || (scale as number) > DECIMAL_MAX_SCALE)
+        throw invalidArgument(
+          `column ${col}: decimal scale must be an integer from 0 to ${DECIMAL_MAX_SCALE}, got ${describe(scale)}`,
+        );
+      if ((scale as number) > (precision as number))
+        throw invalidArgument(
+          `column ${col}: decimal scale ${describe(scale)} exceeds its precision ${describe(precision)}`,
+        );
+      return columnDef(col, 'decimal', nullable, index, precision as number, scale as number);
     });
     if (typeof primaryKey !== 'string')
       throw invalidArgument('table spec needs primaryKey: the name of a column');
@@ -123,7 +206,16 @@ export class TableSchema {
   /** The spec this schema was made from (for `describe` and the catalog). */
   toSpec(): TableSpec {
     const columns: Record<string, ColumnSpec> = {};
-    for (const c of this.columns) columns[c.name] = c.nullable ? { type: c.type, nullable: true } : c.type;
+    for (const c of this.columns) {
+      if (c.type === 'decimal') {
+        columns[c.name] = {
+          type: c.type,
+          ...(c.nullable ? { nullable: true } : {}),
+          precision: c.precision!,
+          scale: c.scale!,
+        };
+      } else columns[c.name] = c.nullable ? { type: c.type, nullable: true } : c.type;
+    }
     return { columns, primaryKey: this.pk.name };
   }
 
@@ -186,18 +278,35 @@ export class TableSchema {
           throw invalidArgument(`${this.name}.${c.name}: ${v} is out of the int32 range`);
         return v;
       case 'int64':
+      case 'uint64': {
+        const lo = c.type === 'int64' ? INT64_MIN : 0n;
+        const hi = c.type === 'int64' ? INT64_MAX : UINT64_MAX;
         if (typeof v === 'bigint') {
-          if (v < BigInt(Number.MIN_SAFE_INTEGER) || v > BigInt(Number.MAX_SAFE_INTEGER)) {
+          if (v < lo || v > hi)
             throw invalidArgument(
-              `${this.name}.${c.name}: ${v} is outside the safe integer range int64 values are kept in`,
+              `${this.name}.${c.name}: ${v} is out of the ${c.type} range (${lo} to ${hi})`,
             );
-          }
-          return Number(v);
+          return canonicalInt(v);
         }
         if (typeof v !== 'number' || !Number.isInteger(v)) throw bad();
         if (!Number.isSafeInteger(v))
-          throw invalidArgument(`${this.name}.${c.name}: ${v} is not a safe integer`);
-        return v;
+          throw invalidArgument(
+            `${this.name}.${c.name}: ${v} is not a safe integer (it may have been rounded already): pass a bigint`,
+          );
+        if (v < 0 && c.type === 'uint64')
+          throw invalidArgument(`${this.name}.${c.name}: ${v} is out of the uint64 range (0 to ${hi})`);
+        return v === 0 ? 0 : v;
+      }
+      case 'decimal': {
+        const d = toDecimal(v);
+        if (d === undefined) throw bad();
+        const r = d.rescale(c.scale!);
+        if (r.intDigits > c.precision! - c.scale!)
+          throw invalidArgument(
+            `${this.name}.${c.name}: ${d.toString()} is out of the range of DECIMAL(${c.precision}, ${c.scale})`,
+          );
+        return c.storage === 'int64' ? canonicalInt(r.u) : encodeOrdered(r.u, decimalBytes(c.precision!));
+      }
       case 'float64':
         if (typeof v !== 'number') throw bad();
         return v;
@@ -251,6 +360,43 @@ export class TableSchema {
   }
 }
 
+/** A value given for a decimal column as a Decimal: strings, numbers, bigints and Decimals. */
+export function toDecimal(v: unknown): Decimal | undefined {
+  if (v instanceof Decimal) return v;
+  if (typeof v === 'string') return Decimal.parse(v);
+  if (typeof v === 'number') return Number.isFinite(v) ? Decimal.fromNumber(v) : undefined;
+  if (typeof v === 'bigint') return new Decimal(v, 0);
+  return undefined;
+}
+
+/** A decimal column's value, from the engine's representation (its scaled integer). */
+export function decimalOf(c: ColumnDef, v: unknown): Decimal {
+  const u = c.storage === 'bytes' ? decodeOrdered(v as Uint8Array) : toBigInt(v as number | bigint);
+  return new Decimal(u, c.scale!);
+}
+
+/**
+ * A value in the engine's representation as the API returns it: timestamps as Dates, decimals as
+ * their text (with exactly the column's scale), bytes copied; `bigints` returns every 64-bit
+ * integer as a bigint (the `safeIntegers` option).
+ */
+export function apiValue(c: ColumnDef, v: unknown, bigints = false): unknown {
+  if (v === null || v === undefined) return null;
+  switch (c.type) {
+    case 'timestamp':
+      return new Date(v as number);
+    case 'decimal':
+      return decimalOf(c, v).toString();
+    case 'bytes':
+      return (v as Uint8Array).slice();
+    case 'int64':
+    case 'uint64':
+      return bigints && typeof v === 'number' ? BigInt(v) : v;
+    default:
+      return v;
+  }
+}
+
 export type KeyCompare = (a: Key, b: Key) => number;
 
 function compareScalar(a: Key, b: Key): number {
@@ -271,11 +417,13 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
  * The order of primary keys: numeric for numbers (bool as 0/1, timestamps as ms), UTF-16 code unit
  * order for strings (JavaScript's own), byte order for bytes. Objects are sorted by the same order.
  */
-export function keyCompare(type: ColumnType): KeyCompare {
+export function keyCompare(type: StorageType): KeyCompare {
   return type === 'bytes' ? (a, b) => compareBytes(a as Uint8Array, b as Uint8Array) : compareScalar;
 }
 
 /** A key usable in a Map: bytes become a latin1 string, one char per byte. */
-export function mapKey(k: Key): number | string {
+export type MapKey = number | bigint | string;
+
+export function mapKey(k: Key): MapKey {
   return k instanceof Uint8Array ? Buffer.from(k.buffer, k.byteOffset, k.length).toString('latin1') : k;
 }

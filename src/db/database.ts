@@ -545,7 +545,13 @@ export class Database {
     const cols = columnIndexes(t.schema, options?.columns);
     const found = t.lookup(k, ts);
     const ref = found instanceof Promise ? await found : found;
-    return ref === undefined ? undefined : t.readRow(ref, cols);
+    if (ref === undefined) return undefined;
+    const row = t.readRow(ref, cols);
+    if (this.txns.options.safeIntegers === true)
+      for (const c of t.schema.columns)
+        if ((c.type === 'int64' || c.type === 'uint64') && typeof row[c.name] === 'number')
+          row[c.name] = BigInt(row[c.name] as number);
+    return row;
   }
 
   /**

@@ -69,6 +69,11 @@ export interface OpenOptions {
    * the same bytes every run.
    */
   clock?: () => number;
+  /**
+   * Return every int64 and uint64 value as a bigint (as better-sqlite3's `safeIntegers`). Default
+   * false: numbers within ±(2^53 - 1), bigints beyond.
+   */
+  safeIntegers?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -101,6 +106,7 @@ const KNOWN = new Set([
   'objectStore',
   'readOnly',
   'refreshMs',
+  'safeIntegers',
 ]);
 
 function section(o: Record<string, unknown>, name: string, keys: readonly string[]): Record<string, unknown> {
@@ -179,6 +185,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (o['readOnly'] !== undefined && typeof o['readOnly'] !== 'boolean')
     throw invalidArgument(`option readOnly must be a boolean, got ${describe(o['readOnly'])}`);
   const readOnly = o['readOnly'] === true;
+  if (o['safeIntegers'] !== undefined && typeof o['safeIntegers'] !== 'boolean')
+    throw invalidArgument(`option safeIntegers must be a boolean, got ${describe(o['safeIntegers'])}`);
   if (readOnly && objectStore === undefined && fsOpt === undefined)
     throw invalidArgument(
       'option readOnly needs objectStore: a read replica follows a prefix in object storage',
@@ -259,6 +267,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
         0,
         DEFAULT_TRANSACTION_OPTIONS.memoryWaitMs,
       ),
+      safeIntegers: o['safeIntegers'] === true,
     },
   };
 }

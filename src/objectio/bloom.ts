@@ -27,8 +27,10 @@ let hashB = 0;
 function hash(key: Key): void {
   let a: number;
   let b: number;
-  if (typeof key === 'number') {
-    f64[0] = key === 0 ? 0 : key; // -0 and 0 are the same key
+  if (typeof key === 'number' || typeof key === 'bigint') {
+    // A bigint (a 64-bit integer beyond the safe range) by its nearest double: an object's column
+    // holds the same doubles, and two keys that share one only cost a false positive.
+    f64[0] = key === 0 ? 0 : Number(key); // -0 and 0 are the same key
     a = fmix(u32[0]! ^ fmix(u32[1]! + 0x9e3779b9));
     b = fmix(u32[1]! ^ fmix(u32[0]! + 0x7f4a7c15));
   } else {

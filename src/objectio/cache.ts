@@ -178,6 +178,7 @@ export class BlockCache {
     };
     const alloc: Allocator = {
       f64: (n) => take(n * 8).float64(0, n),
+      i64: (n) => take(n * 8).bigInt64(0, n),
       i32: (n) => take(n * 4).int32(0, n),
       u8: (n) => take(Math.max(n, 1)).bytes.subarray(0, n),
       u32: (n) => take(n * 4).uint32(0, n),

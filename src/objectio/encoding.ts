@@ -6,7 +6,8 @@ import { ByteReader } from '../util/bytes.js';
  * Column chunk codecs: light, fast encodings chosen per chunk by what pays (see docs/formats/object.md).
  *
  * A column's values, decoded, are one of:
- * - `f64`: Float64Array (float64; int64 and timestamps as exact integers; commit timestamps);
+ * - `f64`: Float64Array (float64; timestamps and commit timestamps; int64 and uint64: the values
+ *   rounded to doubles, exact within ±2^53, with `wide` holding every value exactly when any is not);
  * - `i32`: Int32Array;
  * - `u8`: Uint8Array (bool as 0/1);
  * - `var`: offsets (Uint32Array, n + 1) into UTF-8 or raw bytes (string, bytes);
@@ -18,6 +19,11 @@ export interface Decoded {
   n: number;
   physical: Physical;
   f64?: Float64Array;
+  /**
+   * 64-bit integer columns with a value beyond ±2^53: every value exactly (uint64 columns' values
+   * as their two's complement bits: read them with BigInt.asUintN(64, ...)).
+   */
+  wide?: BigInt64Array;
   i32?: Int32Array;
   u8?: Uint8Array;
   offsets?: Uint32Array;
@@ -48,9 +54,11 @@ export const Encoding = {
   DEFLATE: 5,
   /** Float64 decimals (prices, measurements): value × 10^k as integers (FOR or DELTA), k <= 6. */
   DECIMAL: 6,
+  /** 64-bit integers, some beyond ±2^53: raw 8-byte two's complement, little-endian. */
+  INT64: 7,
 } as const;
 
-const ENCODING_NAMES = ['RAW', 'CONST', 'FOR', 'DELTA', 'DICT', 'DEFLATE', 'DECIMAL'];
+const ENCODING_NAMES = ['RAW', 'CONST', 'FOR', 'DELTA', 'DICT', 'DEFLATE', 'DECIMAL', 'INT64'];
 
 /** Powers of ten exact as doubles, for DECIMAL. */
 const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000];
@@ -147,7 +155,10 @@ export function encodeColumn(col: Decoded, w: ByteWriter): number {
   let enc: number = Encoding.RAW;
   switch (col.physical) {
     case 'f64':
-      enc = encodeF64(col.f64!, n, w);
+      if (col.wide !== undefined) {
+        w.raw(new Uint8Array(col.wide.buffer, col.wide.byteOffset, n * 8));
+        enc = Encoding.INT64;
+      } else enc = encodeF64(col.f64!, n, w);
       break;
     case 'i32':
       enc = encodeInts(Array.from(col.i32!.subarray(0, n)), n, w, () =>
@@ -356,7 +367,14 @@ export function encodedBound(col: Decoded): number {
  * Decode a column chunk. `alloc` provides the output arrays (from the block cache's pool). Any
  * inconsistency is CORRUPTION: the chunk checksum passed, so this means a bug or a crafted file.
  */
-export function decodeColumn(bytes: Uint8Array, physical: Physical, alloc: Allocator, what: string): Decoded {
+export function decodeColumn(
+  bytes: Uint8Array,
+  physical: Physical,
+  alloc: Allocator,
+  what: string,
+  /** A uint64 column (its INT64 chunks' doubles are of the unsigned values). */
+  unsigned = false,
+): Decoded {
   const r: ByteReader = new ByteReader(bytes, what);
   const enc = r.u8();
   const flags = r.u8();
@@ -373,7 +391,13 @@ export function decodeColumn(bytes: Uint8Array, physical: Physical, alloc: Alloc
       const v = alloc.f64(n);
       // Raw values are copied as bytes (little-endian, as typed arrays are on every Node platform).
       if (enc === Encoding.RAW) new Uint8Array(v.buffer, v.byteOffset, n * 8).set(r.raw(n * 8));
-      else if (enc === Encoding.DECIMAL) {
+      else if (enc === Encoding.INT64) {
+        const wide = alloc.i64(n);
+        new Uint8Array(wide.buffer, wide.byteOffset, n * 8).set(r.raw(n * 8));
+        if (unsigned) for (let i = 0; i < n; i++) v[i] = Number(BigInt.asUintN(64, wide[i]!));
+        else for (let i = 0; i < n; i++) v[i] = Number(wide[i]!);
+        out.wide = wide;
+      } else if (enc === Encoding.DECIMAL) {
         const k = r.u8();
         if (k < 1 || k > DECIMAL_MAX_EXPONENT) r.fail(`decimal exponent ${k}`);
         const inner = r.u8();
@@ -408,6 +432,7 @@ export function decodeColumn(bytes: Uint8Array, physical: Physical, alloc: Alloc
 
 export interface Allocator {
   f64(n: number): Float64Array;
+  i64(n: number): BigInt64Array;
   i32(n: number): Int32Array;
   u8(n: number): Uint8Array;
   u32(n: number): Uint32Array;

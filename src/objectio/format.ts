@@ -1,8 +1,9 @@
-import { TableSchema, type ColumnDef, type ColumnType, type Key } from '../catalog/schema.js';
+import { TableSchema, type ColumnDef, type Key, type StorageType } from '../catalog/schema.js';
 import { TidemarkError } from '../errors.js';
 import { readSchema, schemaSize, writeSchema } from '../catalog/schema_codec.js';
 import { ByteReader, ByteWriter } from '../util/bytes.js';
 import { crc32 } from '../util/crc.js';
+import { canonicalInt } from '../util/decimal.js';
 import type { Physical } from './encoding.js';
 
 /**
@@ -81,7 +82,7 @@ export function parseObjectName(name: string): number | undefined {
 }
 
 /** The physical layout of a column of a given type. */
-export function physicalOf(type: ColumnType): Physical {
+export function physicalOf(type: StorageType): Physical {
   switch (type) {
     case 'int32':
       return 'i32';
@@ -102,7 +103,7 @@ export function storedColumns(
 ): { name: string; physical: Physical; def: ColumnDef | undefined }[] {
   const user = kind === 'data' ? schema.columns : [schema.pk];
   return [
-    ...user.map((d) => ({ name: d.name, physical: physicalOf(d.type), def: d })),
+    ...user.map((d) => ({ name: d.name, physical: physicalOf(d.storage), def: d })),
     { name: TS_COLUMN, physical: 'f64', def: undefined },
   ];
 }
@@ -126,6 +127,7 @@ export function encodeHeader(kind: ObjectKind): Uint8Array {
 function keySize(k: Key): number {
   if (typeof k === 'number') return 1 + 8;
   if (typeof k === 'string') return 1 + 4 + Buffer.byteLength(k, 'utf8');
+  if (typeof k === 'bigint') return 1 + 4 + k.toString().length;
   return 1 + 4 + k.length;
 }
 
@@ -137,6 +139,12 @@ function writeKey(w: ByteWriter, k: Key): void {
     w.u8(1);
     w.u32(Buffer.byteLength(k, 'utf8'));
     w.utf8(k);
+  } else if (typeof k === 'bigint') {
+    // A 64-bit integer beyond the safe range: its decimal digits.
+    const t = k.toString();
+    w.u8(3);
+    w.u32(t.length);
+    w.utf8(t);
   } else {
     w.u8(2);
     w.u32(k.length);
@@ -149,6 +157,11 @@ function readKey(r: ByteReader): Key {
   if (t === 0) return r.f64();
   if (t === 1) return r.utf8(r.u32());
   if (t === 2) return r.raw(r.u32()).slice();
+  if (t === 3) {
+    const text = r.utf8(r.u32());
+    if (!/^-?\d{1,20}$/.test(text)) r.fail(`bad integer key ${JSON.stringify(text.slice(0, 30))}`);
+    return canonicalInt(BigInt(text));
+  }
   r.fail(`unknown key kind ${t}`);
 }
 

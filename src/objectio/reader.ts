@@ -159,7 +159,9 @@ export class ObjectReader {
   /** Reads, checks and decodes one chunk. */
   private loader(g: number, col: number): (alloc: Allocator) => Promise<Decoded> {
     const chunk = this.meta.rowGroups[g]!.chunks[col]!;
-    const physical = storedColumns(this.meta.kind, this.meta.schema)[col]!.physical;
+    const stored = storedColumns(this.meta.kind, this.meta.schema)[col]!;
+    const physical = stored.physical;
+    const unsigned = stored.def?.storage === 'uint64';
     return async (alloc) => {
       const raw = await this.io.allocate(chunk.length, 'object.read');
       try {
@@ -178,6 +180,7 @@ export class ObjectReader {
           physical,
           alloc,
           `object ${this.path} row group ${g} column ${col}`,
+          unsigned,
         );
         if (d.n !== this.meta.rowGroups[g]!.rows) {
           throw new TidemarkError(

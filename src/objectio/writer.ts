@@ -7,6 +7,7 @@ import { ByteWriter } from '../util/bytes.js';
 import { crc32 } from '../util/crc.js';
 import { bloomAdd, bloomBytes } from './bloom.js';
 import { encodeColumn, encodedBound, type Decoded } from './encoding.js';
+import { doubleCeil, doubleFloor } from '../util/decimal.js';
 import {
   encodeFooter,
   encodeHeader,
@@ -152,16 +153,16 @@ export class ObjectWriter {
       if (t > this.maxTs) this.maxTs = t;
     }
     const chunks: ChunkMeta[] = [];
-    for (const col of cols) {
+    for (const [c, col] of cols.entries()) {
       if (col.n !== n)
         throw new TidemarkError('INVALID_ARGUMENT', `a column of ${col.n} values in a row group of ${n}`);
-      chunks.push(await this.writeChunk(col));
+      chunks.push(await this.writeChunk(col, stored[c]!.def?.storage === 'uint64'));
     }
     this.groups.push({ firstRow: this.rows, rows: n, minKey: keys[0]!, maxKey: keys[n - 1]!, chunks });
     this.rows += n;
   }
 
-  private async writeChunk(col: Decoded): Promise<ChunkMeta> {
+  private async writeChunk(col: Decoded, unsigned: boolean): Promise<ChunkMeta> {
     const buf = await this.pool.allocate(encodedBound(col), 'object.encode');
     try {
       const w = new ByteWriter(buf.bytes);
@@ -173,7 +174,7 @@ export class ObjectWriter {
         length: bytes.length,
         crc: crc32(bytes),
         encoding,
-        ...zone(col),
+        ...zone(col, unsigned),
       };
       this.pos += bytes.length;
       return meta;
@@ -235,12 +236,32 @@ export class ObjectWriter {
   }
 }
 
-/** Zone map of a numeric column (NaN and nulls left out). */
-function zone(col: Decoded): { nulls: number; min: number | undefined; max: number | undefined } {
+/**
+ * Zone map of a numeric column (NaN and nulls left out). A 64-bit integer column with values beyond
+ * ±2^53 keeps its exact minimum rounded down and its maximum rounded up to doubles: a zone map may
+ * be loose, never wrong.
+ */
+function zone(
+  col: Decoded,
+  unsigned: boolean,
+): { nulls: number; min: number | undefined; max: number | undefined } {
   const n = col.n;
   const nulls = col.nulls;
   let nullCount = 0;
   if (nulls !== undefined) for (let i = 0; i < n; i++) nullCount += nulls[i]!;
+  if (col.wide !== undefined) {
+    let min: bigint | undefined;
+    let max: bigint | undefined;
+    for (let i = 0; i < n; i++) {
+      if (nulls?.[i] === 1) continue;
+      const x = unsigned ? BigInt.asUintN(64, col.wide[i]!) : col.wide[i]!;
+      if (min === undefined || x < min) min = x;
+      if (max === undefined || x > max) max = x;
+    }
+    return min === undefined
+      ? { nulls: nullCount, min: undefined, max: undefined }
+      : { nulls: nullCount, min: doubleFloor(min), max: doubleCeil(max!) };
+  }
   const v = col.f64 ?? col.i32 ?? col.u8;
   if (v === undefined) return { nulls: nullCount, min: undefined, max: undefined };
   let min = Infinity;

@@ -1,4 +1,4 @@
-import type { ColumnDef, ColumnType, TableSchema } from '../catalog/schema.js';
+import type { ColumnDef, StorageType, TableSchema } from '../catalog/schema.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool, WaitOptions } from '../mem/pool.js';
 
@@ -6,7 +6,7 @@ import type { MemoryPool, WaitOptions } from '../mem/pool.js';
 export const BLOCK_ROWS = 4096;
 
 /** Bytes per value of fixed-width types; string and bytes keep (offset, length) pairs of u32. */
-export function fixedWidth(type: ColumnType): number {
+export function fixedWidth(type: StorageType): number {
   switch (type) {
     case 'int32':
       return 4;
@@ -16,11 +16,11 @@ export function fixedWidth(type: ColumnType): number {
     case 'bytes':
       return 8;
     default:
-      return 8; // int64 (safe integers as float64), float64, timestamp (ms)
+      return 8; // int64 and uint64 (two's complement), float64, timestamp (ms)
   }
 }
 
-export function isVarWidth(type: ColumnType): boolean {
+export function isVarWidth(type: StorageType): boolean {
   return type === 'string' || type === 'bytes';
 }
 
@@ -38,6 +38,9 @@ export class ColumnVector {
   // Views, refreshed when a buffer is replaced.
   i32: Int32Array | undefined;
   f64: Float64Array | undefined;
+  /** int64 and uint64: the value's 32-bit halves (low, high), and the same bytes as 64-bit integers. */
+  halves: Int32Array | undefined;
+  i64: BigInt64Array | undefined;
   u8: Uint8Array | undefined;
   refs: Uint32Array | undefined;
   nullMap: Uint8Array | undefined;
@@ -52,9 +55,14 @@ export class ColumnVector {
   ) {
     this.values = values;
     this.nulls = nulls;
-    switch (def.type) {
+    switch (def.storage) {
       case 'int32':
         this.i32 = values.int32();
+        break;
+      case 'int64':
+      case 'uint64':
+        this.halves = values.int32();
+        this.i64 = values.bigInt64();
         break;
       case 'bool':
         this.u8 = values.bytes;
@@ -115,7 +123,7 @@ export class RowBlock {
     const b = new RowBlock(firstRow);
     try {
       for (const def of schema.columns) {
-        const values = await pool.allocate(BLOCK_ROWS * fixedWidth(def.type), owner, options);
+        const values = await pool.allocate(BLOCK_ROWS * fixedWidth(def.storage), owner, options);
         let nulls: PooledBuffer | undefined;
         try {
           nulls = def.nullable ? await pool.allocate(BLOCK_ROWS, owner, options) : undefined;
@@ -142,4 +150,40 @@ export class RowBlock {
     for (const c of this.columns) c.release();
     this.columns.length = 0;
   }
+}
+
+const TWO32 = 4294967296;
+
+/**
+ * Row i of a 64-bit integer column in canonical form (a number when safe, else a bigint). The two
+ * halves make a double exactly whenever the value is safe: no bigint is made for those.
+ */
+export function readInt64(c: ColumnVector, i: number): number | bigint {
+  const h = c.halves!;
+  const lo = h[2 * i]! >>> 0;
+  const hi = c.def.storage === 'uint64' ? h[2 * i + 1]! >>> 0 : h[2 * i + 1]!;
+  const v = hi * TWO32 + lo;
+  if (Number.isSafeInteger(v)) return v;
+  const b = c.i64![i]!;
+  return c.def.storage === 'uint64' ? BigInt.asUintN(64, b) : b;
+}
+
+/** Row i's value, rounded to a double (exact when safe). */
+export function readInt64Double(c: ColumnVector, i: number): number {
+  const h = c.halves!;
+  const lo = h[2 * i]! >>> 0;
+  const hi = c.def.storage === 'uint64' ? h[2 * i + 1]! >>> 0 : h[2 * i + 1]!;
+  return hi * TWO32 + lo;
+}
+
+/** Store a canonical integer at row i. */
+export function writeInt64(c: ColumnVector, i: number, v: number | bigint): void {
+  if (typeof v === 'bigint') {
+    c.i64![i] = BigInt.asIntN(64, v);
+    return;
+  }
+  const hi = Math.floor(v / TWO32);
+  const h = c.halves!;
+  h[2 * i] = (v - hi * TWO32) | 0;
+  h[2 * i + 1] = hi | 0;
 }

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Key, KeyCompare, TableSchema } from '../catalog/schema.js';
+import type { Key, KeyCompare, StorageType, TableSchema } from '../catalog/schema.js';
 import type { FileService } from '../fileservice/types.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
@@ -22,6 +22,7 @@ export class GroupBuffers implements Allocator {
     return b;
   }
   f64 = (n: number): Float64Array => this.take(n * 8).float64(0, n);
+  i64 = (n: number): BigInt64Array => this.take(n * 8).bigInt64(0, n);
   i32 = (n: number): Int32Array => this.take(n * 4).int32(0, n);
   u8 = (n: number): Uint8Array => this.take(n).bytes.subarray(0, n);
   u32 = (n: number): Uint32Array => this.take(n * 4).uint32(0, n);
@@ -98,7 +99,7 @@ export class LayerOutput {
     try {
       await this.tomb.addRowGroup(
         [
-          keyColumn(this.p.schema.pk.type, keys, bufs),
+          keyColumn(this.p.schema.pk.storage, keys, bufs),
           { n: keys.length, physical: 'f64', f64: Float64Array.from(ts) },
         ],
         keys,
@@ -242,7 +243,7 @@ export function* groups(
 }
 
 /** A column of keys in an object's physical layout. */
-export function keyColumn(type: string, keys: readonly Key[], alloc: Allocator): Decoded {
+export function keyColumn(type: StorageType, keys: readonly Key[], alloc: Allocator): Decoded {
   const n = keys.length;
   if (type === 'string' || type === 'bytes') {
     const parts = keys.map((k) => (typeof k === 'string' ? Buffer.from(k, 'utf8') : (k as Uint8Array)));
@@ -268,6 +269,27 @@ export function keyColumn(type: string, keys: readonly Key[], alloc: Allocator):
     return { n, physical: 'u8', u8: v };
   }
   const v = alloc.f64(n);
-  for (let i = 0; i < n; i++) v[i] = keys[i] as number;
-  return { n, physical: 'f64', f64: v };
+  let wide = false;
+  for (let i = 0; i < n; i++) {
+    const k = keys[i] as number | bigint;
+    if (typeof k === 'bigint') wide = true;
+    v[i] = Number(k);
+  }
+  const out: Decoded = { n, physical: 'f64', f64: v };
+  if (wide) out.wide = wideOf(keys as readonly (number | bigint)[], n, alloc);
+  return out;
+}
+
+/** Every value of a 64-bit integer column exactly, as Decoded.wide keeps them. */
+export function wideOf(
+  values: ArrayLike<number | bigint | null>,
+  n: number,
+  alloc: Allocator,
+): BigInt64Array {
+  const w = alloc.i64(n);
+  for (let i = 0; i < n; i++) {
+    const x = values[i];
+    w[i] = x === null || x === undefined ? 0n : BigInt.asIntN(64, typeof x === 'bigint' ? x : BigInt(x));
+  }
+  return w;
 }

@@ -1,7 +1,8 @@
 import {
+  apiValue,
   keyCompare,
   type ColumnDef,
-  type ColumnType,
+  type StorageType,
   type Key,
   type KeyCompare,
   type Row,
@@ -10,7 +11,16 @@ import {
 import { TidemarkError } from '../errors.js';
 import type { PooledBuffer, Reservation } from '../mem/buffer.js';
 import type { MemoryPool, WaitOptions } from '../mem/pool.js';
-import { BLOCK_ROWS, isVarWidth, RowBlock, type ColumnVector } from './block.js';
+import {
+  BLOCK_ROWS,
+  isVarWidth,
+  readInt64,
+  readInt64Double,
+  RowBlock,
+  writeInt64,
+  type ColumnVector,
+} from './block.js';
+import { physicalOf } from '../objectio/format.js';
 import { BTree, type LeafView } from './btree.js';
 import type { Allocator, Decoded } from '../objectio/encoding.js';
 import type { CursorBuffer, LayerCursor } from './cursor.js';
@@ -103,10 +113,10 @@ export class MemTable implements RowSource {
     readonly schema: TableSchema,
     private readonly pool: MemoryPool,
   ) {
-    this.compare = keyCompare(schema.pk.type);
+    this.compare = keyCompare(schema.pk.storage);
     this.index = new BTree<Key>(this.compare);
     this.indexRes = pool.reserveSync(0, 'memtable.index');
-    this.varColumns = schema.columns.filter((c) => isVarWidth(c.type));
+    this.varColumns = schema.columns.filter((c) => isVarWidth(c.storage));
   }
 
   /** Pooled bytes held: blocks, versions, and the index's estimate. */
@@ -506,18 +516,12 @@ export class MemTable implements RowSource {
     const i = row & BLOCK_MASK;
     if (c.nullMap !== undefined && c.nullMap[i] === 1) return null;
     switch (c.def.type) {
-      case 'int32':
-        return c.i32![i];
-      case 'bool':
-        return c.u8![i] === 1;
       case 'timestamp':
         return new Date(c.f64![i]!);
-      case 'string':
-        return varText(c, i);
-      case 'bytes':
-        return varSlice(c, i).slice();
+      case 'decimal':
+        return apiValue(c.def, this.rawValue(row, col));
       default:
-        return c.f64![i];
+        return this.rawValue(row, col);
     }
   }
 
@@ -543,7 +547,7 @@ export class MemTable implements RowSource {
     const c = this.blocks[row >> BLOCK_SHIFT]!.columns[col]!;
     const i = row & BLOCK_MASK;
     if (c.nullMap !== undefined && c.nullMap[i] === 1) return null;
-    switch (c.def.type) {
+    switch (c.def.storage) {
       case 'int32':
         return c.i32![i];
       case 'bool':
@@ -552,6 +556,9 @@ export class MemTable implements RowSource {
         return varText(c, i);
       case 'bytes':
         return varSlice(c, i).slice();
+      case 'int64':
+      case 'uint64':
+        return readInt64(c, i);
       default:
         return c.f64![i];
     }
@@ -565,20 +572,20 @@ export class MemTable implements RowSource {
       nulls = new Uint8Array(n);
       this.gatherFixed(col, rows, n, nulls, (c) => c.nullMap!);
     }
-    const fixed = FIXED[def.type];
+    const fixed = FIXED[def.storage];
     if (fixed !== undefined) {
       const out = fixed.make(n);
       this.gatherFixed(col, rows, n, out, fixed.view);
       return { data: zeroNulls(out, nulls), nulls };
     }
-    const out = new Array<number | string | Uint8Array | null>(n);
+    const out = new Array<number | bigint | string | Uint8Array | null>(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i]!;
       const c = blocks[r >> BLOCK_SHIFT]!.columns[col]!;
       const at = r & BLOCK_MASK;
       if (nulls?.[i] === 1) out[i] = null;
-      else if (def.type === 'int64') out[i] = c.f64![at]!;
-      else if (def.type === 'string') out[i] = varText(c, at);
+      else if (def.storage === 'int64' || def.storage === 'uint64') out[i] = readInt64(c, at);
+      else if (def.storage === 'string') out[i] = varText(c, at);
       else out[i] = varSlice(c, at).slice();
     }
     return { data: out as ColumnData, nulls };
@@ -586,7 +593,7 @@ export class MemTable implements RowSource {
 
   gatherRange(col: number, start: number, n: number): { data: ColumnData; nulls: Uint8Array | undefined } {
     const def = this.schema.columns[col]!;
-    const fixed = FIXED[def.type];
+    const fixed = FIXED[def.storage];
     if (fixed === undefined) {
       const rows = new Int32Array(n);
       for (let i = 0; i < n; i++) rows[i] = start + i;
@@ -667,8 +674,7 @@ export class MemTable implements RowSource {
         nulls[i] = blocks[r >> BLOCK_SHIFT]!.columns[col]!.nullMap![r & BLOCK_MASK]!;
       }
     }
-    const physical =
-      def.type === 'int32' ? 'i32' : def.type === 'bool' ? 'u8' : isVarWidth(def.type) ? 'var' : 'f64';
+    const physical = physicalOf(def.storage);
     const out: Decoded = { n, physical, ...(nulls !== undefined ? { nulls } : {}) };
     if (physical === 'var') {
       let total = 0;
@@ -701,6 +707,29 @@ export class MemTable implements RowSource {
           ? (c: ColumnVector) => c.u8!
           : (c: ColumnVector) => c.f64!;
     const rowIds = rows instanceof Int32Array ? rows : Int32Array.from(rows);
+    if (def.storage === 'int64' || def.storage === 'uint64') {
+      // Doubles of the values; every value exactly too when some are beyond ±2^53.
+      const f = make as Float64Array;
+      let wide = false;
+      for (let i = 0; i < n; i++) {
+        const r = rowIds[i]!;
+        const c = blocks[r >> BLOCK_SHIFT]!.columns[col]!;
+        const x = readInt64Double(c, r & BLOCK_MASK);
+        if (!Number.isSafeInteger(x)) wide = true;
+        f[i] = x;
+      }
+      if (nulls !== undefined) for (let i = 0; i < n; i++) if (nulls[i] === 1) f[i] = 0;
+      out.f64 = f;
+      if (wide) {
+        const w = alloc.i64(n);
+        for (let i = 0; i < n; i++) {
+          const r = rowIds[i]!;
+          w[i] = nulls?.[i] === 1 ? 0n : blocks[r >> BLOCK_SHIFT]!.columns[col]!.i64![r & BLOCK_MASK]!;
+        }
+        out.wide = w;
+      }
+      return out;
+    }
     this.gatherFixed(col, rowIds, n, make, view);
     if (nulls !== undefined) for (let i = 0; i < n; i++) if (nulls[i] === 1) make[i] = 0;
     if (physical === 'i32') out.i32 = make as Int32Array;
@@ -810,9 +839,13 @@ export class MemTable implements RowSource {
         c.nullMap[i] = v === null ? 1 : 0;
         if (v === null) continue;
       }
-      switch (c.def.type) {
+      switch (c.def.storage) {
         case 'int32':
           c.i32![i] = v as number;
+          break;
+        case 'int64':
+        case 'uint64':
+          writeInt64(c, i, v as number | bigint);
           break;
         case 'bool':
           c.u8![i] = v === true ? 1 : 0;
@@ -842,9 +875,9 @@ export class MemTable implements RowSource {
 
 type FixedArray = Int32Array | Float64Array | Uint8Array;
 
-/** How fixed-width columns are allocated and viewed; int64 is kept in float64 but handed out as number[]. */
+/** How fixed-width columns are allocated and viewed; 64-bit integers are handed out as number[]. */
 const FIXED: Partial<
-  Record<ColumnType, { make: (n: number) => FixedArray; view: (c: ColumnVector) => FixedArray }>
+  Record<StorageType, { make: (n: number) => FixedArray; view: (c: ColumnVector) => FixedArray }>
 > = {
   int32: { make: (n) => new Int32Array(n), view: (c) => c.i32! },
   float64: { make: (n) => new Float64Array(n), view: (c) => c.f64! },

@@ -49,7 +49,7 @@ class VersionStream {
   }
 
   key(): Key {
-    return keyAt(this.pins[this.keyCol]!.decoded, this.schema.pk.type, this.pos);
+    return keyAt(this.pins[this.keyCol]!.decoded, this.schema.pk.storage, this.pos);
   }
 
   ts(): number {
@@ -74,16 +74,20 @@ class VersionStream {
   }
 }
 
-/** One row's stored values copied out of an input (numbers, byte strings, or null). */
-type Captured = (number | Uint8Array | null)[];
+/**
+ * One row's stored values copied out of an input (numbers, byte strings, or null; a 64-bit
+ * integer from a chunk with values beyond ±2^53 as its bits, a bigint).
+ */
+type Captured = (number | bigint | Uint8Array | null)[];
 
 function capture(s: VersionStream, cols: number): Captured {
-  const out: Captured = new Array<number | Uint8Array | null>(cols);
+  const out: Captured = new Array<number | bigint | Uint8Array | null>(cols);
   const r = s.row;
   for (let c = 0; c < cols; c++) {
     const d = s.column(c);
     if (d.nulls?.[r] === 1) out[c] = null;
     else if (d.physical === 'var') out[c] = d.data!.slice(d.offsets![r], d.offsets![r + 1]);
+    else if (d.wide !== undefined) out[c] = d.wide[r]!;
     else out[c] = (d.f64 ?? d.i32 ?? d.u8)![r]!;
   }
   return out;
@@ -98,7 +102,8 @@ class GroupBuilder {
   bytes = 0;
 
   add(values: Captured, key: Key, ts: number): void {
-    for (const v of values) this.bytes += v instanceof Uint8Array ? v.length + 4 : 8;
+    for (const v of values)
+      this.bytes += v instanceof Uint8Array ? v.length + 4 : typeof v === 'bigint' ? 16 : 8;
     this.rows.push(values);
     this.keys.push(key);
     this.ts.push(ts);
@@ -118,7 +123,7 @@ class GroupBuilder {
         nulls = bufs.u8(n);
         for (let i = 0; i < n; i++) nulls[i] = this.rows[i]![c] === null ? 1 : 0;
       }
-      const d: Decoded = { n, physical: physicalOf(def.type), ...(nulls !== undefined ? { nulls } : {}) };
+      const d: Decoded = { n, physical: physicalOf(def.storage), ...(nulls !== undefined ? { nulls } : {}) };
       if (d.physical === 'var') {
         let total = 0;
         for (let i = 0; i < n; i++) total += (this.rows[i]![c] as Uint8Array | null)?.length ?? 0;
@@ -137,7 +142,23 @@ class GroupBuilder {
         d.data = data;
       } else {
         const v = d.physical === 'f64' ? bufs.f64(n) : d.physical === 'i32' ? bufs.i32(n) : bufs.u8(n);
-        for (let i = 0; i < n; i++) v[i] = (this.rows[i]![c] as number | null) ?? 0;
+        let wide = false;
+        for (let i = 0; i < n; i++) {
+          const x = this.rows[i]![c] as number | bigint | null;
+          if (typeof x === 'bigint') {
+            // Bits of a 64-bit integer: the double of its value.
+            wide = true;
+            v[i] = Number(def.storage === 'uint64' ? BigInt.asUintN(64, x) : x);
+          } else v[i] = x ?? 0;
+        }
+        if (wide) {
+          const w = bufs.i64(n);
+          for (let i = 0; i < n; i++) {
+            const x = this.rows[i]![c] as number | bigint | null;
+            w[i] = typeof x === 'bigint' ? x : BigInt(x ?? 0);
+          }
+          d.wide = w;
+        }
         if (d.physical === 'f64') d.f64 = v as Float64Array;
         else if (d.physical === 'i32') d.i32 = v as Int32Array;
         else d.u8 = v as Uint8Array;

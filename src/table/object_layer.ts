@@ -1,4 +1,13 @@
-import type { ColumnDef, ColumnType, Key, KeyCompare, Row, TableSchema } from '../catalog/schema.js';
+import {
+  apiValue,
+  type ColumnDef,
+  type Key,
+  type KeyCompare,
+  type Row,
+  type StorageType,
+  type TableSchema,
+} from '../catalog/schema.js';
+import { canonicalInt } from '../util/decimal.js';
 import type { ObjectFiles } from '../objectio/files.js';
 import type { BlockCache, CachePin } from '../objectio/cache.js';
 import type { Decoded } from '../objectio/encoding.js';
@@ -30,9 +39,11 @@ export interface Found {
 }
 
 /** The key at row i of a decoded key column. */
-export function keyAt(d: Decoded, type: ColumnType, i: number): Key {
+export function keyAt(d: Decoded, type: StorageType, i: number): Key {
   switch (d.physical) {
     case 'f64':
+      if (d.wide !== undefined)
+        return canonicalInt(type === 'uint64' ? BigInt.asUintN(64, d.wide[i]!) : d.wide[i]!);
       return d.f64![i]!;
     case 'i32':
       return d.i32![i]!;
@@ -52,14 +63,8 @@ export function keyAt(d: Decoded, type: ColumnType, i: number): Key {
 /** One value of a decoded column as the engine keeps it (timestamps in ms, bytes copied). */
 function rawAt(d: Decoded, def: ColumnDef, i: number): unknown {
   if (d.nulls !== undefined && d.nulls[i] === 1) return null;
-  if (def.type === 'bool') return d.u8![i] === 1;
-  return keyAt(d, def.type, i);
-}
-
-function apiValue(def: ColumnDef, v: unknown): unknown {
-  if (v === null) return null;
-  if (def.type === 'timestamp') return new Date(v as number);
-  return v;
+  if (def.storage === 'bool') return d.u8![i] === 1;
+  return keyAt(d, def.storage, i);
 }
 
 /**
@@ -108,12 +113,13 @@ export class GroupSource implements RowSource {
     const def = this.schema.columns[col]!;
     // Fixed-width columns: one slice of the decoded chunk, or a view of it when borrowing (a null
     // slot holds 0 in a decoded chunk already).
-    if (borrow && def.type !== 'int64' && d.physical !== 'var') {
+    const int64 = def.storage === 'int64' || def.storage === 'uint64';
+    if (borrow && !int64 && d.physical !== 'var') {
       const nulls = gatherNulls(d, def, n, (src) => src.subarray(start, start + n));
       return { data: (d.f64 ?? d.i32 ?? d.u8)!.subarray(start, start + n), nulls };
     }
     const nulls = gatherNulls(d, def, n, (src) => src.slice(start, start + n));
-    if (def.type !== 'int64' && d.physical !== 'var') {
+    if (!int64 && d.physical !== 'var') {
       const arr = (d.f64 ?? d.i32 ?? d.u8)!.slice(start, start + n);
       if (nulls !== undefined) for (let i = 0; i < n; i++) if (nulls[i] === 1) arr[i] = 0;
       return { data: arr, nulls };
@@ -140,7 +146,7 @@ function gatherValues(
   n: number,
   rowOf: (i: number) => number,
 ): ColumnData {
-  switch (def.type) {
+  switch (def.storage) {
     case 'int32': {
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? 0 : d.i32![rowOf(i)]!;
@@ -159,14 +165,14 @@ function gatherValues(
     }
     default: {
       const out = new Array<unknown>(n);
-      if (def.type === 'string' && d.dictCodes !== undefined) {
+      if (def.storage === 'string' && d.dictCodes !== undefined) {
         // Each distinct string of a dictionary-encoded chunk is made once, then shared.
         const text = dictText(d);
         const codes = d.dictCodes;
         for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? null : text[codes[rowOf(i)]!];
         return out as ColumnData;
       }
-      for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? null : keyAt(d, def.type, rowOf(i));
+      for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? null : keyAt(d, def.storage, rowOf(i));
       return out as ColumnData;
     }
   }
@@ -353,18 +359,18 @@ function searchGroup(
   const n = keys.n;
   let lo = 0;
   let hi = n;
-  if (keys.physical === 'f64' && typeof key === 'number') {
+  if (keys.physical === 'f64' && keys.wide === undefined && typeof key === 'number') {
     // Numeric keys (int64, timestamp, float64): search the array directly.
     lo = lowerBoundF64(keys.f64!, n, key);
   } else {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (cmp(keyAt(keys, pk.type, mid), key) < 0) lo = mid + 1;
+      if (cmp(keyAt(keys, pk.storage, mid), key) < 0) lo = mid + 1;
       else hi = mid;
     }
   }
   for (let i = lo; i < n; i++) {
-    if (cmp(keyAt(keys, pk.type, i), key) !== 0) return undefined;
+    if (cmp(keyAt(keys, pk.storage, i), key) !== 0) return undefined;
     if (tss[i]! > ts) continue;
     if (!withValues) return { ts: tss[i]!, values: undefined };
     const defs = r.meta.schema.columns;
@@ -491,7 +497,7 @@ class GroupIterator {
     let hi = n;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = this.cmp(keyAt(keys, this.pk.type, mid), key);
+      const c = this.cmp(keyAt(keys, this.pk.storage, mid), key);
       if (c < 0 || (after && c === 0)) lo = mid + 1;
       else hi = mid;
     }
@@ -502,7 +508,7 @@ class GroupIterator {
   async next(): Promise<VisibleGroup | undefined> {
     const groups = this.r.meta.rowGroups;
     const data = this.r.meta.kind === 'data';
-    const type = this.pk.type;
+    const type = this.pk.storage;
     while (this.g < groups.length) {
       const g = this.g++;
       const meta = groups[g]!;
@@ -696,7 +702,7 @@ class ObjectLayerCursor implements LayerCursor {
     const keyPin = dataGroup.keyPin;
     const groupKeys = dataGroup.keys;
     const dataKey = (i: number): Key =>
-      groupKeys !== undefined ? groupKeys[i]! : keyAt(keyPin.decoded, pk.type, rowOf(dataGroup, i));
+      groupKeys !== undefined ? groupKeys[i]! : keyAt(keyPin.decoded, pk.storage, rowOf(dataGroup, i));
     const lastKey = dataKey(dataGroup.n - 1);
     // Tombstones up to this group's last key.
     await this.fillTombs(lastKey);
@@ -817,7 +823,7 @@ class ObjectLayerCursor implements LayerCursor {
           for (let i = 0; i < g.n; i++) {
             const row = rowOf(g, i);
             this.tombKeys.push(
-              g.keys !== undefined ? g.keys[i]! : keyAt(g.keyPin.decoded, this.layer.schema.pk.type, row),
+              g.keys !== undefined ? g.keys[i]! : keyAt(g.keyPin.decoded, this.layer.schema.pk.storage, row),
             );
             this.tombTs.push(tp.decoded.f64![row]!);
           }

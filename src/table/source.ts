@@ -1,4 +1,4 @@
-import type { Row, TableSchema } from '../catalog/schema.js';
+import { apiValue, type Row, type TableSchema } from '../catalog/schema.js';
 
 /** Column data as scanBatches hands it out. */
 export type ColumnData =
@@ -6,6 +6,7 @@ export type ColumnData =
   | Float64Array
   | Uint8Array
   | number[]
+  | (number | bigint | null)[]
   | (string | null)[]
   | (Uint8Array | null)[]
   | (number | null)[];
@@ -42,17 +43,7 @@ export class ValuesSource implements RowSource {
   readRow(_row: number, cols: readonly number[] | undefined): Row {
     const out: Row = {};
     const defs = this.schema.columns;
-    for (const c of cols ?? defs.map((d) => d.index)) {
-      const v = this.values[c];
-      out[defs[c]!.name] =
-        v === null
-          ? null
-          : defs[c]!.type === 'timestamp'
-            ? new Date(v as number)
-            : v instanceof Uint8Array
-              ? v.slice()
-              : v;
-    }
+    for (const c of cols ?? defs.map((d) => d.index)) out[defs[c]!.name] = apiValue(defs[c]!, this.values[c]);
     return out;
   }
 
@@ -69,7 +60,7 @@ export class ValuesSource implements RowSource {
     const v = this.values[col];
     const isNull = v === null;
     const nulls = def.nullable ? new Uint8Array(n).fill(isNull ? 1 : 0) : undefined;
-    switch (def.type) {
+    switch (def.storage) {
       case 'int32':
         return { data: new Int32Array(n).fill(isNull ? 0 : (v as number)), nulls };
       case 'bool':

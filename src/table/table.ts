@@ -1,4 +1,4 @@
-import { mapKey, type Key, type Row, type TableSchema } from '../catalog/schema.js';
+import { mapKey, type Key, type MapKey, type Row, type TableSchema } from '../catalog/schema.js';
 import type { Reservation } from '../mem/buffer.js';
 import type { MemoryPool, WaitOptions } from '../mem/pool.js';
 import type { LayerCursor } from './cursor.js';
@@ -39,15 +39,15 @@ const RECENT_ENTRY_BYTES = 96;
  * Entries older than every open snapshot can answer "no" to everyone and are pruned.
  */
 class RecentVersions {
-  private readonly map = new Map<number | string, { ts: number; deleted: boolean }>();
-  private readonly queue: { ts: number; mk: number | string }[] = [];
+  private readonly map = new Map<MapKey, { ts: number; deleted: boolean }>();
+  private readonly queue: { ts: number; mk: MapKey }[] = [];
   private head = 0;
   /** Bytes of the reservation claimed by entries and by staged writes about to add entries. */
   private used = 0;
 
   constructor(private readonly res: Reservation) {}
 
-  get(mk: number | string): { ts: number; deleted: boolean } | undefined {
+  get(mk: MapKey): { ts: number; deleted: boolean } | undefined {
     return this.map.get(mk);
   }
 
@@ -79,7 +79,7 @@ class RecentVersions {
   }
 
   /** Record a commit of `key` (its room was claimed at staging). */
-  note(mk: number | string, ts: number, deleted: boolean): void {
+  note(mk: MapKey, ts: number, deleted: boolean): void {
     if (this.map.has(mk)) this.used -= RECENT_ENTRY_BYTES; // replaced: one entry, not two
     this.map.set(mk, { ts, deleted });
     this.queue.push({ ts, mk });

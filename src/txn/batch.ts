@@ -1,10 +1,13 @@
-import type { Row, TableSchema } from '../catalog/schema.js';
+import { apiValue, decimalOf, type ColumnDef, type Row, type TableSchema } from '../catalog/schema.js';
+import { canonicalInt } from '../util/decimal.js';
 import type { ColumnData, RowSource } from '../table/source.js';
 
 /**
  * A columnar batch as `scanBatches` yields it: `columns[name]` is a Float64Array for float64 and
- * timestamp (ms), an Int32Array for int32, a Uint8Array for bool (1 = true), number[] for int64,
- * string[] for string and Uint8Array[] for bytes; `nulls[name]` (1 = null) for nullable columns.
+ * timestamp (ms), an Int32Array for int32, a Uint8Array for bool (1 = true), an array of numbers
+ * (bigints beyond ±2^53) for int64 and uint64, string[] for decimal (or, with `decimals: 'scaled'`,
+ * their scaled integers as int64 values are given), string[] for string and Uint8Array[] for bytes;
+ * `nulls[name]` (1 = null) for nullable columns.
  * Arrays are fresh copies the caller owns.
  */
 export interface Batch {
@@ -38,17 +41,36 @@ export function valuesToRow(
   const out: Row = {};
   const defs = s.columns;
   const idx = cols ?? defs.map((d) => d.index);
-  for (const c of idx) out[defs[c]!.name] = apiValue(defs[c]!.type, values[c]);
+  for (const c of idx) out[defs[c]!.name] = apiValue(defs[c]!, values[c]);
   return out;
 }
 
-function apiValue(type: string, v: unknown): unknown {
-  if (v === null || v === undefined) return null;
-  if (type === 'timestamp') return new Date(v as number);
-  if (type === 'bytes') return (v as Uint8Array).slice();
-  return v;
+/**
+ * A batch column as the API hands it out: a decimal column's scaled integers as text (or, `scaled`,
+ * as integers: numbers, bigints beyond ±2^53); `bigints`: every 64-bit integer as a bigint.
+ */
+function apiColumn(def: ColumnDef, data: ColumnData, scaled: boolean, bigints: boolean): ColumnData {
+  if (def.type === 'decimal') {
+    const src = data as ArrayLike<unknown>;
+    const n = src.length;
+    if (scaled) {
+      if (def.storage === 'int64') return data;
+      const out = new Array<number | bigint | null>(n);
+      for (let i = 0; i < n; i++)
+        out[i] = src[i] === null || src[i] === undefined ? null : canonicalInt(decimalOf(def, src[i]).u);
+      return out;
+    }
+    const out = new Array<string | null>(n);
+    for (let i = 0; i < n; i++)
+      out[i] = src[i] === null || src[i] === undefined ? null : decimalOf(def, src[i]).toString();
+    return out;
+  }
+  if (bigints && (def.type === 'int64' || def.type === 'uint64')) {
+    const src = data as (number | bigint | null)[];
+    return src.map((v) => (typeof v === 'number' ? BigInt(v) : v));
+  }
+  return data;
 }
-
 export function readChunkRow(
   s: TableSchema,
   c: ResultChunk,
@@ -65,6 +87,8 @@ export function buildBatch(
   c: ResultChunk,
   cols: readonly number[] | undefined,
   borrow = false,
+  scaled = false,
+  bigints = false,
 ): Batch {
   const idx = cols ?? s.columns.map((d) => d.index);
   const batch: Batch = { length: c.n, columns: {} };
@@ -77,7 +101,7 @@ export function buildBatch(
     if (c.rangeStart >= 0) g = c.sources[0]!.gatherRange(col, c.rangeStart, c.n, borrow);
     else if (single) g = c.sources[c.src[0]!]!.gather(col, c.row, c.n);
     else g = gatherMixed(s, c, col);
-    batch.columns[def.name] = g.data;
+    batch.columns[def.name] = apiColumn(def, g.data, scaled, bigints);
     if (g.nulls !== undefined) (batch.nulls ??= {})[def.name] = g.nulls;
   }
   return batch;
@@ -104,7 +128,7 @@ function gatherMixed(
   }
   const nulls = def.nullable ? new Uint8Array(n) : undefined;
   if (nulls !== undefined) for (let i = 0; i < n; i++) nulls[i] = values[i] === null ? 1 : 0;
-  switch (def.type) {
+  switch (def.storage) {
     case 'int32':
       return { data: Int32Array.from(values, (v) => (v as number | null) ?? 0), nulls };
     case 'float64':

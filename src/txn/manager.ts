@@ -1,5 +1,5 @@
 import type { Catalog } from '../catalog/catalog.js';
-import { mapKey, TableSchema, type Key } from '../catalog/schema.js';
+import { mapKey, TableSchema, type Key, type MapKey } from '../catalog/schema.js';
 import { invalidArgument, TidemarkError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MemoryManager } from '../mem/manager.js';
@@ -18,6 +18,8 @@ export interface TransactionOptions {
   maxWriteBytes: number;
   /** How long a commit waits for memory before MEMORY_LIMIT. Default 30 s. */
   memoryWaitMs: number;
+  /** Reads return int64 and uint64 values as bigints (OpenOptions.safeIntegers). */
+  safeIntegers?: boolean;
 }
 
 export const DEFAULT_TRANSACTION_OPTIONS: TransactionOptions = {
@@ -324,7 +326,7 @@ export class TxnManager {
           details: { table: t.name },
         });
       }
-      const others: Map<number | string, unknown>[] = [];
+      const others: Map<MapKey, unknown>[] = [];
       for (const o of this.inflight) {
         const m = o.writes.get(t.id)?.entries;
         if (m !== undefined && m.size > 0) others.push(m);

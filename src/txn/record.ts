@@ -1,5 +1,6 @@
 import type { TableSchema } from '../catalog/schema.js';
-import { type ColumnDef, type ColumnType, type Key } from '../catalog/schema.js';
+import { type ColumnDef, type Key, type StorageType } from '../catalog/schema.js';
+import { canonicalInt } from '../util/decimal.js';
 import { readSchema, schemaSize, writeSchema } from '../catalog/schema_codec.js';
 import { TidemarkError } from '../errors.js';
 import type { PooledBuffer } from '../mem/buffer.js';
@@ -12,7 +13,13 @@ export const RecordType = {
   TXN: 1,
 } as const;
 
-const TXN_FORMAT = 2;
+/**
+ * 3: 64-bit integer columns (int64, uint64, decimals of up to 18 digits) as 8-byte two's
+ * complement; 2 (still read): int64 as a double.
+ */
+const TXN_FORMAT = 3;
+const TXN_FORMAT_DOUBLE_INT64 = 2;
+const TWO32 = 4294967296;
 const OP_CREATE = 1;
 const OP_DROP = 2;
 const OP_WRITE = 3;
@@ -27,11 +34,11 @@ export interface TxnRecord {
   ops: TxnOp[];
 }
 
-function width(type: ColumnType): number {
+function width(type: StorageType): number {
   return type === 'int32' ? 4 : type === 'bool' ? 1 : 8;
 }
 
-function isVar(type: ColumnType): boolean {
+function isVar(type: StorageType): boolean {
   return type === 'string' || type === 'bytes';
 }
 
@@ -55,7 +62,7 @@ function planColumn(def: ColumnDef, values: unknown[], withNulls: boolean): Colu
   const n = values.length;
   let size = withNulls && def.nullable ? n : 0;
   let lens: Int32Array | undefined;
-  if (!isVar(def.type)) size += n * width(def.type);
+  if (!isVar(def.storage)) size += n * width(def.storage);
   else {
     lens = new Int32Array(n);
     size += n * 4;
@@ -83,9 +90,24 @@ function writeColumn(w: ByteWriter, p: ColumnPlan): void {
     }
     return;
   }
-  switch (def.type) {
+  switch (def.storage) {
     case 'int32':
       for (let i = 0; i < n; i++) w.i32((values[i] as number | null) ?? 0);
+      return;
+    case 'int64':
+    case 'uint64':
+      for (let i = 0; i < n; i++) {
+        const v = (values[i] as number | bigint | null) ?? 0;
+        if (typeof v === 'bigint') {
+          const b = BigInt.asUintN(64, v);
+          w.u32(Number(b & 0xffffffffn));
+          w.u32(Number(b >> 32n));
+        } else {
+          const hi = Math.floor(v / TWO32);
+          w.u32(v - hi * TWO32);
+          w.i32(hi);
+        }
+      }
       return;
     case 'bool':
       for (let i = 0; i < n; i++) w.u8(values[i] === true || values[i] === 1 ? 1 : 0);
@@ -101,25 +123,42 @@ function readColumn(
   n: number,
   withNulls: boolean,
   set: (i: number, v: unknown) => void,
+  format: number,
 ): void {
   let nulls: Uint8Array | undefined;
   if (withNulls && def.nullable) nulls = r.raw(n);
-  if (isVar(def.type)) {
+  if (isVar(def.storage)) {
     const lens = new Array<number>(n);
     for (let i = 0; i < n; i++) lens[i] = r.u32();
     for (let i = 0; i < n; i++) {
       const b = r.raw(lens[i]!);
       if (nulls !== undefined && nulls[i] === 1) set(i, null);
-      else set(i, def.type === 'string' ? r.utf8Of(b) : b.slice());
+      else set(i, def.storage === 'string' ? r.utf8Of(b) : b.slice());
     }
     return;
   }
   for (let i = 0; i < n; i++) {
     let v: unknown;
-    switch (def.type) {
+    switch (def.storage) {
       case 'int32':
         v = r.i32();
         break;
+      case 'int64':
+      case 'uint64': {
+        if (format === TXN_FORMAT_DOUBLE_INT64) {
+          v = r.f64();
+          break;
+        }
+        const lo = r.u32();
+        const hi = def.storage === 'uint64' ? r.u32() : r.i32();
+        const x = hi * TWO32 + lo;
+        if (Number.isSafeInteger(x)) v = x;
+        else {
+          const b = (BigInt(hi >>> 0) << 32n) | BigInt(lo);
+          v = canonicalInt(def.storage === 'uint64' ? b : BigInt.asIntN(64, b));
+        }
+        break;
+      }
       case 'bool':
         v = r.u8() === 1;
         break;
@@ -202,7 +241,8 @@ export function decodeTxn(
 ): TxnRecord {
   const r: ByteReader = new ByteReader(payload, where);
   const format = r.u8();
-  if (format !== TXN_FORMAT) r.fail(`unknown transaction record format ${format}`);
+  if (format !== TXN_FORMAT && format !== TXN_FORMAT_DOUBLE_INT64)
+    r.fail(`unknown transaction record format ${format}`);
   const commitTs = r.f64();
   const n = r.u32();
   const ops: TxnOp[] = [];
@@ -228,14 +268,15 @@ export function decodeTxn(
       const np = r.u32();
       const nd = r.u32();
       const puts: unknown[][] = Array.from({ length: np }, () => new Array<unknown>(s.columns.length));
-      for (const c of s.columns) readColumn(r, c, np, true, (i, v) => (puts[i]![c.index] = v));
+      for (const c of s.columns) readColumn(r, c, np, true, (i, v) => (puts[i]![c.index] = v), format);
       const delKeys = new Array<Key>(nd);
       readColumn(
         r,
         s.pk,
         nd,
         false,
-        (i, v) => (delKeys[i] = s.pk.type === 'bool' ? (v ? 1 : 0) : (v as Key)),
+        (i, v) => (delKeys[i] = s.pk.storage === 'bool' ? (v ? 1 : 0) : (v as Key)),
+        format,
       );
       if (r.pos !== opEnd)
         r.fail(`a write to table ${tableId} took ${r.pos - opEnd + length} bytes, not ${length}`);

@@ -1,4 +1,4 @@
-import { describe, mapKey, type Key, type Row, type TableSchema } from '../catalog/schema.js';
+import { describe, mapKey, type Key, type MapKey, type Row, type TableSchema } from '../catalog/schema.js';
 import { invalidArgument, TidemarkError } from '../errors.js';
 import type { TableScan } from '../table/scan.js';
 import type { Table } from '../table/table.js';
@@ -33,6 +33,12 @@ export interface ScanBatchesOptions {
    */
   borrow?: boolean;
   /**
+   * How decimal columns come: 'string' (default), their text as `get` and `scan` give it; or
+   * 'scaled', their scaled integers (value × 10^scale) as numbers, bigints beyond ±2^53: for
+   * computing on them without parsing text.
+   */
+  decimals?: 'string' | 'scaled';
+  /**
    * @internal Conditions (ANDed) the caller applies to every row it is handed: row groups of
    * objects whose zone maps rule them out are not read (SQL's scans). Numbers only: timestamps in
    * ms. `skipped` counts the row groups left unread.
@@ -49,7 +55,7 @@ export interface WriteEntry {
 }
 
 export class TableWrites {
-  readonly entries = new Map<number | string, WriteEntry>();
+  readonly entries = new Map<MapKey, WriteEntry>();
   constructor(readonly table: Table) {}
 
   /** Entries with keys in [from, to), sorted by key. */
@@ -95,7 +101,7 @@ export class Transaction {
   readonly writes = new Map<number, TableWrites>();
   private writeBytes = 0;
   /** While a statement runs (see _statement): the write set's entries before it changed them. */
-  private undo: { tw: TableWrites; mk: number | string; before: WriteEntry | undefined }[] | undefined;
+  private undo: { tw: TableWrites; mk: MapKey; before: WriteEntry | undefined }[] | undefined;
   private undoBytes = 0;
   /** When it began (performance.now()), for the timeout. */
   readonly startedMs = performance.now();
@@ -135,8 +141,8 @@ export class Transaction {
     const tw = this.tableWrites(t);
     // Entries go in as they are checked (so a key twice in one call is caught like any other); if
     // one fails, the call's entries are taken out again: a failed call changes nothing.
-    const added: (number | string)[] = [];
-    const replaced: [number | string, WriteEntry][] = [];
+    const added: MapKey[] = [];
+    const replaced: [MapKey, WriteEntry][] = [];
     let bytes = 0;
     try {
       for (const values of normalized) {
@@ -265,11 +271,24 @@ export class Transaction {
     const k = t.schema.normalizeKey(key);
     const cols = columnIndexes(t.schema, columns);
     const own = this.writes.get(t.id)?.entries.get(mapKey(k));
-    if (own !== undefined) return own.values === null ? undefined : valuesToRow(t.schema, own.values, cols);
+    const big = this.bigIntColumns(t);
+    if (own !== undefined)
+      return own.values === null ? undefined : bigInts(valuesToRow(t.schema, own.values, cols), big);
     const found = t.lookup(k, this.snapshotTs);
     if (found instanceof Promise)
-      return found.then((ref) => (ref === undefined ? undefined : ref.source.readRow(ref.row, cols)));
-    return found === undefined ? undefined : found.source.readRow(found.row, cols);
+      return found.then((ref) =>
+        ref === undefined ? undefined : bigInts(ref.source.readRow(ref.row, cols), big),
+      );
+    return found === undefined ? undefined : bigInts(found.source.readRow(found.row, cols), big);
+  }
+
+  /** With `safeIntegers`, the table's 64-bit integer columns (their values become bigints). */
+  private bigIntColumns(t: Table): string[] | undefined {
+    if (this.mgr.options.safeIntegers !== true) return undefined;
+    const names = t.schema.columns
+      .filter((c) => c.type === 'int64' || c.type === 'uint64')
+      .map((c) => c.name);
+    return names.length > 0 ? names : undefined;
   }
 
   /**
@@ -278,6 +297,13 @@ export class Transaction {
    */
   scan(table: string, options: ScanOptions = {}): AsyncGenerator<Row> {
     return rowsOf(this.scanBlocks(table, options));
+  }
+
+  private async *bigIntBlocks(blocks: AsyncGenerator<Row[]>, names: string[]): AsyncGenerator<Row[]> {
+    for await (const rows of blocks) {
+      for (const r of rows) bigInts(r, names);
+      yield rows;
+    }
   }
 
   /**
@@ -290,9 +316,11 @@ export class Transaction {
     const reverse = options.reverse ?? false;
     if (typeof reverse !== 'boolean')
       throw invalidArgument(`reverse must be a boolean, got ${describe(reverse)}`);
-    return reverse
+    const blocks = reverse
       ? this.scanRowsReverse(t, o.gte, o.lt, o.cols, o.limit)
       : this.scanRows(t, o.gte, o.lt, o.cols, o.limit);
+    const big = this.bigIntColumns(t);
+    return big === undefined ? blocks : this.bigIntBlocks(blocks, big);
   }
 
   /** Columnar batches of the rows scan would give (typed arrays per column), in key order. */
@@ -320,10 +348,14 @@ export class Transaction {
         },
       };
     }
+    const decimals = options.decimals ?? 'string';
+    if (decimals !== 'string' && decimals !== 'scaled')
+      throw invalidArgument(`decimals must be 'string' or 'scaled', got ${describe(options.decimals)}`);
     const cols = o.cols;
     const borrow = options.borrow === true;
+    const big = this.bigIntColumns(t) !== undefined;
     return this.merged(t, o.gte, o.lt, Math.min(rows, BATCH_ROWS_CAP), cols, zone, (chunk) =>
-      buildBatch(t.schema, chunk, cols, borrow),
+      buildBatch(t.schema, chunk, cols, borrow, decimals === 'scaled', big),
     );
   }
 
@@ -496,7 +528,7 @@ export class Transaction {
   }
 
   /** Change the write set (undefined: remove the entry), remembering the entry before if a statement runs. */
-  private setEntry(tw: TableWrites, mk: number | string, e: WriteEntry | undefined): void {
+  private setEntry(tw: TableWrites, mk: MapKey, e: WriteEntry | undefined): void {
     this.undo?.push({ tw, mk, before: tw.entries.get(mk) });
     if (e === undefined) tw.entries.delete(mk);
     else tw.entries.set(mk, e);
@@ -590,6 +622,12 @@ export function columnIndexes(s: TableSchema, columns: readonly string[] | undef
   });
 }
 
+/** Row values of `names` that are numbers, as bigints (safeIntegers). */
+function bigInts(row: Row, names: string[] | undefined): Row {
+  if (names !== undefined) for (const n of names) if (typeof row[n] === 'number') row[n] = BigInt(row[n]);
+  return row;
+}
+
 function checkScanOptions(s: TableSchema, o: ScanOptions | ScanBatchesOptions, withLimit: boolean) {
   if (typeof o !== 'object' || o === null) throw invalidArgument('scan options must be an object');
   const gte = o.gte === undefined ? undefined : s.normalizeKey(o.gte);
@@ -609,7 +647,7 @@ function duplicate(s: TableSchema, key: Key): TidemarkError {
     'DUPLICATE_KEY',
     `${s.name} already has a row with ${s.pk.name} = ${describe(key)}`,
     {
-      details: { table: s.name, key: key instanceof Uint8Array ? Buffer.from(key).toString('hex') : key },
+      details: { table: s.name, key: detailKey(key) },
     },
   );
 }
@@ -618,8 +656,17 @@ export function conflict(s: TableSchema, key: Key): TidemarkError {
   return new TidemarkError(
     'CONFLICT',
     `write-write conflict on ${s.name} ${s.pk.name} = ${describe(key)}: another transaction committed it after this one began`,
-    { details: { table: s.name, key: key instanceof Uint8Array ? Buffer.from(key).toString('hex') : key } },
+    { details: { table: s.name, key: detailKey(key) } },
   );
 }
 
 export { duplicate };
+
+/** A key as error details show it (JSON-able: bytes in hex, bigints as text). */
+function detailKey(key: Key): string | number {
+  return key instanceof Uint8Array
+    ? Buffer.from(key).toString('hex')
+    : typeof key === 'bigint'
+      ? key.toString()
+      : key;
+}

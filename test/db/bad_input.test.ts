@@ -54,9 +54,9 @@ const cases: Case[] = [
     (db) => db.insert('a', { id: 2 ** 60, owner: 'x', balance: 0 }),
   ],
   [
-    'bigint beyond the safe range',
+    'bigint beyond the int64 range',
     'INVALID_ARGUMENT',
-    (db) => db.insert('a', { id: 2n ** 60n, owner: 'x', balance: 0 }),
+    (db) => db.insert('a', { id: 2n ** 63n, owner: 'x', balance: 0 }),
   ],
   ['int32 out of range', 'INVALID_ARGUMENT', (db) => db.insert('i', { k: 2 ** 31 })],
   [
@@ -96,7 +96,7 @@ const cases: Case[] = [
   [
     'unknown column type',
     'INVALID_ARGUMENT',
-    (db) => db.createTable('c', { columns: { a: 'decimal' as never }, primaryKey: 'a' }),
+    (db) => db.createTable('c', { columns: { a: 'decimal128' as never }, primaryKey: 'a' }),
   ],
   [
     'primary key not a column',

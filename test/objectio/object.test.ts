@@ -21,6 +21,7 @@ import { ByteWriter } from '../../src/util/bytes.js';
 
 const plain: Allocator = {
   f64: (n) => new Float64Array(n),
+  i64: (n) => new BigInt64Array(n),
   i32: (n) => new Int32Array(n),
   u8: (n) => new Uint8Array(n),
   u32: (n) => new Uint32Array(n),
@@ -339,7 +340,11 @@ describe('bloom filter', () => {
       for (let i = 0; i < n; i++) {
         const k = make(i);
         const other =
-          typeof k === 'number' ? k + 1 : typeof k === 'string' ? `${k}x` : Uint8Array.from([...k, 1]);
+          typeof k === 'number'
+            ? k + 1
+            : typeof k === 'string'
+              ? `${k}x`
+              : Uint8Array.from([...(k as Uint8Array), 1]);
         if (bloomMayContain(bits, other)) fp++;
       }
       expect(fp / n).toBeLessThan(0.02);
