@@ -31,7 +31,8 @@ import {
   variable,
   type Expr,
 } from './expr.js';
-import { bitwise64, parseDate, toText, toUint64, type SqlValue } from './values.js';
+import { bitwise64, Decimal, parseDate, toText, toUint64, type SqlValue } from './values.js';
+import { canonicalInt, DECIMAL_MAX_PRECISION, UINT64_MAX } from '../util/decimal.js';
 
 const nullOr = <T, R>(x: T | null, f: (x: T) => R): R | null => (x === null ? null : f(x));
 
@@ -327,12 +328,8 @@ export abstract class ExprBinder {
     switch (ast.kind) {
       case 'column':
         return this.column(ast, level);
-      case 'number': {
-        const v = Number(ast.text);
-        if (!Number.isFinite(v))
-          throw new TidemarkError('INVALID_ARGUMENT', `number ${ast.text} is out of range`);
-        return literal(v, ast.text);
-      }
+      case 'number':
+        return literal(numberLiteral(ast.text, ast.form), ast.text, ast.form === 'float');
       case 'string':
         if (ast.charset === 'binary')
           return literal(new Uint8Array(Buffer.from(ast.value, 'utf8')), `_binary'${ast.value}'`);
@@ -426,7 +423,13 @@ export abstract class ExprBinder {
       case 'cast': {
         const t = ast.type;
         const name = t.name === 'SIGNED' && t.unsigned === true ? 'UNSIGNED' : t.name;
-        const e = cast(this.scalar(ast.arg, level), name, t.scale ?? (t.name === 'DECIMAL' ? 0 : undefined));
+        const decimal = t.name === 'DECIMAL' || t.name === 'NUMERIC';
+        const e = cast(
+          this.scalar(ast.arg, level),
+          name,
+          t.scale ?? (decimal ? 0 : undefined),
+          decimal ? (t.length ?? 10) : undefined,
+        );
         return name === 'CHAR' ? markText(e) : e;
       }
       case 'convert':
@@ -513,7 +516,7 @@ export abstract class ExprBinder {
       return { text: e.text, f: (v) => (v[i] === null ? null : toUint64(v[i]!)) };
     };
     const tree = build(ast);
-    return rowwise(tree.text, leaves, (v) => nullOr(tree.f(v), Number), true);
+    return rowwise(tree.text, leaves, (v) => nullOr(tree.f(v), canonicalInt), true);
   }
 
   /** (a, b) = (c, d) and the other comparisons of rows, written out column by column. */
@@ -676,3 +679,20 @@ function trimCall(mode: string, args: Expr[]): Expr {
 }
 
 export type { SqlValue };
+
+/**
+ * A number as MySQL types its literals: an integer exactly (BIGINT, BIGINT UNSIGNED up to 2^64 - 1,
+ * DECIMAL beyond), a decimal ('0.1') as DECIMAL, an exponent form ('1e3') as DOUBLE.
+ */
+export function numberLiteral(text: string, form: 'int' | 'decimal' | 'float'): SqlValue {
+  if (form !== 'float') {
+    const d = Decimal.parse(text);
+    if (d !== undefined && d.precision <= DECIMAL_MAX_PRECISION) {
+      if (form === 'int' && d.u <= UINT64_MAX) return canonicalInt(d.u);
+      return d;
+    }
+  }
+  const v = Number(text);
+  if (!Number.isFinite(v)) throw new TidemarkError('INVALID_ARGUMENT', `number ${text} is out of range`);
+  return v;
+}

@@ -20,8 +20,12 @@ export interface SqlColumn {
   sqlType: string;
   /** VARCHAR(n)/CHAR(n): the longest value in characters. */
   length?: number;
-  /** DECIMAL(p, s): the scale values are rounded to. */
+  /** DECIMAL(p, s): digits in all. */
+  precision?: number;
+  /** DECIMAL(p, s) and DOUBLE(m, d): the scale values are rounded to. */
   scale?: number;
+  /** An UNSIGNED integer type (its range is checked on writes). */
+  unsigned?: boolean;
   type: ColumnType;
   nullable: boolean;
   /** The default value (JSON-able: dates as { date: ms }), or 'CURRENT_TIMESTAMP'. */
@@ -77,10 +81,10 @@ const TYPE_NAMES: Record<string, ColumnType> = {
   DOUBLE: 'float64',
   FLOAT: 'float64',
   REAL: 'float64',
-  DECIMAL: 'float64',
-  NUMERIC: 'float64',
-  DEC: 'float64',
-  FIXED: 'float64',
+  DECIMAL: 'decimal',
+  NUMERIC: 'decimal',
+  DEC: 'decimal',
+  FIXED: 'decimal',
   VARCHAR: 'string',
   CHAR: 'string',
   CHARACTER: 'string',
@@ -107,11 +111,15 @@ const TYPE_NAMES: Record<string, ColumnType> = {
   DATE: 'timestamp',
 };
 
-export function columnTypeOf(sqlType: string): ColumnType {
-  const t = TYPE_NAMES[sqlType.toUpperCase()];
+export function columnTypeOf(sqlType: string, unsigned = false): ColumnType {
+  const name = sqlType.toUpperCase();
+  const t = TYPE_NAMES[name];
   if (t === undefined) {
     throw new TidemarkError('SCHEMA', `unknown column type ${sqlType}`, { details: { type: sqlType } });
   }
+  // INT UNSIGNED reaches 2^32 - 1 (kept in 64 bits); BIGINT UNSIGNED 2^64 - 1.
+  if (unsigned && (name === 'INT' || name === 'INTEGER')) return 'int64';
+  if (unsigned && (name === 'BIGINT' || name === 'SERIAL')) return 'uint64';
   return t;
 }
 
@@ -123,6 +131,8 @@ const SQL_NAME: Record<ColumnType, string> = {
   string: 'TEXT',
   bytes: 'BLOB',
   timestamp: 'TIMESTAMP',
+  uint64: 'BIGINT',
+  decimal: 'DECIMAL',
 };
 
 /** The SQL shape of a table made through the API (no meta row). */
@@ -130,7 +140,13 @@ export function tableFromSpec(name: string, spec: TableSpec): SqlTable {
   const columns: SqlColumn[] = Object.entries(spec.columns).map(([col, s]) => {
     const type = typeof s === 'string' ? s : s.type;
     const nullable = typeof s === 'string' ? false : (s.nullable ?? false);
-    return { name: col, sqlType: SQL_NAME[type], type, nullable };
+    const c: SqlColumn = { name: col, sqlType: SQL_NAME[type], type, nullable };
+    if (type === 'uint64') c.unsigned = true;
+    if (type === 'decimal' && typeof s !== 'string') {
+      c.precision = s.precision ?? 10;
+      c.scale = s.scale ?? 0;
+    }
+    return c;
   });
   return {
     kind: 'table',
@@ -147,7 +163,16 @@ export function specOf(t: SqlTable): TableSpec {
   const columns: TableSpec['columns'] = {};
   if (t.keyColumn === ROWID) columns[ROWID] = 'int64';
   if (t.keyColumn === TUPLE_KEY) columns[TUPLE_KEY] = 'bytes';
-  for (const c of t.columns) columns[c.name] = c.nullable ? { type: c.type, nullable: true } : c.type;
+  for (const c of t.columns) {
+    if (c.type === 'decimal')
+      columns[c.name] = {
+        type: c.type,
+        nullable: c.nullable,
+        precision: c.precision ?? 10,
+        scale: c.scale ?? 0,
+      };
+    else columns[c.name] = c.nullable ? { type: c.type, nullable: true } : c.type;
+  }
   return { columns, primaryKey: t.keyColumn };
 }
 

@@ -32,15 +32,19 @@ import { Planner, unsupported, type PlanCatalog } from './plan.js';
 import { getv, QueryMemory, type Batch, type Ctx, type SessionInfo, type SqlCounters } from './vector.js';
 import {
   dateText,
+  Decimal,
+  exactOf,
   hashKey,
   sameKey,
   likeRegex,
   parseDate,
   roundHalfAway,
+  stringToDecimal,
   stringToNumber,
   toText,
   type SqlValue,
 } from './values.js';
+import { canonicalInt, divRound as divRoundHalfAway, INT64_MIN, UINT64_MAX } from '../util/decimal.js';
 
 export interface QueryResult {
   /** Output column names (empty for statements that return no rows). */
@@ -1151,14 +1155,44 @@ export class SqlEngine implements PlanCatalog {
       if (d.references !== undefined) throw unsupported('FOREIGN KEY');
       if (d.check !== undefined) throw unsupported('CHECK');
       const sqlType = d.type.name;
-      const type = columnTypeOf(sqlType);
+      const type = columnTypeOf(sqlType, d.type.unsigned);
       const col: SqlColumn = { name: cname, sqlType, type, nullable: d.nullable !== false };
+      if (d.type.unsigned && type !== 'float64' && type !== 'decimal') col.unsigned = true;
       if ((sqlType === 'VARCHAR' || sqlType === 'CHAR') && d.type.length !== undefined)
         col.length = d.type.length;
-      if ((sqlType === 'DECIMAL' || sqlType === 'NUMERIC') && d.type.length !== undefined)
-        col.scale = d.type.scale ?? 0;
+      if (type === 'decimal') {
+        // DECIMAL is DECIMAL(10, 0); DECIMAL(p) is DECIMAL(p, 0); MySQL's limits 65 and 30.
+        const p = d.type.length ?? 10;
+        const s = d.type.scale ?? 0;
+        if (p < 1 || p > 65)
+          throw new TidemarkError(
+            'SCHEMA',
+            `Too-big precision ${p} specified for '${cname}'. Maximum is 65.`,
+            {
+              details: { mysqlErrno: 1426 },
+            },
+          );
+        if (s > 30)
+          throw new TidemarkError(
+            'SCHEMA',
+            `Too big scale ${s} specified for column '${cname}'. Maximum is 30.`,
+            {
+              details: { mysqlErrno: 1425 },
+            },
+          );
+        if (s > p)
+          throw new TidemarkError(
+            'SCHEMA',
+            `For float(M,D), double(M,D) or decimal(M,D), M must be >= D (column '${cname}').`,
+            {
+              details: { mysqlErrno: 1427 },
+            },
+          );
+        col.precision = p;
+        col.scale = s;
+      } else if (type === 'float64' && d.type.scale !== undefined) col.scale = d.type.scale;
       if (d.autoIncrement) {
-        if (type !== 'int32' && type !== 'int64')
+        if (type !== 'int32' && type !== 'int64' && type !== 'uint64')
           throw new TidemarkError('SCHEMA', `AUTO_INCREMENT column ${cname} must be an integer`);
         col.autoIncrement = true;
       }
@@ -1295,6 +1329,30 @@ function keyValue(t: SqlTable, v: unknown): unknown {
   return engineOf(c, v as SqlValue);
 }
 
+/** The range of a declared integer type (with UNSIGNED), as MySQL checks it. */
+function integerRange(c: SqlColumn): [bigint, bigint] {
+  const bits: Record<string, number> = {
+    TINYINT: 8,
+    SMALLINT: 16,
+    MEDIUMINT: 24,
+    INT: 32,
+    INTEGER: 32,
+    YEAR: 16,
+  };
+  const b = bits[c.sqlType.toUpperCase()] ?? (c.type === 'int32' ? 32 : 64);
+  if (c.unsigned === true) return [0n, (1n << BigInt(b)) - 1n];
+  return [-(1n << BigInt(b - 1)), (1n << BigInt(b - 1)) - 1n];
+}
+
+/** A column's type as MySQL shows it: DECIMAL(10,2), INT UNSIGNED, VARCHAR(20). */
+export function sqlTypeText(c: SqlColumn): string {
+  let t = c.sqlType.toUpperCase();
+  if (c.type === 'decimal') t += `(${c.precision ?? 10},${c.scale ?? 0})`;
+  else if (c.length !== undefined) t += `(${c.length})`;
+  if (c.unsigned === true) t += ' UNSIGNED';
+  return t;
+}
+
 /** A SQL value as the engine stores it in this column (no checks: it came from the engine). */
 function engineOf(c: SqlColumn, v: SqlValue): unknown {
   if (v === null) return null;
@@ -1307,6 +1365,7 @@ function sqlOf(c: SqlColumn, v: unknown): SqlValue {
   if (v === null || v === undefined) return null;
   if (c.type === 'bool') return v === true || v === 1 ? 1 : 0;
   if (c.type === 'timestamp' && typeof v === 'number') return new Date(v);
+  if (c.type === 'decimal' && typeof v === 'string') return Decimal.parse(v) ?? null;
   return v as SqlValue;
 }
 
@@ -1328,26 +1387,45 @@ function coerce(t: SqlTable, c: SqlColumn, v: SqlValue): unknown {
         details: { table: t.name, column: c.name, mysqlErrno: 1366 },
       },
     );
+  const outOfRange = (shown: string): TidemarkError =>
+    new TidemarkError('SCHEMA', `Out of range value ${shown} for column ${c.name} (${sqlTypeText(c)})`, {
+      details: { table: t.name, column: c.name, mysqlErrno: 1264 },
+    });
+  /** The value as an exact number (strings must be numbers whole), or a 1366 error. */
+  const exact = (): Decimal => {
+    if (typeof v === 'string') {
+      if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v)) throw bad();
+      return Decimal.parse(v.trim()) ?? stringToDecimal(v);
+    }
+    if (v instanceof Date || v instanceof Uint8Array) throw bad();
+    const d = exactOf(v);
+    if (d === undefined) throw bad();
+    return d;
+  };
   switch (c.type) {
     case 'int32':
-    case 'int64': {
-      let n: number;
-      if (typeof v === 'number') n = roundHalfAway(v);
-      else if (typeof v === 'string') {
-        if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v)) throw bad();
-        n = roundHalfAway(stringToNumber(v));
-      } else throw bad();
-      const limit = c.type === 'int32' ? 2147483647 : Number.MAX_SAFE_INTEGER;
-      if (n > limit || n < -limit - (c.type === 'int32' ? 1 : 0)) {
-        throw new TidemarkError('SCHEMA', `value ${n} out of range for column ${c.name} (${c.sqlType})`, {
-          details: { table: t.name, column: c.name, mysqlErrno: 1264 },
-        });
-      }
-      return n === 0 ? 0 : n;
+    case 'int64':
+    case 'uint64': {
+      // MySQL rounds a fraction away (half away from zero) and checks the declared type's range.
+      const d = exact();
+      const u = d.s === 0 ? d.u : divRoundHalfAway(d.u, d.s);
+      const [lo, hi] = integerRange(c);
+      if (u < lo || u > hi) throw outOfRange(d.toString());
+      return canonicalInt(u);
+    }
+    case 'decimal': {
+      const p = c.precision ?? 10;
+      const s = c.scale ?? 0;
+      const d = exact();
+      const r = d.rescale(s);
+      if (r.intDigits > p - s) throw outOfRange(d.toString());
+      return r;
     }
     case 'float64': {
       let n: number;
       if (typeof v === 'number') n = v;
+      else if (typeof v === 'bigint' || v instanceof Decimal)
+        n = v instanceof Decimal ? v.toNumber() : Number(v);
       else if (typeof v === 'string') {
         if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v)) throw bad();
         n = stringToNumber(v);
@@ -1357,6 +1435,8 @@ function coerce(t: SqlTable, c: SqlColumn, v: SqlValue): unknown {
     }
     case 'bool':
       if (typeof v === 'number') return v !== 0;
+      if (typeof v === 'bigint') return v !== 0n;
+      if (v instanceof Decimal) return v.sign() !== 0;
       if (typeof v === 'string') return stringToNumber(v) !== 0;
       throw bad();
     case 'string': {
@@ -1654,14 +1734,15 @@ function checkParams(params: readonly unknown[]): SqlValue[] {
       return v;
     if (typeof v === 'boolean') return v ? 1 : 0;
     if (typeof v === 'bigint') {
-      if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
+      if (v > UINT64_MAX || v < INT64_MIN) {
         throw new TidemarkError(
           'INVALID_ARGUMENT',
-          `parameter ${i + 1}: ${v} is outside the safe integer range`,
+          `parameter ${i + 1}: ${v} is outside the 64-bit integer range (BIGINT and BIGINT UNSIGNED)`,
         );
       }
-      return Number(v);
+      return canonicalInt(v);
     }
+    if (v instanceof Decimal) return v;
     throw new TidemarkError('INVALID_ARGUMENT', `parameter ${i + 1}: cannot bind a ${typeof v}`);
   });
 }

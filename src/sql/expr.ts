@@ -10,8 +10,11 @@ import {
   boxed,
   childCtx,
   constCol,
+  decimalCol,
   getv,
+  intCol,
   numCol,
+  type NumArray,
   type Batch,
   type Col,
   type ConstCol,
@@ -23,6 +26,7 @@ import {
   castValue,
   compare,
   compareOp,
+  Decimal,
   FUNCTIONS,
   hashKey,
   likeRegex,
@@ -88,8 +92,8 @@ function make(
   return { text, subs, ev, constant: extra.constant ?? children.every((c) => c.constant), ...extra, pure };
 }
 
-export function literal(v: SqlValue, text: string): Expr {
-  const c = constCol(v);
+export function literal(v: SqlValue, text: string, dbl = false): Expr {
+  const c = constCol(v, dbl);
   return make(text, [], () => c, { literal: v, constant: true, pure: true });
 }
 
@@ -271,6 +275,39 @@ function comparable(c: Col, time: boolean): Col | undefined {
   return undefined;
 }
 
+/**
+ * Two operands of a comparison as numbers on one scale (DECIMAL columns compare their scaled
+ * integers, constants scaled to match), or undefined where only the value-by-value path is exact.
+ */
+function numericPair(x: Col, y: Col): [Col | undefined, Col | undefined] {
+  const sx = x.k === 'num' ? (x.scale ?? 0) : undefined;
+  const sy = y.k === 'num' ? (y.scale ?? 0) : undefined;
+  if (sx !== undefined && sy !== undefined) return sx === sy ? [x, y] : [undefined, undefined];
+  const col = sx !== undefined ? x : y;
+  const k = sx !== undefined ? y : x;
+  if (col.k !== 'num' || k.k !== 'const') return [undefined, undefined];
+  const v = k.v;
+  let c: Col | undefined;
+  if (v === null) c = k;
+  else if (col.scale !== undefined) {
+    const u = scaledConstant(v, col.scale);
+    c = u === undefined ? undefined : constCol(u);
+  } else if (typeof v === 'number') c = k;
+  else if (v instanceof Decimal && v.precision <= 15) c = constCol(v.toNumber());
+  return sx !== undefined ? [x, c] : [c, y];
+}
+
+/** A constant as a scaled integer of scale `scale`, when it is exactly one and safe. */
+export function scaledConstant(v: SqlValue, scale: number): number | undefined {
+  let d: Decimal;
+  if (v instanceof Decimal) d = v;
+  else if (typeof v === 'number' && Number.isSafeInteger(v)) d = new Decimal(BigInt(v), 0);
+  else return undefined;
+  if (d.s > scale) return undefined;
+  const x = Number(d.rescale(scale).u);
+  return Number.isSafeInteger(x) ? x : undefined;
+}
+
 function orNulls(a: Col, b: Col, n: number): Uint8Array | null {
   const x = a.k === 'num' ? a.nulls : null;
   const y = b.k === 'num' ? b.nulls : null;
@@ -280,15 +317,96 @@ function orNulls(a: Col, b: Col, n: number): Uint8Array | null {
   return out;
 }
 
+/**
+ * How an operand computes in the vectorized paths: its scale when exact (integers 0, DECIMALs
+ * their scale), undefined for doubles, null when only the value-by-value path can tell (bigints,
+ * strings, times, boxed values).
+ */
+function exactScale(c: Col): number | undefined | null {
+  if (c.k === 'num') {
+    if (c.time === true) return null;
+    return c.scale ?? (c.int === true ? 0 : undefined);
+  }
+  if (c.k !== 'const') return null;
+  const v = c.v;
+  if (v === null) return 0;
+  if (c.dbl === true) return undefined;
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? 0 : undefined;
+  if (v instanceof Decimal) return v.s;
+  return null;
+}
+
+function isDecimal(c: Col): boolean {
+  return (c.k === 'num' && c.scale !== undefined) || (c.k === 'const' && c.v instanceof Decimal);
+}
+
+/** An exact operand's numbers at scale `to` (from scale `from`); undefined when one is not safe. */
+function scaled(c: Col, from: number, to: number): NumArray | number | undefined {
+  const f = 10 ** (to - from);
+  if (c.k === 'const') {
+    const v = c.v;
+    if (v === null) return 0;
+    const u = v instanceof Decimal ? Number(v.u) * f : (v as number) * f;
+    return Number.isSafeInteger(u) ? u : undefined;
+  }
+  const d = (c as NumCol).d;
+  if (f === 1) return d;
+  const out = new Float64Array(d.length);
+  for (let i = 0; i < d.length; i++) {
+    const u = d[i]! * f;
+    if (!(Math.abs(u) <= Number.MAX_SAFE_INTEGER)) return undefined;
+    out[i] = u;
+  }
+  return out;
+}
+
+/** Every result exact: within ±2^53 (else the value-by-value path computes it in bigints). */
+function allSafe(out: Float64Array, nulls: Uint8Array | null): boolean {
+  for (let i = 0; i < out.length; i++)
+    if (!(Math.abs(out[i]!) <= Number.MAX_SAFE_INTEGER) && (nulls === null || nulls[i] !== 1)) return false;
+  return true;
+}
+
+/** A column of doubles (a DOUBLE column or result, a double literal): its values compute as doubles. */
+function isDouble(c: Col): boolean {
+  return c.k === 'num'
+    ? c.int !== true && c.scale === undefined && c.time !== true
+    : c.k === 'const' && c.dbl === true;
+}
+
 export function arithmetic(op: string, l: Expr, r: Expr): Expr {
-  const slow = rowwise(`${l.text} ${op} ${r.text}`, [l, r], ([a, b]) => arith(op, a!, b!));
-  return make(slow.text, [l, r], (b, ctx) => {
+  const text = `${l.text} ${op} ${r.text}`;
+  const slowRows = rowwise(text, [l, r], ([a, b]) => arith(op, a!, b!));
+  const slowDoubles = rowwise(text, [l, r], ([a, b]) => arith(op, a!, b!, true));
+  return make(text, [l, r], (b, ctx) => {
     const x = l.ev(b, ctx);
     const y = r.ev(b, ctx);
-    if (x.k === 'const' && y.k === 'const') return constCol(arith(op, x.v, y.v));
-    if (!isNumeric(x) || !isNumeric(y) || op === 'DIV' || op === '%' || op === 'MOD') return slow.ev(b, ctx);
+    const doubles = isDouble(x) || isDouble(y);
+    const slow = doubles ? slowDoubles : slowRows;
+    if (x.k === 'const' && y.k === 'const') return constCol(arith(op, x.v, y.v, doubles), doubles);
     if ((x.k === 'const' && x.v === null) || (y.k === 'const' && y.v === null)) return constCol(null);
+    if (op === 'DIV' || op === '%' || op === 'MOD') return slow.ev(b, ctx);
+    const sx = exactScale(x);
+    const sy = exactScale(y);
+    if (sx === null || sy === null) return slow.ev(b, ctx);
     const n = b.len;
+    if (sx !== undefined && sy !== undefined) {
+      // Exact operands: integers or decimals as scaled integers, while every number stays exact.
+      if (op === '/') return slow.ev(b, ctx);
+      const decimal = isDecimal(x) || isDecimal(y);
+      const s = op === '*' ? sx + sy : Math.max(sx, sy);
+      if (s > 30) return slow.ev(b, ctx);
+      const xs = op === '*' ? scaled(x, sx, sx) : scaled(x, sx, s);
+      const ys = op === '*' ? scaled(y, sy, sy) : scaled(y, sy, s);
+      if (xs === undefined || ys === undefined) return slow.ev(b, ctx);
+      const out = new Float64Array(n);
+      arithKernel(op, repOf(xs), repOf(ys))(xs, ys, n, out, EMPTY_U8);
+      const nulls = orNulls(x, y, n);
+      if (!allSafe(out, nulls)) return slow.ev(b, ctx);
+      return decimal ? decimalCol(out, nulls, s) : intCol(out, nulls);
+    }
+    // A double with a decimal: MySQL computes in doubles; the slow path converts the decimal.
+    if (isDecimal(x) || isDecimal(y) || !isNumeric(x) || !isNumeric(y)) return slow.ev(b, ctx);
     const out = new Float64Array(n);
     const xs = x.k === 'num' ? x.d : ((x as ConstCol).v as number);
     const ys = y.k === 'num' ? y.d : ((y as ConstCol).v as number);
@@ -334,8 +452,7 @@ export function comparison(op: string, l: Expr, r: Expr): Expr {
       const y0 = r.ev(b, ctx);
       if (x0.k === 'const' && y0.k === 'const') return constCol(compareOp(op, x0.v, y0.v));
       const time = (x0.k === 'num' && x0.time === true) || (y0.k === 'num' && y0.time === true);
-      const x = comparable(x0, time);
-      const y = comparable(y0, time);
+      const [x, y] = time ? [comparable(x0, true), comparable(y0, true)] : numericPair(x0, y0);
       if (op === '<=>' || x === undefined || y === undefined) return slow.ev(b, ctx);
       if ((x.k === 'const' && x.v === null) || (y.k === 'const' && y.v === null)) return constCol(null);
       const n = b.len;
@@ -588,8 +705,8 @@ export function call(name: string, args: readonly Expr[]): Expr {
   return rowwise(`${name}(${args.map((a) => a.text).join(', ')})`, args, fn, PURE_FUNCTIONS.has(name));
 }
 
-export function cast(e: Expr, target: string, scale: number | undefined): Expr {
-  return rowwise(`CAST(${e.text} AS ${target})`, [e], ([v]) => castValue(v!, target, scale));
+export function cast(e: Expr, target: string, scale: number | undefined, precision?: number): Expr {
+  return rowwise(`CAST(${e.text} AS ${target})`, [e], ([v]) => castValue(v!, target, scale, precision));
 }
 
 // ---- subqueries ----

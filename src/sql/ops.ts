@@ -5,7 +5,7 @@
  * to the table scans, which release what they pinned.
  */
 import type { ColumnType } from '../catalog/schema.js';
-import { evaluate, truthArray, type CondAtom, type Expr, type Runnable } from './expr.js';
+import { evaluate, scaledConstant, truthArray, type CondAtom, type Expr, type Runnable } from './expr.js';
 import {
   anyCol,
   boxed,
@@ -13,6 +13,8 @@ import {
   gatherBatch,
   getv,
   numCol,
+  intCol,
+  decimalCol,
   valueBytes,
   type Batch,
   type Col,
@@ -21,7 +23,20 @@ import {
   type NumCol,
   StringSet,
 } from './vector.js';
-import { compare, hashKey, parseDate, sortCompare, toNumber, toText, type SqlValue } from './values.js';
+import {
+  compare,
+  Decimal,
+  decimalArith,
+  hashKey,
+  numKind,
+  parseDate,
+  valueKey,
+  sortCompare,
+  toNumber,
+  toText,
+  type SqlValue,
+} from './values.js';
+import { canonicalInt, INT64_MAX, INT64_MIN } from '../util/decimal.js';
 import { multiSumKernel, repOf, selectKernel, sumKernel, type Rep, type SelectAtom } from './kernels.js';
 
 export const BATCH_ROWS = 4096;
@@ -62,6 +77,8 @@ export class OneRow implements Op {
 export interface ScanColumn {
   name: string;
   type: ColumnType;
+  /** DECIMAL columns: digits after the point. */
+  scale?: number;
 }
 
 /** Conditions for the zone maps of a scan (see ScanBatchesOptions.zone). */
@@ -189,15 +206,35 @@ async function keyBounds(
   return out;
 }
 
-/** Engine values to a column. */
-function tableColumn(type: ColumnType, data: unknown, nulls: Uint8Array | undefined, n: number): Col {
-  switch (type) {
-    case 'int32':
+/**
+ * Engine values to a column: 64-bit integers (and decimals' scaled integers, scanned with
+ * `decimals: 'scaled'`) as numbers while every one is safe, else boxed values.
+ */
+function tableColumn(col: ScanColumn, data: unknown, nulls: Uint8Array | undefined, n: number): Col {
+  switch (col.type) {
     case 'float64':
-    case 'bool':
       return numCol(data as Float64Array, nulls ?? null);
+    case 'int32':
+    case 'bool':
+      return intCol(data as Float64Array, nulls ?? null);
     case 'int64':
-      return numCol(data as number[], nulls ?? null);
+    case 'uint64':
+    case 'decimal': {
+      const d = data as (number | bigint | null)[];
+      let wide = false;
+      for (let i = 0; i < n; i++) if (typeof d[i] === 'bigint') wide = true;
+      const scale = col.type === 'decimal' ? (col.scale ?? 0) : undefined;
+      if (!wide)
+        return scale !== undefined
+          ? decimalCol(d as number[], nulls ?? null, scale)
+          : intCol(d as number[], nulls ?? null);
+      const out = new Array<SqlValue>(n);
+      for (let i = 0; i < n; i++) {
+        const v = nulls?.[i] === 1 ? null : d[i]!;
+        out[i] = v === null || scale === undefined ? v : new Decimal(BigInt(v), scale);
+      }
+      return anyCol(out);
+    }
     case 'timestamp':
       return numCol(data as Float64Array, nulls ?? null, true);
     default: {
@@ -213,6 +250,7 @@ function tableColumn(type: ColumnType, data: unknown, nulls: Uint8Array | undefi
 export function rowValue(type: ColumnType, v: unknown): SqlValue {
   if (v === null || v === undefined) return null;
   if (type === 'bool') return v === true ? 1 : 0;
+  if (type === 'decimal') return Decimal.parse(v as string) ?? null;
   if (type === 'timestamp') return v instanceof Date ? v : new Date(v as number);
   return v as SqlValue;
 }
@@ -261,6 +299,7 @@ export class TableScan implements Op {
       columns: string[];
       batchRows: number;
       borrow: boolean;
+      decimals: 'scaled';
       gte?: unknown;
       lt?: unknown;
       zone?: ZoneSpec;
@@ -268,6 +307,7 @@ export class TableScan implements Op {
       columns: names,
       batchRows: SCAN_BATCH_ROWS,
       borrow: true,
+      decimals: 'scaled',
     };
     if (bounds?.gte !== undefined) options.gte = bounds.gte;
     if (bounds?.lt !== undefined) options.lt = bounds.lt;
@@ -280,7 +320,7 @@ export class TableScan implements Op {
         const pause = ctx.breathe();
         if (pause !== undefined) await pause;
         const n = tb.length;
-        const cols = this.columns.map((c) => tableColumn(c.type, tb.columns[c.name], tb.nulls?.[c.name], n));
+        const cols = this.columns.map((c) => tableColumn(c, tb.columns[c.name], tb.nulls?.[c.name], n));
         const out = checked ? await this.filtered({ len: n, cols }, ctx) : { len: n, cols };
         if (liveRows(out) > 0) yield out;
       }
@@ -299,14 +339,23 @@ export class TableScan implements Op {
     for (const a of this.filter?.atoms ?? []) {
       const c = this.columns[a.column];
       if (c === undefined || a.op === '<>' || a.op === '!=') continue;
-      if (c.type !== 'int32' && c.type !== 'int64' && c.type !== 'float64' && c.type !== 'timestamp')
+      if (
+        c.type !== 'int32' &&
+        c.type !== 'int64' &&
+        c.type !== 'uint64' &&
+        c.type !== 'float64' &&
+        c.type !== 'timestamp' &&
+        c.type !== 'decimal'
+      )
         continue;
       const v = getv(a.value.ev(ONE_ROW, ctx), 0);
       let x: number | undefined;
       if (c.type === 'timestamp') {
         if (v instanceof Date) x = v.getTime();
         else if (typeof v === 'string') x = parseDate(v)?.getTime();
-      } else if (typeof v === 'number') x = v;
+      } else if (c.type === 'decimal') x = scaledConstant(v, c.scale ?? 0);
+      else if (typeof v === 'number') x = v;
+      else if (v instanceof Decimal && v.precision <= 15 && c.type !== 'float64') x = v.toNumber();
       if (x !== undefined && !Number.isNaN(x)) atoms.push({ column: c.name, op: a.op, value: x });
     }
     return atoms.length > 0 ? { atoms, skipped: 0 } : undefined;
@@ -377,7 +426,12 @@ function fusedFilter(atoms: readonly CondAtom[], b: Batch, ctx: Ctx, keepSel: bo
         if (d === undefined) return undefined;
         x = d.getTime();
       } else return undefined;
+    } else if (c.scale !== undefined) {
+      const s = scaledConstant(v, c.scale);
+      if (s === undefined) return undefined;
+      x = s;
     } else if (typeof v === 'number') x = v;
+    else if (v instanceof Decimal && v.precision <= 15) x = v.toNumber();
     else return undefined;
     let slot = slotOf.get(a.column);
     if (slot === undefined) {
@@ -571,7 +625,7 @@ export class Distinct implements Op {
           fresh = strings.add(v);
           bytes += 2 * v.length;
         } else {
-          const k = v instanceof Uint8Array ? hashKey(v) : v instanceof Date ? v.getTime() : v;
+          const k = v === null ? null : valueKey(v);
           fresh = !others.has(k);
           if (fresh) others.add(k);
           if (typeof k === 'string') bytes += 2 * k.length;
@@ -952,6 +1006,7 @@ class Dictionary {
     let key: string | number;
     if (c.k === 'num') {
       if (c.nulls !== null && c.nulls[i] === 1) key = 'N';
+      else if (c.scale !== undefined) key = valueKey(getv(c, i));
       else {
         const v = c.d[i]!;
         key = v === 0 ? 0 : v;
@@ -971,7 +1026,7 @@ class Dictionary {
         if (code === undefined) this.strings.set(v, (code = this.next++));
         return code;
       }
-      key = typeof v === 'number' ? (v === 0 ? 0 : v) : v instanceof Date ? v.getTime() : hashKey(v);
+      key = v === null ? hashKey(v) : valueKey(v);
     }
     let code = this.others.get(key);
     if (code === undefined) this.others.set(key, (code = this.next++));
@@ -982,7 +1037,15 @@ class Dictionary {
 interface AggState {
   /** Per group (grown with the groups). */
   count: Float64Array;
+  /**
+   * Sums: doubles, or for exact arguments (integers, DECIMALs) scaled integers at `scale`, exact
+   * while within ±2^53: larger parts move to `big` (see carry).
+   */
   sum: Float64Array;
+  /** Undefined before the first value; -1: doubles; else the exact sums' scale. */
+  scale: number | undefined;
+  /** Exact sums' parts beyond what `sum` holds exactly, per group. */
+  big: bigint[] | undefined;
   vals: SqlValue[];
   seen: Set<string>[] | undefined;
   parts: string[][] | undefined;
@@ -1051,6 +1114,8 @@ export class Aggregate implements Op {
     const states: AggState[] = this.filling.map((a) => ({
       count: new Float64Array(16),
       sum: new Float64Array(16),
+      scale: undefined,
+      big: undefined,
       vals: [],
       seen: a.distinct ? [] : undefined,
       parts: a.name === 'GROUP_CONCAT' ? [] : undefined,
@@ -1172,7 +1237,8 @@ export class Aggregate implements Op {
           arg.k === 'num' &&
           arg.time !== true &&
           st.seen === undefined &&
-          NUMERIC_AGGS.has(spec.name)
+          NUMERIC_AGGS.has(spec.name) &&
+          fitsState(st, arg)
         ) {
           fast.push({ arg, st, counting: arg.nulls !== null || rowsPer === undefined });
         } else accumulate(spec, st, gid, n, rowsPer, arg, ctx);
@@ -1189,8 +1255,10 @@ export class Aggregate implements Op {
           fast.map((f) => f.st.sum),
           fast.map((f) => f.st.count),
         );
-        for (const f of fast)
+        for (const f of fast) {
           if (!f.counting) for (let g = 0; g < rowsPer!.length; g++) f.st.count[g]! += rowsPer![g]!;
+          carry(f.st, ngroups);
+        }
       }
     }
     // Output
@@ -1237,7 +1305,7 @@ function accumulate(
   const numeric = name === 'SUM' || name === 'AVG' || name === 'TOTAL' || name === 'COUNT';
   // The fast path: numbers in a typed array, no DISTINCT. Without nulls, the counts are the
   // batch's rows per group.
-  if (arg.k === 'num' && arg.time !== true && st.seen === undefined && numeric) {
+  if (arg.k === 'num' && arg.time !== true && st.seen === undefined && numeric && fitsState(st, arg)) {
     const counting = arg.nulls !== null || rowsPer === undefined;
     sumKernel(repOf(arg.d), arg.nulls !== null, counting, gid !== null)(
       arg.d,
@@ -1248,6 +1316,7 @@ function accumulate(
       st.count,
     );
     if (!counting) for (let g = 0; g < rowsPer.length; g++) st.count[g]! += rowsPer[g]!;
+    carry(st, st.count.length);
     return;
   }
   let bytes = 0;
@@ -1259,7 +1328,8 @@ function accumulate(
     if (st.seen !== undefined) {
       // SUM and AVG of DISTINCT values deduplicate their numbers ('x' and 'y' are one 0), as
       // MySQL's numeric aggregates do; COUNT, MIN and MAX tell the values apart as they are.
-      const k = hashKey(name === 'SUM' || name === 'AVG' || name === 'TOTAL' ? toNumber(v) : v);
+      const summed = name === 'SUM' || name === 'AVG' || name === 'TOTAL';
+      const k = hashKey(summed && numKind(v) === 'dbl' ? toNumber(v) : v);
       const seen = st.seen[g]!;
       if (seen.has(k)) continue;
       seen.add(k);
@@ -1271,7 +1341,7 @@ function accumulate(
       case 'AVG':
       case 'TOTAL':
         // One accumulator serves all four (see sharedKey): the sum and the count, always.
-        st.sum[g]! += toNumber(v);
+        addValue(st, g, v);
         st.count[g]!++;
         break;
       case 'MIN':
@@ -1297,16 +1367,99 @@ function accumulate(
   if (bytes > 0) ctx.mem.charge(bytes);
 }
 
+/**
+ * Whether a batch of numbers can go through the sum kernels into this state: the state's kind
+ * (doubles, or exact at one scale) is the batch's, or the state is new; for exact sums, when no
+ * group's partial sum can leave ±2^53 in this batch (the kernels add doubles).
+ */
+function fitsState(st: AggState, arg: NumCol): boolean {
+  const scale = arg.scale ?? (arg.int === true ? 0 : -1);
+  if (st.scale === undefined) st.scale = scale;
+  if (st.scale !== scale) return false;
+  if (scale < 0) return true;
+  let max = 0;
+  const d = arg.d;
+  for (let i = 0; i < d.length; i++) {
+    const a = Math.abs(d[i]!);
+    if (a > max) max = a;
+  }
+  return max * d.length <= 2 ** 51;
+}
+
+/** Exact sums past 2^50 move their value into `big`, so that the next batch adds exactly. */
+function carry(st: AggState, groups: number): void {
+  if (st.scale === undefined || st.scale < 0) return;
+  for (let g = 0; g < groups && g < st.sum.length; g++) {
+    const s = st.sum[g]!;
+    if (s > 2 ** 50 || s < -(2 ** 50)) {
+      st.big ??= [];
+      st.big[g] = (st.big[g] ?? 0n) + BigInt(s);
+      st.sum[g] = 0;
+    }
+  }
+}
+
+/** An exact sum as a scaled bigint. */
+function exactSum(st: AggState, g: number): bigint {
+  return (st.big?.[g] ?? 0n) + BigInt(st.sum[g]!);
+}
+
+/** Add one value to a sum, converting the state when the value is of another kind. */
+function addValue(st: AggState, g: number, v: SqlValue): void {
+  const kind = numKind(v);
+  const vs = kind === 'dbl' ? -1 : kind === 'int' ? 0 : (v as Decimal).s;
+  if (st.scale === undefined) st.scale = vs;
+  if (st.scale >= 0 && vs < 0) {
+    // A double among exact values: the sums become doubles (MySQL's type would be DOUBLE).
+    const p = 10 ** st.scale;
+    for (let i = 0; i < st.sum.length; i++) st.sum[i] = Number(exactSum(st, i)) / p;
+    st.big = undefined;
+    st.scale = -1;
+  } else if (st.scale >= 0 && vs > st.scale) {
+    const f = 10n ** BigInt(vs - st.scale);
+    st.big ??= [];
+    for (let i = 0; i < st.sum.length; i++) {
+      st.big[i] = exactSum(st, i) * f;
+      st.sum[i] = 0;
+    }
+    st.scale = vs;
+  }
+  if (st.scale < 0) {
+    st.sum[g]! += toNumber(v);
+    return;
+  }
+  const d = kind === 'dec' ? (v as Decimal) : new Decimal(BigInt(v as number | bigint), 0);
+  const u = d.rescale(st.scale).u;
+  st.big ??= [];
+  st.big[g] = (st.big[g] ?? 0n) + u;
+}
+
 function finish(spec: AggSpec, st: AggState, g: number): SqlValue {
+  const exact = st.scale !== undefined && st.scale >= 0;
   switch (spec.name) {
     case 'COUNT':
       return st.count[g]!;
     case 'SUM':
-      return st.count[g] === 0 ? null : st.sum[g]!;
+      if (st.count[g] === 0) return null;
+      if (!exact) return st.sum[g]!;
+      // MySQL's SUM of integers is a DECIMAL: past BIGINT's range it stays one.
+      if (st.scale === 0) {
+        const u = exactSum(st, g);
+        return u >= INT64_MIN && u <= INT64_MAX ? canonicalInt(u) : new Decimal(u, 0);
+      }
+      return new Decimal(exactSum(st, g), st.scale!);
     case 'TOTAL':
-      return st.sum[g]!;
+      return exact ? Number(exactSum(st, g)) / 10 ** st.scale! : st.sum[g]!;
     case 'AVG':
-      return st.count[g] === 0 ? null : st.sum[g]! / st.count[g]!;
+      if (st.count[g] === 0) return null;
+      if (!exact) return st.sum[g]! / st.count[g]!;
+      // MySQL: the argument's scale plus div_precision_increment (4), rounded.
+      return decimalArith(
+        '/',
+        new Decimal(exactSum(st, g), st.scale!),
+        new Decimal(BigInt(st.count[g]!), 0),
+        () => spec.text,
+      );
     case 'GROUP_CONCAT': {
       const p = st.parts![g]!;
       return p.length === 0 ? null : p.join(spec.separator ?? ',');

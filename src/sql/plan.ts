@@ -997,7 +997,11 @@ export class Planner extends ExprBinder {
     const op = new TableScan(
       t.name,
       alias === t.name ? t.name : `${t.name} AS ${alias}`,
-      cols.map((c) => ({ name: c.name, type: c.type })),
+      cols.map((c) =>
+        c.type === 'decimal'
+          ? { name: c.name, type: c.type, scale: c.scale ?? 0 }
+          : { name: c.name, type: c.type },
+      ),
       keyName,
       keyType,
       range,

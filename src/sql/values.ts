@@ -3,11 +3,66 @@
  * operator, and the reference the fast paths must agree with.
  *
  * A value is `null` (SQL NULL), a number (integers and doubles; booleans are 1 and 0, as in MySQL),
- * a string, a Uint8Array (BLOB) or a Date (TIMESTAMP/DATETIME).
+ * a bigint (an integer beyond ±2^53: integers are canonical, a number when safe, see
+ * util/decimal.ts), a Decimal (DECIMAL: exact), a string, a Uint8Array (BLOB) or a Date
+ * (TIMESTAMP/DATETIME). A number that is a safe integer counts as an integer, any other number as
+ * a double; MySQL's rules for mixing them: integers with integers stay exact (BIGINT range
+ * checked), with decimals give decimals, and anything with a double (or a string) gives a double.
  */
 import { TidemarkError } from '../errors.js';
+import {
+  canonicalInt,
+  compareDecimal,
+  DECIMAL_MAX_PRECISION,
+  DECIMAL_MAX_SCALE,
+  Decimal,
+  divRound,
+  INT64_MAX,
+  INT64_MIN,
+  pow10,
+  UINT64_MAX,
+} from '../util/decimal.js';
 
-export type SqlValue = null | number | string | Uint8Array | Date;
+export { Decimal };
+
+export type SqlValue = null | number | bigint | string | Uint8Array | Date | Decimal;
+
+/** How a value computes: an exact integer, an exact decimal, or a double (strings and dates too). */
+export type NumKind = 'int' | 'dec' | 'dbl';
+
+export function numKind(v: SqlValue): NumKind {
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? 'int' : 'dbl';
+  if (typeof v === 'bigint') return 'int';
+  if (v instanceof Decimal) return 'dec';
+  return 'dbl';
+}
+
+/** An exact numeric value as a Decimal (integers at scale 0). */
+export function toDecimalValue(v: number | bigint | Decimal): Decimal {
+  if (v instanceof Decimal) return v;
+  return new Decimal(typeof v === 'bigint' ? v : BigInt(v), 0);
+}
+
+export function outOfRange(what: 'BIGINT' | 'BIGINT UNSIGNED' | 'DECIMAL', text: string): TidemarkError {
+  return new TidemarkError('INVALID_ARGUMENT', `${what} value is out of range in '${text}'`, {
+    details: { mysqlErrno: 1690 },
+  });
+}
+
+/**
+ * An exact integer result: within BIGINT's range, or BIGINT UNSIGNED's when an operand was beyond
+ * BIGINT's (only unsigned values are); else error 1690, as MySQL.
+ */
+function checkedInt(r: bigint, unsigned: boolean, text: () => string): number | bigint {
+  if (r < INT64_MIN || r > (unsigned ? UINT64_MAX : INT64_MAX))
+    throw outOfRange(unsigned ? 'BIGINT UNSIGNED' : 'BIGINT', text());
+  return canonicalInt(r);
+}
+
+function checkedDecimal(d: Decimal, text: () => string): Decimal {
+  if (d.intDigits + d.s > DECIMAL_MAX_PRECISION) throw outOfRange('DECIMAL', text());
+  return d;
+}
 
 /** MySQL's conversion of a string to a number: the longest numeric prefix, 0 when there is none. */
 export function stringToNumber(s: string): number {
@@ -23,6 +78,8 @@ export function stringToNumber(s: string): number {
 /** The numeric value of a non-null value (strings by their prefix, dates as ms). */
 export function toNumber(v: SqlValue): number {
   if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof Decimal) return v.toNumber();
   if (typeof v === 'string') return stringToNumber(v);
   if (v instanceof Date) return v.getTime();
   if (v instanceof Uint8Array) return stringToNumber(Buffer.from(v).toString('utf8'));
@@ -43,6 +100,8 @@ export function truth(v: SqlValue): boolean | null {
 export function integerTruth(v: SqlValue): boolean | null {
   if (v === null) return null;
   if (typeof v === 'number') return roundHalfEven(v) !== 0;
+  if (typeof v === 'bigint') return v !== 0n;
+  if (v instanceof Decimal) return divRound(v.u, v.s) !== 0n;
   if (typeof v === 'string' || v instanceof Uint8Array) {
     const m = /^\s*[+-]?0*(\d)/.exec(toText(v));
     return m !== null && m[1] !== '0';
@@ -58,6 +117,7 @@ function roundHalfEven(x: number): number {
 export function toText(v: SqlValue): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'number') return numberText(v);
+  if (typeof v === 'bigint' || v instanceof Decimal) return v.toString();
   if (v instanceof Date) return dateText(v);
   if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
   return '';
@@ -108,6 +168,25 @@ function bytesCompare(a: Uint8Array, b: Uint8Array): number {
 export function compare(a: SqlValue, b: SqlValue): number {
   if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
   if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+  if (isExactNumber(a) || isExactNumber(b)) {
+    const ka = numKind(a);
+    const kb = numKind(b);
+    if (ka !== 'dbl' && kb !== 'dbl') {
+      // Exact: a number and a bigint compare exactly in JavaScript; a decimal by its digits.
+      if (ka === 'dec' || kb === 'dec')
+        return compareDecimal(toDecimalValue(a as Decimal), toDecimalValue(b as Decimal));
+      const x = a as number | bigint;
+      const y = b as number | bigint;
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+    if (typeof a !== 'object' && typeof b !== 'object') {
+      const x = toNumber(a);
+      const y = toNumber(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+    if (a instanceof Decimal && typeof b === 'number') return Math.sign(a.toNumber() - b) || 0;
+    if (b instanceof Decimal && typeof a === 'number') return Math.sign(a - b.toNumber()) || 0;
+  }
   if (a instanceof Date || b instanceof Date) {
     const x = asTime(a);
     const y = asTime(b);
@@ -141,13 +220,46 @@ export function sortCompare(a: SqlValue, b: SqlValue): number {
 export function hashKey(v: SqlValue): string {
   if (v === null) return 'N';
   if (typeof v === 'number') return `n${v === 0 ? 0 : v}`;
+  if (typeof v === 'bigint') return `n${v}`;
+  if (v instanceof Decimal) return decimalKey(v);
   if (typeof v === 'string') return `s${v}`;
   if (v instanceof Date) return `n${v.getTime()}`;
   return `b${Buffer.from(v).toString('base64')}`;
 }
 
+function isExactNumber(v: SqlValue): boolean {
+  return typeof v === 'bigint' || v instanceof Decimal;
+}
+
+/**
+ * A decimal's key: equal to an integer's when it is one (2.00 and 2), to a double's when it is
+ * exactly that double's shortest text (0.5), else its digits without trailing zeros.
+ */
+function decimalKey(d: Decimal): string {
+  if (d.isInteger()) return `n${d.s === 0 ? d.u : d.u / pow10(d.s)}`;
+  const t = d.normalized();
+  const x = Number(t);
+  return String(x) === t ? `n${x}` : `d${t}`;
+}
+
+/**
+ * A key for Sets and Maps of non-string values that equal values share: numbers as themselves,
+ * bigints and decimals as the number they equal when it is exact, else their hashKey text.
+ */
+export function valueKey(v: SqlValue): number | string {
+  if (typeof v === 'number') return v === 0 ? 0 : v;
+  if (v instanceof Date) return v.getTime();
+  const h = hashKey(v);
+  if (h.charCodeAt(0) === 110 /* n */) {
+    const x = Number(h.slice(1));
+    if (String(x) === h.slice(1)) return x;
+  }
+  return h;
+}
+
 /** Whether hashKey(a) === hashKey(b), without making the strings. */
 export function sameKey(a: SqlValue, b: SqlValue): boolean {
+  if (isExactNumber(a) || isExactNumber(b)) return hashKey(a) === hashKey(b);
   if (typeof a === 'string' || typeof b === 'string') return a === b;
   if (a === null || b === null) return a === b;
   if (a instanceof Uint8Array || b instanceof Uint8Array)
@@ -163,8 +275,15 @@ export function sqlError(message: string, details?: Record<string, unknown>): Ti
 
 // ---- operators ----
 
-export function arith(op: string, a: SqlValue, b: SqlValue): SqlValue {
+export function arith(op: string, a: SqlValue, b: SqlValue, doubles = false): SqlValue {
   if (a === null || b === null) return null;
+  const ka = numKind(a);
+  const kb = numKind(b);
+  if (!doubles && ka !== 'dbl' && kb !== 'dbl') {
+    const text = (): string => `(${toText(a)} ${op.toLowerCase()} ${toText(b)})`;
+    if (ka === 'int' && kb === 'int') return intArith(op, a as number | bigint, b as number | bigint, text);
+    return decimalArith(op, toDecimalValue(a as Decimal), toDecimalValue(b as Decimal), text);
+  }
   const x = toNumber(a);
   const y = toNumber(b);
   switch (op) {
@@ -183,6 +302,93 @@ export function arith(op: string, a: SqlValue, b: SqlValue): SqlValue {
       return y === 0 ? null : x % y;
   }
   throw sqlError(`unknown operator ${op}`);
+}
+
+/** Integers, exactly: `/` gives a DECIMAL (4 digits after the point), the others BIGINTs. */
+function intArith(op: string, x: number | bigint, y: number | bigint, text: () => string): SqlValue {
+  if (typeof x === 'number' && typeof y === 'number') {
+    let r: number | undefined;
+    if (op === '+') r = x + y;
+    else if (op === '-') r = x - y;
+    else if (op === '*') r = x * y;
+    else if (op === '%' || op === 'MOD') return y === 0 ? null : (x % y) + 0;
+    else if (op === 'DIV') return y === 0 ? null : Math.trunc(x / y) + 0;
+    if (r !== undefined && Number.isSafeInteger(r)) return r + 0;
+  }
+  const X = BigInt(x);
+  const Y = BigInt(y);
+  const unsigned = X > INT64_MAX || Y > INT64_MAX;
+  switch (op) {
+    case '+':
+      return checkedInt(X + Y, unsigned, text);
+    case '-':
+      return checkedInt(X - Y, unsigned, text);
+    case '*':
+      return checkedInt(X * Y, unsigned, text);
+    case 'DIV':
+      return Y === 0n ? null : checkedInt(X / Y, unsigned, text);
+    case '%':
+    case 'MOD':
+      return Y === 0n ? null : canonicalInt(X % Y);
+    case '/':
+      return decimalArith(op, new Decimal(X, 0), new Decimal(Y, 0), text);
+  }
+  throw sqlError(`unknown operator ${op}`);
+}
+
+/** The digits MySQL adds to a division's scale (div_precision_increment). */
+export const DIV_PRECISION_INCREMENT = 4;
+
+/** Decimals, exactly, with MySQL's result scales. */
+export function decimalArith(op: string, x: Decimal, y: Decimal, text: () => string): SqlValue {
+  switch (op) {
+    case '+':
+    case '-': {
+      const s = Math.max(x.s, y.s);
+      const a = x.rescale(s).u;
+      const b = y.rescale(s).u;
+      return checkedDecimal(new Decimal(op === '+' ? a + b : a - b, s), text);
+    }
+    case '*': {
+      const s = x.s + y.s;
+      const d = new Decimal(x.u * y.u, s);
+      return checkedDecimal(s > DECIMAL_MAX_SCALE ? d.rescale(DECIMAL_MAX_SCALE) : d, text);
+    }
+    case '/': {
+      if (y.u === 0n) return null;
+      const s = Math.min(x.s + DIV_PRECISION_INCREMENT, DECIMAL_MAX_SCALE);
+      // (x.u / 10^x.s) / (y.u / 10^y.s) at scale s: x.u * 10^(y.s + s - x.s) / y.u, rounded.
+      let num = x.u;
+      let den = y.u;
+      const e = y.s + s - x.s;
+      if (e >= 0) num *= pow10(e);
+      else den *= pow10(-e);
+      return checkedDecimal(new Decimal(roundDiv(num, den), s), text);
+    }
+    case 'DIV': {
+      if (y.u === 0n) return null;
+      const s = Math.max(x.s, y.s);
+      return checkedInt(x.rescale(s).u / y.rescale(s).u, false, text);
+    }
+    case '%':
+    case 'MOD': {
+      if (y.u === 0n) return null;
+      const s = Math.max(x.s, y.s);
+      return new Decimal(x.rescale(s).u % y.rescale(s).u, s);
+    }
+  }
+  throw sqlError(`unknown operator ${op}`);
+}
+
+/** num / den rounded half away from zero. */
+function roundDiv(num: bigint, den: bigint): bigint {
+  const q = num / den;
+  const r = num % den;
+  if (r === 0n) return q;
+  const twice = (r < 0n ? -r : r) * 2n;
+  const d = den < 0n ? -den : den;
+  if (twice < d) return q;
+  return num < 0n !== den < 0n ? q - 1n : q + 1n;
 }
 
 /**
@@ -277,6 +483,12 @@ export function roundHalfAway(x: number, d = 0): number {
  * one (a negative number in two's complement), strings by their numeric prefix.
  */
 export function toUint64(v: SqlValue): bigint {
+  if (typeof v === 'bigint')
+    return BigInt.asUintN(64, v < INT64_MIN ? INT64_MIN : v > UINT64_MAX ? UINT64_MAX : v);
+  if (v instanceof Decimal) {
+    const u = divRound(v.u, v.s);
+    return BigInt.asUintN(64, u < INT64_MIN ? INT64_MIN : u > UINT64_MAX ? UINT64_MAX : u);
+  }
   const n = toNumber(v);
   if (Number.isNaN(n)) return 0n;
   if (n >= 2 ** 64) return 2n ** 64n - 1n;
@@ -287,7 +499,7 @@ export function toUint64(v: SqlValue): bigint {
 /** `| & ^ << >>` and `~` (op '~', b unused): MySQL's bit operators, BIGINT UNSIGNED results. */
 export function bitwise(op: string, a: SqlValue, b: SqlValue): SqlValue {
   if (a === null || (op !== '~' && b === null)) return null;
-  return Number(bitwise64(op, toUint64(a), op === '~' ? 0n : toUint64(b)));
+  return canonicalInt(bitwise64(op, toUint64(a), op === '~' ? 0n : toUint64(b)));
 }
 
 /**
@@ -342,21 +554,75 @@ function caseMap(s: string, upper: boolean): string {
   return out;
 }
 
+/**
+ * ROUND and TRUNCATE of an exact value to d digits after the point (d < 0: to a power of ten),
+ * as MySQL: a decimal result has scale max(d, 0), an integer stays an integer.
+ */
+function roundExact(v: number | bigint | Decimal, dArg: number, truncate: boolean): SqlValue {
+  const d = Math.max(-DECIMAL_MAX_PRECISION, Math.min(DECIMAL_MAX_SCALE, dArg));
+  const x = toDecimalValue(v);
+  const cut = (u: bigint, by: number): bigint =>
+    truncate ? (by <= 0 ? u * pow10(-by) : u / pow10(by)) : divRound(u, by);
+  if (d >= 0) {
+    if (!(v instanceof Decimal)) return v;
+    return new Decimal(cut(x.u, x.s - d), d);
+  }
+  // To 10^-d: the digits below it dropped, then put back as zeros.
+  const u = cut(x.u, x.s - d) * pow10(-d);
+  return v instanceof Decimal ? new Decimal(u, 0) : canonicalInt(u);
+}
+
+function floorCeil(v: SqlValue, ceil: boolean): SqlValue {
+  if (v instanceof Decimal) {
+    const p = pow10(v.s);
+    let q = v.u / p;
+    const r = v.u % p;
+    if (r !== 0n && (ceil ? r > 0n : r < 0n)) q += ceil ? 1n : -1n;
+    return canonicalInt(q);
+  }
+  if (typeof v === 'bigint') return v;
+  return ceil ? Math.ceil(num(v)) : Math.floor(num(v));
+}
+
 export const FUNCTIONS: Record<string, [number, number, Fn]> = {
-  ABS: [1, 1, nullIfAny(([a]) => Math.abs(num(a!)))],
-  SIGN: [1, 1, nullIfAny(([a]) => Math.sign(num(a!)))],
-  ROUND: [1, 2, nullIfAny(([a, d]) => roundHalfAway(num(a!), d === undefined ? 0 : Math.trunc(num(d))))],
+  ABS: [
+    1,
+    1,
+    nullIfAny(([a]) => {
+      if (a instanceof Decimal) return a.abs();
+      if (typeof a === 'bigint') return checkedInt(a < 0n ? -a : a, a > INT64_MAX, () => `abs(${a})`);
+      return Math.abs(num(a!));
+    }),
+  ],
+  SIGN: [
+    1,
+    1,
+    nullIfAny(([a]) =>
+      a instanceof Decimal ? a.sign() : typeof a === 'bigint' ? (a < 0n ? -1 : 1) : Math.sign(num(a!)),
+    ),
+  ],
+  ROUND: [
+    1,
+    2,
+    nullIfAny(([a, d]) => {
+      const digits = d === undefined ? 0 : Math.trunc(num(d));
+      if (numKind(a!) !== 'dbl') return roundExact(a as number | bigint | Decimal, digits, false);
+      return roundHalfAway(num(a!), digits);
+    }),
+  ],
   TRUNCATE: [
     2,
     2,
     nullIfAny(([a, d]) => {
-      const f = 10 ** Math.trunc(num(d!));
+      const digits = Math.trunc(num(d!));
+      if (numKind(a!) !== 'dbl') return roundExact(a as number | bigint | Decimal, digits, true);
+      const f = 10 ** digits;
       return Math.trunc(num(a!) * f) / f;
     }),
   ],
-  FLOOR: [1, 1, nullIfAny(([a]) => Math.floor(num(a!)))],
-  CEIL: [1, 1, nullIfAny(([a]) => Math.ceil(num(a!)))],
-  CEILING: [1, 1, nullIfAny(([a]) => Math.ceil(num(a!)))],
+  FLOOR: [1, 1, nullIfAny(([a]) => floorCeil(a!, false))],
+  CEIL: [1, 1, nullIfAny(([a]) => floorCeil(a!, true))],
+  CEILING: [1, 1, nullIfAny(([a]) => floorCeil(a!, true))],
   SQRT: [1, 1, nullIfAny(([a]) => (num(a!) < 0 ? null : Math.sqrt(num(a!))))],
   POW: [2, 2, nullIfAny(([a, b]) => num(a!) ** num(b!))],
   POWER: [2, 2, nullIfAny(([a, b]) => num(a!) ** num(b!))],
@@ -444,11 +710,13 @@ export const FUNCTIONS: Record<string, [number, number, Fn]> = {
     1,
     1,
     nullIfAny(([s]) =>
-      typeof s === 'number'
-        ? Math.trunc(s).toString(16).toUpperCase()
-        : Buffer.from(s instanceof Uint8Array ? s : toText(s!))
-            .toString('hex')
-            .toUpperCase(),
+      typeof s === 'bigint'
+        ? BigInt.asUintN(64, s).toString(16).toUpperCase()
+        : typeof s === 'number'
+          ? Math.trunc(s).toString(16).toUpperCase()
+          : Buffer.from(s instanceof Uint8Array ? s : toText(s!))
+              .toString('hex')
+              .toUpperCase(),
     ),
   ],
 };
@@ -478,8 +746,35 @@ function padText(s: string, n: number, p: string, left: boolean): SqlValue {
   return left ? fill + s : s + fill;
 }
 
+/** The numeric prefix of a string as an exact decimal (MySQL reads '12abc' as 12), or 0. */
+export function stringToDecimal(s: string): Decimal {
+  const m = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/.exec(s);
+  return (m !== null ? Decimal.parse(m[0]) : undefined) ?? new Decimal(0n, 0);
+}
+
+/** A value as an exact decimal, for CAST and DECIMAL columns (undefined: not a number at all). */
+export function exactOf(v: SqlValue): Decimal | undefined {
+  if (v instanceof Decimal) return v;
+  if (typeof v === 'bigint') return new Decimal(v, 0);
+  if (typeof v === 'number') return Decimal.fromNumber(v);
+  if (typeof v === 'string') return stringToDecimal(v);
+  if (v instanceof Uint8Array) return stringToDecimal(Buffer.from(v).toString('utf8'));
+  if (v instanceof Date) return new Decimal(BigInt(v.getTime()), 0);
+  return undefined;
+}
+
+/** An integer clamped to [lo, hi] (CAST's saturation, as MySQL with a warning). */
+function clampInt(u: bigint, lo: bigint, hi: bigint): bigint {
+  return u < lo ? lo : u > hi ? hi : u;
+}
+
 /** CAST(v AS type) for MySQL's cast targets. */
-export function castValue(v: SqlValue, target: string, scale: number | undefined): SqlValue {
+export function castValue(
+  v: SqlValue,
+  target: string,
+  scale: number | undefined,
+  precision?: number,
+): SqlValue {
   if (v === null) return null;
   switch (target) {
     case 'SIGNED':
@@ -487,12 +782,32 @@ export function castValue(v: SqlValue, target: string, scale: number | undefined
     case 'INTEGER':
     case 'INT':
     case 'BIGINT': {
-      const n = typeof v === 'string' ? Math.trunc(stringToNumber(v)) : roundHalfAway(toNumber(v));
-      return target === 'UNSIGNED' && n < 0 ? n + 2 ** 64 : n;
+      // Strings are read up to their first non-digit (CAST('1.9' AS SIGNED) is 1); numbers round.
+      let u: bigint;
+      if (typeof v === 'string' || v instanceof Uint8Array) {
+        const m = /^\s*([+-]?\d+)/.exec(toText(v));
+        u = m === null ? 0n : BigInt(m[1]!);
+      } else if (typeof v === 'number' && !Number.isSafeInteger(v)) {
+        if (Number.isNaN(v)) u = 0n;
+        else if (v >= 2 ** 64) u = UINT64_MAX;
+        else if (v <= -(2 ** 63)) u = INT64_MIN;
+        else u = BigInt(roundHalfAway(v));
+      } else {
+        const d = exactOf(v)!;
+        u = divRound(d.u, d.s);
+      }
+      u = clampInt(u, INT64_MIN, UINT64_MAX);
+      if (target === 'UNSIGNED') return canonicalInt(BigInt.asUintN(64, u));
+      return canonicalInt(BigInt.asIntN(64, u));
     }
     case 'DECIMAL':
-    case 'NUMERIC':
-      return roundHalfAway(toNumber(v), scale ?? 0);
+    case 'NUMERIC': {
+      const s = Math.min(scale ?? 0, DECIMAL_MAX_SCALE);
+      const p = Math.min(Math.max(precision ?? 10, s, 1), DECIMAL_MAX_PRECISION);
+      const d = (exactOf(v) ?? new Decimal(0n, 0)).rescale(s);
+      const max = pow10(p) - 1n;
+      return new Decimal(clampInt(d.u, -max, max), s);
+    }
     case 'DOUBLE':
     case 'FLOAT':
     case 'REAL':

@@ -7,7 +7,7 @@ import type { MemoryPool, Reservation } from '../mem/index.js';
 import type { Transaction } from '../txn/transaction.js';
 import { planted, plantedKeep } from '../util/plant.js';
 import { gatherKernel, repOf } from './kernels.js';
-import type { SqlValue } from './values.js';
+import { Decimal, type SqlValue } from './values.js';
 
 export type NumArray = Float64Array | Int32Array | Uint8Array | number[];
 
@@ -18,6 +18,13 @@ export interface NumCol {
   readonly nulls: Uint8Array | null;
   /** The numbers are times (ms since the epoch): their values are Dates. */
   readonly time?: boolean;
+  /**
+   * The numbers are DECIMALs with this many digits after the point, as scaled integers (value ×
+   * 10^scale, every one exact: within ±2^53): their values are Decimals.
+   */
+  readonly scale?: number;
+  /** The numbers are integers (INT, BIGINT, BOOL columns and integer arithmetic): `/` gives DECIMAL. */
+  readonly int?: boolean;
 }
 export interface AnyCol {
   readonly k: 'any';
@@ -26,6 +33,8 @@ export interface AnyCol {
 export interface ConstCol {
   readonly k: 'const';
   readonly v: SqlValue;
+  /** A DOUBLE (a literal such as 1e0): computes as a double even when its value is an integer. */
+  readonly dbl?: boolean;
 }
 export type Col = NumCol | AnyCol | ConstCol;
 
@@ -39,12 +48,29 @@ export interface Batch {
   sel?: { idx: Int32Array; n: number };
 }
 
-export function constCol(v: SqlValue): ConstCol {
-  return { k: 'const', v };
+export function constCol(v: SqlValue, dbl = false): ConstCol {
+  return dbl ? { k: 'const', v, dbl } : { k: 'const', v };
 }
 
 export function numCol(d: NumArray, nulls: Uint8Array | null = null, time = false): NumCol {
   return time ? { k: 'num', d, nulls, time } : { k: 'num', d, nulls };
+}
+
+/** Scaled integers of a DECIMAL(_, scale) (see NumCol.scale). */
+export function decimalCol(d: NumArray, nulls: Uint8Array | null, scale: number): NumCol {
+  return { k: 'num', d, nulls, scale };
+}
+
+/** Integers (see NumCol.int). */
+export function intCol(d: NumArray, nulls: Uint8Array | null = null): NumCol {
+  return { k: 'num', d, nulls, int: true };
+}
+
+/** A column of the same kind as `c` (times, decimals, integers) over other numbers. */
+export function likeCol(c: NumCol, d: NumArray, nulls: Uint8Array | null): NumCol {
+  if (c.scale !== undefined) return decimalCol(d, nulls, c.scale);
+  if (c.int === true) return intCol(d, nulls);
+  return numCol(d, nulls, c.time === true);
 }
 
 export function anyCol(d: SqlValue[]): AnyCol {
@@ -55,6 +81,7 @@ export function getv(c: Col, i: number): SqlValue {
   switch (c.k) {
     case 'num':
       if (c.nulls !== null && c.nulls[i] === 1) return null;
+      if (c.scale !== undefined) return new Decimal(BigInt(c.d[i]!), c.scale);
       return c.time === true ? new Date(c.d[i]!) : c.d[i]!;
     case 'any':
       return c.d[i]!;
@@ -74,7 +101,7 @@ export function gather(c: Col, sel: ArrayLike<number>, n: number): Col {
       nulls = new Uint8Array(n);
       for (let j = 0; j < n; j++) nulls[j] = c.nulls[sel[j]!]!;
     }
-    return numCol(d, nulls, c.time === true);
+    return likeCol(c, d, nulls);
   }
   const d = new Array<SqlValue>(n);
   for (let j = 0; j < n; j++) d[j] = c.d[sel[j]!]!;

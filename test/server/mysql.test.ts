@@ -76,6 +76,56 @@ function rawExchange(
 }
 
 describe('the MySQL server, with the mysql2 driver', () => {
+  it('DECIMAL and 64-bit integers both ways: supportBigNumbers, bigNumberStrings, decimalNumbers', async () => {
+    const { server } = await start();
+    const big = '1234567890123456789';
+    const plain = await connect(server, { database: 'tidemark' });
+    try {
+      await plain.query('CREATE TABLE acct (id BIGINT PRIMARY KEY, u BIGINT UNSIGNED, price DECIMAL(15,2))');
+      // Text protocol in, binary protocol (prepared, with a bigint and a DECIMAL text) in.
+      await plain.query(`INSERT INTO acct VALUES (${big}, 18446744073709551615, 0.10)`);
+      await plain.execute('INSERT INTO acct VALUES (?, ?, ?)', [9007199254740993n, 2n ** 63n, '0.20']);
+      const [rows] = await plain.query('SELECT id, u, price FROM acct ORDER BY id');
+      // Without supportBigNumbers mysql2 gives BIGINTs as numbers (rounded past 2^53, its choice),
+      // DECIMALs as text.
+      expect((rows as { price: unknown }[]).map((r) => r.price)).toEqual(['0.20', '0.10']);
+      const [sum] = await plain.query('SELECT SUM(price) AS s, SUM(price) = 0.30 AS ok FROM acct');
+      expect(sum).toEqual([{ s: '0.30', ok: 1 }]);
+    } finally {
+      await plain.end();
+    }
+    for (const prepared of [false, true]) {
+      const c = await connect(server, {
+        database: 'tidemark',
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+        decimalNumbers: false,
+      });
+      try {
+        const sql = 'SELECT id, u, price FROM acct WHERE id >= ? ORDER BY id';
+        const [rows] = prepared
+          ? await c.execute(sql, ['9007199254740993'])
+          : await c.query(sql, ['9007199254740993']);
+        expect(rows, `prepared: ${prepared}`).toEqual([
+          { id: '9007199254740993', u: '9223372036854775808', price: '0.20' },
+          { id: big, u: '18446744073709551615', price: '0.10' },
+        ]);
+      } finally {
+        await c.end();
+      }
+    }
+    const d = await connect(server, { database: 'tidemark', decimalNumbers: true });
+    try {
+      const [rows] = await d.query('SELECT price, price * 3 AS triple FROM acct ORDER BY id');
+      expect(rows).toEqual([
+        { price: 0.2, triple: 0.6 },
+        { price: 0.1, triple: 0.3 },
+      ]);
+    } finally {
+      await d.end();
+    }
+  });
+
   it.each([SHA2, NATIVE])('authenticates with %s; text queries give typed values', async (plugin) => {
     const { server } = await start({ authPlugin: plugin as typeof SHA2 });
     const c = await connect(server, { database: 'tidemark' });
@@ -83,7 +133,8 @@ describe('the MySQL server, with the mysql2 driver', () => {
       const [rows] = await c.query(
         'SELECT 1 + 1 AS two, 2.5 AS half, @@version_comment AS v, DATABASE() AS db, NULL AS n',
       );
-      expect(rows).toEqual([{ two: 2, half: 2.5, v: 'tidemark', db: 'tidemark', n: null }]);
+      // 2.5 is a DECIMAL literal: mysql2 gives DECIMALs as text unless decimalNumbers is set, as for MySQL.
+      expect(rows).toEqual([{ two: 2, half: '2.5', v: 'tidemark', db: 'tidemark', n: null }]);
       await c.query(
         'CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, s VARCHAR(10), d DOUBLE, at DATETIME, b BLOB)',
       );

@@ -78,6 +78,7 @@ export const TYPE = {
   VARCHAR: 0x0f,
   JSON: 0xf5,
   NEWDECIMAL: 0xf6,
+  DECIMAL: 0x00,
   ENUM: 0xf7,
   SET: 0xf8,
   TINY_BLOB: 0xf9,
@@ -346,10 +347,10 @@ export class Reader {
     return v;
   }
   /**
-   * An 8-byte integer: a number when it is a safe integer, else its decimal text (as drivers send
-   * BIGINT values past 2^53). Read as two halves: no BigInt for the usual values.
+   * An 8-byte integer: a number when it is a safe integer, else a bigint. Read as two halves: no
+   * BigInt for the usual values.
    */
-  int64(unsigned: boolean): number | string {
+  int64(unsigned: boolean): number | bigint {
     this.need(8);
     const lo = this.buf.readUInt32LE(this.pos);
     const hi = unsigned ? this.buf.readUInt32LE(this.pos + 4) : this.buf.readInt32LE(this.pos + 4);
@@ -360,7 +361,7 @@ export class Reader {
       const v = hi * 0x100000000 + lo;
       if (Number.isSafeInteger(v)) return v;
     }
-    return (unsigned ? this.buf.readBigUInt64LE(at) : this.buf.readBigInt64LE(at)).toString();
+    return unsigned ? this.buf.readBigUInt64LE(at) : this.buf.readBigInt64LE(at);
   }
   /** A signed integer of 1, 2 or 4 bytes (8-byte ones: int64). */
   sint(n: 1 | 2 | 4): number {

@@ -13,7 +13,7 @@ import type { Logger } from '../../log.js';
 import type { PooledBuffer, Reservation } from '../../mem/buffer.js';
 import type { MemoryPool } from '../../mem/pool.js';
 import type { QueryResult, SqlSession } from '../../sql/engine.js';
-import { dateText, toText, type SqlValue } from '../../sql/values.js';
+import { dateText, Decimal, toText, type SqlValue } from '../../sql/values.js';
 import { NATIVE, SHA2, newScramble, verify, type Account } from './auth.js';
 import type { Writer } from './protocol.js';
 import {
@@ -780,27 +780,51 @@ class TooLarge extends Error {}
 /** Column definitions from a result's values: MySQL types as clients convert them. */
 export function describeColumns(r: QueryResult): ColumnDef[] {
   return r.columns.map((name, i) => {
-    let kind: 'int' | 'double' | 'string' | 'bytes' | 'date' | 'null' = 'null';
+    let kind: 'int' | 'uint' | 'decimal' | 'double' | 'string' | 'bytes' | 'date' | 'null' = 'null';
+    let scale = 0;
+    let digits = 1;
     for (const row of r.rows) {
       const v = row[i];
       if (v === null || v === undefined) continue;
-      if (typeof v === 'number') {
-        if (kind === 'null' || kind === 'int')
-          kind = Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER ? 'int' : 'double';
+      if (typeof v === 'number' || typeof v === 'bigint') {
+        const int = typeof v === 'bigint' || Number.isSafeInteger(v);
+        const big = typeof v === 'bigint' && v > 9223372036854775807n;
+        if (kind === 'null' || kind === 'int' || kind === 'uint')
+          kind = !int ? 'double' : big || (kind as string) === 'uint' ? 'uint' : 'int';
+        else if (kind === 'decimal' && int)
+          digits = Math.max(digits, String(v).replace('-', '').length + scale);
         else if (kind !== 'double') kind = 'string';
+      } else if (v instanceof Decimal) {
+        if (kind === 'null' || kind === 'int' || kind === 'uint' || kind === 'decimal') {
+          kind = 'decimal';
+          scale = Math.max(scale, v.s);
+          digits = Math.max(digits, v.intDigits + scale);
+        } else if (kind !== 'double') kind = 'string';
       } else if (typeof v === 'string') kind = 'string';
       else if (v instanceof Uint8Array) kind = kind === 'null' || kind === 'bytes' ? 'bytes' : 'string';
       else if (v instanceof Date) kind = kind === 'null' || kind === 'date' ? 'date' : 'string';
     }
     switch (kind) {
       case 'int':
+      case 'uint':
         return {
           name,
           type: TYPE.LONGLONG,
           charset: CHARSET_BINARY,
           length: 20,
-          flags: 0x80 | 0x8000,
+          // BINARY, NUM; UNSIGNED when a value is past BIGINT's range.
+          flags: 0x80 | 0x8000 | (kind === 'uint' ? 0x20 : 0),
           decimals: 0,
+        };
+      case 'decimal':
+        // As MySQL describes DECIMAL(p, s): digits, a point and a sign; the text carries s digits.
+        return {
+          name,
+          type: TYPE.NEWDECIMAL,
+          charset: CHARSET_BINARY,
+          length: Math.max(digits, scale + 1) + (scale > 0 ? 1 : 0) + 1,
+          flags: 0x80 | 0x8000,
+          decimals: scale,
         };
       case 'double':
         return {
@@ -845,7 +869,8 @@ function textValue(v: SqlValue): string | Uint8Array {
 function writeBinaryValue(w: Writer, type: number, v: SqlValue): void {
   switch (type) {
     case TYPE.LONGLONG:
-      w.int64(Math.trunc(typeof v === 'number' ? v : Number(toText(v))));
+      if (typeof v === 'bigint') w.int8(v);
+      else w.int64(Math.trunc(typeof v === 'number' ? v : Number(toText(v))));
       return;
     case TYPE.DOUBLE:
       w.double(typeof v === 'number' ? v : Number(toText(v)));
@@ -893,6 +918,12 @@ function readBinaryValue(r: Reader, type: number): unknown {
     }
     case TYPE.LONGLONG:
       return r.int64(unsigned);
+    case TYPE.NEWDECIMAL:
+    case TYPE.DECIMAL: {
+      // Sent as text: a DECIMAL parameter, exact.
+      const t = Buffer.from(r.lbytes()).toString('utf8');
+      return Decimal.parse(t) ?? t;
+    }
     case TYPE.FLOAT:
       return r.float();
     case TYPE.DOUBLE:

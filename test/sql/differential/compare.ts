@@ -1,3 +1,4 @@
+import { Decimal } from '../../../src/util/decimal.js';
 import type { ColumnInfo } from './engines.js';
 
 /**
@@ -45,6 +46,11 @@ export function tidemarkCell(v: unknown): Cell {
   if (typeof v === 'number')
     return { n: v, exact: undefined, decimals: undefined, kind: Number.isInteger(v) ? 'int' : 'double' };
   if (typeof v === 'bigint') return { n: Number(v), exact: v, decimals: 0, kind: 'int' };
+  if (v instanceof Decimal) {
+    // Exact: an integral DECIMAL compares with an integer exactly (SUM of BIGINTs past 2^53).
+    const exact = v.isInteger() ? v.u / 10n ** BigInt(v.s) : undefined;
+    return { n: v.toNumber(), exact, decimals: v.s, kind: 'decimal' };
+  }
   if (typeof v === 'boolean') return { n: v ? 1 : 0, exact: undefined, decimals: undefined, kind: 'int' };
   if (v instanceof Uint8Array) return { s: Buffer.from(v).toString('utf8') };
   if (v instanceof Date) return { s: v.toISOString() };
@@ -65,11 +71,16 @@ function closeDoubles(a: number, b: number): boolean {
   return Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b)) + 1e-6;
 }
 
-function numbersEqual(ref: Exclude<Cell, null | { s: string }>, got: number): boolean {
+function numbersEqual(
+  ref: Exclude<Cell, null | { s: string }>,
+  cell: Exclude<Cell, null | { s: string }>,
+): boolean {
+  const got = cell.n;
   if (ref.kind === 'int' && ref.exact !== undefined) {
+    // Integers exactly, past 2^53 too (tidemark's are bigints there).
+    if (cell.exact !== undefined) return cell.exact === ref.exact;
     const big = ref.exact > SAFE || ref.exact < -SAFE;
     if (!big) return Number.isInteger(got) && BigInt(got) === ref.exact;
-    // Past 2^53 tidemark holds a double: equal if it is the double nearest the exact value.
     return Math.abs(got - ref.n) <= Math.abs(ref.n) * 2 ** -52;
   }
   if (ref.kind === 'decimal') {
@@ -95,12 +106,19 @@ export function compareCells(ref: Cell, got: Cell): CellVerdict {
       return 'typeOnly';
     return 'ne';
   }
-  if ('n' in ref && 'n' in got) return numbersEqual(ref, got.n) ? 'eq' : 'ne';
+  if ('n' in ref && 'n' in got) return numbersEqual(ref, got) ? 'eq' : 'ne';
   // One number, one string: equal in value only if the string reads as that number.
   const text = 's' in ref ? ref.s : (got as { s: string }).s;
   const num = 'n' in ref ? ref : (got as Exclude<Cell, null | { s: string }>);
   if (!NUMERIC_TEXT.test(text)) return 'ne';
-  return closeDoubles(Number(text), num.n) ? 'typeOnly' : 'ne';
+  if (closeDoubles(Number(text), num.n)) return 'typeOnly';
+  // A DECIMAL made text with another scale (MariaDB writes AVG in a set operation with 9 digits,
+  // MySQL with 4): the same value to the coarser scale's rounding.
+  if (num.kind === 'decimal' && num.decimals !== undefined) {
+    const half = 10 ** -num.decimals / 2;
+    if (Math.abs(Number(text) - num.n) <= half * 1.0001) return 'typeOnly';
+  }
+  return 'ne';
 }
 
 export interface RowsVerdict {
