@@ -27,8 +27,8 @@ export const Q6_SQLITE = Q6.replace("DATE '1994-01-01'", "'1994-01-01'").replace
   "'1995-01-01'",
 );
 
-export const CREATE = `CREATE TABLE lineitem (l_id BIGINT PRIMARY KEY, l_quantity DOUBLE NOT NULL, l_extendedprice DOUBLE NOT NULL,
-  l_discount DOUBLE NOT NULL, l_tax DOUBLE NOT NULL, l_returnflag VARCHAR(1) NOT NULL, l_linestatus VARCHAR(1) NOT NULL,
+export const CREATE = `CREATE TABLE lineitem (l_id BIGINT PRIMARY KEY, l_quantity DECIMAL(15,2) NOT NULL, l_extendedprice DECIMAL(15,2) NOT NULL,
+  l_discount DECIMAL(15,2) NOT NULL, l_tax DECIMAL(15,2) NOT NULL, l_returnflag VARCHAR(1) NOT NULL, l_linestatus VARCHAR(1) NOT NULL,
   l_shipdate DATE NOT NULL)`;
 
 /** Lines in chunks of about `chunk`: { id, quantity, price, discount, tax, returnflag, linestatus, shipdate (ms) }. */
