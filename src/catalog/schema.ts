@@ -298,6 +298,20 @@ export class TableSchema {
         return v === 0 ? 0 : v;
       }
       case 'decimal': {
+        if (typeof v === 'number' && c.storage === 'int64') {
+          // A double whose shortest text has at most `scale` digits after the point is that text's
+          // scaled integer r exactly when r / 10^scale gives the double back (|r| < 2^50: no two
+          // such decimals share a double): no text, no bigint.
+          const p = 10 ** c.scale!;
+          const r = Math.round(v * p);
+          if (Math.abs(r) < 2 ** 50 && r / p === v) {
+            if (Math.abs(r) >= 10 ** c.precision!)
+              throw invalidArgument(
+                `${this.name}.${c.name}: ${v} is out of the range of DECIMAL(${c.precision}, ${c.scale})`,
+              );
+            return r + 0;
+          }
+        }
         const d = toDecimal(v);
         if (d === undefined) throw bad();
         const r = d.rescale(c.scale!);
@@ -348,6 +362,30 @@ export class TableSchema {
       throw new TidemarkError('SCHEMA', `a key of ${this.name} cannot be ${String(v)}`, {
         details: { table: this.name },
       });
+    }
+    if (this.pk.type === 'decimal') {
+      // A key with more digits than the column's scale is between two keys, not rounded to one:
+      // a scaled key with a half step (155.5 for 1.554 at scale 2) orders between 1.55 and 1.56,
+      // so get finds nothing and scan bounds keep exactly the keys the value bounds.
+      // A key past the column's range is past every key (a bound, or a key no row has).
+      const d = toDecimal(v);
+      const s = this.pk.scale!;
+      const max = 10n ** BigInt(this.pk.precision!);
+      const internal = (u: bigint): Key =>
+        this.pk.storage === 'int64' ? canonicalInt(u) : encodeOrdered(u, decimalBytes(this.pk.precision!));
+      if (d !== undefined && d.truncate(s).intDigits > this.pk.precision! - s)
+        return internal(d.sign() < 0 ? -max : max);
+      if (d !== undefined && d.s > s) {
+        const r = d.truncate(s);
+        if (r.rescale(d.s).u !== d.u) {
+          const lower = d.sign() < 0 ? r.u - 1n : r.u;
+          if (this.pk.storage === 'int64' && lower > -(2n ** 51n) && lower < 2n ** 51n)
+            return Number(lower) + 0.5;
+          throw invalidArgument(
+            `${this.name}.${this.pk.name}: a key of ${d.toString()} has more digits after the point than DECIMAL(${this.pk.precision}, ${s})`,
+          );
+        }
+      }
     }
     const n = this.normalizeValue(this.pk, v);
     return typeof n === 'boolean' ? (n ? 1 : 0) : (n as Key);

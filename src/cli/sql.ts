@@ -13,7 +13,7 @@ import { open } from '../db/database.js';
 import { TidemarkError } from '../errors.js';
 import type { QueryResult, SqlSession } from '../sql/engine.js';
 import { allStatements, splitStatements as splitSql } from '../sql/parse.js';
-import { dateText } from '../sql/values.js';
+import { dateText, Decimal } from '../sql/values.js';
 
 export type OutputMode = 'table' | 'json' | 'tsv';
 
@@ -24,6 +24,8 @@ export function cellText(v: unknown): string {
   if (v instanceof Uint8Array) return `0x${Buffer.from(v).toString('hex').toUpperCase()}`;
   if (typeof v === 'number') return Number.isInteger(v) ? v.toFixed(0) : String(v);
   if (typeof v === 'string') return v;
+  // Integers past 2^53 and DECIMALs: their exact text.
+  if (typeof v === 'bigint' || v instanceof Decimal) return v.toString();
   return JSON.stringify(v) ?? '';
 }
 
@@ -33,7 +35,15 @@ export function formatTable(r: QueryResult): string {
   const widths = r.columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
   const line = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
   const numeric = r.columns.map(
-    (_, i) => r.rows.length > 0 && r.rows.every((row) => typeof row[i] === 'number' || row[i] === null),
+    (_, i) =>
+      r.rows.length > 0 &&
+      r.rows.every(
+        (row) =>
+          typeof row[i] === 'number' ||
+          typeof row[i] === 'bigint' ||
+          row[i] instanceof Decimal ||
+          row[i] === null,
+      ),
   );
   const fmt = (row: string[], header = false) =>
     `| ${row.map((c, i) => (numeric[i] && !header ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
@@ -47,7 +57,9 @@ function formatJson(r: QueryResult): string {
         Object.fromEntries(
           r.columns.map((c, i) => {
             const v = row[i];
-            return [c, v instanceof Date ? dateText(v) : v instanceof Uint8Array ? cellText(v) : v];
+            // Exact numbers as their text (JSON numbers are doubles).
+            const exact = typeof v === 'bigint' || v instanceof Decimal;
+            return [c, v instanceof Date ? dateText(v) : v instanceof Uint8Array || exact ? cellText(v) : v];
           }),
         ),
       ),

@@ -32,7 +32,7 @@ import {
   type Expr,
 } from './expr.js';
 import { bitwise64, Decimal, parseDate, toText, toUint64, type SqlValue } from './values.js';
-import { canonicalInt, DECIMAL_MAX_PRECISION, UINT64_MAX } from '../util/decimal.js';
+import { canonicalInt, DECIMAL_MAX_PRECISION, INT64_MAX, INT64_MIN, UINT64_MAX } from '../util/decimal.js';
 
 const nullOr = <T, R>(x: T | null, f: (x: T) => R): R | null => (x === null ? null : f(x));
 
@@ -328,8 +328,11 @@ export abstract class ExprBinder {
     switch (ast.kind) {
       case 'column':
         return this.column(ast, level);
-      case 'number':
-        return literal(numberLiteral(ast.text, ast.form), ast.text, ast.form === 'float');
+      case 'number': {
+        const v = numberLiteral(ast.text, ast.form);
+        const e = literal(v, ast.text, ast.form === 'float');
+        return typeof v === 'bigint' && v > INT64_MAX ? { ...e, unsigned: true } : e;
+      }
       case 'string':
         if (ast.charset === 'binary')
           return literal(new Uint8Array(Buffer.from(ast.value, 'utf8')), `_binary'${ast.value}'`);
@@ -462,7 +465,12 @@ export abstract class ExprBinder {
     const e = this.scalar(ast.arg, level);
     switch (ast.op) {
       case '-':
-        if (typeof e.literal === 'number') return literal(-e.literal, `-${e.text}`);
+        // A minus before a number literal makes a negative literal, typed as MySQL types it:
+        // -9223372036854775808 is a BIGINT, -9223372036854775809 a DECIMAL.
+        if (ast.arg.kind === 'number' && ast.arg.form !== 'float')
+          return literal(numberLiteral(`-${ast.arg.text}`, ast.arg.form), `-${e.text}`);
+        if (typeof e.literal === 'number')
+          return literal(-e.literal, `-${e.text}`, ast.arg.kind === 'number' && ast.arg.form === 'float');
         return negate(e);
       case '+':
         return e;
@@ -516,7 +524,7 @@ export abstract class ExprBinder {
       return { text: e.text, f: (v) => (v[i] === null ? null : toUint64(v[i]!)) };
     };
     const tree = build(ast);
-    return rowwise(tree.text, leaves, (v) => nullOr(tree.f(v), canonicalInt), true);
+    return { ...rowwise(tree.text, leaves, (v) => nullOr(tree.f(v), canonicalInt), true), unsigned: true };
   }
 
   /** (a, b) = (c, d) and the other comparisons of rows, written out column by column. */
@@ -688,7 +696,7 @@ export function numberLiteral(text: string, form: 'int' | 'decimal' | 'float'): 
   if (form !== 'float') {
     const d = Decimal.parse(text);
     if (d !== undefined && d.precision <= DECIMAL_MAX_PRECISION) {
-      if (form === 'int' && d.u <= UINT64_MAX) return canonicalInt(d.u);
+      if (form === 'int' && d.u <= UINT64_MAX && d.u >= INT64_MIN) return canonicalInt(d.u);
       return d;
     }
   }

@@ -6,7 +6,8 @@
  */
 import type { ColumnType, TableSpec } from '../catalog/schema.js';
 import { TidemarkError } from '../errors.js';
-import type { SqlValue } from './values.js';
+import { Decimal, type SqlValue } from './values.js';
+import { DECIMAL_MAX_SCALE, encodeOrdered } from '../util/decimal.js';
 
 export const META_TABLE = '__tidemark_sql';
 /** The hidden key of a table declared without a primary key. */
@@ -28,7 +29,10 @@ export interface SqlColumn {
   unsigned?: boolean;
   type: ColumnType;
   nullable: boolean;
-  /** The default value (JSON-able: dates as { date: ms }), or 'CURRENT_TIMESTAMP'. */
+  /**
+   * The default value (JSON-able: dates as { date: ms }, integers past 2^53 as { int: digits },
+   * DECIMALs as their text), or 'CURRENT_TIMESTAMP'.
+   */
   default?: unknown;
   autoIncrement?: boolean;
 }
@@ -182,6 +186,7 @@ export function defaultValue(c: SqlColumn): SqlValue {
   if (d === undefined || d === null) return null;
   if (d === 'CURRENT_TIMESTAMP') return new Date();
   if (typeof d === 'object' && 'date' in d) return new Date((d as { date: number }).date);
+  if (typeof d === 'object' && 'int' in d) return BigInt((d as { int: string }).int);
   return d as SqlValue;
 }
 
@@ -192,15 +197,35 @@ export function defaultValue(c: SqlColumn): SqlValue {
  */
 export function encodeTuple(values: readonly SqlValue[]): Uint8Array {
   const parts: Uint8Array[] = [];
+  const double = (x: number): Buffer => {
+    const b = Buffer.alloc(9);
+    b[0] = 1;
+    b.writeDoubleBE(x === 0 ? 0 : x, 1);
+    if ((b[1]! & 0x80) !== 0) for (let i = 1; i < 9; i++) b[i] = ~b[i]! & 0xff;
+    else b[1]! |= 0x80;
+    return b;
+  };
   for (const v of values) {
     if (typeof v === 'number' || v instanceof Date) {
-      const b = Buffer.alloc(9);
-      b[0] = 1;
-      const x = typeof v === 'number' ? v : v.getTime();
-      b.writeDoubleBE(x === 0 ? 0 : x, 1);
-      if ((b[1]! & 0x80) !== 0) for (let i = 1; i < 9; i++) b[i] = ~b[i]! & 0xff;
-      else b[1]! |= 0x80;
-      parts.push(b);
+      parts.push(double(typeof v === 'number' ? v : v.getTime()));
+    } else if (v instanceof Decimal) {
+      // A DECIMAL column's values: 4, then 40 bytes of value × 10^30, order-preserving (two's
+      // complement, big-endian, sign bit flipped). Equal values (1.5, 1.50) encode alike.
+      parts.push(Uint8Array.of(4), encodeOrdered(v.rescale(DECIMAL_MAX_SCALE).u, 40));
+    } else if (typeof v === 'bigint') {
+      // An integer past 2^53 among a BIGINT column's numbers (safe integers encode as the exact
+      // doubles they are, as they always have): as a double when it is one exactly (2^60), else
+      // after the largest double below it, a 3 and its exact value (40 bytes, as for DECIMAL):
+      // after that double and whatever follows it (tags 1 and 2, or the end), before the next.
+      const x = Number(v);
+      const c = compareWithDouble(new Decimal(v, 0), x);
+      if (c === 0) parts.push(double(x));
+      else
+        parts.push(
+          double(c > 0 ? x : nextDown(x)),
+          Uint8Array.of(3),
+          encodeOrdered(v * 10n ** BigInt(DECIMAL_MAX_SCALE), 40),
+        );
     } else {
       const raw = typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v as Uint8Array);
       const out: number[] = [2];
@@ -213,4 +238,32 @@ export function encodeTuple(values: readonly SqlValue[]): Uint8Array {
     }
   }
   return new Uint8Array(Buffer.concat(parts));
+}
+
+const bits = new Float64Array(1);
+const bitsI = new BigInt64Array(bits.buffer);
+
+function nextDown(x: number): number {
+  if (x === 0) return -Number.MIN_VALUE;
+  bits[0] = x;
+  bitsI[0] = bitsI[0]! + (x > 0 ? -1n : 1n);
+  return bits[0];
+}
+
+/** The sign of d - x, exactly (x a finite double: mantissa × 2^exponent). */
+export function compareWithDouble(d: Decimal, x: number): number {
+  bits[0] = x;
+  const b = bitsI[0]!;
+  const neg = b < 0n;
+  const e = Number((b >> 52n) & 0x7ffn);
+  let m = b & ((1n << 52n) - 1n);
+  if (e !== 0) m |= 1n << 52n;
+  const exp = (e === 0 ? 1 : e) - 1075;
+  if (neg) m = -m;
+  // d.u / 10^s against m × 2^exp: both sides times 10^s (and 2^-exp when exp < 0).
+  let left = d.u;
+  let right = m * 10n ** BigInt(d.s);
+  if (exp >= 0) right <<= BigInt(exp);
+  else left <<= BigInt(-exp);
+  return left < right ? -1 : left > right ? 1 : 0;
 }

@@ -25,7 +25,16 @@ import {
 } from './catalog.js';
 import type { Expr } from './expr.js';
 import { constantLevel, mentionExpr, mentionQuery, mentions } from './bind.js';
-import { constValue, materialize, pointKey, Project, rowValue, TableScan, type Op } from './ops.js';
+import {
+  constValue,
+  materialize,
+  pointKey,
+  Project,
+  rowValue,
+  TableScan,
+  type KeyDigits,
+  type Op,
+} from './ops.js';
 import { parseSql } from './parse.js';
 import type * as A from './parser/ast.js';
 import { Planner, unsupported, type PlanCatalog } from './plan.js';
@@ -53,7 +62,7 @@ export interface QueryResult {
   /** Rows inserted, updated (changed) or deleted; 0 for queries. */
   affectedRows: number;
   /** After an INSERT that made AUTO_INCREMENT values: the first of them (MySQL's LAST_INSERT_ID). */
-  insertId?: number;
+  insertId?: number | bigint;
 }
 
 /** What the SQL layer needs of the database. */
@@ -101,6 +110,7 @@ const KEPT_VALUES_ROWS = 64;
 interface PointPlan {
   table: string;
   keyType: ColumnType;
+  keyDigits: KeyDigits | undefined;
   key: Expr;
   fetch: string[];
   types: ColumnType[];
@@ -126,7 +136,8 @@ export class SqlEngine implements PlanCatalog {
   private meta: Map<string, SqlObject> | undefined;
   private metaVersion = -1;
   private readonly parsedViews = new Map<string, { sql: string; query: A.Query; columns?: string[] }>();
-  private readonly nextIds = new Map<string, number>();
+  /** Next values of auto-increment columns and hidden row ids (exact past 2^53: bigints). */
+  private readonly nextIds = new Map<string, bigint>();
   readonly session: SqlSession;
   /** DDL statements run one at a time. */
   private ddlTurn: Promise<void> = Promise.resolve();
@@ -205,7 +216,7 @@ export class SqlEngine implements PlanCatalog {
     const t = this.table(name);
     if (t === undefined) return undefined;
     const lines = t.columns.map((c) => {
-      let s = `  ${c.name} ${c.sqlType}${c.length !== undefined ? `(${c.length})` : ''}`;
+      let s = `  ${c.name} ${sqlTypeText(c)}`;
       if (!c.nullable) s += ' NOT NULL';
       if (c.autoIncrement === true) s += ' AUTO_INCREMENT';
       if (c.default !== undefined) {
@@ -364,7 +375,7 @@ export class SqlEngine implements PlanCatalog {
       .filter((c) => matches(c.name))
       .map((c) => [
         c.name,
-        `${c.sqlType.toLowerCase()}${c.length !== undefined ? `(${c.length})` : ''}`,
+        sqlTypeText(c).toLowerCase(),
         c.nullable ? 'YES' : 'NO',
         t.primaryKey.includes(c.name) ? 'PRI' : t.unique.some((u) => u[0] === c.name) ? 'UNI' : '',
         c.default === undefined || c.default === null
@@ -406,6 +417,7 @@ export class SqlEngine implements PlanCatalog {
             pp = {
               table: scan.table,
               keyType: scan.keyType,
+              keyDigits: scan.keyDigits,
               key: eq,
               fetch: scan.columns.map((c) => c.name),
               types: scan.columns.map((c) => c.type),
@@ -427,7 +439,7 @@ export class SqlEngine implements PlanCatalog {
     tx: Transaction | undefined,
   ): QueryResult | undefined | Promise<QueryResult | undefined> {
     const v = getv(pp.key.ev(NO_ROWS, { params } as Ctx), 0);
-    const key = pointKey(v, pp.keyType);
+    const key = pointKey(v, pp.keyType, pp.keyDigits);
     if (key === undefined) return undefined;
     const result: QueryResult = { columns: [...pp.names], rows: [], affectedRows: 0 };
     if (key === 'empty') return result;
@@ -541,7 +553,7 @@ export class SqlEngine implements PlanCatalog {
     t: SqlTable,
     given: (SqlValue | undefined)[],
     tx: Transaction,
-    generated?: { first?: number },
+    generated?: { first?: number | bigint },
   ): Promise<Record<string, unknown>> {
     const row: Record<string, unknown> = {};
     for (let c = 0; c < t.columns.length; c++) {
@@ -551,7 +563,10 @@ export class SqlEngine implements PlanCatalog {
         if (v === undefined || v === null || v === 0) {
           v = await this.nextId(t, col.name, tx);
           if (generated !== undefined) generated.first ??= v;
-        } else if (typeof v === 'number') await this.sawId(t, col.name, Math.round(v), tx);
+        } else if (typeof v === 'number' || typeof v === 'bigint' || v instanceof Decimal) {
+          const d = exactOf(v);
+          if (d !== undefined) await this.sawId(t, col.name, divRoundHalfAway(d.u, d.s), tx);
+        }
       }
       if (v === undefined) {
         if (
@@ -582,27 +597,28 @@ export class SqlEngine implements PlanCatalog {
   }
 
   /** The next value of an auto-increment column or hidden row id: one more than the greatest. */
-  private async nextId(t: SqlTable, column: string, tx: Transaction): Promise<number> {
+  private async nextId(t: SqlTable, column: string, tx: Transaction): Promise<number | bigint> {
     const key = `${t.name}\u0000${column}`;
     let next = this.nextIds.get(key);
     if (next === undefined) {
       // The greatest value at the newest commit and in the caller's transaction (its own writes).
       const newest = await this.atNewest((fresh) => greatest(fresh, t, column));
-      next = Math.max(newest, await greatest(tx, t, column), 0) + 1;
+      const mine = await greatest(tx, t, column);
+      next = (newest > mine ? newest : mine) + 1n;
     }
-    this.nextIds.set(key, next + 1);
-    return next;
+    this.nextIds.set(key, next + 1n);
+    return canonicalInt(next);
   }
 
   /** An explicit value in an auto-increment column: later automatic values go past it, as MySQL's do. */
-  private async sawId(t: SqlTable, column: string, v: number, tx: Transaction): Promise<void> {
+  private async sawId(t: SqlTable, column: string, v: bigint, tx: Transaction): Promise<void> {
     const key = `${t.name}\u0000${column}`;
     let next = this.nextIds.get(key);
     if (next === undefined) {
-      next = await this.nextId(t, column, tx);
+      next = BigInt(await this.nextId(t, column, tx));
       this.nextIds.set(key, next);
     }
-    if (v >= next) this.nextIds.set(key, v + 1);
+    if (v >= next) this.nextIds.set(key, v + 1n);
   }
 
   private async insert(
@@ -613,7 +629,7 @@ export class SqlEngine implements PlanCatalog {
     i: number,
   ): Promise<QueryResult> {
     // The first AUTO_INCREMENT value this INSERT makes: MySQL's LAST_INSERT_ID.
-    const generated: { first?: number } = {};
+    const generated: { first?: number | bigint } = {};
     const r = await this.insertRows(ast, tx, ctx, p, i, generated);
     if (generated.first !== undefined) r.insertId = generated.first;
     return r;
@@ -625,7 +641,7 @@ export class SqlEngine implements PlanCatalog {
     ctx: Ctx,
     p: Prepared,
     i: number,
-    generated: { first?: number },
+    generated: { first?: number | bigint },
   ): Promise<QueryResult> {
     if (ast.onDuplicate !== undefined) throw unsupported('ON DUPLICATE KEY UPDATE');
     if (ast.ignore) throw unsupported('INSERT IGNORE');
@@ -717,7 +733,10 @@ export class SqlEngine implements PlanCatalog {
     replacing: unknown[],
   ): Promise<void> {
     if (t.unique.length === 0) return;
-    const skip = new Set(replacing.map((k) => hashKey(k as SqlValue)));
+    // Keys compared as SQL values (a DECIMAL key comes from a scan as its text, from a row as a Decimal).
+    const keyCol = t.columns.find((c) => c.name === t.keyColumn);
+    const kh = (v: unknown): string => hashKey(keyCol !== undefined ? sqlOf(keyCol, v) : (v as SqlValue));
+    const skip = new Set(replacing.map(kh));
     for (const cols of t.unique) {
       const keyOf = (r: Record<string, unknown>): string | undefined => {
         let k = '';
@@ -751,8 +770,8 @@ export class SqlEngine implements PlanCatalog {
           const owner = mine.get(k);
           if (owner === undefined && !mine.has(k)) continue;
           const key = r[t.keyColumn];
-          if (skip.has(hashKey(key as SqlValue))) continue;
-          if (hashKey(owner as SqlValue) === hashKey(key as SqlValue)) continue;
+          if (skip.has(kh(key))) continue;
+          if (kh(owner) === kh(key)) continue;
           throw duplicate(t, cols);
         }
       }
@@ -1198,7 +1217,17 @@ export class SqlEngine implements PlanCatalog {
       }
       if (d.default !== undefined && d.default.kind !== 'null') {
         const v = this.defaultOf(d.default);
-        col.default = v === null ? null : v instanceof Date ? { date: v.getTime() } : v;
+        // JSON-able: dates as { date: ms }, integers past 2^53 as { int: digits }, DECIMALs as text.
+        col.default =
+          v === null
+            ? null
+            : v instanceof Date
+              ? { date: v.getTime() }
+              : typeof v === 'bigint'
+                ? { int: v.toString() }
+                : v instanceof Decimal
+                  ? v.toString()
+                  : v;
         if (v !== null && v !== 'CURRENT_TIMESTAMP') coerce({ name } as SqlTable, col, v);
       } else if (d.default !== undefined) col.default = null;
       if (d.primaryKey) onePrimary([cname]);
@@ -1300,20 +1329,24 @@ function substituteValue(v: unknown, assigned: ReadonlyMap<string, A.Expr>, tabl
   return out;
 }
 
-/** The greatest value of an integer column as `tx` sees it (0 when none). */
-async function greatest(tx: Transaction, t: SqlTable, column: string): Promise<number> {
-  let max = 0;
+/** The greatest value of an integer column as `tx` sees it (0 when none), exactly. */
+async function greatest(tx: Transaction, t: SqlTable, column: string): Promise<bigint> {
+  let max: number | bigint = 0;
   if (column === t.keyColumn) {
     for await (const r of tx.scan(t.name, { reverse: true, limit: 1, columns: [column] })) {
-      max = Number((r as Record<string, unknown>)[column] ?? 0);
+      const v = (r as Record<string, unknown>)[column];
+      if (typeof v === 'number' || typeof v === 'bigint') max = v;
     }
   } else {
     for await (const b of tx.scanBatches(t.name, { columns: [column] })) {
-      const d = b.columns[column] as ArrayLike<number>;
-      for (let i = 0; i < b.length; i++) if (d[i]! > max) max = d[i]!;
+      const d = b.columns[column] as ArrayLike<number | bigint | null>;
+      for (let i = 0; i < b.length; i++) {
+        const v = d[i];
+        if (v !== null && v !== undefined && v > max) max = v;
+      }
     }
   }
-  return max;
+  return typeof max === 'bigint' ? max : BigInt(Math.max(0, Math.trunc(max)));
 }
 
 function duplicate(t: SqlTable, cols: string[]): TidemarkError {

@@ -4,7 +4,7 @@
  * semantics the fast paths must match.
  */
 import { TidemarkError } from '../errors.js';
-import { arithKernel, compareKernel, repOf, truthKernel } from './kernels.js';
+import { arithKernel, compareKernel, exactArithKernel, repOf, truthKernel } from './kernels.js';
 import {
   anyCol,
   boxed,
@@ -62,6 +62,11 @@ export interface Expr {
    * it sorts, groups and deduplicates as text, as MySQL does.
    */
   readonly textual?: boolean;
+  /**
+   * Its MySQL type is BIGINT UNSIGNED (a bit operator, CAST AS UNSIGNED, an integer literal past
+   * BIGINT, or arithmetic on one of them): integer arithmetic on it must stay within 0..2^64-1.
+   */
+  readonly unsigned?: boolean;
   ev(b: Batch, ctx: Ctx): Col;
 }
 
@@ -196,7 +201,7 @@ function fromTruth(t: Int8Array): NumCol {
     if (t[i] === -1) (nulls ??= new Uint8Array(n))[i] = 1;
     else d[i] = t[i]!;
   }
-  return numCol(d, nulls);
+  return intCol(d, nulls);
 }
 
 /**
@@ -246,7 +251,10 @@ export function asText(e: Expr): Expr {
   const t = rowwise(
     e.text,
     [e],
-    ([v]) => (typeof v === 'number' || v instanceof Date ? toText(v) : v!),
+    ([v]) =>
+      typeof v === 'number' || typeof v === 'bigint' || v instanceof Decimal || v instanceof Date
+        ? toText(v)
+        : v!,
     true,
   );
   return { ...t, textual: true };
@@ -360,15 +368,8 @@ function scaled(c: Col, from: number, to: number): NumArray | number | undefined
   return out;
 }
 
-/** Every result exact: within ±2^53 (else the value-by-value path computes it in bigints). */
-function allSafe(out: Float64Array, nulls: Uint8Array | null): boolean {
-  for (let i = 0; i < out.length; i++)
-    if (!(Math.abs(out[i]!) <= Number.MAX_SAFE_INTEGER) && (nulls === null || nulls[i] !== 1)) return false;
-  return true;
-}
-
 /** A column of doubles (a DOUBLE column or result, a double literal): its values compute as doubles. */
-function isDouble(c: Col): boolean {
+export function isDoubleCol(c: Col): boolean {
   return c.k === 'num'
     ? c.int !== true && c.scale === undefined && c.time !== true
     : c.k === 'const' && c.dbl === true;
@@ -376,14 +377,17 @@ function isDouble(c: Col): boolean {
 
 export function arithmetic(op: string, l: Expr, r: Expr): Expr {
   const text = `${l.text} ${op} ${r.text}`;
-  const slowRows = rowwise(text, [l, r], ([a, b]) => arith(op, a!, b!));
+  const unsigned = (l.unsigned === true || r.unsigned === true) && op !== '/';
+  const slowRows = rowwise(text, [l, r], ([a, b]) => arith(op, a!, b!, false, unsigned));
   const slowDoubles = rowwise(text, [l, r], ([a, b]) => arith(op, a!, b!, true));
-  return make(text, [l, r], (b, ctx) => {
+  const e = make(text, [l, r], (b, ctx) => {
     const x = l.ev(b, ctx);
     const y = r.ev(b, ctx);
-    const doubles = isDouble(x) || isDouble(y);
+    const doubles = isDoubleCol(x) || isDoubleCol(y);
     const slow = doubles ? slowDoubles : slowRows;
-    if (x.k === 'const' && y.k === 'const') return constCol(arith(op, x.v, y.v, doubles), doubles);
+    if (x.k === 'const' && y.k === 'const') return constCol(arith(op, x.v, y.v, doubles, unsigned), doubles);
+    // BIGINT UNSIGNED arithmetic checks every result's sign: the value-by-value path.
+    if (unsigned && !doubles) return slow.ev(b, ctx);
     if ((x.k === 'const' && x.v === null) || (y.k === 'const' && y.v === null)) return constCol(null);
     if (op === 'DIV' || op === '%' || op === 'MOD') return slow.ev(b, ctx);
     const sx = exactScale(x);
@@ -400,10 +404,12 @@ export function arithmetic(op: string, l: Expr, r: Expr): Expr {
       const ys = op === '*' ? scaled(y, sy, sy) : scaled(y, sy, s);
       if (xs === undefined || ys === undefined) return slow.ev(b, ctx);
       const out = new Float64Array(n);
-      arithKernel(op, repOf(xs), repOf(ys))(xs, ys, n, out, EMPTY_U8);
+      // Null slots hold 0 (or a value of the row's other side): they never make the bound larger
+      // than a real row's result could be, and the slow path decides any batch past 2^53.
+      const max = exactArithKernel(op, repOf(xs), repOf(ys))(xs, ys, n, out);
+      if (!(max <= Number.MAX_SAFE_INTEGER)) return slow.ev(b, ctx);
       const nulls = orNulls(x, y, n);
-      if (!allSafe(out, nulls)) return slow.ev(b, ctx);
-      return decimal ? decimalCol(out, nulls, s) : intCol(out, nulls);
+      return decimal ? decimalCol(out, nulls, s, max) : intCol(out, nulls, max);
     }
     // A double with a decimal: MySQL computes in doubles; the slow path converts the decimal.
     if (isDecimal(x) || isDecimal(y) || !isNumeric(x) || !isNumeric(y)) return slow.ev(b, ctx);
@@ -419,6 +425,7 @@ export function arithmetic(op: string, l: Expr, r: Expr): Expr {
     }
     return numCol(out, nulls);
   });
+  return unsigned ? { ...e, unsigned } : e;
 }
 
 const FLIP: Record<string, string> = {
@@ -460,7 +467,7 @@ export function comparison(op: string, l: Expr, r: Expr): Expr {
       const xs = x.k === 'num' ? x.d : ((x as ConstCol).v as number);
       const ys = y.k === 'num' ? y.d : ((y as ConstCol).v as number);
       compareKernel(op, repOf(xs), repOf(ys))(xs, ys, n, out);
-      return numCol(out, orNulls(x, y, n));
+      return intCol(out, orNulls(x, y, n));
     },
     atoms !== undefined ? { atoms } : {},
   );
@@ -504,7 +511,7 @@ export function isNull(e: Expr, negate: boolean): Expr {
     if (c.k === 'const') return constCol((c.v === null) !== negate ? 1 : 0);
     const out = new Uint8Array(b.len);
     for (let i = 0; i < b.len; i++) out[i] = (getv(c, i) === null) !== negate ? 1 : 0;
-    return numCol(out);
+    return intCol(out);
   });
 }
 
@@ -513,12 +520,14 @@ export function isTruth(e: Expr, want: boolean, negate: boolean): Expr {
     const t = truthArray(e.ev(b, ctx), b.len);
     const out = new Uint8Array(b.len);
     for (let i = 0; i < b.len; i++) out[i] = (t[i] === (want ? 1 : 0)) !== negate ? 1 : 0;
-    return numCol(out);
+    return intCol(out);
   });
 }
 
 export function negate(e: Expr): Expr {
-  return rowwise(`-${e.text}`, [e], ([a]) => (a === null ? null : arith('-', 0, a!)), true);
+  // Past BIGINT's range (-(~0), -(-9223372036854775808)): out of range, 1690, as MySQL (a minus
+  // before a literal is folded into the literal by the binder instead).
+  return rowwise(`-${e.text}`, [e], ([a]) => (a === null ? null : arith('-', 0, a!)), false);
 }
 
 export function inList(l: Expr, list: readonly Expr[], negated: boolean): Expr {
@@ -706,7 +715,8 @@ export function call(name: string, args: readonly Expr[]): Expr {
 }
 
 export function cast(e: Expr, target: string, scale: number | undefined, precision?: number): Expr {
-  return rowwise(`CAST(${e.text} AS ${target})`, [e], ([v]) => castValue(v!, target, scale, precision));
+  const c = rowwise(`CAST(${e.text} AS ${target})`, [e], ([v]) => castValue(v!, target, scale, precision));
+  return target === 'UNSIGNED' ? { ...c, unsigned: true } : c;
 }
 
 // ---- subqueries ----
@@ -836,7 +846,7 @@ export class SubqueryExpr implements Expr {
     if (this.kind === 'exists') {
       const out = new Uint8Array(n);
       for (let i = 0; i < n; i++) out[i] = (at(i) as boolean) !== this.negated ? 1 : 0;
-      return numCol(out);
+      return intCol(out);
     }
     const l = this.lhs!.ev(b, ctx);
     const out = new Array<SqlValue>(n);

@@ -86,6 +86,30 @@ return z;`,
   );
 }
 
+/**
+ * `+ - *` of exact numbers (integers, scaled DECIMALs): as arithKernel, returning the largest
+ * |result|, so that the caller knows in the same pass whether every result is exact (<= 2^53).
+ */
+export function exactArithKernel(
+  op: string,
+  x: Rep,
+  y: Rep,
+): (x: NumArray | number, y: NumArray | number, n: number, out: Float64Array) => number {
+  if (op !== '+' && op !== '-' && op !== '*') throw new Error(`no exact arithmetic kernel for ${op}`);
+  return compiled(
+    `xar${op}${x}${y}`,
+    ['x', 'y', 'n', 'out'],
+    `let m = 0;
+for (let i = 0; i < n; i++) {
+  const v = ${at('x', x)} ${op} ${at('y', y)};
+  out[i] = v;
+  const a = v < 0 ? -v : v;
+  if (a > m) m = a;
+}
+return m;`,
+  );
+}
+
 /** SQL truth per row: 1, 0, or -1 for null. */
 export function truthKernel(
   d: Rep,

@@ -5,7 +5,15 @@
  * to the table scans, which release what they pinned.
  */
 import type { ColumnType } from '../catalog/schema.js';
-import { evaluate, scaledConstant, truthArray, type CondAtom, type Expr, type Runnable } from './expr.js';
+import {
+  evaluate,
+  isDoubleCol,
+  scaledConstant,
+  truthArray,
+  type CondAtom,
+  type Expr,
+  type Runnable,
+} from './expr.js';
 import {
   anyCol,
   boxed,
@@ -36,7 +44,7 @@ import {
   toText,
   type SqlValue,
 } from './values.js';
-import { canonicalInt, INT64_MAX, INT64_MIN } from '../util/decimal.js';
+import { canonicalInt, INT64_MAX, INT64_MIN, UINT64_MAX } from '../util/decimal.js';
 import { multiSumKernel, repOf, selectKernel, sumKernel, type Rep, type SelectAtom } from './kernels.js';
 
 export const BATCH_ROWS = 4096;
@@ -99,9 +107,70 @@ export interface KeyRange {
   between?: boolean;
 }
 
+/** A DECIMAL key column's digits (its keys are scaled integers at `scale`, below 10^precision). */
+export interface KeyDigits {
+  scale: number;
+  precision: number;
+}
+
+/**
+ * The integer domain of a key type whose keys are exact integers: int32, int64, uint64, and
+ * DECIMAL as its scaled integers. Undefined for other key types.
+ */
+function exactDomain(
+  keyType: ColumnType,
+  digits: KeyDigits | undefined,
+): { lo: bigint; hi: bigint; scale: number; key: (u: bigint) => unknown } | undefined {
+  switch (keyType) {
+    case 'int32':
+      return { lo: -(2n ** 31n), hi: 2n ** 31n - 1n, scale: 0, key: (u) => Number(u) };
+    case 'int64':
+      return { lo: INT64_MIN, hi: INT64_MAX, scale: 0, key: canonicalInt };
+    case 'uint64':
+      return { lo: 0n, hi: UINT64_MAX, scale: 0, key: canonicalInt };
+    case 'decimal': {
+      const s = digits?.scale ?? 0;
+      const max = 10n ** BigInt(digits?.precision ?? 10) - 1n;
+      return { lo: -max, hi: max, scale: s, key: (u) => new Decimal(u, s) };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A value as an exact number at `scale`: its floor and ceiling there (equal when it is exactly one
+ * of them), or undefined when it is not a number (a string or a date: compared row by row, as
+ * MySQL compares across types). NaN has neither; ±Infinity is returned as null bounds.
+ */
+function exactAt(
+  v: SqlValue,
+  scale: number,
+): { floor: bigint | null; ceil: bigint | null; nan?: boolean } | undefined {
+  if (typeof v === 'number') {
+    if (Number.isNaN(v)) return { floor: null, ceil: null, nan: true };
+    if (v === Infinity) return { floor: null, ceil: null };
+    if (v === -Infinity) return { floor: null, ceil: null };
+    // A double is an exact binary fraction: integers past 2^53 by BigInt, fractions by their digits.
+    const d = Number.isInteger(v) ? new Decimal(BigInt(v), 0) : Decimal.fromNumber(v)!;
+    return exactAt(d, scale);
+  }
+  if (typeof v === 'bigint') v = new Decimal(v, 0);
+  if (!(v instanceof Decimal)) return undefined;
+  const p = 10n ** BigInt(Math.abs(scale - v.s));
+  if (v.s <= scale) {
+    const u = v.u * p;
+    return { floor: u, ceil: u };
+  }
+  let q = v.u / p;
+  const r = v.u % p;
+  if (r === 0n) return { floor: q, ceil: q };
+  if (r < 0n) q -= 1n;
+  return { floor: q, ceil: q + 1n };
+}
+
 function keyConv(keyType: ColumnType): (v: SqlValue) => number | string | undefined {
-  const numeric =
-    keyType === 'int32' || keyType === 'int64' || keyType === 'float64' || keyType === 'timestamp';
+  const numeric = keyType === 'float64' || keyType === 'timestamp';
   return (v) => {
     if (numeric) {
       if (typeof v === 'number') return v;
@@ -118,14 +187,18 @@ function keyConv(keyType: ColumnType): (v: SqlValue) => number | string | undefi
  * integer key, out of range); undefined when v is not of the key's kind (the condition is then
  * checked row by row, as MySQL compares across types).
  */
-export function pointKey(v: SqlValue, keyType: ColumnType): unknown {
+export function pointKey(v: SqlValue, keyType: ColumnType, digits?: KeyDigits): unknown {
   if (v === null) return 'empty';
+  const dom = exactDomain(keyType, digits);
+  if (dom !== undefined) {
+    const x = exactAt(v, dom.scale);
+    if (x === undefined) return undefined;
+    if (x.floor === null || x.ceil === null || x.floor !== x.ceil) return 'empty';
+    if (x.floor < dom.lo || x.floor > dom.hi) return 'empty';
+    return dom.key(x.floor);
+  }
   const k = keyConv(keyType)(v);
   if (k === undefined) return undefined;
-  const integer = keyType === 'int32' || keyType === 'int64';
-  if (integer && !Number.isInteger(k)) return 'empty';
-  if (keyType === 'int32' && ((k as number) < -2147483648 || (k as number) > 2147483647)) return 'empty';
-  if (keyType === 'int64' && !Number.isSafeInteger(k)) return 'empty';
   return keyType === 'timestamp' ? new Date(k) : k;
 }
 
@@ -138,63 +211,78 @@ async function keyBounds(
   range: KeyRange,
   keyType: ColumnType,
   ctx: Ctx,
+  digits?: KeyDigits,
 ): Promise<{ eq?: unknown; gte?: unknown; lt?: unknown; exact?: boolean } | 'empty' | undefined> {
-  const integer = keyType === 'int32' || keyType === 'int64';
-  let exact = integer && range.lower !== undefined && range.upper !== undefined;
-  // Bounds past the key type's range are cut to it (a scan takes only keys of its type).
-  const minKey = keyType === 'int32' ? -2147483648 : Number.MIN_SAFE_INTEGER;
-  const maxKey = keyType === 'int32' ? 2147483647 : Number.MAX_SAFE_INTEGER;
-  const conv = keyConv(keyType);
   if (range.eq !== undefined) {
-    const k = pointKey(await constValue(range.eq, ctx), keyType);
+    const k = pointKey(await constValue(range.eq, ctx), keyType, digits);
     if (k === 'empty') return 'empty';
     return k === undefined ? undefined : { eq: k };
   }
+  const dom = exactDomain(keyType, digits);
+  const conv = keyConv(keyType);
   const out: { gte?: unknown; lt?: unknown; exact?: boolean } = {};
   // Each bound's value, evaluated once.
   const lowerValue = range.lower === undefined ? undefined : await constValue(range.lower.e, ctx);
   const upperValue = range.upper === undefined ? undefined : await constValue(range.upper.e, ctx);
+  const ofKind = (v: SqlValue): boolean =>
+    dom !== undefined ? exactAt(v, dom.scale) !== undefined : conv(v) !== undefined;
   if (
     range.between === true &&
     lowerValue !== undefined &&
     upperValue !== undefined &&
     lowerValue !== null &&
     upperValue !== null &&
-    (conv(lowerValue) === undefined || conv(upperValue) === undefined)
+    (!ofKind(lowerValue) || !ofKind(upperValue))
   )
     return undefined;
+  if (dom !== undefined) {
+    // Exact: the bounds' floors and ceilings at the key's scale, cut to the key type's range.
+    let exact = range.lower !== undefined && range.upper !== undefined;
+    // A bound as the first key past it (gte: the lower bound's; lt: the upper bound's).
+    const bound = (v: SqlValue, lower: boolean, inclusive: boolean): bigint | null | 'empty' => {
+      if (v === null) return 'empty';
+      const x = exactAt(v, dom.scale);
+      if (x === undefined || typeof v === 'string') exact = false;
+      if (x === undefined) return null;
+      if (x.nan === true) return 'empty';
+      if (x.floor !== x.ceil) exact = false;
+      if (x.floor === null) return v === (lower ? Infinity : -Infinity) ? 'empty' : null;
+      if (lower) return inclusive ? x.ceil! : x.floor + 1n;
+      return inclusive ? x.floor + 1n : x.ceil!;
+    };
+    if (range.lower !== undefined) {
+      const g = bound(lowerValue!, true, range.lower.inclusive);
+      if (g === 'empty' || (g !== null && g > dom.hi)) return 'empty';
+      if (g !== null) out.gte = dom.key(g < dom.lo ? dom.lo : g);
+    }
+    if (range.upper !== undefined) {
+      const l = bound(upperValue!, false, range.upper.inclusive);
+      if (l === 'empty' || (l !== null && l <= dom.lo)) return 'empty';
+      if (l !== null && l <= dom.hi) out.lt = dom.key(l);
+    }
+    if (out.gte === undefined && out.lt === undefined) return undefined;
+    out.exact = exact;
+    return out;
+  }
   if (range.lower !== undefined) {
     const v = lowerValue!;
     if (v === null) return 'empty';
-    if (!Number.isSafeInteger(v)) exact = false;
     const k = conv(v);
     if (k !== undefined) {
       if (typeof k === 'number') {
-        let g = integer ? (range.lower.inclusive ? Math.ceil(k) : Math.floor(k) + 1) : k;
-        if (Number.isNaN(g)) return 'empty';
-        if (integer && g < minKey) g = minKey;
-        if (integer && g > maxKey) return 'empty';
-        if (Number.isFinite(g)) out.gte = keyType === 'timestamp' ? new Date(g) : g;
+        if (Number.isNaN(k)) return 'empty';
+        if (Number.isFinite(k)) out.gte = keyType === 'timestamp' ? new Date(k) : k;
       } else out.gte = k;
     }
   }
   if (range.upper !== undefined) {
     const v = upperValue!;
     if (v === null) return 'empty';
-    if (!Number.isSafeInteger(v)) exact = false;
     const k = conv(v);
     if (k !== undefined) {
       if (typeof k === 'number') {
-        let l: number | undefined = integer
-          ? range.upper.inclusive
-            ? Math.floor(k) + 1
-            : Math.ceil(k)
-          : range.upper.inclusive
-            ? undefined
-            : k;
-        if (l !== undefined && Number.isNaN(l)) return 'empty';
-        if (integer && l !== undefined && l > maxKey) l = undefined;
-        if (integer && l !== undefined && l <= minKey) return 'empty';
+        const l = range.upper.inclusive ? undefined : k;
+        if (Number.isNaN(k)) return 'empty';
         if (l !== undefined && Number.isFinite(l)) out.lt = keyType === 'timestamp' ? new Date(l) : l;
         if (l === -Infinity) return 'empty';
       } else if (range.upper.inclusive) out.lt = `${k}\u0000`;
@@ -202,7 +290,7 @@ async function keyBounds(
     }
   }
   if (out.gte === undefined && out.lt === undefined) return undefined;
-  out.exact = exact;
+  out.exact = false;
   return out;
 }
 
@@ -220,6 +308,10 @@ function tableColumn(col: ScanColumn, data: unknown, nulls: Uint8Array | undefin
     case 'int64':
     case 'uint64':
     case 'decimal': {
+      if (data instanceof Float64Array)
+        return col.type === 'decimal'
+          ? decimalCol(data, nulls ?? null, col.scale ?? 0)
+          : intCol(data, nulls ?? null);
       const d = data as (number | bigint | null)[];
       let wide = false;
       for (let i = 0; i < n; i++) if (typeof d[i] === 'bigint') wide = true;
@@ -274,6 +366,8 @@ export class TableScan implements Op {
     readonly pointOnly = false,
     /** The filter is the key range alone (one BETWEEN): with exact bounds, no row needs checking. */
     readonly rangeOnly = false,
+    /** A DECIMAL key's digits. */
+    readonly keyDigits?: KeyDigits,
   ) {
     this.yieldSelection = false;
     this.width = columns.length;
@@ -281,13 +375,15 @@ export class TableScan implements Op {
   }
 
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
-    const bounds = this.range !== undefined ? await keyBounds(this.range, this.keyType, ctx) : undefined;
+    const bounds =
+      this.range !== undefined ? await keyBounds(this.range, this.keyType, ctx, this.keyDigits) : undefined;
     if (bounds === 'empty') return;
     const names = this.columns.length > 0 ? this.columns.map((c) => c.name) : [this.keyColumn];
     if (bounds?.eq !== undefined) {
       const row = await ctx.tx.get(this.table, bounds.eq, { columns: names });
       if (row === undefined) return;
-      const cols = this.columns.map((c) => constCol(rowValue(c.type, row[c.name])));
+      // A DOUBLE column's value stays a double (2.0 / 4 is 0.5, not DECIMAL 0.5000).
+      const cols = this.columns.map((c) => constCol(rowValue(c.type, row[c.name]), c.type === 'float64'));
       const b: Batch = { len: 1, cols };
       const out = await this.filtered(b, ctx);
       if (out.len > 0) yield out;
@@ -658,22 +754,31 @@ export class UnionAll implements Op {
 }
 
 /** Boxed rows to batches. */
-function* rowsToBatches(rows: readonly SqlValue[][], width: number): Generator<Batch> {
+function* rowsToBatches(
+  rows: readonly SqlValue[][],
+  width: number,
+  doubles: readonly boolean[] = [],
+): Generator<Batch> {
   for (let s = 0; s < rows.length; s += BATCH_ROWS) {
     const n = Math.min(BATCH_ROWS, rows.length - s);
     const cols: Col[] = [];
     for (let c = 0; c < width; c++) {
       const d = new Array<SqlValue>(n);
       for (let i = 0; i < n; i++) d[i] = rows[s + i]![c]!;
-      cols.push(anyCol(d));
+      cols.push(outputCol(d, doubles[c] === true));
     }
     yield { len: n, cols };
   }
 }
 
-async function materialize(op: Op, ctx: Ctx): Promise<SqlValue[][]> {
+async function materialize(op: Op, ctx: Ctx, doubles?: boolean[]): Promise<SqlValue[][]> {
   const rows: SqlValue[][] = [];
   for await (const b of op.run(ctx)) {
+    // Columns of DOUBLEs noted, so that whoever gives the rows back keeps them DOUBLEs.
+    if (doubles !== undefined)
+      b.cols.forEach((c, k) => {
+        if (isDoubleCol(c)) doubles[k] = true;
+      });
     const cols = b.cols.map((c) => boxed(c, b.len));
     let bytes = 0;
     for (let i = 0; i < b.len; i++) {
@@ -745,10 +850,11 @@ export class Sort implements Op {
     this.names = input.names;
   }
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
-    yield* rowsToBatches(await this.rows(ctx), this.width);
+    const doubles: boolean[] = [];
+    yield* rowsToBatches(await this.rows(ctx, doubles), this.width, doubles);
   }
-  async rows(ctx: Ctx): Promise<SqlValue[][]> {
-    const rows = await materialize(this.input, ctx);
+  async rows(ctx: Ctx, doubles?: boolean[]): Promise<SqlValue[][]> {
+    const rows = await materialize(this.input, ctx, doubles);
     rows.sort(comparator(rows, this.keys));
     return rows;
   }
@@ -783,6 +889,8 @@ export class Join implements Op {
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
     // The right side, materialized as columns.
     const rcols: SqlValue[][] = Array.from({ length: this.right.width }, () => []);
+    // Right columns of DOUBLEs (they stay DOUBLEs in the output: 2.0 is not an integer there).
+    const rdoubles: boolean[] = [];
     let rn = 0;
     const table = new Map<string, number[]>();
     // The right side's key values, and the kinds of value each key position holds: a left value
@@ -800,6 +908,7 @@ export class Join implements Op {
       });
       let bytes = 0;
       for (let c = 0; c < this.right.width; c++) {
+        if (isDoubleCol(b.cols[c]!)) rdoubles[c] = true;
         const vals = boxed(b.cols[c]!, b.len);
         for (let i = 0; i < b.len; i++) {
           rcols[c]!.push(vals[i]!);
@@ -819,7 +928,7 @@ export class Join implements Op {
       ctx.mem.charge(bytes + 16 * b.len);
       rn += b.len;
     }
-    const right: Batch = { len: rn, cols: rcols.map((d) => anyCol(d)) };
+    const right: Batch = { len: rn, cols: rcols.map((d, c) => outputCol(d, rdoubles[c] === true)) };
     // Without equality keys every right row is a candidate (a nested loop join).
     const all = this.leftKeys.length === 0 ? Int32Array.from({ length: rn }, (_, i) => i) : undefined;
 
@@ -893,8 +1002,15 @@ export class Join implements Op {
   }
 }
 
+/** A value's kind for hash joins: numbers of every sort (doubles, bigints, DECIMALs) hash alike. */
 function kindOf(v: SqlValue): string {
-  return typeof v === 'number' ? 'n' : typeof v === 'string' ? 's' : v instanceof Date ? 'd' : 'b';
+  return typeof v === 'number' || typeof v === 'bigint' || v instanceof Decimal
+    ? 'n'
+    : typeof v === 'string'
+      ? 's'
+      : v instanceof Date
+        ? 'd'
+        : 'b';
 }
 
 /** Whether v (not null) is of the one kind the right side's key position holds: the hash then decides. */
@@ -1046,6 +1162,8 @@ interface AggState {
   scale: number | undefined;
   /** Exact sums' parts beyond what `sum` holds exactly, per group. */
   big: bigint[] | undefined;
+  /** The argument is a DOUBLE: its values sum as doubles, whole numbers too. */
+  dbl: boolean;
   vals: SqlValue[];
   seen: Set<string>[] | undefined;
   parts: string[][] | undefined;
@@ -1111,11 +1229,14 @@ export class Aggregate implements Op {
         : undefined;
     const dicts = this.groups.map(() => new Dictionary());
     const groupVals: SqlValue[][] = this.groups.map(() => []);
+    // Group columns whose values are DOUBLEs (their output keeps that type).
+    const groupDoubles: boolean[] = [];
     const states: AggState[] = this.filling.map((a) => ({
       count: new Float64Array(16),
       sum: new Float64Array(16),
       scale: undefined,
       big: undefined,
+      dbl: false,
       vals: [],
       seen: a.distinct ? [] : undefined,
       parts: a.name === 'GROUP_CONCAT' ? [] : undefined,
@@ -1152,6 +1273,9 @@ export class Aggregate implements Op {
         const keyCols: Col[] = [];
         for (const g of this.groups)
           keyCols.push(g.subs.length === 0 ? g.ev(b, ctx) : await evaluate(g, b, ctx));
+        keyCols.forEach((c, k) => {
+          if (isDoubleCol(c)) groupDoubles[k] = true;
+        });
         let bytes = 0;
         // Each key column's values get small codes (one dictionary per column for the whole
         // aggregation, coded a column at a time); a row's group is found by its codes: through a
@@ -1232,6 +1356,7 @@ export class Aggregate implements Op {
               ? spec.arg.ev(b, ctx)
               : await evaluate(spec.arg, b, ctx);
         const st = states[a]!;
+        if (arg !== undefined && isDoubleCol(arg)) st.dbl = true;
         if (
           arg !== undefined &&
           arg.k === 'num' &&
@@ -1265,13 +1390,17 @@ export class Aggregate implements Op {
     for (let s = 0; s < ngroups; s += BATCH_ROWS) {
       const n = Math.min(BATCH_ROWS, ngroups - s);
       const cols: Col[] = [];
-      for (const gv of groupVals) cols.push(anyCol(gv.slice(s, s + n)));
+      groupVals.forEach((gv, k) => cols.push(outputCol(gv.slice(s, s + n), groupDoubles[k] === true)));
       for (let a = 0; a < this.aggs.length; a++) {
         const spec = this.aggs[a]!;
         const st = states[this.stateOf[a]!]!;
         const d = new Array<SqlValue>(n);
         for (let i = 0; i < n; i++) d[i] = finish(spec, st, s + i);
-        cols.push(anyCol(d));
+        // DOUBLE results stay doubles downstream: sums and averages of doubles, MIN/MAX of a
+        // DOUBLE argument.
+        const summed = spec.name === 'SUM' || spec.name === 'AVG' || spec.name === 'TOTAL';
+        const dbl = summed ? st.scale === -1 : spec.name !== 'COUNT' && st.dbl === true;
+        cols.push(outputCol(d, dbl));
       }
       yield { len: n, cols };
     }
@@ -1377,11 +1506,15 @@ function fitsState(st: AggState, arg: NumCol): boolean {
   if (st.scale === undefined) st.scale = scale;
   if (st.scale !== scale) return false;
   if (scale < 0) return true;
-  let max = 0;
   const d = arg.d;
-  for (let i = 0; i < d.length; i++) {
-    const a = Math.abs(d[i]!);
-    if (a > max) max = a;
+  let max = arg.max;
+  if (max === undefined) {
+    max = 0;
+    for (let i = 0; i < d.length; i++) {
+      const v = d[i]!;
+      const a = v < 0 ? -v : v;
+      if (a > max) max = a;
+    }
   }
   return max * d.length <= 2 ** 51;
 }
@@ -1406,7 +1539,7 @@ function exactSum(st: AggState, g: number): bigint {
 
 /** Add one value to a sum, converting the state when the value is of another kind. */
 function addValue(st: AggState, g: number, v: SqlValue): void {
-  const kind = numKind(v);
+  const kind = st.dbl ? 'dbl' : numKind(v);
   const vs = kind === 'dbl' ? -1 : kind === 'int' ? 0 : (v as Decimal).s;
   if (st.scale === undefined) st.scale = vs;
   if (st.scale >= 0 && vs < 0) {
@@ -1432,6 +1565,20 @@ function addValue(st: AggState, g: number, v: SqlValue): void {
   const u = d.rescale(st.scale).u;
   st.big ??= [];
   st.big[g] = (st.big[g] ?? 0n) + u;
+}
+
+/** An output column: numbers of a DOUBLE as such (see NumCol), anything else boxed. */
+function outputCol(d: SqlValue[], dbl: boolean): Col {
+  if (!dbl || !d.every((v) => v === null || typeof v === 'number')) return anyCol(d);
+  const n = d.length;
+  const out = new Float64Array(n);
+  let nulls: Uint8Array | null = null;
+  for (let i = 0; i < n; i++) {
+    const v = d[i];
+    if (v === null) (nulls ??= new Uint8Array(n))[i] = 1;
+    else out[i] = v as number;
+  }
+  return numCol(out, nulls);
 }
 
 function finish(spec: AggSpec, st: AggState, g: number): SqlValue {

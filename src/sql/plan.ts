@@ -1008,6 +1008,9 @@ export class Planner extends ExprBinder {
       filter,
       pointOnly,
       rangeOnly,
+      keyType === 'decimal'
+        ? { scale: byName.get(keyName)!.scale ?? 0, precision: byName.get(keyName)!.precision ?? 10 }
+        : undefined,
     );
     const base = this.catalog.estimatedRows?.(t.name) ?? UNKNOWN_ROWS;
     const rows = point ? 1 : base * conds.reduce((s, c) => s * selectivity(c), 1);

@@ -124,7 +124,11 @@ export function toText(v: SqlValue): string {
 }
 
 export function numberText(n: number): string {
-  if (Number.isInteger(n) && Math.abs(n) < 1e21) return n.toFixed(0);
+  // Integers (safe ones: doubles past 2^53 are doubles) as digits; MySQL writes a larger double
+  // with an exponent, as its shortest digits (1.8446744073709552e19).
+  if (Number.isSafeInteger(n)) return n.toFixed(0);
+  if (Number.isInteger(n) && Math.abs(n) < 1e15) return n.toFixed(0);
+  if (Number.isFinite(n) && Math.abs(n) >= 1e15) return n.toExponential().replace('e+', 'e');
   return String(n);
 }
 
@@ -275,13 +279,14 @@ export function sqlError(message: string, details?: Record<string, unknown>): Ti
 
 // ---- operators ----
 
-export function arith(op: string, a: SqlValue, b: SqlValue, doubles = false): SqlValue {
+export function arith(op: string, a: SqlValue, b: SqlValue, doubles = false, unsigned = false): SqlValue {
   if (a === null || b === null) return null;
   const ka = numKind(a);
   const kb = numKind(b);
   if (!doubles && ka !== 'dbl' && kb !== 'dbl') {
     const text = (): string => `(${toText(a)} ${op.toLowerCase()} ${toText(b)})`;
-    if (ka === 'int' && kb === 'int') return intArith(op, a as number | bigint, b as number | bigint, text);
+    if (ka === 'int' && kb === 'int')
+      return intArith(op, a as number | bigint, b as number | bigint, text, unsigned);
     return decimalArith(op, toDecimalValue(a as Decimal), toDecimalValue(b as Decimal), text);
   }
   const x = toNumber(a);
@@ -305,7 +310,27 @@ export function arith(op: string, a: SqlValue, b: SqlValue, doubles = false): Sq
 }
 
 /** Integers, exactly: `/` gives a DECIMAL (4 digits after the point), the others BIGINTs. */
-function intArith(op: string, x: number | bigint, y: number | bigint, text: () => string): SqlValue {
+function intArith(
+  op: string,
+  x: number | bigint,
+  y: number | bigint,
+  text: () => string,
+  /** An operand is BIGINT UNSIGNED by type (a bit operator's result): so is the result. */
+  unsignedType = false,
+): SqlValue {
+  if (unsignedType && op !== '/') {
+    const X = BigInt(x);
+    const Y = BigInt(y);
+    let r: bigint | null;
+    if (op === '+') r = X + Y;
+    else if (op === '-') r = X - Y;
+    else if (op === '*') r = X * Y;
+    else if (op === 'DIV') r = Y === 0n ? null : X / Y;
+    else return Y === 0n ? null : canonicalInt(X % Y);
+    if (r === null) return null;
+    if (r < 0n || r > UINT64_MAX) throw outOfRange('BIGINT UNSIGNED', text());
+    return canonicalInt(r);
+  }
   if (typeof x === 'number' && typeof y === 'number') {
     let r: number | undefined;
     if (op === '+') r = x + y;
@@ -712,11 +737,13 @@ export const FUNCTIONS: Record<string, [number, number, Fn]> = {
     nullIfAny(([s]) =>
       typeof s === 'bigint'
         ? BigInt.asUintN(64, s).toString(16).toUpperCase()
-        : typeof s === 'number'
-          ? Math.trunc(s).toString(16).toUpperCase()
-          : Buffer.from(s instanceof Uint8Array ? s : toText(s!))
-              .toString('hex')
-              .toUpperCase(),
+        : s instanceof Decimal
+          ? BigInt.asUintN(64, divRound(s.u, s.s)).toString(16).toUpperCase()
+          : typeof s === 'number'
+            ? Math.trunc(s).toString(16).toUpperCase()
+            : Buffer.from(s instanceof Uint8Array ? s : toText(s!))
+                .toString('hex')
+                .toUpperCase(),
     ),
   ],
 };

@@ -25,6 +25,8 @@ export interface NumCol {
   readonly scale?: number;
   /** The numbers are integers (INT, BIGINT, BOOL columns and integer arithmetic): `/` gives DECIMAL. */
   readonly int?: boolean;
+  /** An upper bound of |value| when known (exact arithmetic's results): spares SUM a pass. */
+  readonly max?: number;
 }
 export interface AnyCol {
   readonly k: 'any';
@@ -57,13 +59,13 @@ export function numCol(d: NumArray, nulls: Uint8Array | null = null, time = fals
 }
 
 /** Scaled integers of a DECIMAL(_, scale) (see NumCol.scale). */
-export function decimalCol(d: NumArray, nulls: Uint8Array | null, scale: number): NumCol {
-  return { k: 'num', d, nulls, scale };
+export function decimalCol(d: NumArray, nulls: Uint8Array | null, scale: number, max?: number): NumCol {
+  return max === undefined ? { k: 'num', d, nulls, scale } : { k: 'num', d, nulls, scale, max };
 }
 
 /** Integers (see NumCol.int). */
-export function intCol(d: NumArray, nulls: Uint8Array | null = null): NumCol {
-  return { k: 'num', d, nulls, int: true };
+export function intCol(d: NumArray, nulls: Uint8Array | null = null, max?: number): NumCol {
+  return max === undefined ? { k: 'num', d, nulls, int: true } : { k: 'num', d, nulls, int: true, max };
 }
 
 /** A column of the same kind as `c` (times, decimals, integers) over other numbers. */
@@ -114,6 +116,17 @@ export function gatherBatch(b: Batch, sel: Int32Array, n: number): Batch {
   for (let j = 0; j < n; j++) if (sel[j]! < 0) padded = true;
   if (!padded) return { len: n, cols: b.cols.map((c) => gather(c, sel, n)) };
   const cols = b.cols.map((c) => {
+    if (c.k === 'num') {
+      // Numbers stay numbers of their kind, the padding rows null.
+      const d = new Float64Array(n);
+      const nulls = new Uint8Array(n);
+      for (let j = 0; j < n; j++) {
+        const s = sel[j]!;
+        if (s < 0 || (c.nulls !== null && c.nulls[s] === 1)) nulls[j] = 1;
+        else d[j] = c.d[s]!;
+      }
+      return likeCol(c, d, nulls);
+    }
     const d = new Array<SqlValue>(n);
     for (let j = 0; j < n; j++) d[j] = sel[j]! < 0 ? null : getv(c, sel[j]!);
     return anyCol(d);

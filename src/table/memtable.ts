@@ -578,6 +578,19 @@ export class MemTable implements RowSource {
       this.gatherFixed(col, rows, n, out, fixed.view);
       return { data: zeroNulls(out, nulls), nulls };
     }
+    if (def.storage === 'int64' || def.storage === 'uint64') {
+      // Doubles while every value is exact; else every value as the API has it (bigints past 2^53).
+      const f = new Float64Array(n);
+      let wide = false;
+      for (let i = 0; i < n && !wide; i++) {
+        if (nulls?.[i] === 1) continue;
+        const r = rows[i]!;
+        const x = readInt64Double(blocks[r >> BLOCK_SHIFT]!.columns[col]!, r & BLOCK_MASK);
+        if (Number.isSafeInteger(x)) f[i] = x;
+        else wide = true;
+      }
+      if (!wide) return { data: f, nulls };
+    }
     const out = new Array<number | bigint | string | Uint8Array | null>(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i]!;

@@ -113,7 +113,8 @@ export class GroupSource implements RowSource {
     const def = this.schema.columns[col]!;
     // Fixed-width columns: one slice of the decoded chunk, or a view of it when borrowing (a null
     // slot holds 0 in a decoded chunk already).
-    const int64 = def.storage === 'int64' || def.storage === 'uint64';
+    // 64-bit integers come as their doubles while every one is exact (no `wide` chunk).
+    const int64 = (def.storage === 'int64' || def.storage === 'uint64') && d.wide !== undefined;
     if (borrow && !int64 && d.physical !== 'var') {
       const nulls = gatherNulls(d, def, n, (src) => src.subarray(start, start + n));
       return { data: (d.f64 ?? d.i32 ?? d.u8)!.subarray(start, start + n), nulls };
@@ -157,8 +158,17 @@ function gatherValues(
       for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? 0 : d.u8![rowOf(i)]!;
       return out;
     }
+    case 'int64':
+    case 'uint64':
     case 'float64':
     case 'timestamp': {
+      if (d.wide !== undefined) {
+        // Some value is beyond ±2^53: every value exactly, bigints where not safe.
+        const out = new Array<number | bigint | null>(n);
+        for (let i = 0; i < n; i++)
+          out[i] = nulls?.[i] === 1 ? null : (keyAt(d, def.storage, rowOf(i)) as number | bigint);
+        return out;
+      }
       const out = new Float64Array(n);
       for (let i = 0; i < n; i++) out[i] = nulls?.[i] === 1 ? 0 : d.f64![rowOf(i)]!;
       return out;

@@ -49,25 +49,37 @@ export function valuesToRow(
  * A batch column as the API hands it out: a decimal column's scaled integers as text (or, `scaled`,
  * as integers: numbers, bigints beyond ±2^53); `bigints`: every 64-bit integer as a bigint.
  */
-function apiColumn(def: ColumnDef, data: ColumnData, scaled: boolean, bigints: boolean): ColumnData {
+function apiColumn(
+  def: ColumnDef,
+  data: ColumnData,
+  nulls: Uint8Array | undefined,
+  scaled: boolean,
+  bigints: boolean,
+): ColumnData {
+  const src = data as ArrayLike<unknown>;
+  const n = src.length;
+  const isNull = (i: number): boolean => nulls?.[i] === 1 || src[i] === null || src[i] === undefined;
   if (def.type === 'decimal') {
-    const src = data as ArrayLike<unknown>;
-    const n = src.length;
     if (scaled) {
+      // Scaled integers: a Float64Array while every one is exact (memtables and most objects).
       if (def.storage === 'int64') return data;
       const out = new Array<number | bigint | null>(n);
-      for (let i = 0; i < n; i++)
-        out[i] = src[i] === null || src[i] === undefined ? null : canonicalInt(decimalOf(def, src[i]).u);
+      for (let i = 0; i < n; i++) out[i] = isNull(i) ? null : canonicalInt(decimalOf(def, src[i]).u);
       return out;
     }
     const out = new Array<string | null>(n);
-    for (let i = 0; i < n; i++)
-      out[i] = src[i] === null || src[i] === undefined ? null : decimalOf(def, src[i]).toString();
+    for (let i = 0; i < n; i++) out[i] = isNull(i) ? null : decimalOf(def, src[i]).toString();
     return out;
   }
-  if (bigints && (def.type === 'int64' || def.type === 'uint64')) {
-    const src = data as (number | bigint | null)[];
-    return src.map((v) => (typeof v === 'number' ? BigInt(v) : v));
+  if (def.type === 'int64' || def.type === 'uint64') {
+    // The API's int64 batches are arrays: numbers (null where null), bigints past 2^53.
+    if (!bigints && Array.isArray(data)) return data;
+    const out = new Array<number | bigint | null>(n);
+    for (let i = 0; i < n; i++) {
+      const v = isNull(i) ? null : (src[i] as number | bigint);
+      out[i] = bigints && typeof v === 'number' ? BigInt(v) : v;
+    }
+    return out;
   }
   return data;
 }
@@ -101,7 +113,7 @@ export function buildBatch(
     if (c.rangeStart >= 0) g = c.sources[0]!.gatherRange(col, c.rangeStart, c.n, borrow);
     else if (single) g = c.sources[c.src[0]!]!.gather(col, c.row, c.n);
     else g = gatherMixed(s, c, col);
-    batch.columns[def.name] = apiColumn(def, g.data, scaled, bigints);
+    batch.columns[def.name] = apiColumn(def, g.data, g.nulls, scaled, bigints);
     if (g.nulls !== undefined) (batch.nulls ??= {})[def.name] = g.nulls;
   }
   return batch;

@@ -34,8 +34,8 @@ export interface ScanBatchesOptions {
   borrow?: boolean;
   /**
    * How decimal columns come: 'string' (default), their text as `get` and `scan` give it; or
-   * 'scaled', their scaled integers (value × 10^scale) as numbers, bigints beyond ±2^53: for
-   * computing on them without parsing text.
+   * 'scaled', their scaled integers (value × 10^scale): a Float64Array while every one is within
+   * ±2^53 (a null is 0, see `nulls`), else an array with bigints; for computing without parsing.
    */
   decimals?: 'string' | 'scaled';
   /**

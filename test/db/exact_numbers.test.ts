@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { TableSchema } from '../../src/catalog/schema.js';
 import { Decimal } from '../../src/util/decimal.js';
 import { collect, memDb } from '../helpers/db.js';
 
@@ -189,9 +190,11 @@ describe('64-bit integers and decimals through the engine', () => {
     const check = async (d: typeof db, what: string) => {
       expect(await collect(d.scan('t')), what).toEqual(want);
       const [b] = await collect(d.scanBatches('t', { columns: ['price'], decimals: 'scaled' }));
+      // Scaled integers (a null is 0 there, flagged in the null map).
       expect(Array.from(b!.columns['price'] as ArrayLike<unknown>), what).toEqual(
-        want.map((r) => (r.price === null ? null : Number(r.price.replace('.', '')))),
+        want.map((r) => (r.price === null ? 0 : Number(r.price.replace('.', '')))),
       );
+      expect(Array.from(b!.nulls!['price']!), what).toEqual(want.map((r) => (r.price === null ? 1 : 0)));
     };
     await check(db, 'memtable');
     await db.close();
@@ -240,4 +243,77 @@ describe('64-bit integers and decimals through the engine', () => {
     }
     await db.close();
   });
+});
+
+describe('a number given for a decimal column', () => {
+  test('takes the fast path only where it gives what the text of the number gives (20,000 values)', () => {
+    let seed = 7;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (const [p, s] of [
+      [15, 2],
+      [18, 6],
+      [10, 0],
+      [18, 18],
+    ] as const) {
+      const schema = TableSchema.fromSpec('d', {
+        columns: { k: 'int32', d: { type: 'decimal', precision: p, scale: s } },
+        primaryKey: 'k',
+      });
+      const col = schema.column('d');
+      for (let i = 0; i < 5000; i++) {
+        // Decimal texts of up to s + 2 digits (ties and values needing rounding), and raw doubles.
+        const digits = Math.floor(rand() * (s + 3));
+        const v =
+          i % 3 === 0
+            ? (rand() - 0.5) * 10 ** Math.floor(rand() * (p - s))
+            : Number(((rand() - 0.5) * 10 ** Math.floor(rand() * (p - s))).toFixed(digits));
+        const slow = Decimal.fromNumber(v)!.rescale(s);
+        let want: unknown;
+        try {
+          const safe =
+            slow.u <= BigInt(Number.MAX_SAFE_INTEGER) && slow.u >= -BigInt(Number.MAX_SAFE_INTEGER);
+          want = slow.intDigits > p - s ? 'out of range' : safe ? Number(slow.u) : slow.u;
+        } catch {
+          want = 'out of range';
+        }
+        let got: unknown;
+        try {
+          got = schema.normalizeValue(col, v);
+        } catch {
+          got = 'out of range';
+        }
+        expect(got, `${v} as DECIMAL(${p}, ${s})`).toEqual(want);
+      }
+    }
+  });
+});
+
+test('decimal keys: a value between two keys is no key, a bound past the range is past every key', async () => {
+  const { db } = await memDb();
+  await db.createTable('n', {
+    columns: { k: { type: 'decimal', precision: 10, scale: 2 }, v: 'int32' },
+    primaryKey: 'k',
+  });
+  await db.insert('n', [
+    { k: '1.55', v: 1 },
+    { k: '1.56', v: 2 },
+    { k: '2', v: 3 },
+    { k: '-1.55', v: 4 },
+  ]);
+  const keys = async (o: Record<string, unknown>) => (await collect(db.scan('n', o))).map((r) => r['k']);
+  expect(await db.get('n', '1.554')).toBeUndefined();
+  expect(await db.get('n', '1.550')).toEqual({ k: '1.55', v: 1 });
+  expect(await keys({ gte: '1.554' })).toEqual(['1.56', '2.00']);
+  expect(await keys({ lt: '1.559' })).toEqual(['-1.55', '1.55']);
+  expect(await keys({ gte: '-1.554', lt: '1e20' })).toEqual(['-1.55', '1.55', '1.56', '2.00']);
+  expect(await keys({ gte: '-1.556', lt: '1.55' })).toEqual(['-1.55']);
+  expect(await keys({ gte: '-1e20', lt: '-1.549' })).toEqual(['-1.55']);
+  expect(await keys({ gte: '-1.549' })).toEqual(['1.55', '1.56', '2.00']);
+  await db.flush();
+  expect(await keys({ gte: '1.554', lt: '1e20' })).toEqual(['1.56', '2.00']);
+  expect(await db.get('n', '1.554')).toBeUndefined();
+  await db.close();
 });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_PAYLOAD, PacketWriter, Reader } from '../../src/server/mysql/protocol.js';
+import { describeColumns } from '../../src/server/mysql/server.js';
+import { TYPE } from '../../src/server/mysql/protocol.js';
+import { cellText, formatResult } from '../../src/cli/sql.js';
+import { Decimal } from '../../src/util/decimal.js';
 
 /** The packets of a framed response: [sequence number, payload]. */
 function unframe(data: Buffer): [number, Buffer][] {
@@ -93,5 +97,31 @@ describe('MySQL protocol encoding', () => {
     // Reused for the next response: nothing of the last one remains.
     w.reset(1).begin().int1(9).end();
     expect(unframe(w.payload())).toEqual([[1, Buffer.of(9)]]);
+  });
+});
+
+describe('column types of exact numbers', () => {
+  it('BIGINT, BIGINT UNSIGNED, DECIMAL and a column holding both ends of 64 bits', () => {
+    const cols = describeColumns({
+      columns: ['i', 'u', 'd', 'both'],
+      rows: [
+        [1, 2n ** 64n - 1n, Decimal.parse('1.50')!, 2n ** 64n - 1n],
+        [-(2n ** 63n), 5, Decimal.parse('-12.5')!, -1],
+      ],
+      affectedRows: 0,
+    });
+    expect(cols.map((c) => [c.type, c.decimals, (c.flags & 0x20) !== 0])).toEqual([
+      [TYPE.LONGLONG, 0, false],
+      [TYPE.LONGLONG, 0, true],
+      [TYPE.NEWDECIMAL, 2, false],
+      [TYPE.NEWDECIMAL, 0, false],
+    ]);
+  });
+
+  it('the shell prints them exactly', () => {
+    expect(cellText(2n ** 63n)).toBe('9223372036854775808');
+    expect(cellText(Decimal.parse('0.10'))).toBe('0.10');
+    const out = formatResult({ columns: ['n'], rows: [[2n ** 60n]], affectedRows: 0 }, 'json', undefined);
+    expect(out).toBe('{"n":"1152921504606846976"}');
   });
 });

@@ -192,3 +192,176 @@ describe('exact numbers in SQL: DECIMAL and the full BIGINT range', () => {
     await db.close();
   });
 });
+
+test('composite primary keys with BIGINTs past 2^53 and DECIMALs keep their order and uniqueness', async () => {
+  const { db } = await memDb();
+  await db.query('CREATE TABLE c (a BIGINT, b INT, PRIMARY KEY (a, b))');
+  const big = [
+    '-9223372036854775808',
+    '-9007199254740993',
+    '-9007199254740992',
+    '-1',
+    '0',
+    '9007199254740991',
+    '9007199254740992',
+    '9007199254740993',
+    '9007199254740994',
+    '9223372036854775807',
+  ];
+  await db.query(
+    `INSERT INTO c VALUES ${[...big]
+      .reverse()
+      .map((a) => `(${a}, 1)`)
+      .join(', ')}`,
+  );
+  await expect(db.query('INSERT INTO c VALUES (9007199254740993, 1)')).rejects.toMatchObject({
+    code: 'DUPLICATE_KEY',
+  });
+  expect((await texts(db, 'SELECT a FROM c')).map((r) => r[0])).toEqual(big);
+  await db.query('CREATE TABLE d (a DECIMAL(40,20), b INT, PRIMARY KEY (a, b))');
+  const decs = [
+    '-1.00000000000000000001',
+    '-1.00000000000000000000',
+    '0.09999999999999999999',
+    '0.10000000000000000000',
+    '0.10000000000000000001',
+    '0.10000000000000000555',
+    '0.25000000000000000000',
+    '12345678901234567890.12345678901234567890',
+  ];
+  await db.query(
+    `INSERT INTO d VALUES ${[...decs]
+      .reverse()
+      .map((a) => `(${a}, 2)`)
+      .join(', ')}`,
+  );
+  await expect(db.query('INSERT INTO d VALUES (0.1, 2)')).rejects.toMatchObject({ code: 'DUPLICATE_KEY' });
+  expect((await texts(db, 'SELECT a FROM d')).map((r) => r[0])).toEqual(decs);
+  expect(await one(db, 'SELECT b FROM d WHERE a = 0.10000000000000000001')).toBe('2');
+  await db.close();
+});
+
+describe('exact numbers: found by review and by the differential campaign', () => {
+  test('BIGINT keys past 2^53: point reads and ranges with doubles, bigints and parameters', async () => {
+    const { db } = await memDb();
+    await db.query('CREATE TABLE t (id BIGINT PRIMARY KEY, v INT)');
+    await db.query(
+      'INSERT INTO t VALUES (10000000000000000, 1), (20000000000000000, 2), (-9223372036854775808, 3), (5, 4), (1152921504606846976, 5)',
+    );
+    const vs = async (sql: string, p: unknown[] = []) =>
+      (await db.query(sql, p)).rows.map((r) => String(r[0])).join(',');
+    expect(await vs('SELECT v FROM t WHERE id = 1e16')).toBe('1');
+    expect(await vs('SELECT v FROM t WHERE id >= 1e16 ORDER BY id')).toBe('1,2,5');
+    expect(await vs('SELECT v FROM t WHERE id > 1e16 ORDER BY id')).toBe('2,5');
+    expect(await vs('SELECT v FROM t WHERE id BETWEEN 1e16 AND 3e16 ORDER BY id')).toBe('1,2');
+    expect(await vs('SELECT v FROM t WHERE id >= -1e19 ORDER BY id')).toBe('3,4,1,2,5');
+    expect(await vs('SELECT v FROM t WHERE id < -1e16')).toBe('3');
+    expect(await vs('SELECT v FROM t WHERE id = ?', [2 ** 60])).toBe('5');
+    expect(await vs('SELECT v FROM t WHERE id = ?', [2n ** 60n])).toBe('5');
+    expect(await vs('SELECT v FROM t WHERE id = 10000000000000000.5')).toBe('');
+    expect((await db.query('UPDATE t SET v = 9 WHERE id >= 1e16')).affectedRows).toBe(3);
+    await db.close();
+  });
+
+  test('a DOUBLE that holds a whole number stays a DOUBLE: point reads, groups, aggregates, joins', async () => {
+    const { db } = await memDb();
+    await db.query('CREATE TABLE t (id INT PRIMARY KEY, f DOUBLE)');
+    await db.query('INSERT INTO t VALUES (1, 1), (2, 2)');
+    const third = String(1 / 3);
+    expect(await one(db, 'SELECT f / 3 FROM t WHERE id = 1')).toBe(third);
+    expect((await texts(db, 'SELECT f / 3 FROM t GROUP BY f ORDER BY f')).map((r) => r[0])).toEqual([
+      third,
+      String(2 / 3),
+    ]);
+    expect(await one(db, 'SELECT MIN(f) / 3 FROM t')).toBe(third);
+    expect(await one(db, 'SELECT SUM(f) / 3 FROM t')).toBe('1');
+    expect(await one(db, 'SELECT AVG(DISTINCT f) FROM t')).toBe('1.5');
+    expect(await one(db, 'SELECT b.f / 3 FROM t a, t b WHERE a.id = 2 AND b.id = 1')).toBe(third);
+    expect(await one(db, 'SELECT b.f / 3 FROM t a LEFT JOIN t b ON b.id = a.id - 1 WHERE a.id = 2')).toBe(
+      third,
+    );
+    expect(
+      await one(db, 'SELECT x / 3 FROM (SELECT f AS x FROM t ORDER BY id LIMIT 5) s ORDER BY x LIMIT 1'),
+    ).toBe(third);
+    await db.close();
+  });
+
+  test('AUTO_INCREMENT past 2^53, DEFAULTs past 2^53, DECIMAL keys with UNIQUE columns', async () => {
+    const { db, reopen } = await memDb({ checkpoint: { onClose: false, intervalMs: 0 } });
+    await db.query('CREATE TABLE ai (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    await db.query('INSERT INTO ai VALUES (9007199254740991, 1)');
+    await db.query('INSERT INTO ai (v) VALUES (2), (3)');
+    await db.query('INSERT INTO ai VALUES (9007199254741000, 4)');
+    await db.query('INSERT INTO ai (v) VALUES (5)');
+    expect((await texts(db, 'SELECT id FROM ai ORDER BY id')).map((r) => r[0])).toEqual([
+      '9007199254740991',
+      '9007199254740992',
+      '9007199254740993',
+      '9007199254741000',
+      '9007199254741001',
+    ]);
+    await db.query(
+      'CREATE TABLE df (id INT PRIMARY KEY, a BIGINT DEFAULT 9223372036854775807, d DECIMAL(10,2) DEFAULT 1.5)',
+    );
+    await db.query('INSERT INTO df (id) VALUES (1)');
+    await db.query('CREATE TABLE k (d DECIMAL(10,2) PRIMARY KEY, x INT UNIQUE, y INT)');
+    await db.query('INSERT INTO k VALUES (1.5, 1, 1), (2, 2, 2)');
+    await db.query('UPDATE k SET y = 5 WHERE d = 1.5');
+    await expect(db.query('UPDATE k SET x = 2 WHERE d = 1.5')).rejects.toMatchObject({
+      code: 'DUPLICATE_KEY',
+    });
+    await db.close();
+    const again = await reopen();
+    expect(await texts(again, 'SELECT a, d FROM df')).toEqual([['9223372036854775807', '1.50']]);
+    await again.query('INSERT INTO df (id) VALUES (2)');
+    expect(await one(again, 'SELECT COUNT(*) FROM df WHERE a = 9223372036854775807')).toBe('2');
+    const create = (await again.query('SHOW CREATE TABLE df')).rows[0]![1] as string;
+    expect(create).toContain('DECIMAL(10,2)');
+    expect((await texts(again, 'DESCRIBE k')).map((r) => r[1])).toEqual(['decimal(10,2)', 'int', 'int']);
+    await again.query('CREATE TABLE u (id INT PRIMARY KEY, b BIGINT UNSIGNED)');
+    expect((await again.query('SHOW CREATE TABLE u')).rows[0]![1] as string).toContain('BIGINT UNSIGNED');
+    await again.close();
+  });
+
+  test('literals, HEX and BIGINT UNSIGNED arithmetic as MySQL types them', async () => {
+    const { db } = await memDb();
+    expect(await one(db, 'SELECT -9223372036854775809')).toBe('-9223372036854775809');
+    expect(await one(db, 'SELECT -18446744073709551615')).toBe('-18446744073709551615');
+    expect(await one(db, 'SELECT -9223372036854775808')).toBe('-9223372036854775808');
+    expect(await one(db, 'SELECT HEX(1.5)')).toBe('2');
+    expect(await one(db, 'SELECT HEX(255.0)')).toBe('FF');
+    expect(await one(db, 'SELECT CONCAT((2 ^ -1) + 0e0, 1)')).toBe('1.8446744073709552e191');
+    for (const bad of [
+      '0 - (1 ^ 0)',
+      'CAST(1 AS UNSIGNED) - 2',
+      '~0 + 1',
+      '-(~0)',
+      '-(-9223372036854775808)',
+    ]) {
+      await expect(db.query(`SELECT ${bad}`), bad).rejects.toMatchObject({ details: { mysqlErrno: 1690 } });
+    }
+    expect(await one(db, 'SELECT (1 ^ 0) - 1')).toBe('0');
+    expect(await one(db, 'SELECT 5 - (1 ^ 0)')).toBe('4');
+    await db.close();
+  });
+
+  test('joins of DECIMAL with INT and of BIGINTs past 2^53 with numbers match by value', async () => {
+    const { db } = await memDb();
+    await db.query('CREATE TABLE a (id INT PRIMARY KEY, d DECIMAL(10,2), b BIGINT)');
+    await db.query('CREATE TABLE b (id INT PRIMARY KEY, n INT, m BIGINT)');
+    await db.query(
+      'INSERT INTO a VALUES (1, 2.00, 9007199254740993), (2, 2.50, 3), (3, 3, 9007199254740992)',
+    );
+    await db.query('INSERT INTO b VALUES (1, 2, 9007199254740993), (2, 3, 9007199254740992), (3, 4, 3)');
+    expect(await texts(db, 'SELECT a.id, b.id FROM a JOIN b ON a.d = b.n ORDER BY a.id')).toEqual([
+      ['1', '1'],
+      ['3', '2'],
+    ]);
+    expect(await texts(db, 'SELECT a.id, b.id FROM a JOIN b ON a.b = b.m ORDER BY a.id')).toEqual([
+      ['1', '1'],
+      ['2', '3'],
+      ['3', '2'],
+    ]);
+    await db.close();
+  });
+});

@@ -268,12 +268,22 @@ const OPERANDS: { sql: string; ev(r: Row): V }[] = [
   { sql: '- - a', ev: (r) => r.a },
 ];
 
-/** `x op1 y op2 z` grouped by rank, left-associative; throws Unsafe. */
+const BIT_OPS = new Set(['|', '&', '<<', '>>', '^']);
+const SIGNED_ARITH = new Set(['+', '-', '*']);
+
+/**
+ * `x op1 y op2 z` grouped by rank, left-associative; throws Unsafe. A bit operator's result is
+ * BIGINT UNSIGNED, so + - * on it with a negative result is MySQL's error 1690: left out (Unsafe).
+ */
 function evalPair(xs: { ev(r: Row): V }[], ops: string[], r: Row): V {
   const [o1, o2] = [BINARY[ops[0]!]!, BINARY[ops[1]!]!];
   const [x, y, z] = xs.map((e) => e.ev(r));
-  if (o1.rank >= o2.rank) return o2.ev(o1.ev(x!, y!), z!);
-  return o1.ev(x!, o2.ev(y!, z!));
+  const outer = (op: string, inner: string, v: V): V => {
+    if (BIT_OPS.has(inner) && SIGNED_ARITH.has(op) && v !== null && v < 0) throw new Unsafe();
+    return v;
+  };
+  if (o1.rank >= o2.rank) return outer(ops[1]!, ops[0]!, o2.ev(o1.ev(x!, y!), z!));
+  return outer(ops[0]!, ops[1]!, o1.ev(x!, o2.ev(y!, z!)));
 }
 
 function evalWrongly(xs: { ev(r: Row): V }[], ops: string[], r: Row): V {

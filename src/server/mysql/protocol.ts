@@ -165,7 +165,8 @@ export class Writer {
     return this;
   }
   /** A length-encoded integer. */
-  lenenc(v: number): this {
+  lenenc(v: number | bigint): this {
+    if (typeof v === 'bigint') return this.int1(0xfe).int8(v);
     if (v < 251) return this.int1(v);
     if (v < 0x10000) return this.int1(0xfc).int2(v);
     if (v < 0x1000000) return this.int1(0xfd).int3(v);
@@ -429,7 +430,7 @@ export class ProtocolError extends Error {}
 export function okPacket(
   w: PacketWriter,
   affected: number,
-  insertId: number,
+  insertId: number | bigint,
   status: number,
   info = '',
 ): PacketWriter {

@@ -783,11 +783,14 @@ export function describeColumns(r: QueryResult): ColumnDef[] {
     let kind: 'int' | 'uint' | 'decimal' | 'double' | 'string' | 'bytes' | 'date' | 'null' = 'null';
     let scale = 0;
     let digits = 1;
+    let negative = false;
     for (const row of r.rows) {
       const v = row[i];
       if (v === null || v === undefined) continue;
       if (typeof v === 'number' || typeof v === 'bigint') {
         const int = typeof v === 'bigint' || Number.isSafeInteger(v);
+        if (int && v < 0) negative = true;
+        digits = Math.max(digits, int ? String(v).replace('-', '').length : 1);
         const big = typeof v === 'bigint' && v > 9223372036854775807n;
         if (kind === 'null' || kind === 'int' || kind === 'uint')
           kind = !int ? 'double' : big || (kind as string) === 'uint' ? 'uint' : 'int';
@@ -804,6 +807,9 @@ export function describeColumns(r: QueryResult): ColumnDef[] {
       else if (v instanceof Uint8Array) kind = kind === 'null' || kind === 'bytes' ? 'bytes' : 'string';
       else if (v instanceof Date) kind = kind === 'null' || kind === 'date' ? 'date' : 'string';
     }
+    // Past BIGINT's range and negative values in one column: neither BIGINT nor BIGINT UNSIGNED
+    // holds both, DECIMAL(20, 0) does (as MySQL types such a UNION).
+    if (kind === 'uint' && negative) kind = 'decimal';
     switch (kind) {
       case 'int':
       case 'uint':
@@ -813,7 +819,7 @@ export function describeColumns(r: QueryResult): ColumnDef[] {
           charset: CHARSET_BINARY,
           length: 20,
           // BINARY, NUM; UNSIGNED when a value is past BIGINT's range.
-          flags: 0x80 | 0x8000 | (kind === 'uint' ? 0x20 : 0),
+          flags: 0x80 | 0x8000 | ((kind as string) === 'uint' ? 0x20 : 0),
           decimals: 0,
         };
       case 'decimal':

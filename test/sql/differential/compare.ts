@@ -104,6 +104,14 @@ export function compareCells(ref: Cell, got: Cell): CellVerdict {
     // 23), writes the plain number. The same number in both texts is a type-only difference.
     if (NUMERIC_TEXT.test(ref.s) && NUMERIC_TEXT.test(got.s) && closeDoubles(Number(ref.s), Number(got.s)))
       return 'typeOnly';
+    // Two DECIMAL texts of one value at different scales (MariaDB gives AVG in a set operation 9
+    // digits, MySQL 4): equal rounded to the coarser scale.
+    const a = /^-?\d+\.\d+$/.test(ref.s) ? Decimal.parse(ref.s) : undefined;
+    const b = /^-?\d+\.\d+$/.test(got.s) ? Decimal.parse(got.s) : undefined;
+    if (a !== undefined && b !== undefined) {
+      const s = Math.min(a.s, b.s);
+      if (a.rescale(s).u === b.rescale(s).u) return 'typeOnly';
+    }
     return 'ne';
   }
   if ('n' in ref && 'n' in got) return numbersEqual(ref, got) ? 'eq' : 'ne';

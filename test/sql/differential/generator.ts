@@ -33,13 +33,15 @@ import type { Rng } from './random.js';
 // ---------------------------------------------------------------------------------------------
 // Schemas and data
 
-export type ColumnType = 'INT' | 'BIGINT' | 'DOUBLE' | 'VARCHAR';
+export type ColumnType = 'INT' | 'BIGINT' | 'DOUBLE' | 'VARCHAR' | 'DECIMAL';
 
 export interface ColumnDef {
   name: string;
   type: ColumnType;
-  /** VARCHAR(length). */
+  /** VARCHAR(length); DECIMAL(length, scale). */
   length: number;
+  /** DECIMAL's digits after the point. */
+  scale?: number;
   nullable: boolean;
 }
 
@@ -56,17 +58,50 @@ export interface Schema {
   tables: TableDef[];
 }
 
+// DECIMAL columns count as 'double' for the generator: numbers that need not be integers.
 const valueType = (t: ColumnType): ValueType =>
-  t === 'VARCHAR' ? 'string' : t === 'DOUBLE' ? 'double' : 'int';
+  t === 'VARCHAR' ? 'string' : t === 'DOUBLE' || t === 'DECIMAL' ? 'double' : 'int';
 
 /** SQL text of a string literal: quotes doubled. Backslashes are never generated (their escaping differs by sql_mode). */
 export const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 const SMALL_INTS = [0, 1, -1, 2, 3, -2, 5, 7, 10, 12, 100, -100];
 const RARE_INTS = [127, -128, 255, 65535, 2147483647, -2147483648];
-// Within +-2^47, so that tidemark's doubles hold them and sums of 40 of them exactly (a SUM or AVG
-// over +-(2^53 - 1) loses its last digits in doubles: exact 64-bit integers are issue 23).
-const RARE_BIGINTS = [4294967296, -1099511627776, 123456789012345, 140737488355327, -140737488355327];
+// 64-bit integers, past 2^53 and at BIGINT's ends too (kept as text: exact on both engines).
+const RARE_BIGINTS = [
+  '4294967296',
+  '-1099511627776',
+  '123456789012345',
+  '140737488355327',
+  '-140737488355327',
+  '9007199254740993',
+  '-9007199254740993',
+  '1234567890123456789',
+  '9223372036854775807',
+  '-9223372036854775808',
+];
+// DECIMAL(p, s) columns: a narrow one (scaled integers in 64 bits) and a wide one (65 digits' kind).
+const DECIMAL_TYPES: [number, number][] = [
+  [10, 2],
+  [15, 4],
+  [30, 10],
+];
+const DECIMALS = [
+  '0',
+  '1',
+  '-1',
+  '0.5',
+  '-2.5',
+  '0.1',
+  '0.2',
+  '0.3',
+  '12.34',
+  '-0.05',
+  '100',
+  '99.99',
+  '7.125',
+  '-3',
+];
 // Plain decimal notation only: an INSERT must load on both engines whatever the parser.
 const DOUBLES = [
   '0',
@@ -114,11 +149,18 @@ const STRINGS = [
 ];
 const TRAILING_SPACE_STRINGS = ['a ', 'abc  ', '12 '];
 
-function intValue(rng: Rng, big: boolean): number {
+function intValue(rng: Rng, big: boolean): string {
   const r = rng.float();
-  if (r < 0.75) return rng.pick(SMALL_INTS);
-  if (r < 0.9) return rng.range(-20, 40);
-  return big && rng.chance(0.5) ? rng.pick(RARE_BIGINTS) : rng.pick(RARE_INTS);
+  if (r < 0.75) return String(rng.pick(SMALL_INTS));
+  if (r < 0.9) return String(rng.range(-20, 40));
+  return big && rng.chance(0.5) ? rng.pick(RARE_BIGINTS) : String(rng.pick(RARE_INTS));
+}
+
+/** A DECIMAL(p, s) value's literal: one of DECIMALS that fits, written with up to s digits. */
+function decimalValue(rng: Rng, c: ColumnDef): string {
+  const s = c.scale ?? 0;
+  const fits = DECIMALS.filter((d) => (d.split('.')[1]?.length ?? 0) <= s);
+  return rng.pick(fits);
 }
 
 function stringPool(features: ReadonlySet<Feature>): string[] {
@@ -134,11 +176,13 @@ function columnValue(
   if (c.nullable && rng.chance(0.25)) return 'NULL';
   switch (c.type) {
     case 'INT':
-      return String(intValue(rng, false));
+      return intValue(rng, false);
     case 'BIGINT':
-      return String(intValue(rng, true));
+      return intValue(rng, true);
     case 'DOUBLE':
       return rng.pick(DOUBLES);
+    case 'DECIMAL':
+      return decimalValue(rng, c);
     case 'VARCHAR': {
       const fits = stringPool(features).filter((s) => [...s].length <= c.length);
       // A per-table pool of a few values makes duplicates (GROUP BY, DISTINCT, joins) common.
@@ -159,9 +203,14 @@ export function generateSchema(rng: Rng, features: ReadonlySet<Feature>): Schema
         ['INT', 4],
         ['BIGINT', 2],
         ['DOUBLE', 2],
+        ['DECIMAL', 2],
         ['VARCHAR', 3],
       ]);
-      columns.push({ name: `c${j}`, type, length: rng.pick([1, 3, 5, 10, 20]), nullable: rng.chance(0.7) });
+      if (type === 'DECIMAL') {
+        const [p, s] = rng.pick(DECIMAL_TYPES);
+        columns.push({ name: `c${j}`, type, length: p, scale: s, nullable: rng.chance(0.7) });
+      } else
+        columns.push({ name: `c${j}`, type, length: rng.pick([1, 3, 5, 10, 20]), nullable: rng.chance(0.7) });
     }
     let primaryKey: string[] = [];
     const keyable = columns.filter((c) => c.type !== 'DOUBLE');
@@ -208,7 +257,12 @@ export function schemaStatements(schema: Schema): string[] {
   const out: string[] = [];
   for (const t of schema.tables) {
     const cols = t.columns.map((c) => {
-      const type = c.type === 'VARCHAR' ? `VARCHAR(${c.length})` : c.type;
+      const type =
+        c.type === 'VARCHAR'
+          ? `VARCHAR(${c.length})`
+          : c.type === 'DECIMAL'
+            ? `DECIMAL(${c.length},${c.scale ?? 0})`
+            : c.type;
       return `${c.name} ${type}${c.nullable ? '' : ' NOT NULL'}`;
     });
     if (t.primaryKey.length > 0) cols.push(`PRIMARY KEY (${t.primaryKey.join(', ')})`);

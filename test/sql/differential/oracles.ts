@@ -7,7 +7,6 @@ import {
   mapQuery,
   renderQuery,
   selectExprs,
-  typeOf,
   width,
 } from './ast.js';
 import type { Cell } from './compare.js';
@@ -357,6 +356,15 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
     };
   if (!t.ok && t.error.class === 'unsupported')
     return { status: 'unsupported', signature: errorSignature(t.error), message: t.error.message };
+  // An overflow (1690) only tidemark reached: MySQL leaves open which rows and branches an engine
+  // evaluates (MariaDB skips a derived table joined ON NULL, a CASE branch no row takes; tidemark
+  // computes expressions a batch at a time). Like SQLancer's expected errors: nothing to compare.
+  // The other way round (MariaDB overflows, tidemark does not) stays a mismatch: a missing check.
+  if (!t.ok && /^(BIGINT|BIGINT UNSIGNED|DECIMAL) value is out of range/.test(t.error.message))
+    return {
+      status: 'deferred',
+      detail: 'out of range (1690) on tidemark only: evaluation order (MySQL leaves it open)',
+    };
   if (!t.ok)
     return {
       status: 'mismatch',
@@ -372,13 +380,15 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
   // 1969, 1114: MariaDB's statement time or temporary space limit cut the query off (engines.ts).
   if (!m.ok && (m.error.code === '1969' || m.error.code === '1114'))
     return { status: 'bothError', detail: 'MariaDB exceeded its statement time or temporary space limit' };
-  if (!m.ok && m.error.code === '1235')
-    return { status: 'bothError', detail: `MariaDB does not support: ${m.error.message.slice(0, 80)}` };
+  // An overflow only MariaDB reached (it merges a derived table and evaluates a condition for rows
+  // tidemark's plan never reads): evaluation order, as above.
   if (!m.ok && m.error.code === '1690')
     return {
       status: 'deferred',
-      detail: 'MariaDB 1690 (64-bit integer out of range): exact 64-bit integers are issue 23',
+      detail: 'out of range (1690) on MariaDB only: evaluation order (MySQL leaves it open)',
     };
+  if (!m.ok && m.error.code === '1235')
+    return { status: 'bothError', detail: `MariaDB does not support: ${m.error.message.slice(0, 80)}` };
   if (!m.ok)
     return {
       status: 'mismatch',
@@ -468,16 +478,6 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
         };
     }
   }
-  // DECIMAL (issue 23): in MySQL, AVG, SUM of integers and decimal literals are exact DECIMALs
-  // (AVG(1) is 1.0000, LENGTH 6; SUM(c) * c exact past 2^64), in tidemark DOUBLEs today. Checked, not assumed: the same
-  // query with those made DOUBLE on MariaDB must give tidemark's rows.
-  const doubled = asDoubles(q);
-  if (doubled !== undefined) {
-    if (await agrees(() => mariadb.run(renderQuery(doubled))))
-      return known(
-        'DECIMAL typing (issue 23): with AVG, SUM and decimal literals made DOUBLE, MariaDB agrees',
-      );
-  }
   // MariaDB's answers for subqueries whose column reads only the enclosing query (their rows all
   // hold one value): with a subquery or aggregate on the left of IN it answers 1 for
   // -2147483648 IN (SELECT outer.c ...) with c = 1, and 0 for AVG(NULL) IN (...); with an ORDER BY,
@@ -490,19 +490,9 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
         "MariaDB bug: a subquery of the enclosing query's columns only (IN as EXISTS and =, no ORDER BY: it agrees)",
       );
   }
-  // Integers past 2^53 (issue 23): tidemark's integers are doubles; with MariaDB reading every
-  // integer column as a double too, the answers must agree.
-  if (bigIntegers(c)) {
-    const doubled2 = intsAsDoubles(q);
-    if (doubled2 !== undefined) {
-      if (await agrees(() => mariadb.run(renderQuery(asDoubles(doubled2) ?? doubled2))))
-        return known('integers past 2^53 (issue 23): with integer columns read as DOUBLE, MariaDB agrees');
-    }
-  }
-  // Several of the above in one query: DECIMAL typing and outer-only subqueries rewritten, then
-  // nested set operations and DISTINCTs computed and a set operation combined from its branches.
+  // Several of the above in one query: outer-only subqueries rewritten, then nested set operations
+  // and DISTINCTs computed and a set operation combined from its branches.
   let every = q;
-  every = asDoubles(every) ?? every;
   every = outerOnlySubqueries(every) ?? every;
   const last = (await inlineNestedSetOps(every, engines, mCells)) ?? every;
   if (last !== q && last.limit === undefined) {
@@ -527,65 +517,6 @@ async function checkDifferential(c: DiffCase, engines: Engines): Promise<Verdict
     detail: v.detail ?? '',
     ...both,
   };
-}
-
-/**
- * q with MySQL's DECIMAL-typed operations made DOUBLE, as tidemark computes them until issue 23:
- * AVG(x) as AVG((x) + 0e0), SUM(x) likewise (the SUM of integers is a DECIMAL, exact past 64 bits
- * in the arithmetic around it), a decimal literal 1.5 as 1.5e0 (the rewrites keep the text around
- * them as it was, so both engines still group it alike). Undefined when q has none. AVG(DISTINCT x) over
- * strings is left alone: deduplicating the doubles would not be the same as deduplicating the
- * strings. `/` is not rewritten: the tree is only a recipe for the text (ast.ts), so `a - b / c`
- * may be a tree whose `/` has `a - b` on its left; the division feature stays off (issue 23).
- */
-export function asDoubles(q: Query): Query | undefined {
-  let changed = false;
-  const paren = (e: Expr): Expr => (e.k === 'paren' ? e : { k: 'paren', e });
-  const plusZero = (e: Expr): Expr => ({
-    k: 'paren',
-    e: { k: 'arith', op: '+', l: paren(e), r: { k: 'lit', t: 'double', text: '0e0' } },
-  });
-  const out = mapQuery(q, (e) => {
-    if (e.k === 'agg' && (e.name === 'AVG' || e.name === 'SUM') && e.arg !== undefined) {
-      if (e.quant === 'DISTINCT' && typeOf(e.arg) === 'string') return e;
-      changed = true;
-      return { ...e, arg: plusZero(e.arg) };
-    }
-    if (e.k === 'lit' && e.t === 'decimal') {
-      changed = true;
-      return { k: 'lit', t: 'double', text: `${e.text}e0` };
-    }
-    return e;
-  });
-  return changed ? out : undefined;
-}
-
-/**
- * q with every integer column read as a DOUBLE (`(t.c + 0e0)`: a column is one token, so the text
- * around it groups as before): integer arithmetic past 2^53 then rounds on MariaDB as it does in
- * tidemark, whose integers are doubles until issue 23 (127 * 123456789012345 MOD 127 is 1 there,
- * 0 exactly). Undefined when q reads no integer column.
- */
-export function intsAsDoubles(q: Query): Query | undefined {
-  let changed = false;
-  const out = mapQuery(q, (e) => {
-    if (e.k !== 'col' || e.t !== 'int') return e;
-    changed = true;
-    return { k: 'paren', e: { k: 'arith', op: '+', l: e, r: { k: 'lit', t: 'double', text: '0e0' } } };
-  });
-  return changed ? out : undefined;
-}
-
-/** Whether the data or q holds integers large enough (2^26) for a product to pass 2^53. */
-function bigIntegers(c: DiffCase): boolean {
-  const big = (text: string): boolean => /^-?\d+$/.test(text) && Math.abs(Number(text)) >= 2 ** 26;
-  if (c.schema.tables.some((t) => t.rows.some((r) => r.some(big)))) return true;
-  let found = false;
-  mapQuery(c.query, (e) => {
-    if (e.k === 'lit' && big(e.text)) found = true;
-    return e;
-  });
-  return found;
 }
 
 /**
