@@ -135,14 +135,21 @@ async function openEngine() {
   };
 }
 
-/** Q1's and Q6's results, rounded, to compare across engines. */
+/**
+ * Q1's and Q6's results, rounded to 9 significant digits, to compare across engines: numbers,
+ * bigints and exact DECIMALs (tidemark's Decimal, DuckDB's decimal values: compared by their text).
+ */
 function digest(rows) {
+  const numeric = /^-?\d+(\.\d+)?$/;
   return rows
     .map((r) =>
       r
-        .map((v) =>
-          typeof v === 'number' || typeof v === 'bigint' ? Number(Number(v).toPrecision(9)) : String(v),
-        )
+        .map((v) => {
+          const t = String(v);
+          return typeof v === 'number' || typeof v === 'bigint' || numeric.test(t)
+            ? Number(Number(t).toPrecision(9))
+            : t;
+        })
         .join(','),
     )
     .join(';');
