@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { canonicalInt } from '../util/decimal.js';
 import { Catalog } from '../catalog/catalog.js';
 import type { Row, TableSpec } from '../catalog/schema.js';
 import { describe } from '../catalog/schema.js';
@@ -830,6 +831,8 @@ export class Database {
 /** What one-statement writes to one row queue on (see Database.statement). */
 function keyTag(table: unknown, key: unknown): string | undefined {
   if (typeof table !== 'string') return undefined; // (the transaction reports it)
+  // A bigint within the safe range is the same key as its number (canonical form).
+  if (typeof key === 'bigint') key = canonicalInt(key);
   const k = key instanceof Uint8Array ? Buffer.from(key).toString('hex') : String(key);
   return `${table}\u0000${typeof key}\u0000${k}`;
 }

@@ -91,6 +91,10 @@ describe('the MySQL server, with the mysql2 driver', () => {
       expect((rows as { price: unknown }[]).map((r) => r.price)).toEqual(['0.20', '0.10']);
       const [sum] = await plain.query('SELECT SUM(price) AS s, SUM(price) = 0.30 AS ok FROM acct');
       expect(sum).toEqual([{ s: '0.30', ok: 1 }]);
+      // A DECIMAL column's integers carry its scale, as MySQL's do (text and binary protocols).
+      const mixed = 'SELECT x FROM (SELECT 1.50 AS x UNION ALL SELECT 2) t ORDER BY x';
+      expect((await plain.query(mixed))[0]).toEqual([{ x: '1.50' }, { x: '2.00' }]);
+      expect((await plain.execute(mixed))[0]).toEqual([{ x: '1.50' }, { x: '2.00' }]);
     } finally {
       await plain.end();
     }

@@ -13,7 +13,7 @@ import type { Logger } from '../../log.js';
 import type { PooledBuffer, Reservation } from '../../mem/buffer.js';
 import type { MemoryPool } from '../../mem/pool.js';
 import type { QueryResult, SqlSession } from '../../sql/engine.js';
-import { dateText, Decimal, toText, type SqlValue } from '../../sql/values.js';
+import { dateText, Decimal, toDecimalValue, toText, type SqlValue } from '../../sql/values.js';
 import { NATIVE, SHA2, newScramble, verify, type Account } from './auth.js';
 import type { Writer } from './protocol.js';
 import {
@@ -704,7 +704,7 @@ class Connection {
     for (const row of r.rows) {
       w.begin();
       if (binary) binaryRow(w, cols, row);
-      else textRow(w, row);
+      else textRow(w, cols, row);
       w.end();
     }
     return endPacket(w, status, this.deprecateEof);
@@ -754,10 +754,11 @@ class Connection {
 }
 
 /** A row's payload in the text protocol: each value a length-encoded string, NULL as 0xFB. */
-function textRow(w: Writer, row: readonly unknown[]): void {
-  for (const v of row) {
+function textRow(w: Writer, cols: readonly ColumnDef[], row: readonly unknown[]): void {
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
     if (v === null || v === undefined) w.int1(0xfb);
-    else w.lstr(textValue(v as SqlValue));
+    else w.lstr(textValue(v as SqlValue, cols[i]));
   }
 }
 
@@ -771,7 +772,7 @@ function binaryRow(w: Writer, cols: readonly ColumnDef[], row: readonly unknown[
     if (v === null || v === undefined) w.orByte(bitmap + ((i + 2) >> 3), 1 << ((i + 2) & 7));
     // A string in a string column, the usual value, goes straight in.
     else if (typeof v === 'string' && cols[i]!.type === TYPE.VAR_STRING) w.lstr(v);
-    else writeBinaryValue(w, cols[i]!.type, v);
+    else writeBinaryValue(w, cols[i]!, v);
   }
 }
 
@@ -865,14 +866,20 @@ export function describeColumns(r: QueryResult): ColumnDef[] {
   });
 }
 
-/** A value as the text protocol sends it. */
-function textValue(v: SqlValue): string | Uint8Array {
+/** A value as the text protocol sends it (in a DECIMAL column, every value with its scale). */
+function textValue(v: SqlValue, col?: ColumnDef): string | Uint8Array {
+  if (
+    col?.type === TYPE.NEWDECIMAL &&
+    (typeof v === 'number' || typeof v === 'bigint' || v instanceof Decimal)
+  )
+    return toDecimalValue(v).rescale(col.decimals).toString();
   if (v instanceof Uint8Array) return v;
   if (v instanceof Date) return dateText(v);
   return toText(v);
 }
 
-function writeBinaryValue(w: Writer, type: number, v: SqlValue): void {
+function writeBinaryValue(w: Writer, col: ColumnDef, v: SqlValue): void {
+  const type = col.type;
   switch (type) {
     case TYPE.LONGLONG:
       if (typeof v === 'bigint') w.int8(v);
@@ -898,7 +905,7 @@ function writeBinaryValue(w: Writer, type: number, v: SqlValue): void {
       w.lstr(v instanceof Uint8Array ? v : toText(v));
       return;
     default:
-      w.lstr(textValue(v));
+      w.lstr(textValue(v, col));
   }
 }
 
