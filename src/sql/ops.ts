@@ -1363,7 +1363,7 @@ export class Aggregate implements Op {
           arg.time !== true &&
           st.seen === undefined &&
           NUMERIC_AGGS.has(spec.name) &&
-          fitsState(st, arg)
+          sumChunk(st, arg) >= n
         ) {
           fast.push({ arg, st, counting: arg.nulls !== null || rowsPer === undefined });
         } else accumulate(spec, st, gid, n, rowsPer, arg, ctx);
@@ -1434,18 +1434,20 @@ function accumulate(
   const numeric = name === 'SUM' || name === 'AVG' || name === 'TOTAL' || name === 'COUNT';
   // The fast path: numbers in a typed array, no DISTINCT. Without nulls, the counts are the
   // batch's rows per group.
-  if (arg.k === 'num' && arg.time !== true && st.seen === undefined && numeric && fitsState(st, arg)) {
+  const chunk =
+    arg.k === 'num' && arg.time !== true && st.seen === undefined && numeric ? sumChunk(st, arg) : 0;
+  if (arg.k === 'num' && chunk > 0) {
     const counting = arg.nulls !== null || rowsPer === undefined;
-    sumKernel(repOf(arg.d), arg.nulls !== null, counting, gid !== null)(
-      arg.d,
-      arg.nulls,
-      gid,
-      n,
-      st.sum,
-      st.count,
-    );
+    const kernel = sumKernel(repOf(arg.d), arg.nulls !== null, counting, gid !== null);
+    const part = <T extends NumArray | Uint8Array | Int32Array | null>(a: T, s: number, e: number): T =>
+      (a === null ? null : ArrayBuffer.isView(a) ? a.subarray(s, e) : (a as number[]).slice(s, e)) as T;
+    for (let s = 0; s < n; s += chunk) {
+      const e = Math.min(n, s + chunk);
+      if (s === 0 && e === n) kernel(arg.d, arg.nulls, gid, n, st.sum, st.count);
+      else kernel(part(arg.d, s, e), part(arg.nulls, s, e), part(gid, s, e), e - s, st.sum, st.count);
+      carry(st, st.count.length);
+    }
     if (!counting) for (let g = 0; g < rowsPer.length; g++) st.count[g]! += rowsPer[g]!;
-    carry(st, st.count.length);
     return;
   }
   let bytes = 0;
@@ -1497,15 +1499,16 @@ function accumulate(
 }
 
 /**
- * Whether a batch of numbers can go through the sum kernels into this state: the state's kind
- * (doubles, or exact at one scale) is the batch's, or the state is new; for exact sums, when no
- * group's partial sum can leave ±2^53 in this batch (the kernels add doubles).
+ * How many rows of a batch of numbers can go through the sum kernels at a time into this state,
+ * 0 when none can: the state's kind (doubles, or exact at one scale) must be the batch's, or the
+ * state new; for exact sums, as many rows as no group's partial sum can leave ±2^53 with (the
+ * kernels add doubles; `carry` moves sums past 2^50 out between chunks).
  */
-function fitsState(st: AggState, arg: NumCol): boolean {
+function sumChunk(st: AggState, arg: NumCol): number {
   const scale = arg.scale ?? (arg.int === true ? 0 : -1);
   if (st.scale === undefined) st.scale = scale;
-  if (st.scale !== scale) return false;
-  if (scale < 0) return true;
+  if (st.scale !== scale) return 0;
+  if (scale < 0) return Infinity;
   const d = arg.d;
   let max = arg.max;
   if (max === undefined) {
@@ -1516,7 +1519,7 @@ function fitsState(st: AggState, arg: NumCol): boolean {
       if (a > max) max = a;
     }
   }
-  return max * d.length <= 2 ** 51;
+  return max === 0 ? Infinity : Math.floor(2 ** 51 / max);
 }
 
 /** Exact sums past 2^50 move their value into `big`, so that the next batch adds exactly. */

@@ -365,3 +365,27 @@ describe('exact numbers: found by review and by the differential campaign', () =
     await db.close();
   });
 });
+
+test('sums of large exact values go through the kernels in chunks, exactly', async () => {
+  const { db } = await memDb();
+  await db.query('CREATE TABLE s (id INT PRIMARY KEY, v BIGINT, d DECIMAL(18,2), g INT)');
+  const n = 10_000;
+  const rows: string[] = [];
+  for (let i = 0; i < n; i++) rows.push(`(${i}, ${2 ** 40 + i}, ${2 ** 40 + i}.25, ${i % 3})`);
+  for (let i = 0; i < n; i += 2000)
+    await db.query(`INSERT INTO s VALUES ${rows.slice(i, i + 2000).join(', ')}`);
+  const tri = (BigInt(n) * BigInt(n - 1)) / 2n;
+  const want = BigInt(n) * 2n ** 40n + tri;
+  for (const round of ['memtable', 'object']) {
+    expect(await one(db, 'SELECT SUM(v) FROM s'), round).toBe(String(want));
+    expect(await one(db, 'SELECT SUM(d) FROM s'), round).toBe(
+      `${want + BigInt(n) / 4n}.${n % 4 === 0 ? '00' : '??'}`,
+    );
+    const byGroup = await texts(db, 'SELECT g, SUM(v) FROM s GROUP BY g ORDER BY g');
+    const sums = [0n, 0n, 0n];
+    for (let i = 0; i < n; i++) sums[i % 3]! += 2n ** 40n + BigInt(i);
+    expect(byGroup, round).toEqual(sums.map((s, g) => [String(g), String(s)]));
+    await db.flush();
+  }
+  await db.close();
+});
