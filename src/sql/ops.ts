@@ -1440,7 +1440,7 @@ function accumulate(
     const counting = arg.nulls !== null || rowsPer === undefined;
     const kernel = sumKernel(repOf(arg.d), arg.nulls !== null, counting, gid !== null);
     const part = <T extends NumArray | Uint8Array | Int32Array | null>(a: T, s: number, e: number): T =>
-      (a === null ? null : ArrayBuffer.isView(a) ? a.subarray(s, e) : (a).slice(s, e)) as T;
+      (a === null ? null : ArrayBuffer.isView(a) ? a.subarray(s, e) : a.slice(s, e)) as T;
     for (let s = 0; s < n; s += chunk) {
       const e = Math.min(n, s + chunk);
       if (s === 0 && e === n) kernel(arg.d, arg.nulls, gid, n, st.sum, st.count);
