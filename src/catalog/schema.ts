@@ -7,9 +7,11 @@ import {
   Decimal,
   decimalBytes,
   decodeOrdered,
+  divFloor,
   encodeOrdered,
   INT64_MAX,
   INT64_MIN,
+  pow10,
   toBigInt,
   UINT64_MAX,
 } from '../util/decimal.js';
@@ -271,6 +273,10 @@ export class TableSchema {
       new TidemarkError('SCHEMA', `column ${this.name}.${c.name} is ${c.type}, got ${describe(v)}`, {
         details: { table: this.name, column: c.name },
       });
+    const outOfDecimalRange = (shown: unknown): TidemarkError =>
+      invalidArgument(
+        `${this.name}.${c.name}: ${String(shown)} is out of the range of DECIMAL(${c.precision}, ${c.scale})`,
+      );
     switch (c.type) {
       case 'int32':
         if (typeof v !== 'number' || !Number.isInteger(v)) throw bad();
@@ -305,21 +311,15 @@ export class TableSchema {
           const p = 10 ** c.scale!;
           const r = Math.round(v * p);
           if (Math.abs(r) < 2 ** 50 && r / p === v) {
-            if (Math.abs(r) >= 10 ** c.precision!)
-              throw invalidArgument(
-                `${this.name}.${c.name}: ${v} is out of the range of DECIMAL(${c.precision}, ${c.scale})`,
-              );
+            if (Math.abs(r) >= 10 ** c.precision!) throw outOfDecimalRange(v);
             return r + 0;
           }
         }
         const d = toDecimal(v);
         if (d === undefined) throw bad();
         const r = d.rescale(c.scale!);
-        if (r.intDigits > c.precision! - c.scale!)
-          throw invalidArgument(
-            `${this.name}.${c.name}: ${d.toString()} is out of the range of DECIMAL(${c.precision}, ${c.scale})`,
-          );
-        return c.storage === 'int64' ? canonicalInt(r.u) : encodeOrdered(r.u, decimalBytes(c.precision!));
+        if (r.intDigits > c.precision! - c.scale!) throw outOfDecimalRange(d.toString());
+        return decimalInternal(c, r.u);
       }
       case 'float64':
         if (typeof v !== 'number') throw bad();
@@ -370,15 +370,12 @@ export class TableSchema {
       // A key past the column's range is past every key (a bound, or a key no row has).
       const d = toDecimal(v);
       const s = this.pk.scale!;
-      const max = 10n ** BigInt(this.pk.precision!);
-      const internal = (u: bigint): Key =>
-        this.pk.storage === 'int64' ? canonicalInt(u) : encodeOrdered(u, decimalBytes(this.pk.precision!));
+      const max = pow10(this.pk.precision!);
       if (d !== undefined && d.truncate(s).intDigits > this.pk.precision! - s)
-        return internal(d.sign() < 0 ? -max : max);
+        return decimalInternal(this.pk, d.sign() < 0 ? -max : max);
       if (d !== undefined && d.s > s) {
-        const r = d.truncate(s);
-        if (r.rescale(d.s).u !== d.u) {
-          const lower = d.sign() < 0 ? r.u - 1n : r.u;
+        if (d.truncate(s).rescale(d.s).u !== d.u) {
+          const lower = divFloor(d.u, d.s - s);
           if (this.pk.storage === 'int64' && lower > -(2n ** 51n) && lower < 2n ** 51n)
             return Number(lower) + 0.5;
           throw invalidArgument(
@@ -407,6 +404,11 @@ export function toDecimal(v: unknown): Decimal | undefined {
   return undefined;
 }
 
+/** A decimal column's scaled integer in the engine's representation (see StorageType). */
+function decimalInternal(c: ColumnDef, u: bigint): Key {
+  return c.storage === 'int64' ? canonicalInt(u) : encodeOrdered(u, decimalBytes(c.precision!));
+}
+
 /** A decimal column's value, from the engine's representation (its scaled integer). */
 export function decimalOf(c: ColumnDef, v: unknown): Decimal {
   const u = c.storage === 'bytes' ? decodeOrdered(v as Uint8Array) : toBigInt(v as number | bigint);
@@ -415,10 +417,9 @@ export function decimalOf(c: ColumnDef, v: unknown): Decimal {
 
 /**
  * A value in the engine's representation as the API returns it: timestamps as Dates, decimals as
- * their text (with exactly the column's scale), bytes copied; `bigints` returns every 64-bit
- * integer as a bigint (the `safeIntegers` option).
+ * their text (with exactly the column's scale), bytes copied.
  */
-export function apiValue(c: ColumnDef, v: unknown, bigints = false): unknown {
+export function apiValue(c: ColumnDef, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   switch (c.type) {
     case 'timestamp':
@@ -427,9 +428,6 @@ export function apiValue(c: ColumnDef, v: unknown, bigints = false): unknown {
       return decimalOf(c, v).toString();
     case 'bytes':
       return (v as Uint8Array).slice();
-    case 'int64':
-    case 'uint64':
-      return bigints && typeof v === 'number' ? BigInt(v) : v;
     default:
       return v;
   }

@@ -16,7 +16,7 @@ import type { Batch } from '../txn/batch.js';
 import { TxnManager, type TxnCounters } from '../txn/manager.js';
 import { RecordType } from '../txn/record.js';
 import type { ScanBatchesOptions, ScanOptions, Transaction } from '../txn/transaction.js';
-import { columnIndexes } from '../txn/transaction.js';
+import { bigInts, columnIndexes, int64Columns } from '../txn/transaction.js';
 import { StorageRecord } from '../table/log_records.js';
 import { Wal } from '../wal/wal.js';
 import { SqlEngine, SqlSession, type QueryResult } from '../sql/engine.js';
@@ -548,11 +548,7 @@ export class Database {
     const ref = found instanceof Promise ? await found : found;
     if (ref === undefined) return undefined;
     const row = t.readRow(ref, cols);
-    if (this.txns.options.safeIntegers === true)
-      for (const c of t.schema.columns)
-        if ((c.type === 'int64' || c.type === 'uint64') && typeof row[c.name] === 'number')
-          row[c.name] = BigInt(row[c.name] as number);
-    return row;
+    return this.txns.options.safeIntegers === true ? bigInts(row, int64Columns(t.schema)) : row;
   }
 
   /**

@@ -7,7 +7,7 @@
 import type { ColumnType, TableSpec } from '../catalog/schema.js';
 import { TidemarkError } from '../errors.js';
 import { Decimal, type SqlValue } from './values.js';
-import { DECIMAL_MAX_SCALE, encodeOrdered } from '../util/decimal.js';
+import { compareWithDouble, DECIMAL_MAX_SCALE, encodeOrdered, nextDown, pow10 } from '../util/decimal.js';
 
 export const META_TABLE = '__tidemark_sql';
 /** The hidden key of a table declared without a primary key. */
@@ -224,7 +224,7 @@ export function encodeTuple(values: readonly SqlValue[]): Uint8Array {
         parts.push(
           double(c > 0 ? x : nextDown(x)),
           Uint8Array.of(3),
-          encodeOrdered(v * 10n ** BigInt(DECIMAL_MAX_SCALE), 40),
+          encodeOrdered(v * pow10(DECIMAL_MAX_SCALE), 40),
         );
     } else {
       const raw = typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v as Uint8Array);
@@ -238,32 +238,4 @@ export function encodeTuple(values: readonly SqlValue[]): Uint8Array {
     }
   }
   return new Uint8Array(Buffer.concat(parts));
-}
-
-const bits = new Float64Array(1);
-const bitsI = new BigInt64Array(bits.buffer);
-
-function nextDown(x: number): number {
-  if (x === 0) return -Number.MIN_VALUE;
-  bits[0] = x;
-  bitsI[0] = bitsI[0]! + (x > 0 ? -1n : 1n);
-  return bits[0];
-}
-
-/** The sign of d - x, exactly (x a finite double: mantissa × 2^exponent). */
-export function compareWithDouble(d: Decimal, x: number): number {
-  bits[0] = x;
-  const b = bitsI[0]!;
-  const neg = b < 0n;
-  const e = Number((b >> 52n) & 0x7ffn);
-  let m = b & ((1n << 52n) - 1n);
-  if (e !== 0) m |= 1n << 52n;
-  const exp = (e === 0 ? 1 : e) - 1075;
-  if (neg) m = -m;
-  // d.u / 10^s against m × 2^exp: both sides times 10^s (and 2^-exp when exp < 0).
-  let left = d.u;
-  let right = m * 10n ** BigInt(d.s);
-  if (exp >= 0) right <<= BigInt(exp);
-  else left <<= BigInt(-exp);
-  return left < right ? -1 : left > right ? 1 : 0;
 }

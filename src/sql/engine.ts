@@ -50,10 +50,18 @@ import {
   roundHalfAway,
   stringToDecimal,
   stringToNumber,
+  toNumber,
   toText,
   type SqlValue,
 } from './values.js';
-import { canonicalInt, divRound as divRoundHalfAway, INT64_MIN, UINT64_MAX } from '../util/decimal.js';
+import {
+  canonicalInt,
+  DECIMAL_MAX_PRECISION,
+  DECIMAL_MAX_SCALE,
+  divRound as divRoundHalfAway,
+  INT64_MIN,
+  UINT64_MAX,
+} from '../util/decimal.js';
 
 export interface QueryResult {
   /** Output column names (empty for statements that return no rows). */
@@ -1183,7 +1191,7 @@ export class SqlEngine implements PlanCatalog {
         // DECIMAL is DECIMAL(10, 0); DECIMAL(p) is DECIMAL(p, 0); MySQL's limits 65 and 30.
         const p = d.type.length ?? 10;
         const s = d.type.scale ?? 0;
-        if (p < 1 || p > 65)
+        if (p < 1 || p > DECIMAL_MAX_PRECISION)
           throw new TidemarkError(
             'SCHEMA',
             `Too-big precision ${p} specified for '${cname}'. Maximum is 65.`,
@@ -1191,7 +1199,7 @@ export class SqlEngine implements PlanCatalog {
               details: { mysqlErrno: 1426 },
             },
           );
-        if (s > 30)
+        if (s > DECIMAL_MAX_SCALE)
           throw new TidemarkError(
             'SCHEMA',
             `Too big scale ${s} specified for column '${cname}'. Maximum is 30.`,
@@ -1441,7 +1449,7 @@ function coerce(t: SqlTable, c: SqlColumn, v: SqlValue): unknown {
     case 'uint64': {
       // MySQL rounds a fraction away (half away from zero) and checks the declared type's range.
       const d = exact();
-      const u = d.s === 0 ? d.u : divRoundHalfAway(d.u, d.s);
+      const u = divRoundHalfAway(d.u, d.s);
       const [lo, hi] = integerRange(c);
       if (u < lo || u > hi) throw outOfRange(d.toString());
       return canonicalInt(u);
@@ -1457,8 +1465,7 @@ function coerce(t: SqlTable, c: SqlColumn, v: SqlValue): unknown {
     case 'float64': {
       let n: number;
       if (typeof v === 'number') n = v;
-      else if (typeof v === 'bigint' || v instanceof Decimal)
-        n = v instanceof Decimal ? v.toNumber() : Number(v);
+      else if (typeof v === 'bigint' || v instanceof Decimal) n = toNumber(v);
       else if (typeof v === 'string') {
         if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v)) throw bad();
         n = stringToNumber(v);

@@ -44,7 +44,7 @@ import {
   toText,
   type SqlValue,
 } from './values.js';
-import { canonicalInt, INT64_MAX, INT64_MIN, UINT64_MAX } from '../util/decimal.js';
+import { canonicalInt, divFloor, INT64_MAX, INT64_MIN, pow10, UINT64_MAX } from '../util/decimal.js';
 import { multiSumKernel, repOf, selectKernel, sumKernel, type Rep, type SelectAtom } from './kernels.js';
 
 export const BATCH_ROWS = 4096;
@@ -130,7 +130,7 @@ function exactDomain(
       return { lo: 0n, hi: UINT64_MAX, scale: 0, key: canonicalInt };
     case 'decimal': {
       const s = digits?.scale ?? 0;
-      const max = 10n ** BigInt(digits?.precision ?? 10) - 1n;
+      const max = pow10(digits?.precision ?? 10) - 1n;
       return { lo: -max, hi: max, scale: s, key: (u) => new Decimal(u, s) };
     }
     default:
@@ -157,16 +157,7 @@ function exactAt(
   }
   if (typeof v === 'bigint') v = new Decimal(v, 0);
   if (!(v instanceof Decimal)) return undefined;
-  const p = 10n ** BigInt(Math.abs(scale - v.s));
-  if (v.s <= scale) {
-    const u = v.u * p;
-    return { floor: u, ceil: u };
-  }
-  let q = v.u / p;
-  const r = v.u % p;
-  if (r === 0n) return { floor: q, ceil: q };
-  if (r < 0n) q -= 1n;
-  return { floor: q, ceil: q + 1n };
+  return { floor: divFloor(v.u, v.s - scale), ceil: -divFloor(-v.u, v.s - scale) };
 }
 
 function keyConv(keyType: ColumnType): (v: SqlValue) => number | string | undefined {

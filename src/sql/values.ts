@@ -16,7 +16,9 @@ import {
   DECIMAL_MAX_PRECISION,
   DECIMAL_MAX_SCALE,
   Decimal,
+  divFloor,
   divRound,
+  divTrunc,
   INT64_MAX,
   INT64_MIN,
   pow10,
@@ -65,8 +67,11 @@ function checkedDecimal(d: Decimal, text: () => string): Decimal {
 }
 
 /** MySQL's conversion of a string to a number: the longest numeric prefix, 0 when there is none. */
+/** The longest numeric prefix of a string, as MySQL reads a string as a number. */
+const NUMERIC_PREFIX = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/;
+
 export function stringToNumber(s: string): number {
-  const m = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/.exec(s);
+  const m = NUMERIC_PREFIX.exec(s);
   if (m === null) return 0;
   const n = Number(m[0]);
   // Past a double's range MySQL takes the largest double, with its sign ('1e400' + 0).
@@ -426,29 +431,11 @@ export function intDiv(x: number, y: number): number {
   if (Number.isInteger(x) && Number.isInteger(y) && Math.abs(x) <= 2 ** 31 && Math.abs(y) <= 2 ** 31)
     return Math.trunc(x / y) + 0; // + 0: no -0
   if (!Number.isFinite(x) || !Number.isFinite(y)) return Math.trunc(x / y);
-  const a = decimalParts(x);
-  const b = decimalParts(y);
-  // x / y = (a.m / 10^a.e) / (b.m / 10^b.e) = a.m * 10^(b.e - a.e) / b.m
-  let num = a.m;
-  let den = b.m;
-  const shift = b.e - a.e;
-  if (shift >= 0) num *= 10n ** BigInt(shift);
-  else den *= 10n ** BigInt(-shift);
-  return Number(num / den);
-}
-
-/** A finite double's shortest decimal form as m / 10^e (m an integer). */
-function decimalParts(v: number): { m: bigint; e: number } {
-  const match = /^(-?)(\d+)(?:\.(\d+))?(?:e([-+]\d+))?$/.exec(String(v))!;
-  const frac = match[3] ?? '';
-  let e = frac.length - Number(match[4] ?? 0);
-  let digits = `${match[2]}${frac}`;
-  if (e < 0) {
-    digits += '0'.repeat(-e);
-    e = 0;
-  }
-  const m = BigInt(digits);
-  return { m: match[1] === '-' ? -m : m, e };
+  // Both at one scale, their shortest decimal forms divide exactly.
+  const a = Decimal.fromNumber(x)!;
+  const b = Decimal.fromNumber(y)!;
+  const s = Math.max(a.s, b.s);
+  return Number(a.rescale(s).u / b.rescale(s).u);
 }
 
 export function compareOp(op: string, a: SqlValue, b: SqlValue): SqlValue {
@@ -508,11 +495,9 @@ export function roundHalfAway(x: number, d = 0): number {
  * one (a negative number in two's complement), strings by their numeric prefix.
  */
 export function toUint64(v: SqlValue): bigint {
-  if (typeof v === 'bigint')
-    return BigInt.asUintN(64, v < INT64_MIN ? INT64_MIN : v > UINT64_MAX ? UINT64_MAX : v);
-  if (v instanceof Decimal) {
-    const u = divRound(v.u, v.s);
-    return BigInt.asUintN(64, u < INT64_MIN ? INT64_MIN : u > UINT64_MAX ? UINT64_MAX : u);
+  if (typeof v === 'bigint' || v instanceof Decimal) {
+    const u = typeof v === 'bigint' ? v : divRound(v.u, v.s);
+    return BigInt.asUintN(64, clampInt(u, INT64_MIN, UINT64_MAX));
   }
   const n = toNumber(v);
   if (Number.isNaN(n)) return 0n;
@@ -586,8 +571,7 @@ function caseMap(s: string, upper: boolean): string {
 function roundExact(v: number | bigint | Decimal, dArg: number, truncate: boolean): SqlValue {
   const d = Math.max(-DECIMAL_MAX_PRECISION, Math.min(DECIMAL_MAX_SCALE, dArg));
   const x = toDecimalValue(v);
-  const cut = (u: bigint, by: number): bigint =>
-    truncate ? (by <= 0 ? u * pow10(-by) : u / pow10(by)) : divRound(u, by);
+  const cut = truncate ? divTrunc : divRound;
   if (d >= 0) {
     if (!(v instanceof Decimal)) return v;
     return new Decimal(cut(x.u, x.s - d), d);
@@ -598,13 +582,7 @@ function roundExact(v: number | bigint | Decimal, dArg: number, truncate: boolea
 }
 
 function floorCeil(v: SqlValue, ceil: boolean): SqlValue {
-  if (v instanceof Decimal) {
-    const p = pow10(v.s);
-    let q = v.u / p;
-    const r = v.u % p;
-    if (r !== 0n && (ceil ? r > 0n : r < 0n)) q += ceil ? 1n : -1n;
-    return canonicalInt(q);
-  }
+  if (v instanceof Decimal) return canonicalInt(ceil ? -divFloor(-v.u, v.s) : divFloor(v.u, v.s));
   if (typeof v === 'bigint') return v;
   return ceil ? Math.ceil(num(v)) : Math.floor(num(v));
 }
@@ -735,15 +713,13 @@ export const FUNCTIONS: Record<string, [number, number, Fn]> = {
     1,
     1,
     nullIfAny(([s]) =>
-      typeof s === 'bigint'
-        ? BigInt.asUintN(64, s).toString(16).toUpperCase()
-        : s instanceof Decimal
-          ? BigInt.asUintN(64, divRound(s.u, s.s)).toString(16).toUpperCase()
-          : typeof s === 'number'
-            ? Math.trunc(s).toString(16).toUpperCase()
-            : Buffer.from(s instanceof Uint8Array ? s : toText(s!))
-                .toString('hex')
-                .toUpperCase(),
+      typeof s === 'bigint' || s instanceof Decimal
+        ? toUint64(s).toString(16).toUpperCase()
+        : typeof s === 'number'
+          ? Math.trunc(s).toString(16).toUpperCase()
+          : Buffer.from(s instanceof Uint8Array ? s : toText(s!))
+              .toString('hex')
+              .toUpperCase(),
     ),
   ],
 };
@@ -775,7 +751,7 @@ function padText(s: string, n: number, p: string, left: boolean): SqlValue {
 
 /** The numeric prefix of a string as an exact decimal (MySQL reads '12abc' as 12), or 0. */
 export function stringToDecimal(s: string): Decimal {
-  const m = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/.exec(s);
+  const m = NUMERIC_PREFIX.exec(s);
   return (m !== null ? Decimal.parse(m[0]) : undefined) ?? new Decimal(0n, 0);
 }
 

@@ -159,10 +159,7 @@ const TWO32 = 4294967296;
  * halves make a double exactly whenever the value is safe: no bigint is made for those.
  */
 export function readInt64(c: ColumnVector, i: number): number | bigint {
-  const h = c.halves!;
-  const lo = h[2 * i]! >>> 0;
-  const hi = c.def.storage === 'uint64' ? h[2 * i + 1]! >>> 0 : h[2 * i + 1]!;
-  const v = hi * TWO32 + lo;
+  const v = readInt64Double(c, i);
   if (Number.isSafeInteger(v)) return v;
   const b = c.i64![i]!;
   return c.def.storage === 'uint64' ? BigInt.asUintN(64, b) : b;

@@ -8,7 +8,7 @@ import type { Decoded } from '../objectio/encoding.js';
 import type { ObjectFiles } from '../objectio/files.js';
 import { physicalOf } from '../objectio/format.js';
 import { ObjectReader } from '../objectio/reader.js';
-import { LayerOutput, type FlushResult, type GroupBuffers } from './flush.js';
+import { LayerOutput, wideOf, type FlushResult, type GroupBuffers } from './flush.js';
 import type { LayerIds } from './log_records.js';
 import { keyAt } from './object_layer.js';
 
@@ -151,14 +151,12 @@ class GroupBuilder {
             v[i] = Number(def.storage === 'uint64' ? BigInt.asUintN(64, x) : x);
           } else v[i] = x ?? 0;
         }
-        if (wide) {
-          const w = bufs.i64(n);
-          for (let i = 0; i < n; i++) {
-            const x = this.rows[i]![c] as number | bigint | null;
-            w[i] = typeof x === 'bigint' ? x : BigInt(x ?? 0);
-          }
-          d.wide = w;
-        }
+        if (wide)
+          d.wide = wideOf(
+            this.rows.map((r) => r[c] as number | bigint | null),
+            n,
+            bufs,
+          );
         if (d.physical === 'f64') d.f64 = v as Float64Array;
         else if (d.physical === 'i32') d.i32 = v as Int32Array;
         else d.u8 = v as Uint8Array;

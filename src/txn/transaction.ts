@@ -284,11 +284,7 @@ export class Transaction {
 
   /** With `safeIntegers`, the table's 64-bit integer columns (their values become bigints). */
   private bigIntColumns(t: Table): string[] | undefined {
-    if (this.mgr.options.safeIntegers !== true) return undefined;
-    const names = t.schema.columns
-      .filter((c) => c.type === 'int64' || c.type === 'uint64')
-      .map((c) => c.name);
-    return names.length > 0 ? names : undefined;
+    return this.mgr.options.safeIntegers === true ? int64Columns(t.schema) : undefined;
   }
 
   /**
@@ -622,8 +618,14 @@ export function columnIndexes(s: TableSchema, columns: readonly string[] | undef
   });
 }
 
+/** A schema's int64 and uint64 columns, or undefined when it has none. */
+export function int64Columns(s: TableSchema): string[] | undefined {
+  const names = s.columns.filter((c) => c.type === 'int64' || c.type === 'uint64').map((c) => c.name);
+  return names.length > 0 ? names : undefined;
+}
+
 /** Row values of `names` that are numbers, as bigints (safeIntegers). */
-function bigInts(row: Row, names: string[] | undefined): Row {
+export function bigInts(row: Row, names: string[] | undefined): Row {
   if (names !== undefined) for (const n of names) if (typeof row[n] === 'number') row[n] = BigInt(row[n]);
   return row;
 }

@@ -23,13 +23,6 @@ export function canonicalInt(v: bigint): number | bigint {
   return v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v;
 }
 
-/** Whether v is an integer in canonical form (a safe-integer number, or a bigint outside that range). */
-export function isCanonicalInt(v: unknown): v is number | bigint {
-  return typeof v === 'number'
-    ? Number.isSafeInteger(v)
-    : typeof v === 'bigint' && (v > MAX_SAFE || v < -MAX_SAFE);
-}
-
 export function toBigInt(v: number | bigint): bigint {
   return typeof v === 'bigint' ? v : BigInt(v);
 }
@@ -50,15 +43,35 @@ const f64 = new Float64Array(1);
 const i64 = new BigInt64Array(f64.buffer);
 
 function nextUp(d: number): number {
+  if (d === 0) return Number.MIN_VALUE;
   f64[0] = d;
-  i64[0] = i64[0]! + (d >= 0 ? 1n : -1n);
+  i64[0] = i64[0]! + (d > 0 ? 1n : -1n);
   return f64[0];
 }
 
-function nextDown(d: number): number {
+/** The largest double below d (finite d). */
+export function nextDown(d: number): number {
+  if (d === 0) return -Number.MIN_VALUE;
   f64[0] = d;
   i64[0] = i64[0]! + (d > 0 ? -1n : 1n);
   return f64[0];
+}
+
+/** The sign of d - x, exactly (x a finite double: mantissa × 2^exponent). */
+export function compareWithDouble(d: Decimal, x: number): number {
+  f64[0] = x;
+  const b = i64[0]!;
+  const e = Number((b >> 52n) & 0x7ffn);
+  let m = b & ((1n << 52n) - 1n);
+  if (e !== 0) m |= 1n << 52n;
+  const exp = (e === 0 ? 1 : e) - 1075;
+  if (b < 0n) m = -m;
+  // d.u / 10^s against m × 2^exp: both sides times 10^s (and 2^-exp when exp < 0).
+  let left = d.u;
+  let right = m * pow10(d.s);
+  if (exp >= 0) right <<= BigInt(exp);
+  else left <<= BigInt(-exp);
+  return left < right ? -1 : left > right ? 1 : 0;
 }
 
 const POW10: bigint[] = [];
@@ -90,6 +103,14 @@ export function divRound(u: bigint, by: number): bigint {
 /** u / 10^by, truncated toward zero. */
 export function divTrunc(u: bigint, by: number): bigint {
   return by <= 0 ? u * pow10(-by) : u / pow10(by);
+}
+
+/** u / 10^by, rounded toward minus infinity (ceiling: -divFloor(-u, by)). */
+export function divFloor(u: bigint, by: number): bigint {
+  if (by <= 0) return u * pow10(-by);
+  const p = pow10(by);
+  const q = u / p;
+  return u % p < 0n ? q - 1n : q;
 }
 
 const DECIMAL_TEXT = /^\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/;
@@ -137,10 +158,6 @@ export class Decimal {
     if (!Number.isFinite(x)) return undefined;
     if (Number.isSafeInteger(x)) return new Decimal(BigInt(x), 0);
     return Decimal.parse(String(x));
-  }
-
-  static fromInt(v: number | bigint): Decimal {
-    return new Decimal(toBigInt(v), 0);
   }
 
   /** The value at scale `s`: rounded half away from zero when digits are dropped. */
