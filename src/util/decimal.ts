@@ -113,6 +113,7 @@ export function divFloor(u: bigint, by: number): bigint {
   return u % p < 0n ? q - 1n : q;
 }
 
+const EXPONENT_LIMIT = 200;
 const DECIMAL_TEXT = /^\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/;
 
 /**
@@ -140,8 +141,9 @@ export class Decimal {
     let scale = frac.length;
     let digits = int + frac;
     if (m[4] !== undefined) {
-      const e = Number(m[4]);
-      if (!Number.isSafeInteger(e) || Math.abs(e) > 1000) return undefined;
+      // An exponent past ±200 is taken as ±200: the value is then past every DECIMAL and 64-bit
+      // range, or rounds to 0 at any scale they have (and '1e999999999' makes no huge string).
+      const e = Math.max(-EXPONENT_LIMIT, Math.min(EXPONENT_LIMIT, Number(m[4])));
       scale -= e;
       if (scale < 0) {
         digits += '0'.repeat(-scale);

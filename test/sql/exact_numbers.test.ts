@@ -389,3 +389,16 @@ test('sums of large exact values go through the kernels in chunks, exactly', asy
   }
   await db.close();
 });
+
+test('a string with an exponent past every range is out of range, never 0', async () => {
+  const { db } = await memDb();
+  await db.query('CREATE TABLE r (id INT PRIMARY KEY, b BIGINT, d DECIMAL(10,2))');
+  for (const row of ["(1, '1e5000', 0)", "(1, 0, '1e5000')", "(1, 0, '-1e99999999999999999999')"])
+    await expect(db.query(`INSERT INTO r VALUES ${row}`), row).rejects.toMatchObject({
+      details: { mysqlErrno: 1264 },
+    });
+  await db.query("INSERT INTO r VALUES (1, 0, '1e-5000')");
+  expect(await texts(db, 'SELECT b, d FROM r')).toEqual([['0', '0.00']]);
+  expect(await one(db, "SELECT CAST('1e5000' AS DECIMAL(10,2))")).toBe('99999999.99');
+  await db.close();
+});
