@@ -1,6 +1,6 @@
 // The public surface of tidemark. Everything not exported here is internal.
-export { open, Database } from './db/database.js';
-export type { DatabaseStats } from './db/database.js';
+export { open, Database } from './api/database.js';
+export type { DatabaseStats } from './api/database.js';
 export { Snapshot } from './db/snapshot.js';
 export type { OpenOptions, CheckpointOptions } from './db/options.js';
 export type { Transaction, ScanOptions, ScanBatchesOptions } from './txn/transaction.js';
@@ -52,7 +52,8 @@ export type {
 } from './fileservice/index.js';
 export { createLogger } from './log.js';
 export type { Logger, LogOptions } from './log.js';
-export type { DatabaseObserver, CommitEvent, CheckpointEvent } from './db/events.js';
+export type { DatabaseObserver, CommitEvent } from './db/events.js';
+export type { CheckpointEvent } from './checkpoint/events.js';
 export { Metrics } from './metrics/metrics.js';
 export type { MetricsOptions } from './metrics/metrics.js';
 export { TidemarkServer } from './server/server.js';

@@ -1,13 +1,10 @@
-import type { Catalog } from '../catalog/catalog.js';
-import type { Storage } from '../db/storage.js';
 import { keptError, TidemarkError } from '../errors.js';
 import type { FileService } from '../fileservice/types.js';
-import type { CheckpointEvent } from '../db/events.js';
+import type { CheckpointEvent } from './events.js';
 import type { Logger } from '../log.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
 import { HybridClock } from '../txn/clock.js';
-import type { TxnManager } from '../txn/manager.js';
 import { crc32 } from '../util/crc.js';
 import { planted, plantedKeep } from '../util/plant.js';
 import type { Wal } from '../wal/wal.js';
@@ -24,10 +21,10 @@ import {
   type CheckpointKind,
   type CkpData,
   type CkpState,
-  type CkpTable,
   type RecoveryPoint,
 } from './format.js';
 import type { LoadedChain } from './recovery.js';
+import type { CheckpointSource, CommitSource } from './source.js';
 
 export interface CheckpointPolicy {
   /** Timed checkpoints: at most this long apart while there are changes; 0: none on a timer. */
@@ -104,7 +101,8 @@ export interface CheckpointStats {
 interface Retained {
   metaPath: string;
   files: string[];
-  objects: Set<number>;
+  /** The object files it names, held (in the storage layer's registry) while it is retained. */
+  objects: ReturnType<CheckpointSource['hold']>;
   replayFromLsn: number;
 }
 
@@ -172,15 +170,20 @@ export class Checkpointer {
   /** The error of the last failed attempt, for writers waiting on the WAL cap. */
   private lastFailure: unknown;
 
+  /** Checkpoints no longer retained whose object files are let go at the next collection. */
+  private dropped: Retained[] = [];
+
   constructor(
     private readonly fs: FileService,
     private readonly wal: Wal,
-    private readonly catalog: Catalog,
-    private readonly txns: TxnManager,
-    private readonly storage: Storage,
+    /** The storage layer, through the narrow interface the checkpointer owns. */
+    private readonly storage: CheckpointSource,
+    private readonly commits: CommitSource,
     private readonly pool: MemoryPool,
     private readonly logger: Logger,
     readonly policy: CheckpointPolicy,
+    /** Each checkpoint's outcome (the database's observers). */
+    private readonly onDone: (e: CheckpointEvent) => void = () => undefined,
   ) {}
 
   // ---- recovery ----
@@ -206,11 +209,10 @@ export class Checkpointer {
         .map((c) => ({
           metaPath: c.path,
           files: c.files,
-          objects: c.objects,
+          objects: this.storage.hold(c.objects),
           replayFromLsn: c.point.replayFromLsn,
         }));
     }
-    this.protect();
     const keep = new Set(this.retained.flatMap((r) => r.files));
     const removed: string[] = [];
     for (const name of loaded.listing) {
@@ -231,20 +233,6 @@ export class Checkpointer {
   /** Where replay resumes, after adopt(): undefined means from the start of the log. */
   get recoveryPoint(): RecoveryPoint | undefined {
     return this.point;
-  }
-
-  /** Tell storage which object files checkpoints name: the retained ones, and `taking`. */
-  private protect(taking?: ReadonlySet<number>): void {
-    const named = this.namedObjects();
-    if (taking !== undefined) for (const id of taking) named.add(id);
-    this.storage.protectedObjects = named;
-  }
-
-  /** Object ids the retained checkpoints name (files recovery must not delete yet). */
-  namedObjects(): Set<number> {
-    const out = new Set<number>();
-    for (const r of this.retained) for (const id of r.objects) out.add(id);
-    return out;
   }
 
   /** After replay: the changes counted from here on are the ones the next checkpoint must hold. */
@@ -273,8 +261,7 @@ export class Checkpointer {
   }
 
   private storageChanges(): number {
-    const s = this.storage.counters;
-    return s.flushes + s.merges;
+    return this.storage.changes;
   }
 
   /**
@@ -283,7 +270,7 @@ export class Checkpointer {
    */
   private dirty(): number {
     if (this.changesAtLast < 0) return Number.MAX_SAFE_INTEGER;
-    return this.txns.changes - this.changesAtLast + (this.storageChanges() - this.storageAtLast);
+    return this.commits.changes - this.changesAtLast + (this.storageChanges() - this.storageAtLast);
   }
 
   private tick(): void {
@@ -372,7 +359,6 @@ export class Checkpointer {
   }
 
   /** Told of every checkpoint that ends (set by the database: metrics, the dashboard). */
-  onDone: (e: CheckpointEvent) => void = () => undefined;
 
   private async runNow(trigger: CheckpointTrigger, global: boolean): Promise<CheckpointInfo> {
     let started = performance.now();
@@ -422,7 +408,6 @@ export class Checkpointer {
         at: Date.now(),
         error: e instanceof Error ? e.message : String(e),
       });
-      this.protect();
       this.counters.failed++;
       this.lastFailure = keptError(e);
       this.retryAt = Date.now() + this.retryMs;
@@ -453,32 +438,38 @@ export class Checkpointer {
       return { kind: 'none', ...base, durationMs: performance.now() - started };
     }
     // 1. The cut.
-    const changes = this.txns.changes;
-    const cut = this.storage.freezeAll();
+    const changes = this.commits.changes;
+    const cut = this.storage.cut();
     // Records after the cut go into a new segment: the one before holds only what this checkpoint
     // covers, and goes whole once no retained checkpoint replays from it.
     this.wal.requestRoll();
-    const end = Math.max(this.txns.clock.peek(), this.lastEndTs);
+    const end = Math.max(this.commits.clock.peek(), this.lastEndTs);
     // 2. Everything committed up to the cut into objects.
-    await this.storage.flushLayers(cut);
+    await cut.flushed();
     // 3. A turn in which every DDL and storage record logged so far has taken effect.
     for (;;) {
-      await this.storage.idle();
-      await this.txns.ddlSettled();
-      if (this.storage.isIdle && this.txns.isDdlSettled) break;
+      await this.storage.settled();
+      await this.commits.ddlSettled();
+      if (this.storage.isSettled && this.commits.isDdlSettled) break;
     }
     const { state, point } = this.snapshot();
     const storageChanges = this.storageChanges();
-    // From here, files this checkpoint names must outlive a merge that retires them meanwhile.
-    this.protect(namedObjects(state));
+    // From here, files this checkpoint names must outlive a merge that retires them meanwhile: held
+    // until it is no longer retained (or its attempt fails).
+    const hold = this.storage.hold(namedObjects(state));
     // 4. The log durable up to the snapshot, then the data file and the meta file.
-    await this.wal.flush();
-    if (this.wal.failed !== undefined) throw this.wal.failed;
-    if (this.wal.durableLsn < point.storageLsn)
-      throw new TidemarkError(
-        'IO',
-        `the WAL is durable only to ${this.wal.durableLsn}, not ${point.storageLsn}`,
-      );
+    try {
+      await this.wal.flush();
+      if (this.wal.failed !== undefined) throw this.wal.failed;
+      if (this.wal.durableLsn < point.storageLsn)
+        throw new TidemarkError(
+          'IO',
+          `the WAL is durable only to ${this.wal.durableLsn}, not ${point.storageLsn}`,
+        );
+    } catch (e) {
+      await hold.release().catch(() => undefined);
+      throw e;
+    }
     const seq = this.nextSeq;
     const data: CkpData = {
       kind: 'incremental',
@@ -488,7 +479,7 @@ export class Checkpointer {
       point,
       ops: diffOps(this.state, state),
     };
-    const written = await this.commit(data, [...this.chain], state);
+    const written = await this.commit(data, [...this.chain], state, hold);
     this.nextSeq = seq + 1;
     this.sinceGlobal++;
     this.changesAtLast = changes;
@@ -503,7 +494,7 @@ export class Checkpointer {
         end,
         storageLsn: point.storageLsn,
         replayFromLsn: point.replayFromLsn,
-        flushed: cut.length,
+        flushed: cut.memtables,
         ms: Math.round(durationMs),
       },
       'incremental checkpoint',
@@ -515,7 +506,7 @@ export class Checkpointer {
       end,
       storageLsn: point.storageLsn,
       replayFromLsn: point.replayFromLsn,
-      flushed: cut.length,
+      flushed: cut.memtables,
       ...written,
       durationMs,
       deleted,
@@ -535,7 +526,7 @@ export class Checkpointer {
       point,
       ops: fullOps(this.state),
     };
-    const written = await this.commit(data, [], this.state);
+    const written = await this.commit(data, [], this.state, this.storage.hold(namedObjects(this.state)));
     this.sinceGlobal = 0;
     this.counters.global++;
     const deleted = await this.collect();
@@ -568,44 +559,38 @@ export class Checkpointer {
   /** The state and recovery point now: call in a turn where storage and DDL have settled. */
   private snapshot(): { state: CkpState; point: RecoveryPoint } {
     const storageLsn = this.wal.nextLsn - 1;
-    const tables = new Map<number, CkpTable>();
+    const layers = this.storage.snapshot();
     const redo = new Map<number, number>();
     let replayFromLsn = storageLsn + 1;
-    for (const t of this.catalog.all()) {
-      if (t.isReleased || t.droppedTs !== undefined) continue;
-      tables.set(t.id, {
-        id: t.id,
-        schema: t.schema,
-        createdTs: t.createdTs,
-        layers: this.storage.layerIds(t),
-      });
-      let first = Infinity;
-      for (const l of [...t.frozen, t.active]) if (l.mt.firstLsn < first) first = l.mt.firstLsn;
+    for (const [id, first] of layers.firstLsn) {
       const r = Math.min(first, storageLsn + 1);
-      redo.set(t.id, r);
+      redo.set(id, r);
       if (r < replayFromLsn) replayFromLsn = r;
     }
     return {
-      state: { tables },
+      state: { tables: layers.tables },
       point: {
         storageLsn,
         replayFromLsn,
         redo,
-        maxTs: this.txns.clock.peek(),
-        nextTableId: this.catalog.nextTableId,
-        nextObjectId: this.storage.nextObjectId,
+        maxTs: this.commits.clock.peek(),
+        nextTableId: layers.nextTableId,
+        nextObjectId: layers.nextObjectId,
       },
     };
   }
 
   /**
-   * Write `data` and a meta file whose chain is `chainBefore` plus it; on success adopt it. On any
-   * failure, delete what this attempt wrote (the previous chain stays as it was) and rethrow.
+   * Write `data` and a meta file whose chain is `chainBefore` plus it; on success adopt it, `hold`
+   * (on the object files `state` names) becoming the new retained checkpoint's. On any failure,
+   * delete what this attempt wrote (the previous chain stays as it was), let go of `hold`, and
+   * rethrow.
    */
   private async commit(
     data: CkpData,
     chainBefore: ChainEntry[],
     state: CkpState,
+    hold: Retained['objects'],
   ): Promise<{ files: string[]; bytes: number }> {
     const dataPath = dataName(data.kind, data.seq);
     const metaPath = metaName(this.metaSeq + 1);
@@ -659,16 +644,16 @@ export class Checkpointer {
       this.point = data.point;
       this.lastEndTs = data.end;
       for (const f of written) this.ckpFiles.add(f);
+      this.dropped.push(...this.retained.slice(1));
       this.retained = [
         {
           metaPath,
           files: [metaPath, ...chain.map((e) => e.file)],
-          objects: namedObjects(state),
+          objects: hold,
           replayFromLsn: data.point.replayFromLsn,
         },
         ...this.retained.slice(0, 1),
       ];
-      this.protect();
       this.counters.bytesWritten += total;
       return { files: written, bytes: total };
     } catch (e) {
@@ -679,6 +664,7 @@ export class Checkpointer {
       metaBuf?.release();
       for (const f of written) await this.fs.delete(f).catch(() => undefined);
       await this.fs.syncDir(CKP_DIR).catch(() => undefined);
+      await hold.release().catch(() => undefined);
       throw e;
     }
   }
@@ -700,7 +686,12 @@ export class Checkpointer {
       }
       if (deleted.checkpointFiles.length > 0) await this.fs.syncDir(CKP_DIR);
       deleted.walSegments = await this.wal.truncate(this.walKeepFrom());
-      deleted.objectFiles = await this.storage.collect(this.namedObjects());
+      // Object files only the checkpoints no longer retained held go with their holds.
+      while (this.dropped.length > 0) {
+        deleted.objectFiles.push(...(await this.dropped[0]!.objects.release()));
+        this.dropped.shift();
+      }
+      deleted.objectFiles.push(...(await this.storage.collect()));
     } catch (e) {
       this.logger.warn(
         { err: e },
@@ -756,11 +747,6 @@ export class Checkpointer {
   /** The checkpoint files the engine knows exist. */
   files(): string[] {
     return [...this.ckpFiles].sort();
-  }
-
-  /** The newest chain (for tools). */
-  chainEntries(): ChainEntry[] {
-    return this.chain.map((e) => ({ ...e }));
   }
 
   // ---- shutdown ----

@@ -1,4 +1,4 @@
-import { open } from '../db/database.js';
+import { open } from '../api/database.js';
 
 /**
  * A short tour: open (or create) a database, write through transactions, read it back as rows and

@@ -6,8 +6,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { TidemarkError } from '../errors.js';
 import { runDemo } from './demo.js';
 import { serve } from './serve.js';
-import { check, formatCheck } from './check.js';
-import { formatReport, inspect } from './inspect.js';
+import { check } from '../db/check.js';
+import { inspect } from '../db/inspect.js';
+import { formatCheck } from './check.js';
+import { formatReport } from './inspect.js';
 import { leakcheck, type LeakcheckOptions } from './leakcheck.js';
 import { PLANT_KINDS } from '../util/plant.js';
 import { runShell, runSql, type OutputMode } from './sql.js';

@@ -1,4 +1,4 @@
-import { open } from '../db/database.js';
+import { open } from '../api/database.js';
 import { LeakError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { DemoWorkload } from '../server/demo_workload.js';

@@ -1,3 +1,4 @@
+import type { CheckpointEvent } from '../checkpoint/events.js';
 import type { Logger } from '../log.js';
 
 /** A transaction with writes finished committing (durable), or failed to. */
@@ -5,22 +6,6 @@ export interface CommitEvent {
   /** From the commit call to its outcome. */
   ms: number;
   ok: boolean;
-}
-
-/** A checkpoint finished, or failed. */
-export interface CheckpointEvent {
-  /**
-   * The step: a checkpoint that goes on to a global one reports its incremental step, then its
-   * global step ('none': nothing had changed). For a failure, the step that failed.
-   */
-  kind: 'incremental' | 'global' | 'none';
-  trigger: string;
-  ok: boolean;
-  ms: number;
-  /** When it ended (ms since the epoch). */
-  at: number;
-  /** The failure's message. */
-  error?: string;
 }
 
 /** What `db.observe()` calls. Each method is optional; none may block (they run inline). */

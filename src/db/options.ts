@@ -6,7 +6,7 @@ import { LEAK_DETECTION_LEVELS, type LeakDetectionLevel } from '../mem/leak_dete
 import { DEFAULT_LIMIT_BYTES } from '../mem/manager.js';
 import { DEFAULT_TRANSACTION_OPTIONS, type TransactionOptions } from '../txn/manager.js';
 import type { WalOptions } from '../wal/wal.js';
-import { DEFAULT_STORAGE_OPTIONS, type StorageOptions } from './storage.js';
+import { DEFAULT_STORAGE_OPTIONS, type StorageOptions } from '../storage/storage.js';
 import { resolveObjectStore, type ObjectStoreOptions, type ResolvedObjectStore } from '../fileservice/s3.js';
 
 export interface CheckpointOptions {

@@ -4,7 +4,7 @@ import type { ObjectStoreFileService } from '../fileservice/s3.js';
 import type { Logger } from '../log.js';
 import type { MemoryPool } from '../mem/pool.js';
 import type { TxnManager } from '../txn/manager.js';
-import type { Storage } from './storage.js';
+import type { Storage } from '../storage/storage.js';
 
 export interface ReplicaStats {
   /** The sequence number of the checkpoint meta file the replica serves. */

@@ -10,7 +10,7 @@ import {
 } from 'abstract-level';
 import type { AbstractDatabaseOptions } from 'abstract-level';
 import { describe, type Row } from '../catalog/schema.js';
-import { open, type Database } from '../db/database.js';
+import { open, type Database } from '../api/database.js';
 import type { OpenOptions } from '../db/options.js';
 import type { Snapshot } from '../db/snapshot.js';
 import { invalidArgument, TidemarkError } from '../errors.js';

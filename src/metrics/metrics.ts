@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Database, DatabaseStats } from '../db/database.js';
-import type { CheckpointEvent, CommitEvent } from '../db/events.js';
+import type { Database, DatabaseStats } from '../api/database.js';
+import type { CheckpointEvent } from '../checkpoint/events.js';
+import type { CommitEvent } from '../db/events.js';
 import { FILE_KINDS } from '../fileservice/types.js';
 import type { PoolStats } from '../mem/pool.js';
 

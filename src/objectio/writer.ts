@@ -225,12 +225,14 @@ export class ObjectWriter {
     }
   }
 
-  /** Give up: close and delete the file. */
+  /**
+   * Give up: an unfinished file is closed and deleted (it was never an object). A finished one is
+   * left alone: it belongs to whoever allocated its id (the storage layer's file registry).
+   */
   async abort(): Promise<void> {
-    if (!this.done) {
-      this.done = true;
-      this.bloom.release();
-    }
+    if (this.done) return;
+    this.done = true;
+    this.bloom.release();
     await this.handle.close().catch(() => undefined);
     await this.fs.delete(this.path).catch(() => undefined);
   }

@@ -1,4 +1,4 @@
-import type { Database } from '../db/database.js';
+import type { Database } from '../api/database.js';
 import { TidemarkError } from '../errors.js';
 import type { Logger } from '../log.js';
 

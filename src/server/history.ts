@@ -1,5 +1,5 @@
-import type { Database } from '../db/database.js';
-import type { CheckpointEvent } from '../db/events.js';
+import type { Database } from '../api/database.js';
+import type { CheckpointEvent } from '../checkpoint/events.js';
 
 /** One second of the database, as the dashboard charts it. */
 export interface Sample {

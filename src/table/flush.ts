@@ -4,7 +4,7 @@ import type { FileService } from '../fileservice/types.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
 import type { Allocator, Decoded } from '../objectio/encoding.js';
-import { OBJ_DIR, objectPath, tombstoneSchema, type ObjectMeta } from '../objectio/format.js';
+import { OBJ_DIR, tombstoneSchema, type ObjectMeta } from '../objectio/format.js';
 import { ObjectWriter } from '../objectio/writer.js';
 import type { LayerIds } from './log_records.js';
 import { DELETED, type MemTable } from './memtable.js';
@@ -120,9 +120,7 @@ export class LayerOutput {
       tombMeta = t === undefined ? undefined : await t.finish();
       await this.p.fs.syncDir(OBJ_DIR);
     } catch (e) {
-      // Finished files are closed: delete them here (abort has nothing left to do).
-      for (const id of [dataMeta?.id, tombMeta?.id])
-        if (id !== undefined) await this.p.fs.delete(objectPath(id)).catch(() => undefined);
+      // Finished files are their ids' owner's to delete (the storage layer's file registry).
       this.data = this.tomb = undefined;
       throw e;
     }

@@ -10,8 +10,6 @@ export abstract class Layer {
   private refs = 1;
   /** Taken out of the table: freed once no reader holds it. */
   retired = false;
-  /** When freed after retiring: also delete its files (merged away, dropped), or keep them (closing). */
-  deleteOnFree = false;
 
   retain(): this {
     if (this.refs <= 0) throw new TidemarkError('REFCOUNT', `${this.describe()} retained after it was freed`);
@@ -29,13 +27,12 @@ export abstract class Layer {
   }
 
   /**
-   * Drop the table's reference: the layer is no longer current. `deleteFiles`: its files are no
-   * longer needed by the database (merged away, table dropped) rather than merely closed.
+   * Drop the table's reference: the layer is no longer current. Its object files, if any, are let
+   * go when it is freed; whether they are deleted is their registry's business (src/storage).
    */
-  retire(deleteFiles: boolean): void {
+  retire(): void {
     if (this.retired) return;
     this.retired = true;
-    this.deleteOnFree = deleteFiles;
     this.release();
   }
 

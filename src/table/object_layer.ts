@@ -27,8 +27,11 @@ export interface ObjectContext {
   cache: BlockCache;
   io: MemoryPool;
   metaPool: MemoryPool;
-  /** Called when a layer's last reader is gone: `remove` says its object files are to be deleted. */
-  onFree(ids: LayerIds, remove: boolean): void;
+  /**
+   * The object files' owner (the storage layer's registry): a layer holds its files from its open
+   * until its last reader is gone.
+   */
+  fileRefs: { ref(id: number, holder: 'layer'): void; unref(id: number, holder: 'layer'): unknown };
 }
 
 /** The newest version of a key at a snapshot, as found in one layer. */
@@ -215,6 +218,8 @@ export class ObjectLayer extends Layer {
     readonly compare: KeyCompare,
   ) {
     super();
+    ctx.fileRefs.ref(ids.data, 'layer');
+    ctx.fileRefs.ref(ids.tomb, 'layer');
   }
 
   static async open(
@@ -324,7 +329,8 @@ export class ObjectLayer extends Layer {
       r.dropFromCache();
       r.close();
     }
-    this.ctx.onFree(this.ids, this.deleteOnFree);
+    void this.ctx.fileRefs.unref(this.ids.data, 'layer');
+    void this.ctx.fileRefs.unref(this.ids.tomb, 'layer');
   }
 }
 

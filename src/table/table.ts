@@ -112,11 +112,16 @@ class RecentVersions {
   }
 }
 
-/** A table's writes staged by one commit: in which memtable, and the room claimed for its recent entries. */
+/**
+ * A table's writes staged by one commit: in which memtable, and the room claimed for its recent
+ * entries. The stage holds a reference to the memtable's layer from staging until it is published
+ * or abandoned: a commit waiting for its log record never writes into a layer a flush has freed.
+ */
 export interface TableStage {
   table: Table;
   staged: StagedWrite;
   entries: number;
+  layer: MemLayer;
 }
 
 /**
@@ -193,12 +198,13 @@ export class Table {
   ): TableStage | undefined {
     const entries = putKeys.length + delKeys.length;
     if (!this.recent.tryClaim(entries)) return undefined;
-    const staged = this.active.mt.tryStage(puts, putKeys, delKeys);
+    const layer = this.active;
+    const staged = layer.mt.tryStage(puts, putKeys, delKeys);
     if (staged === undefined) {
       this.recent.unclaim(entries);
       return undefined;
     }
-    return { table: this, staged, entries };
+    return { table: this, staged, entries, layer: layer.retain() };
   }
 
   /**
@@ -207,6 +213,7 @@ export class Table {
    */
   publish(s: TableStage, ts: number, remember = true): void {
     s.staged.memtable.publish(s.staged, ts);
+    s.layer.release();
     if (!remember) {
       this.recent.unclaim(s.entries);
       return;
@@ -217,6 +224,7 @@ export class Table {
 
   abandon(s: TableStage): void {
     s.staged.memtable.abandon(s.staged);
+    s.layer.release();
     this.recent.unclaim(s.entries);
     // The room grown for this commit goes back now: no commit may come to prune (a failed log).
     if (!this.released) this.recent.trim();
@@ -349,15 +357,15 @@ export class Table {
   }
 
   /**
-   * Retire every layer: each is freed when its last reader lets go. `dropped`: the table is gone,
-   * its object files are deleted once freed; otherwise (closing) they stay.
+   * Retire every layer (the table was dropped, or the database is closing): each is freed when its
+   * last reader lets go.
    */
-  release(dropped: boolean): void {
+  release(): void {
     if (this.released) return;
     this.released = true;
-    this.active.retire(dropped);
-    for (const f of this.frozen.splice(0)) f.retire(dropped);
-    for (const o of this.objects.splice(0)) o.retire(dropped);
+    this.active.retire();
+    for (const f of this.frozen.splice(0)) f.retire();
+    for (const o of this.objects.splice(0)) o.retire();
     this.recent.release();
   }
 

@@ -7,9 +7,11 @@ import type { Reservation } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
 import { Table, type TableStage } from '../table/table.js';
 import type { Wal } from '../wal/wal.js';
-import { HybridClock } from './clock.js';
+import type { ReplayFrom } from '../storage/layer_replay.js';
+import type { HybridClock } from './clock.js';
+import type { CommitPipeline, CommitProgress } from './pipeline.js';
 import { decodeTxn, encodeTxn, RecordType, type TxnOp, type TxnRecord } from './record.js';
-import { conflict, duplicate, Transaction } from './transaction.js';
+import { conflict, duplicate, Transaction, type QueryRunner } from './transaction.js';
 
 export interface TransactionOptions {
   /** A transaction open longer than this is rolled back; its later calls get CLOSED. Default 5 min. */
@@ -28,13 +30,6 @@ export const DEFAULT_TRANSACTION_OPTIONS: TransactionOptions = {
   memoryWaitMs: 30_000,
 };
 
-/** What a SQL statement gives (see src/sql/engine.ts, QueryResult). */
-export interface SqlResult {
-  columns: string[];
-  rows: unknown[][];
-  affectedRows: number;
-}
-
 export interface TxnCounters {
   committed: number;
   aborted: number;
@@ -52,21 +47,11 @@ export interface TxnCounters {
  * order, so versions are published in timestamp order and a snapshot (the newest published
  * timestamp) always sees a prefix of the commit history. A failed append publishes nothing.
  */
-/** Where replay resumes after a checkpoint (see Checkpointer). */
-export interface ReplayFrom {
-  /** Every DDL and storage record at or below this LSN is reflected in the checkpoint. */
-  storageLsn: number;
-  /** Per table in the checkpoint: its writes below this LSN are in its objects. */
-  redo: ReadonlyMap<number, number>;
-}
-
 export class TxnManager {
   readonly clock: HybridClock;
   /** The newest commit timestamp published: what a new snapshot sees. */
   lastCommittedTs = 0;
   readonly counters: TxnCounters = { committed: 0, aborted: 0, conflicts: 0, readOnly: 0 };
-  /** Commits with writes and DDL statements published (what a checkpoint has to catch up on). */
-  changes = 0;
   /** The write sets of all open transactions, accounted in the memtable pool as one reservation. */
   private readonly writeRes: Reservation;
   private readonly memtablePool: MemoryPool;
@@ -81,36 +66,21 @@ export class TxnManager {
   private ddlLock: Promise<unknown> = Promise.resolve();
   /** Set on a read replica: why writes are refused. */
   readOnly: string | undefined;
-  /** Runs `tx.query` (set by the database: the SQL engine lives above the transaction layer). */
-  sqlQuery: ((tx: Transaction, sql: string, params: readonly unknown[]) => Promise<SqlResult>) | undefined;
-  private ddlInflight = false;
   private closedReason: string | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private prunedAt = -1;
-  /** Set by the database: what happens after a commit is published (flush triggers). */
-  hooks: {
-    published(tables: Table[]): void;
-    beforeStage(tables: Table[]): void;
-    /** Before a commit or DDL: a promise to wait for (the WAL past its cap), or undefined. */
-    gate(): Promise<void> | undefined;
-    /** A commit with writes ended: how long it took, and whether it committed. */
-    commitDone(ms: number, ok: boolean): void;
-  } = {
-    published: () => undefined,
-    beforeStage: () => undefined,
-    gate: () => undefined,
-    commitDone: () => undefined,
-  };
-
   constructor(
     private readonly wal: Wal,
     readonly catalog: Catalog,
     memory: MemoryManager,
     private readonly logger: Logger,
     readonly options: TransactionOptions,
-    wallMs?: () => number,
+    /** The steps of a commit around staging, logging and publishing (see CommitPipeline). */
+    private readonly pipeline: CommitPipeline,
+    /** Updated here, read by the checkpointer. */
+    private readonly progress: CommitProgress,
   ) {
-    this.clock = new HybridClock(wallMs);
+    this.clock = progress.clock;
     this.writeRes = memory.pool('memtable').reserveSync(0, 'txn.writes');
     this.memtablePool = memory.pool('memtable');
     this.walPool = memory.pool('wal');
@@ -124,10 +94,13 @@ export class TxnManager {
     if (this.closedReason !== undefined) throw new TidemarkError('CLOSED', this.closedReason);
   }
 
-  /** A new transaction; `expires` false exempts it from transaction.timeoutMs (snapshots). */
-  begin(expires = true): Transaction {
+  /**
+   * A new transaction; `expires` false exempts it from transaction.timeoutMs (snapshots); `queries`
+   * runs its `tx.query`.
+   */
+  begin(expires = true, queries?: QueryRunner): Transaction {
     this.checkOpen();
-    const tx = new Transaction(this.nextTxnId++, this.lastCommittedTs, this);
+    const tx = new Transaction(this.nextTxnId++, this.lastCommittedTs, this, queries);
     tx.expires = expires;
     this.active.add(tx);
     if (expires && this.sweeper === undefined && Number.isFinite(this.options.timeoutMs)) {
@@ -192,18 +165,18 @@ export class TxnManager {
     const p = this.commitWrites(tx);
     this.track(p);
     p.then(
-      () => this.hooks.commitDone(performance.now() - started, true),
-      () => this.hooks.commitDone(performance.now() - started, false),
+      () => this.pipeline.finished(performance.now() - started, true),
+      () => this.pipeline.finished(performance.now() - started, false),
     );
     return p;
   }
 
   private async commitWrites(tx: Transaction): Promise<void> {
     const wait = { timeoutMs: this.options.memoryWaitMs };
-    const gate = this.hooks.gate();
-    if (gate !== undefined) {
+    const admitted = this.pipeline.admit();
+    if (admitted !== undefined) {
       try {
-        await gate;
+        await admitted;
       } catch (e) {
         this.end(tx, 'aborted', 'commit failed');
         throw e;
@@ -230,7 +203,7 @@ export class TxnManager {
     try {
       for (;;) {
         // Room first (this may wait for memory, while flushes make some)...
-        this.hooks.beforeStage(plan.map((p) => p.table));
+        this.pipeline.reserving(plan.map((p) => p.table));
         for (const p of plan) await p.table.ensureRoom(p.puts, p.delKeys.length, wait);
         // ...then, synchronously until the record is handed to the WAL: the conflict check, the
         // staging in the tables' active memtables, the commit timestamp and the LSN. A memtable
@@ -292,11 +265,11 @@ export class TxnManager {
       }
     }
     for (const s of staged) s.table.publish(s, ts, remember);
-    this.changes++;
+    this.progress.changes++;
     if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
     this.unregisterInflight(tx);
     this.end(tx, 'committed');
-    this.hooks.published(staged.map((s) => s.table));
+    this.pipeline.published(staged.map((s) => s.table));
   }
 
   /** Encode a transaction record and append it; resolves once it is durable. */
@@ -428,31 +401,19 @@ export class TxnManager {
 
   private async commitDdl(ops: TxnOp[]): Promise<void> {
     this.checkOpen();
-    const gate = this.hooks.gate();
-    if (gate !== undefined) await gate;
+    const admitted = this.pipeline.admit();
+    if (admitted !== undefined) await admitted;
     this.checkOpen();
     const ts = this.clock.now();
-    this.ddlInflight = true;
+    this.progress.ddlLogging();
     try {
       await this.appendRecord(ts, ops);
       if (ts > this.lastCommittedTs) this.lastCommittedTs = ts;
       this.applyDdl(ops, ts);
-      this.changes++;
+      this.progress.changes++;
     } finally {
-      this.ddlInflight = false;
+      this.progress.ddlDone();
     }
-  }
-
-  /**
-   * Wait until no DDL record is between its append and its effect on the catalog: a checkpoint's
-   * catalog then holds every DDL record logged so far. Resolves in a turn where that holds.
-   */
-  async ddlSettled(): Promise<void> {
-    while (this.ddlInflight) await this.ddlLock;
-  }
-
-  get isDdlSettled(): boolean {
-    return !this.ddlInflight;
   }
 
   private applyDdl(ops: TxnOp[], ts: number): void {
@@ -470,7 +431,7 @@ export class TxnManager {
   private collectDroppedTables(): void {
     const oldest = this.oldestSnapshot();
     for (const t of this.catalog.unreachable(oldest)) {
-      t.release(true);
+      t.release();
       this.catalog.remove(t.id);
       this.logger.debug({ table: t.name, id: t.id }, 'released a dropped table');
     }

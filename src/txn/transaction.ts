@@ -3,8 +3,17 @@ import { invalidArgument, TidemarkError } from '../errors.js';
 import type { TableScan } from '../table/scan.js';
 import type { Table } from '../table/table.js';
 import type { ZoneFilter } from '../table/object_layer.js';
-import type { SqlResult, TxnManager } from './manager.js';
+import type { TxnManager } from './manager.js';
+import type { QueryResult } from './query.js';
 import { buildBatch, OWN, readChunkRow, valuesToRow, type Batch, type ResultChunk } from './batch.js';
+
+/**
+ * Runs `tx.query`: given to each transaction by whoever begins it. The engine does not know SQL; the
+ * database facade above the engine and the SQL layer (src/api/database.ts) answers it.
+ */
+export interface QueryRunner {
+  _queryIn(tx: Transaction, sql: string, params: readonly unknown[]): Promise<QueryResult>;
+}
 
 export interface ScanOptions {
   /** Keys >= gte. */
@@ -115,6 +124,7 @@ export class Transaction {
     readonly id: number,
     readonly snapshotTs: number,
     private readonly mgr: TxnManager,
+    private readonly queries?: QueryRunner,
   ) {}
 
   get hasWrites(): boolean {
@@ -126,9 +136,11 @@ export class Transaction {
    * Run SQL in this transaction (`?` placeholders bind `params`); BEGIN/COMMIT/ROLLBACK and DDL are
    * refused here: the transaction belongs to `db.transaction`.
    */
-  async query(sql: string, params: readonly unknown[] = []): Promise<SqlResult> {
+  async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
     this.checkUsable();
-    return this.mgr.sqlQuery!(this, sql, params);
+    if (this.queries === undefined)
+      throw new TidemarkError('INVALID_ARGUMENT', 'SQL is not available here: open the database with open()');
+    return this.queries._queryIn(this, sql, params);
   }
 
   /** Insert rows; a key that exists (here or committed by another transaction) is DUPLICATE_KEY. */

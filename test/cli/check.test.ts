@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, expect, test, vi } from 'vitest';
-import { check } from '../../src/cli/check.js';
+import { check } from '../../src/db/check.js';
 import { main } from '../../src/cli/program.js';
 import { open } from '../../src/index.js';
 import { ACCOUNTS } from '../helpers/db.js';

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, expect, test, vi } from 'vitest';
-import { formatReport, inspect } from '../../src/cli/inspect.js';
+import { inspect } from '../../src/db/inspect.js';
+import { formatReport } from '../../src/cli/inspect.js';
 import { main } from '../../src/cli/program.js';
 import { open } from '../../src/index.js';
 import { ACCOUNTS } from '../helpers/db.js';

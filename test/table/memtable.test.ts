@@ -107,7 +107,7 @@ test('a memtable retired while a commit waits for memory to grow it: nothing lea
   await new Promise((r) => setTimeout(r, 20));
   const old = table.freeze();
   table.frozen.splice(table.frozen.indexOf(old), 1);
-  old.retire(false);
+  old.retire();
   hog.release();
   await growing;
   // The commit's next step stages into the new active memtable (the old one is gone).
@@ -118,6 +118,6 @@ test('a memtable retired while a commit waits for memory to grow it: nothing lea
   );
   expect(s === undefined || s.table === table).toBe(true);
   if (s !== undefined) table.abandon(s);
-  table.release(false);
+  table.release();
   m.close(); // LEAK if the grown blocks went into the retired memtable
 });

@@ -1,4 +1,4 @@
-import { check } from '../../src/cli/check.js';
+import { check } from '../../src/db/check.js';
 import { open, type OpenOptions } from '../../src/index.js';
 import { spawnTs } from '../helpers/child.js';
 import { tempDir } from '../helpers/tmp.js';

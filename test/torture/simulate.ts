@@ -1,4 +1,4 @@
-import { checkWith } from '../../src/cli/check.js';
+import { checkWith } from '../../src/db/check.js';
 import { FaultFileService, type FaultRule, type StepRecord } from '../../src/fileservice/fault.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
 import { open, TidemarkError, type Database } from '../../src/index.js';

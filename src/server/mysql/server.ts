@@ -7,7 +7,7 @@
  * in the database's `io` pool, so that when every client has gone the pools are back to baseline.
  */
 import * as net from 'node:net';
-import type { Database } from '../../db/database.js';
+import type { Database } from '../../api/database.js';
 import { TidemarkError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { PooledBuffer, Reservation } from '../../mem/buffer.js';

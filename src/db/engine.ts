@@ -15,14 +15,13 @@ import type { PoolStats } from '../mem/pool.js';
 import type { Batch } from '../txn/batch.js';
 import { TxnManager, type TxnCounters } from '../txn/manager.js';
 import { RecordType } from '../txn/record.js';
-import type { ScanBatchesOptions, ScanOptions, Transaction } from '../txn/transaction.js';
+import type { QueryRunner, ScanBatchesOptions, ScanOptions, Transaction } from '../txn/transaction.js';
 import { bigInts, columnIndexes, int64Columns } from '../txn/transaction.js';
 import { StorageRecord } from '../table/log_records.js';
 import { Wal } from '../wal/wal.js';
-import { SqlEngine, SqlSession, type QueryResult } from '../sql/engine.js';
-import type { SqlCounters } from '../sql/vector.js';
 import type { MemoryPool } from '../mem/pool.js';
-import { Storage, type StorageStats } from './storage.js';
+import { Storage, type StorageStats } from '../storage/storage.js';
+import type { ReplayFrom } from '../storage/layer_replay.js';
 import { Observers, type DatabaseObserver } from './events.js';
 import { Snapshot } from './snapshot.js';
 import { ReplicaRefresher, type ReplicaStats } from './replica.js';
@@ -30,10 +29,13 @@ import { Checkpointer, type CheckpointInfo, type CheckpointStats } from '../chec
 import { CKP_DIR } from '../checkpoint/format.js';
 import { loadChain } from '../checkpoint/recovery.js';
 import { Table } from '../table/table.js';
-import type { ReplayFrom } from '../txn/manager.js';
+import { HybridClock } from '../txn/clock.js';
+import { CommitProgress } from '../txn/pipeline.js';
+import type { QueryResult } from '../txn/query.js';
+import { CommitCoordinator } from './commit_coordinator.js';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options.js';
 
-export interface DatabaseStats {
+export interface EngineStats {
   memory: {
     /** Bytes the pools account: buffers, and reservations for structures on the V8 heap. */
     bytes: number;
@@ -67,8 +69,6 @@ export interface DatabaseStats {
   storage: StorageStats;
   transactions: TxnCounters & { active: number };
   tables: number;
-  /** SQL: statements run and failed, row groups its scans left unread (zone maps), plans cached. */
-  sql: SqlCounters & { plansCached: number };
 }
 
 export interface RecoveryStats {
@@ -84,37 +84,81 @@ export interface RecoveryStats {
 type State =
   { state: 'open' } | { state: 'closing'; done: Promise<void> } | { state: 'closed'; done: Promise<void> };
 
-/**
- * A tidemark database. Open one with `open(dir, options)`; every method is safe to call
- * concurrently; after `close()` every call gives CLOSED.
- */
-export class Database {
-  private lifecycle: State = { state: 'open' };
+/** What an open engine is made of (see Engine.recover). */
+export interface EngineParts {
+  dir: string;
+  fs: FileService;
+  lock: DirectoryLock;
+  memory: MemoryManager;
+  wal: Wal;
+  catalog: Catalog;
+  txns: TxnManager;
+  storage: Storage;
+  checkpointer: Checkpointer;
+  recovery: RecoveryStats;
+  logger: Logger;
+  options: ResolvedOptions;
+  observers: Observers;
+  /** Set on a read replica (see ReplicaRefresher). */
+  replica: ReplicaRefresher | undefined;
+}
 
-  private constructor(
-    readonly dir: string,
-    private readonly fs: FileService,
-    private readonly lock: DirectoryLock,
-    private readonly memory: MemoryManager,
-    private readonly wal: Wal,
-    private readonly catalog: Catalog,
-    private readonly txns: TxnManager,
-    private readonly storage: Storage,
-    private readonly checkpointer: Checkpointer,
-    private readonly recovery: RecoveryStats,
-    private readonly logger: Logger,
-    readonly options: ResolvedOptions,
-    private readonly observers: Observers,
-  ) {
-    // tx.query reaches the SQL engine (made on first use) through the transaction manager.
-    this.txns.sqlQuery = (tx, text, params) => this._sql.queryIn(tx, text, params);
+/**
+ * The storage engine: tables, transactions, storage, checkpoints, recovery, lifecycle. It knows no
+ * SQL: the public `Database` (src/api/database.ts) extends it with `query` and `session`, and
+ * answers `tx.query` (the engine hands itself to each transaction as its QueryRunner, and its own
+ * `_queryIn` refuses). Every method is safe to call concurrently; after `close()` every call gives
+ * CLOSED.
+ */
+export class Engine implements QueryRunner {
+  private lifecycle: State = { state: 'open' };
+  readonly dir: string;
+  private readonly fs: FileService;
+  private readonly lock: DirectoryLock;
+  protected readonly memory: MemoryManager;
+  private readonly wal: Wal;
+  private readonly catalog: Catalog;
+  private readonly txns: TxnManager;
+  private readonly storage: Storage;
+  private readonly checkpointer: Checkpointer;
+  private readonly recovery: RecoveryStats;
+  private readonly logger: Logger;
+  readonly options: ResolvedOptions;
+  private readonly observers: Observers;
+  /** Set on a read replica (see ReplicaRefresher). */
+  private readonly replica: ReplicaRefresher | undefined;
+
+  protected constructor(p: EngineParts) {
+    this.dir = p.dir;
+    this.fs = p.fs;
+    this.lock = p.lock;
+    this.memory = p.memory;
+    this.wal = p.wal;
+    this.catalog = p.catalog;
+    this.txns = p.txns;
+    this.storage = p.storage;
+    this.checkpointer = p.checkpointer;
+    this.recovery = p.recovery;
+    this.logger = p.logger;
+    this.options = p.options;
+    this.observers = p.observers;
+    this.replica = p.replica;
+    this.replica?.start();
   }
 
   /** The last queued one-statement write per row (see statement); empty when none is waiting. */
   private readonly rowTurns = new Map<string, Promise<void>>();
 
-  /** Open (creating if missing) the database in `dir`. */
-  static async open(dir: string, options?: OpenOptions): Promise<Database> {
+  /** Open (creating if missing) the engine of the database in `dir`, without SQL. */
+  static async open(dir: string, options?: OpenOptions): Promise<Engine> {
+    return new Engine(await Engine.recover(dir, options));
+  }
+
+  /**
+   * The open sequence: lock, memory, the newest valid checkpoint, the WAL after it, the storage
+   * layer's layers and files, then the background work. Whatever fails leaves nothing behind.
+   */
+  protected static async recover(dir: string, options?: OpenOptions): Promise<EngineParts> {
     if (typeof dir !== 'string' || dir === '')
       throw invalidArgument(`open needs a directory path, got ${describe(dir)}`);
     const opts = resolveOptions(options);
@@ -181,8 +225,9 @@ export class Database {
       wal = await Wal.open({ fs, memory, logger, options: opts.wal, startLsn });
       if (wal.recovery.tornTail !== undefined)
         logger.info(wal.recovery.tornTail, 'recovery: cut a torn WAL tail');
-      txns = new TxnManager(wal, catalog, memory, logger, opts.transaction, options?.clock);
-      const tm = txns;
+      // The layers, bottom up: storage, checkpoints (through their narrow sources), the commit
+      // pipeline composing both, transactions.
+      const progress = new CommitProgress(new HybridClock(options?.clock));
       storage = new Storage(
         fs,
         memory,
@@ -190,20 +235,26 @@ export class Database {
         catalog,
         logger,
         opts.storage,
-        () => tm.oldestSnapshot(),
+        // Flushes and merges keep every version an open snapshot may read (none is open before
+        // the transaction manager exists).
+        () => txns?.oldestSnapshot() ?? 0,
         opts.memory.cacheBytes,
+        // A replica's files are its writer's: it deletes nothing.
+        !opts.readOnly,
       );
       await storage.prepare();
       checkpointer = new Checkpointer(
         fs,
         wal,
-        catalog,
-        txns,
         storage,
+        progress,
         memory.pool('checkpoint'),
         logger,
         opts.checkpoint,
+        (e) => observers.checkpoint(e),
       );
+      const pipeline = new CommitCoordinator(storage, checkpointer, observers);
+      txns = new TxnManager(wal, catalog, memory, logger, opts.transaction, pipeline, progress);
       await checkpointer.adopt(loaded);
       // The state the newest checkpoint holds, then the log after it.
       const point = checkpointer.recoveryPoint;
@@ -242,20 +293,7 @@ export class Database {
         records++;
       }
       txns.replayDone();
-      // A replica's files are its writer's: it deletes nothing.
-      const { orphans } = await storage.finishReplay(checkpointer.namedObjects(), !opts.readOnly);
-      const st = storage;
-      const ck = checkpointer;
-      txns.hooks = {
-        published: (tables) => {
-          st.published(tables);
-          ck.afterCommit();
-        },
-        beforeStage: (tables) => st.published(tables),
-        gate: () => ck.gate(),
-        commitDone: (ms, ok) => observers.commit({ ms, ok }),
-      };
-      ck.onDone = (e) => observers.checkpoint(e);
+      const { orphans } = await storage.finishReplay();
       recovery = {
         checkpointSeq: point === undefined ? 0 : (loaded.newest?.meta.chain.at(-1)?.seq ?? 0),
         replayFromLsn: replayFrom,
@@ -300,7 +338,7 @@ export class Database {
       await txns?.close('the database failed to open').catch(() => undefined);
       await checkpointer?.stop(false);
       await storage?.stop();
-      for (const t of catalog.all()) t.release(false);
+      for (const t of catalog.all()) t.release();
       await storage?.close().catch(() => undefined);
       await wal?.close().catch(() => undefined);
       await lock.release().catch(() => undefined);
@@ -312,7 +350,7 @@ export class Database {
       }
       throw e;
     }
-    const db = new Database(
+    return {
       dir,
       fs,
       lock,
@@ -324,53 +362,30 @@ export class Database {
       checkpointer,
       recovery,
       logger,
-      opts,
+      options: opts,
       observers,
-    );
-    if (replica !== undefined) {
-      db.replica = replica;
-      replica.start();
-    }
-    return db;
+      replica,
+    };
   }
 
-  /** Set on a read replica (see ReplicaRefresher). */
-  private replica: ReplicaRefresher | undefined;
+  // ---- SQL's footing ----
 
-  // ---- SQL ----
-
-  private sqlEngine: SqlEngine | undefined;
   private schemaVersion = 0;
 
-  /** @internal The SQL engine, made on first use (the shell lists tables and views through it). */
-  get _sql(): SqlEngine {
-    this.sqlEngine ??= new SqlEngine(this);
-    return this.sqlEngine;
-  }
-
   /**
-   * Run SQL (MySQL dialect; `?` placeholders bind `params`). Outside BEGIN ... COMMIT each statement
-   * is its own transaction; BEGIN opens a transaction that later `db.query` calls run in until COMMIT
-   * or ROLLBACK (one session per database: for several concurrent ones use `db.session()`).
+   * @internal Run `tx.query`: the engine knows no SQL. The public Database (src/api/database.ts)
+   * answers it.
    */
-  query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
-    this.checkOpen();
-    return this._sql.session.query(sql, params);
-  }
-
-  /**
-   * A SQL session of its own (its own BEGIN ... COMMIT, variables, autocommit), as a connection of
-   * a server has. `user` and `connectionId` are what USER() and CONNECTION_ID() give.
-   */
-  session(who: { user?: string; connectionId?: number } = {}): SqlSession {
-    this.checkOpen();
-    return new SqlSession(this._sql, who);
+  _queryIn(_tx: Transaction, _sql: string, _params: readonly unknown[]): Promise<QueryResult> {
+    return Promise.reject(
+      new TidemarkError('INVALID_ARGUMENT', 'SQL needs the database opened by open(), not a bare engine'),
+    );
   }
 
   /** @internal For the SQL engine: a transaction the caller commits or rolls back. */
   _begin(): Transaction {
     this.checkOpen();
-    return this.txns.begin();
+    return this.txns.begin(true, this);
   }
 
   /** @internal */
@@ -463,7 +478,7 @@ export class Database {
   async transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T> {
     this.checkOpen();
     if (typeof fn !== 'function') throw invalidArgument('transaction takes a function (tx) => ...');
-    const tx = this.txns.begin();
+    const tx = this.txns.begin(true, this);
     let result: T;
     try {
       result = await fn(tx);
@@ -557,7 +572,7 @@ export class Database {
    */
   snapshot(): Snapshot {
     this.checkOpen();
-    return new Snapshot(this.txns.begin(false), this.txns);
+    return new Snapshot(this.txns.begin(false, this), this.txns);
   }
 
   /** Rows of the latest committed state in key order (a snapshot held until the scan ends). */
@@ -575,7 +590,7 @@ export class Database {
    * or an error. Bad arguments throw here, at the call, not at the first iteration.
    */
   private snapshotScan<T>(start: (tx: Transaction) => AsyncGenerator<T>): AsyncGenerator<T> {
-    const tx = this.txns.begin();
+    const tx = this.txns.begin(true, this);
     let it: AsyncGenerator<T>;
     try {
       it = start(tx);
@@ -700,7 +715,7 @@ export class Database {
     return this.observers.add(observer);
   }
 
-  stats(): DatabaseStats {
+  stats(): EngineStats {
     this.checkOpen();
     const m = this.memory.stats();
     const w = this.wal.stats();
@@ -736,10 +751,6 @@ export class Database {
       storage: st,
       transactions: { ...this.txns.counters, active: this.txns.activeCount },
       tables: this.catalog.all().length,
-      sql:
-        this.sqlEngine === undefined
-          ? { statements: 0, failed: 0, zoneSkippedGroups: 0, plansCached: 0 }
-          : { ...this.sqlEngine.counters, plansCached: this.sqlEngine.plansCached },
     };
   }
 
@@ -762,7 +773,7 @@ export class Database {
     return this.lifecycle.state === 'open';
   }
 
-  private checkOpen(): void {
+  protected checkOpen(): void {
     if (this.lifecycle.state !== 'open') throw new TidemarkError('CLOSED', `database ${this.dir} is closed`);
   }
 
@@ -798,7 +809,7 @@ export class Database {
     await attempt('final checkpoint', () => this.checkpointer.stop(this.replica === undefined));
     await attempt('background work', () => this.storage.stop());
     await attempt('WAL', () => this.wal.close());
-    for (const t of this.catalog.all()) t.release(false);
+    for (const t of this.catalog.all()) t.release();
     await attempt('object files', () => this.storage.close());
     await attempt('LOCK', () => this.lock.release());
     const holders: LeakHolder[] = [];
@@ -835,8 +846,3 @@ function keyTag(table: unknown, key: unknown): string | undefined {
 
 /** How many times a one-statement write meets a write-write conflict before it gives up. */
 const STATEMENT_ATTEMPTS = 64;
-
-/** Open (creating if missing) the database in `dir`. */
-export function open(dir: string, options?: OpenOptions): Promise<Database> {
-  return Database.open(dir, options);
-}
