@@ -27,7 +27,6 @@ import {
   type Batch,
   type Col,
   type Ctx,
-  type NumArray,
   type NumCol,
   StringSet,
 } from './vector.js';
@@ -45,7 +44,15 @@ import {
   type SqlValue,
 } from './values.js';
 import { canonicalInt, divFloor, INT64_MAX, INT64_MIN, pow10, UINT64_MAX } from '../util/decimal.js';
-import { multiSumKernel, repOf, selectKernel, sumKernel, type Rep, type SelectAtom } from './kernels.js';
+import {
+  multiSumKernel,
+  repOf,
+  selectKernel,
+  sumKernel,
+  type NumArray,
+  type Rep,
+  type SelectAtom,
+} from './kernels.js';
 
 export const BATCH_ROWS = 4096;
 /** Rows per batch read from a table (the engine caps batches at 16,000 rows). */
