@@ -25,16 +25,10 @@ import {
 } from './catalog.js';
 import type { Expr } from './expr.js';
 import { constantLevel, mentionExpr, mentionQuery, mentions } from './bind.js';
-import {
-  constValue,
-  materialize,
-  pointKey,
-  Project,
-  rowValue,
-  TableScan,
-  type KeyDigits,
-  type Op,
-} from './ops.js';
+import { constValue, materialize, type Op } from './ops/op.js';
+import { pointKey, type KeyDigits } from './ops/keys.js';
+import { rowValue, TableScan } from './ops/scan.js';
+import { Project } from './ops/rows.js';
 import { parseSql } from './parse.js';
 import type * as A from './parser/ast.js';
 import { Planner, unsupported, type PlanCatalog } from './plan.js';

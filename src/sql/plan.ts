@@ -27,27 +27,16 @@ import {
 import { ROWID, TUPLE_KEY, type SqlTable } from './catalog.js';
 import { asText, columnRef, logical, markText, rowwise, SubqueryExpr, type Expr } from './expr.js';
 import { orderJoins, type JoinCond, type JoinTree } from './joins.js';
-import {
-  Aggregate,
-  Derived,
-  Distinct,
-  Filter,
-  Join,
-  Limit,
-  Narrow,
-  OneRow,
-  Project,
-  Sort,
-  TableScan,
-  UnionAll,
-  type AggName,
-  type AggSpec,
-  type KeyRange,
-  type Op,
-  type SortKey,
-} from './ops.js';
+import type { Op } from './ops/op.js';
+import type { KeyRange } from './ops/keys.js';
+import { OneRow, TableScan } from './ops/scan.js';
+import { Filter } from './ops/filter.js';
+import { Derived, Distinct, Limit, Narrow, Project, UnionAll } from './ops/rows.js';
+import { Sort, type SortKey } from './ops/sort.js';
+import { Join } from './ops/join.js';
+import { Aggregate, type AggName, type AggSpec } from './ops/aggregate.js';
 import type * as A from './parser/ast.js';
-import { SetOperation } from './setops.js';
+import { SetOperation } from './ops/setops.js';
 import { hashKey, toText } from './values.js';
 
 /** What the planner needs from the engine: tables and views by name, and their sizes. */
