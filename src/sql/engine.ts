@@ -24,14 +24,15 @@ import {
   type SqlView,
 } from './catalog.js';
 import type { Expr } from './expr.js';
-import { constantLevel, mentionExpr, mentionQuery, mentions } from './bind.js';
+import { constantLevel, mentionExpr, mentionQuery, mentions, unsupported } from './bind.js';
 import { constValue, materialize, type Op } from './ops/op.js';
 import { pointKey, type KeyDigits } from './ops/keys.js';
 import { rowValue, TableScan } from './ops/scan.js';
 import { Project } from './ops/rows.js';
 import { parseSql } from './parse.js';
 import type * as A from './parser/ast.js';
-import { Planner, unsupported, type PlanCatalog } from './plan.js';
+import { Planner } from './plan/planner.js';
+import type { PlanCatalog } from './plan/rel.js';
 import { getv, QueryMemory, type Batch, type Ctx, type SessionInfo, type SqlCounters } from './vector.js';
 import {
   dateText,
