@@ -19,7 +19,9 @@ import type { ScanBatchesOptions, ScanOptions, Transaction } from '../txn/transa
 import { bigInts, columnIndexes, int64Columns } from '../txn/transaction.js';
 import { StorageRecord } from '../table/log_records.js';
 import { Wal } from '../wal/wal.js';
-import { SqlEngine, SqlSession, type QueryResult } from '../sql/engine.js';
+import { SqlEngine } from '../sql/engine.js';
+import type { QueryResult } from '../sql/result.js';
+import { SqlSession } from '../sql/session.js';
 import type { SqlCounters } from '../sql/vector.js';
 import type { MemoryPool } from '../mem/pool.js';
 import { Storage, type StorageStats } from './storage.js';

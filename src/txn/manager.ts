@@ -28,7 +28,7 @@ export const DEFAULT_TRANSACTION_OPTIONS: TransactionOptions = {
   memoryWaitMs: 30_000,
 };
 
-/** What a SQL statement gives (see src/sql/engine.ts, QueryResult). */
+/** What a SQL statement gives (see src/sql/result.ts, QueryResult). */
 export interface SqlResult {
   columns: string[];
   rows: unknown[][];
