@@ -1,6 +1,7 @@
 import { Engine, type EngineStats } from '../db/engine.js';
 import type { OpenOptions } from '../db/options.js';
-import { SqlEngine, SqlSession } from '../sql/engine.js';
+import { SqlEngine } from '../sql/engine.js';
+import { SqlSession } from '../sql/session.js';
 import type { SqlCounters } from '../sql/vector.js';
 import type { QueryResult } from '../txn/query.js';
 import type { Transaction } from '../txn/transaction.js';

@@ -11,7 +11,8 @@ import * as readline from 'node:readline';
 import type { Database } from '../api/database.js';
 import { open } from '../api/database.js';
 import { TidemarkError } from '../errors.js';
-import type { QueryResult, SqlSession } from '../sql/engine.js';
+import type { QueryResult } from '../txn/query.js';
+import type { SqlSession } from '../sql/session.js';
 import { allStatements, splitStatements as splitSql } from '../sql/parse.js';
 import { dateText, Decimal } from '../sql/values.js';
 

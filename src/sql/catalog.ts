@@ -239,3 +239,12 @@ export function encodeTuple(values: readonly SqlValue[]): Uint8Array {
   }
   return new Uint8Array(Buffer.concat(parts));
 }
+
+/** A column's type as MySQL shows it: DECIMAL(10,2), INT UNSIGNED, VARCHAR(20). */
+export function sqlTypeText(c: SqlColumn): string {
+  let t = c.sqlType.toUpperCase();
+  if (c.type === 'decimal') t += `(${c.precision ?? 10},${c.scale ?? 0})`;
+  else if (c.length !== undefined) t += `(${c.length})`;
+  if (c.unsigned === true) t += ' UNSIGNED';
+  return t;
+}

@@ -4,7 +4,14 @@
  * semantics the fast paths must match.
  */
 import { TidemarkError } from '../errors.js';
-import { arithKernel, compareKernel, exactArithKernel, repOf, truthKernel } from './kernels.js';
+import {
+  arithKernel,
+  compareKernel,
+  exactArithKernel,
+  repOf,
+  truthKernel,
+  type NumArray,
+} from './kernels.js';
 import {
   anyCol,
   boxed,
@@ -14,7 +21,6 @@ import {
   getv,
   intCol,
   numCol,
-  type NumArray,
   type Batch,
   type Col,
   type ConstCol,

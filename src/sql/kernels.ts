@@ -8,7 +8,8 @@
  * representation) pair gets a function of its own, built once from a fixed template below with
  * `new Function` (no SQL text ever reaches the generated source: operators come from a fixed list).
  */
-import type { NumArray } from './vector.js';
+/** The numbers of a column as the kernels loop over them (see NumCol in vector.ts). */
+export type NumArray = Float64Array | Int32Array | Uint8Array | number[];
 
 /** F: Float64Array, I: Int32Array, U: Uint8Array, A: number[], C: a constant number. */
 export type Rep = 'F' | 'I' | 'U' | 'A' | 'C';

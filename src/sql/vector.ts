@@ -6,10 +6,8 @@ import { TidemarkError } from '../errors.js';
 import type { MemoryPool, Reservation } from '../mem/index.js';
 import type { Transaction } from '../txn/transaction.js';
 import { planted, plantedKeep } from '../util/plant.js';
-import { gatherKernel, repOf } from './kernels.js';
+import { gatherKernel, repOf, type NumArray } from './kernels.js';
 import { Decimal, type SqlValue } from './values.js';
-
-export type NumArray = Float64Array | Int32Array | Uint8Array | number[];
 
 export interface NumCol {
   readonly k: 'num';

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../../src/index.js';
 import { open, TidemarkError } from '../../src/index.js';
-import { runSlt, type SltOutcome } from '../../src/sql/slt.js';
+import { runSlt, type SltOutcome } from './slt.js';
 import { memDb } from '../helpers/db.js';
 import { tempDir } from '../helpers/tmp.js';
 

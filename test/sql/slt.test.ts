@@ -1,14 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  checkResult,
-  formatValue,
-  hashValues,
-  parseSlt,
-  resultLines,
-  type QueryRecord,
-} from '../../src/sql/slt.js';
+import { checkResult, formatValue, hashValues, parseSlt, resultLines, type QueryRecord } from './slt.js';
 import { codeOfSync } from '../helpers/errors.js';
 
 // A copy of the corpus (public domain) kept in the repository, so that a clone anywhere has it.

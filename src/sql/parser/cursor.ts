@@ -2,7 +2,7 @@
  * The parser's footing: a cursor over the tokens of one text, with the checks every grammar rule
  * uses (accept a keyword, expect a symbol, read a name) and errors that point at the text.
  */
-import type { TidemarkError } from '../../errors.js';
+import { TidemarkError } from '../../errors.js';
 import { syntaxAt, T, type Token } from './lexer.js';
 
 /**
@@ -127,6 +127,13 @@ export const RESERVED = new Set([
   'WITH',
   'XOR',
 ]);
+
+/** What MySQL has and tidemark does not run: INVALID_ARGUMENT (MySQL's errno 1235), not SYNTAX. */
+export function unsupportedSyntax(what: string): TidemarkError {
+  return new TidemarkError('INVALID_ARGUMENT', `${what} is not supported`, {
+    details: { unsupported: what, mysqlErrno: 1235 },
+  });
+}
 
 export class Cursor {
   protected pos = 0;

@@ -16,7 +16,7 @@
  */
 import { TidemarkError } from '../../errors.js';
 import type { Aggregate, BinaryOp, CastType, Expr, OrderItem, Query, Quantified } from './ast.js';
-import { Cursor, RESERVED } from './cursor.js';
+import { Cursor, RESERVED, unsupportedSyntax } from './cursor.js';
 import { T } from './lexer.js';
 
 const COMPARISONS = new Set(['=', '<=>', '<>', '!=', '<', '<=', '>', '>=']);
@@ -97,12 +97,6 @@ export const NILADIC = new Set([
   'UTC_TIME',
   'CURRENT_USER',
 ]);
-
-function unsupportedSyntax(what: string): TidemarkError {
-  return new TidemarkError('INVALID_ARGUMENT', `${what} is not supported`, {
-    details: { unsupported: what, mysqlErrno: 1235 },
-  });
-}
 
 export abstract class ExprParser extends Cursor {
   /** A query (SELECT, set operations, ...), as the query grammar reads one. */

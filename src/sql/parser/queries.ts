@@ -18,8 +18,12 @@ import type {
   TableName,
   TableRef,
 } from './ast.js';
+import { unsupportedSyntax } from './cursor.js';
 import { ExprParser } from './expressions.js';
 import { T } from './lexer.js';
+
+/** Words that open a query, for EXPLAIN and INSERT ... SELECT. */
+export const QUERY_WORDS = new Set(['SELECT', 'WITH', 'VALUES', 'TABLE']);
 
 const SET_RANK: Record<string, number> = { UNION: 1, EXCEPT: 1, INTERSECT: 2 };
 
@@ -34,12 +38,6 @@ const SELECT_HINTS = new Set([
   'SQL_CACHE',
   'SQL_CALC_FOUND_ROWS',
 ]);
-
-function unsupportedSyntax(what: string): TidemarkError {
-  return new TidemarkError('INVALID_ARGUMENT', `${what} is not supported`, {
-    details: { unsupported: what, mysqlErrno: 1235 },
-  });
-}
 
 export abstract class QueryParser extends ExprParser {
   query(): Query {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { invalidArgument, TidemarkError } from '../errors.js';
+import { invalidArgument, TidemarkError } from '../../src/errors.js';
 
 /**
  * The sqllogictest file format (SQLite's conformance corpus, sqlite.org/sqllogictest): the records

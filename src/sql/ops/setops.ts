@@ -8,8 +8,9 @@
  * - EXCEPT: a left row whose key the right side does not hold; with ALL, each right occurrence
  *   cancels one left occurrence, else a key is given once and only when the right lacks it.
  */
-import { indent, rowKey, type Op } from './ops.js';
-import { gatherBatch, type Batch, type Ctx } from './vector.js';
+import { indent, type Op } from './op.js';
+import { rowKey } from './rows.js';
+import { gatherBatch, type Batch, type Ctx } from '../vector.js';
 
 export class SetOperation implements Op {
   readonly width: number;

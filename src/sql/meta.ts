@@ -1,0 +1,175 @@
+/**
+ * The SQL catalog as this process holds it: the rows of the meta table (tables' SQL shapes, views,
+ * indexes), read at the newest commit when the schema version moved, written by DDL.
+ */
+import type * as A from './parser/ast.js';
+import { TidemarkError } from '../errors.js';
+import { parseSql } from './parse.js';
+import type { PlanCatalog } from './plan/rel.js';
+import {
+  defaultValue,
+  META_TABLE,
+  sqlTypeText,
+  tableFromSpec,
+  type SqlObject,
+  type SqlTable,
+} from './catalog.js';
+import { unsupported } from './bind.js';
+import { dateText } from './values.js';
+import { atNewest, type SqlHost } from './host.js';
+
+/** The SQL catalog of one database: what the planner reads tables and views from. */
+export class SqlMeta implements PlanCatalog {
+  private meta: Map<string, SqlObject> | undefined;
+  private metaVersion = -1;
+  private readonly parsedViews = new Map<string, { sql: string; query: A.Query; columns?: string[] }>();
+
+  constructor(
+    private readonly host: SqlHost,
+    /** Called when an object is written: plans made against the catalog before are dropped. */
+    private readonly changed: () => void,
+  ) {}
+
+  /** Whether the catalog in memory is the one of the current schema version. */
+  get current(): boolean {
+    return this.meta !== undefined && this.metaVersion === this.host._schemaVersion;
+  }
+
+  /** The SQL catalog, read at the newest commit when it changed (never at a caller's old snapshot). */
+  async load(): Promise<void> {
+    if (this.current) return;
+    const version = this.host._schemaVersion;
+    const meta = new Map<string, SqlObject>();
+    if (this.host.tables().includes(META_TABLE)) {
+      await atNewest(this.host, async (tx) => {
+        for await (const row of tx.scan(META_TABLE)) {
+          meta.set(String(row.name), JSON.parse(String(row.def)) as SqlObject);
+        }
+      });
+    }
+    this.meta = meta;
+    this.metaVersion = version;
+    this.parsedViews.clear();
+  }
+
+  table(name: string): SqlTable | undefined {
+    const m = this.meta?.get(`table:${name}`);
+    if (m !== undefined && m.kind === 'table' && this.host.tables().includes(name)) return m;
+    if (name === META_TABLE || !this.host.tables().includes(name)) return undefined;
+    return tableFromSpec(name, this.host.describeTable(name));
+  }
+
+  view(name: string): { query: A.Query; columns?: string[] } | undefined {
+    const m = this.meta?.get(`view:${name}`);
+    if (m === undefined || m.kind !== 'view') return undefined;
+    let p = this.parsedViews.get(name);
+    if (p === undefined || p.sql !== m.sql) {
+      p = { sql: m.sql, query: viewQuery(m.sql), ...(m.columns !== undefined ? { columns: m.columns } : {}) };
+      this.parsedViews.set(name, p);
+    }
+    return p;
+  }
+
+  estimatedRows(name: string): number {
+    return this.host._estimatedRows(name);
+  }
+
+  /** The table a statement names to write to (or to describe): NOT_FOUND, or unsupported for a view. */
+  targetTable(name: string): SqlTable {
+    const t = this.table(name);
+    if (t === undefined) {
+      if (this.view(name) !== undefined) throw unsupported('writing to a view');
+      throw new TidemarkError('NOT_FOUND', `unknown table ${name}`, {
+        details: { table: name, mysqlErrno: 1146 },
+      });
+    }
+    return t;
+  }
+
+  /** Tables and views (the shell's .tables), the catalog read first. */
+  async listObjects(): Promise<{ name: string; kind: 'table' | 'view' }[]> {
+    await this.load();
+    return this.objects();
+  }
+
+  /** The CREATE statement of a table or view (the shell's .schema), or undefined. */
+  async createStatement(name: string): Promise<string | undefined> {
+    await this.load();
+    const v = this.meta?.get(`view:${name}`);
+    if (v !== undefined && v.kind === 'view') return `CREATE VIEW ${name} AS ${v.sql}`;
+    const t = this.table(name);
+    if (t === undefined) return undefined;
+    const lines = t.columns.map((c) => {
+      let s = `  ${c.name} ${sqlTypeText(c)}`;
+      if (!c.nullable) s += ' NOT NULL';
+      if (c.autoIncrement === true) s += ' AUTO_INCREMENT';
+      if (c.default !== undefined) {
+        const d = defaultValue(c);
+        s += ` DEFAULT ${c.default === 'CURRENT_TIMESTAMP' ? 'CURRENT_TIMESTAMP' : typeof d === 'string' ? `'${d.replace(/'/g, "''")}'` : d instanceof Date ? `'${dateText(d)}'` : String(d)}`;
+      }
+      return s;
+    });
+    if (t.primaryKey.length > 0) lines.push(`  PRIMARY KEY (${t.primaryKey.join(', ')})`);
+    for (const u of t.unique) lines.push(`  UNIQUE (${u.join(', ')})`);
+    const out = [`CREATE TABLE ${name} (\n${lines.join(',\n')}\n)`];
+    for (const m of this.meta?.values() ?? []) {
+      if (m.kind === 'index' && m.table === name && !m.unique)
+        out.push(`CREATE INDEX ${m.name} ON ${name} (${m.columns.join(', ')})`);
+    }
+    return out.join(';\n');
+  }
+
+  /** Table names for SHOW TABLES and the shell (views included, the meta table not). */
+  objects(): { name: string; kind: 'table' | 'view' }[] {
+    const out: { name: string; kind: 'table' | 'view' }[] = this.host
+      .tables()
+      .filter((t) => t !== META_TABLE)
+      .map((name) => ({ name, kind: 'table' as const }));
+    for (const m of this.meta?.values() ?? [])
+      if (m.kind === 'view') out.push({ name: m.name, kind: 'view' });
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** The object kept under a meta key (see metaKey), if the catalog has it. */
+  get(key: string): SqlObject | undefined {
+    return this.meta?.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.meta?.has(key) === true;
+  }
+
+  /** Every object of the catalog (none before it is read). */
+  values(): Iterable<SqlObject> {
+    return this.meta?.values() ?? [];
+  }
+
+  async put(o: SqlObject | undefined, key: string): Promise<void> {
+    if (!this.host.tables().includes(META_TABLE)) {
+      await this.host.createTable(META_TABLE, {
+        columns: { name: 'string', def: 'string' },
+        primaryKey: 'name',
+      });
+    }
+    const tx = this.host._begin();
+    try {
+      if (o === undefined) await tx.delete(META_TABLE, key);
+      else await tx.upsert(META_TABLE, { name: key, def: JSON.stringify(o) });
+      await this.host._commit(tx);
+    } catch (e) {
+      this.host._rollback(tx, 'rolled back', e);
+      throw e;
+    }
+    if (o === undefined) this.meta?.delete(key);
+    else this.meta?.set(key, o);
+    this.changed();
+  }
+}
+
+/** A view's stored text as a query. */
+export function viewQuery(sql: string): A.Query {
+  const s = parseSql(sql).statements[0]!;
+  if (s.kind !== 'select')
+    throw new TidemarkError('CORRUPTION', `a view's text is not a query: ${sql.slice(0, 80)}`);
+  return s.query;
+}
