@@ -3,13 +3,12 @@ export type {
   CrashableFileService,
   CrashReport,
   FileHandle,
-  FileKind,
   FileStat,
-  OpenMode,
   OpenOptions,
   DirectoryLock,
 } from './types.js';
-export { FILE_KINDS } from './types.js';
+export type { FileKind, OpenMode } from './kinds.js';
+export { FILE_KINDS } from './kinds.js';
 export { LocalFileService } from './local.js';
 export type { LocalFileServiceOptions } from './local.js';
 export type { LockMethod } from './lock.js';

@@ -5,15 +5,8 @@ import { acquireLocalLock, type LockMethod } from './lock.js';
 import { checkPath } from './paths.js';
 import { writeFileAtomicVia } from './util.js';
 import { HandleRegistry } from './registry.js';
-import type {
-  DirectoryLock,
-  FileHandle,
-  FileKind,
-  FileService,
-  FileStat,
-  OpenMode,
-  OpenOptions,
-} from './types.js';
+import type { DirectoryLock, FileHandle, FileService, FileStat, OpenOptions } from './types.js';
+import type { FileKind, OpenMode } from './kinds.js';
 
 const FLAGS: Record<OpenMode, number> = {
   read: C.O_RDONLY,

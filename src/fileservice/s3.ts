@@ -19,15 +19,8 @@ import type { Logger } from '../log.js';
 import { readFully, writeFully, type LocalFileService } from './local.js';
 import { checkPath } from './paths.js';
 import type { HandleRegistry } from './registry.js';
-import type {
-  DirectoryLock,
-  FileHandle,
-  FileKind,
-  FileService,
-  FileStat,
-  OpenMode,
-  OpenOptions,
-} from './types.js';
+import type { DirectoryLock, FileHandle, FileService, FileStat, OpenOptions } from './types.js';
+import type { FileKind, OpenMode } from './kinds.js';
 
 /** Where objects and checkpoint files go: an S3-compatible bucket (AWS S3, MinIO, moto, ...). */
 export interface ObjectStoreOptions {

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database, DatabaseStats } from '../db/database.js';
 import type { CheckpointEvent, CommitEvent } from '../db/events.js';
-import { FILE_KINDS } from '../fileservice/types.js';
+import { FILE_KINDS } from '../fileservice/kinds.js';
 import type { PoolStats } from '../mem/pool.js';
 
 export interface MetricsOptions {
