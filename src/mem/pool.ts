@@ -38,16 +38,16 @@ const POISON = 0xde;
 export class MemoryPool {
   readonly name: string;
   /** @internal */ readonly manager: MemoryManager;
-  /** @internal */ maxBytes: number;
-  /** @internal */ bytes = 0;
-  /** @internal */ highWaterBytes = 0;
-  /** @internal */ handles = 0;
-  /** @internal */ allocations = 0;
-  /** @internal */ frees = 0;
-  /** @internal */ leaksDetected = 0;
+  /** @internal */ readonly maxBytes: number;
+  private bytes = 0;
+  private highWaterBytes = 0;
+  private handles = 0;
+  private allocations = 0;
+  private frees = 0;
+  private leaksDetected = 0;
   private readonly owners = new Map<string, OwnerStats>();
   private readonly slabs: SlabAllocator;
-  /** @internal */ closed = false;
+  private closed = false;
 
   /** @internal Pools are made by MemoryManager. */
   constructor(manager: MemoryManager, name: string, maxBytes: number, slabs: SlabAllocator) {
@@ -183,6 +183,37 @@ export class MemoryPool {
   }
 
   // ---- internal: called by PooledBuffer, Reservation and MemoryManager ----
+
+  /** @internal Bytes charged to this pool now. */
+  get bytesInUse(): number {
+    return this.bytes;
+  }
+
+  /** @internal Throw CLOSED if the pool is closed. */
+  _checkOpen(): void {
+    if (this.closed) throw new TidemarkError('CLOSED', `memory pool ${this.name} is closed`);
+  }
+
+  /** @internal Close without the leak check (the manager, closing, checks every pool at once). */
+  _markClosed(): void {
+    this.closed = true;
+  }
+
+  /** @internal Whether `bytes` more would take this pool past its share of the limit. */
+  _overShare(bytes: number): boolean {
+    return this.bytes + bytes > this.maxBytes;
+  }
+
+  /** @internal The manager charged `bytes` to this pool (they fit its share). */
+  _charged(bytes: number): void {
+    this.bytes += bytes;
+    if (this.bytes > this.highWaterBytes) this.highWaterBytes = this.bytes;
+  }
+
+  /** @internal The manager took `bytes` back from this pool. */
+  _credited(bytes: number): void {
+    this.bytes -= bytes;
+  }
 
   private capacityOf(size: number): number {
     checkSize(size);
