@@ -6,8 +6,9 @@ import {
   type LeakDetectionLevel,
   type LeakReport,
 } from './leak_detector.js';
-import { MemoryPool, type PoolStats, type WaitOptions } from './pool.js';
+import { MemoryPool, type PoolHost, type PoolStats } from './pool.js';
 import { SlabAllocator } from './slab.js';
+import type { WaitOptions } from './types.js';
 
 /** The pools every database has, one per subsystem. */
 export const POOL_NAMES = [
@@ -74,7 +75,7 @@ interface Waiter {
  * detector. The limit is never exceeded: an allocation past it waits (FIFO) or fails with
  * MEMORY_LIMIT.
  */
-export class MemoryManager {
+export class MemoryManager implements PoolHost {
   readonly limitBytes: number;
   readonly waitTimeoutMs: number;
   /** @internal */ readonly detector: LeakDetector;
