@@ -131,6 +131,20 @@ export function ioError(op: string, path: string, cause: unknown): TidemarkError
   });
 }
 
+/**
+ * The errno of an error (`ENOENT`, `EEXIST`, ...): a Node.js system error's `code`, or the
+ * `details.errno` that `ioError` kept; undefined for anything else.
+ */
+export function errnoOf(e: unknown): string | undefined {
+  const direct = (e as { code?: unknown } | null)?.code;
+  if (typeof direct === 'string' && !(e instanceof TidemarkError)) return direct;
+  if (e instanceof TidemarkError) {
+    const errno = e.details?.['errno'];
+    return typeof errno === 'string' ? errno : undefined;
+  }
+  return undefined;
+}
+
 export function invalidArgument(message: string, details?: Record<string, unknown>): TidemarkError {
   return new TidemarkError('INVALID_ARGUMENT', message, details ? { details } : {});
 }

@@ -7,7 +7,11 @@ import { DEFAULT_LIMIT_BYTES } from '../mem/manager.js';
 import { DEFAULT_TRANSACTION_OPTIONS, type TransactionOptions } from '../txn/manager.js';
 import type { WalOptions } from '../wal/wal.js';
 import { DEFAULT_STORAGE_OPTIONS, type StorageOptions } from '../storage/storage.js';
-import { resolveObjectStore, type ObjectStoreOptions, type ResolvedObjectStore } from '../fileservice/s3.js';
+import {
+  resolveObjectStore,
+  type ObjectStoreOptions,
+  type ResolvedObjectStore,
+} from '../fileservice/s3_options.js';
 
 export interface CheckpointOptions {
   /** Background checkpoint interval; 0: none in the background. Default 60 s. */

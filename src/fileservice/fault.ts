@@ -5,12 +5,11 @@ import type {
   CrashableFileService,
   DirectoryLock,
   FileHandle,
-  FileKind,
   FileService,
   FileStat,
-  OpenMode,
   OpenOptions,
 } from './types.js';
+import type { FileKind, OpenMode } from './kinds.js';
 import { fmix } from '../util/hash.js';
 import { writeFileAtomicVia } from './util.js';
 

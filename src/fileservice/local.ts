@@ -1,19 +1,12 @@
 import { constants as C, promises as fsp, type Stats } from 'node:fs';
 import * as nodePath from 'node:path';
-import { ioError, TidemarkError } from '../errors.js';
+import { errnoOf, ioError, TidemarkError } from '../errors.js';
 import { acquireLocalLock, type LockMethod } from './lock.js';
 import { checkPath } from './paths.js';
 import { writeFileAtomicVia } from './util.js';
 import { HandleRegistry } from './registry.js';
-import type {
-  DirectoryLock,
-  FileHandle,
-  FileKind,
-  FileService,
-  FileStat,
-  OpenMode,
-  OpenOptions,
-} from './types.js';
+import type { DirectoryLock, FileHandle, FileService, FileStat, OpenOptions } from './types.js';
+import type { FileKind, OpenMode } from './kinds.js';
 
 const FLAGS: Record<OpenMode, number> = {
   read: C.O_RDONLY,
@@ -257,14 +250,4 @@ class LocalFileHandle implements FileHandle {
   private check(): void {
     if (this.closed) throw new TidemarkError('CLOSED', `file ${this.path} is closed`);
   }
-}
-
-export function errnoOf(e: unknown): string | undefined {
-  const direct = (e as { code?: unknown } | null)?.code;
-  if (typeof direct === 'string' && !(e instanceof TidemarkError)) return direct;
-  if (e instanceof TidemarkError) {
-    const errno = e.details?.['errno'];
-    return typeof errno === 'string' ? errno : undefined;
-  }
-  return undefined;
 }

@@ -2,10 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import { TidemarkError } from '../errors.js';
-import type { LocalFileService } from './local.js';
-import { errnoOf } from './local.js';
-import type { DirectoryLock, FileHandle } from './types.js';
+import { errnoOf, TidemarkError } from '../errors.js';
+import type { DirectoryLock, FileHandle, FileService } from './types.js';
 
 /**
  * How a database directory is locked against a second opener.
@@ -24,10 +22,19 @@ import type { DirectoryLock, FileHandle } from './types.js';
  */
 export type LockMethod = 'socket' | 'pidfile';
 
+/**
+ * The directory a lock is taken in: a file service on local disk (LocalFileService), which can name
+ * the absolute path of its files.
+ */
+export interface LocalDirectory extends FileService {
+  /** The absolute path of a checked relative path. */
+  resolve(path: string): string;
+}
+
 const LOCK_FILE = 'LOCK';
 const heldInProcess = new Set<string>();
 
-export async function acquireLocalLock(fs: LocalFileService, method: LockMethod): Promise<DirectoryLock> {
+export async function acquireLocalLock(fs: LocalDirectory, method: LockMethod): Promise<DirectoryLock> {
   const real = await fsp.realpath(fs.root);
   if (heldInProcess.has(real)) {
     throw new TidemarkError('LOCKED', `database directory ${fs.root} is already open in this process`, {
@@ -60,7 +67,7 @@ function ownerLine(): string {
   return `pid=${process.pid}\nhost=${os.hostname()}\nsince=${new Date().toISOString()}\n`;
 }
 
-async function lockBySocket(fs: LocalFileService, real: string): Promise<() => Promise<void>> {
+async function lockBySocket(fs: LocalDirectory, real: string): Promise<() => Promise<void>> {
   const st = await fsp.stat(real);
   const key = createHash('sha256').update(`${st.dev}:${st.ino}:${real}`).digest('hex').slice(0, 40);
   const server = net.createServer((socket) => socket.destroy());
@@ -102,7 +109,7 @@ function closeServer(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-async function writeOwner(fs: LocalFileService): Promise<FileHandle> {
+async function writeOwner(fs: LocalDirectory): Promise<FileHandle> {
   const handle = await fs.open(LOCK_FILE, 'create', 'lock');
   try {
     const text = Buffer.from(ownerLine());
@@ -115,7 +122,7 @@ async function writeOwner(fs: LocalFileService): Promise<FileHandle> {
   }
 }
 
-async function lockByPidFile(fs: LocalFileService): Promise<() => Promise<void>> {
+async function lockByPidFile(fs: LocalDirectory): Promise<() => Promise<void>> {
   for (let attempt = 0; attempt < 2; attempt++) {
     let handle: FileHandle;
     try {
@@ -180,7 +187,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function lockedError(fs: LocalFileService, text?: string): TidemarkError {
+function lockedError(fs: LocalDirectory, text?: string): TidemarkError {
   const owner = text !== undefined ? parsePid(text) : undefined;
   const who = owner !== undefined ? ` (held by pid ${owner})` : ' (held by another process)';
   return new TidemarkError('LOCKED', `database directory ${fs.root} is locked${who}`, {

@@ -7,11 +7,10 @@ import type {
   CrashableFileService,
   DirectoryLock,
   FileHandle,
-  FileKind,
   FileStat,
-  OpenMode,
   OpenOptions,
 } from './types.js';
+import type { FileKind, OpenMode } from './kinds.js';
 import { writeFileAtomicVia } from './util.js';
 
 /** One write (or truncate) not yet made durable by a datasync, with what it overwrote. */

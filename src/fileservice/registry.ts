@@ -1,6 +1,6 @@
 import { LeakError, type LeakHolder } from '../errors.js';
 import { captureSite, type Site } from '../mem/leak_detector.js';
-import { FILE_KINDS, type FileKind, type OpenMode } from './types.js';
+import { FILE_KINDS, type FileKind, type OpenMode } from './kinds.js';
 
 export interface OpenFileInfo {
   id: number;

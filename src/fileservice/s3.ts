@@ -1,128 +1,19 @@
-import { constants as C, createReadStream, promises as fsp } from 'node:fs';
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { constants as C, promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
 import { invalidArgument, ioError, TidemarkError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { readFully, writeFully, type LocalFileService } from './local.js';
+import type { FileKind, OpenMode } from './kinds.js';
+import type { LocalFileService } from './local.js';
 import { checkPath } from './paths.js';
 import type { HandleRegistry } from './registry.js';
-import type {
-  DirectoryLock,
-  FileHandle,
-  FileKind,
-  FileService,
-  FileStat,
-  OpenMode,
-  OpenOptions,
-} from './types.js';
-
-/** Where objects and checkpoint files go: an S3-compatible bucket (AWS S3, MinIO, moto, ...). */
-export interface ObjectStoreOptions {
-  /** The service's URL (for AWS S3 itself, leave it out and give the region). */
-  endpoint?: string;
-  bucket: string;
-  /** Keys start with this (a database per prefix). Default ''. */
-  prefix?: string;
-  /** Default 'us-east-1'. */
-  region?: string;
-  /** Credentials; default: the AWS SDK's usual chain (environment, profile, instance role). */
-  accessKeyId?: string;
-  secretAccessKey?: string;
-  /** The local read cache of objects under DIR/cache/, at most this many bytes. Default 1 GiB. */
-  cacheBytes?: number;
-  /** Attempts per request before it fails with IO (timeouts, 5xx, throttling). Default 6. */
-  attempts?: number;
-  /** Each attempt's time limit. Default 30 s. */
-  requestTimeoutMs?: number;
-  /** The writer's claim lapses this long after its last renewal (renewed every third). Default 30 s. */
-  leaseMs?: number;
-  /** Objects larger than this are uploaded in parts of this size (at least 5 MiB). Default 8 MiB. */
-  partBytes?: number;
-  /**
-   * A deleted object or checkpoint file stays in the bucket this long (invisible to the writer),
-   * so that read replicas still on an older checkpoint can read it. Default 10 minutes; 0: at once.
-   */
-  gcGraceMs?: number;
-}
-
-export type ResolvedObjectStore = Required<
-  Omit<ObjectStoreOptions, 'endpoint' | 'accessKeyId' | 'secretAccessKey'>
-> &
-  Pick<ObjectStoreOptions, 'endpoint' | 'accessKeyId' | 'secretAccessKey'>;
-
-const MIN_PART_BYTES = 5 * 1024 * 1024;
-
-/** Check the objectStore option and fill in the defaults (INVALID_ARGUMENT on anything wrong). */
-export function resolveObjectStore(v: unknown): ResolvedObjectStore {
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    throw invalidArgument('option objectStore must be an object');
-  const o = v as Record<string, unknown>;
-  const known = [
-    'endpoint',
-    'bucket',
-    'prefix',
-    'region',
-    'accessKeyId',
-    'secretAccessKey',
-    'cacheBytes',
-    'attempts',
-    'requestTimeoutMs',
-    'leaseMs',
-    'partBytes',
-    'gcGraceMs',
-  ];
-  for (const k of Object.keys(o))
-    if (!known.includes(k))
-      throw invalidArgument(`unknown option objectStore.${k}; known: ${known.join(', ')}`);
-  const str = (k: string, required: boolean): string | undefined => {
-    const x = o[k];
-    if (x === undefined && !required) return undefined;
-    if (typeof x !== 'string' || x === '')
-      throw invalidArgument(`option objectStore.${k} must be a non-empty string`);
-    return x;
-  };
-  const int = (k: string, min: number, dflt: number): number => {
-    const x = o[k];
-    if (x === undefined) return dflt;
-    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min)
-      throw invalidArgument(`option objectStore.${k} must be an integer >= ${min}`);
-    return x;
-  };
-  let prefix = o['prefix'] === undefined ? '' : str('prefix', true)!;
-  if (prefix.startsWith('/')) throw invalidArgument('option objectStore.prefix must not start with /');
-  if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
-  const endpoint = str('endpoint', false);
-  const accessKeyId = str('accessKeyId', false);
-  const secretAccessKey = str('secretAccessKey', false);
-  if ((accessKeyId === undefined) !== (secretAccessKey === undefined))
-    throw invalidArgument('options objectStore.accessKeyId and secretAccessKey go together');
-  return {
-    bucket: str('bucket', true)!,
-    prefix,
-    region: str('region', false) ?? 'us-east-1',
-    cacheBytes: int('cacheBytes', 0, 1024 ** 3),
-    attempts: int('attempts', 1, 6),
-    requestTimeoutMs: int('requestTimeoutMs', 100, 30_000),
-    leaseMs: int('leaseMs', 1000, 30_000),
-    partBytes: int('partBytes', MIN_PART_BYTES, 8 * 1024 * 1024),
-    gcGraceMs: int('gcGraceMs', 0, 10 * 60_000),
-    ...(endpoint !== undefined ? { endpoint } : {}),
-    ...(accessKeyId !== undefined ? { accessKeyId, secretAccessKey } : {}),
-  };
-}
+import { ObjectCache } from './s3_cache.js';
+import { META_RE, WriterClaim } from './s3_claim.js';
+import { GraceDeletes } from './s3_gc.js';
+import { FencedHandle, UploadHandle, type UploadTarget } from './s3_handles.js';
+import { resolveObjectStore, type ObjectStoreOptions, type ResolvedObjectStore } from './s3_options.js';
+import { BucketClient, statusOf, type ObjectStoreCounters } from './s3_requests.js';
+import { uploadFile } from './s3_upload.js';
+import type { DirectoryLock, FileHandle, FileService, FileStat, OpenOptions } from './types.js';
 
 export interface ObjectStoreStats {
   bucket: string;
@@ -148,32 +39,6 @@ function isRemote(path: string): boolean {
   return path === 'obj' || path === 'ckp' || path.startsWith('obj/') || path.startsWith('ckp/');
 }
 
-/** The writer's claim on a prefix, and the pointer to the newest published checkpoint meta file. */
-interface Claim {
-  writer: string;
-  host: string;
-  pid: number;
-  /** Incremented by every writer that takes the prefix over. */
-  epoch: number;
-  /** The sequence number of the newest published meta file (0: none). */
-  metaSeq: number;
-  /** When the writer last renewed its claim (its wall clock, ms). */
-  renewedAt: number;
-  /** Set by a writer that closed cleanly: the next one need not wait for the lease. */
-  released: boolean;
-}
-
-const CLAIM_KEY = 'CLAIM';
-/** Deletions waiting for their grace period: `gc/<when, 16 hex digits>-<path, '/' as '!'>`. */
-const GC_DIR = 'gc';
-const gcMarker = (dueMs: number, path: string) =>
-  `${GC_DIR}/${dueMs.toString(16).padStart(16, '0')}-${path.replace(/\//g, '!')}`;
-function parseGcMarker(name: string): { dueMs: number; path: string } | undefined {
-  const m = /^([0-9a-f]{16})-(.+)$/.exec(name);
-  return m === null ? undefined : { dueMs: Number.parseInt(m[1]!, 16), path: m[2]!.replace(/!/g, '/') };
-}
-const META_RE = /^meta-([0-9a-f]+)\.ckp$/;
-
 /**
  * A FileService that keeps objects (`obj/`) and checkpoint files (`ckp/`) in an S3-compatible bucket
  * under a prefix, and everything else (the WAL, LOCK) in the local directory, as MatrixOne keeps its
@@ -193,27 +58,19 @@ const META_RE = /^meta-([0-9a-f]+)\.ckp$/;
  *   Meta files newer than the published one (left by a writer that lost its claim) are invisible.
  *   The lease assumes the writers' clocks agree to well within `leaseMs`.
  */
-export class ObjectStoreFileService implements FileService {
+export class ObjectStoreFileService implements FileService, UploadTarget {
   readonly root: string;
   readonly handles: HandleRegistry;
-  private readonly client: S3Client;
+  private readonly client: BucketClient;
   private readonly o: ResolvedObjectStore;
   private readonly cache: ObjectCache;
-  /** Who this writer is: kept in DIR/WRITER-ID, so that a restart on the same directory is known. */
-  private writerId: string = randomUUID();
-  private claim: { etag: string; body: Claim } | undefined;
-  /** Set once the claim is lost: no more publishing. */
-  private fenced: TidemarkError | undefined;
-  /** Claim updates (renewals, publications) one at a time: each needs the previous one's ETag. */
-  private claimChain: Promise<unknown> = Promise.resolve();
-  private renewTimer: NodeJS.Timeout | undefined;
-  /** Paths deleted and waiting for their grace period: gone for the writer, still there for replicas. */
-  private readonly hidden = new Map<string, string>();
-  private sweeping: Promise<void> | undefined;
-  private lastRenewed = 0;
+  /** Deletions waiting for their grace period. */
+  private readonly gc: GraceDeletes;
+  /** The writer's claim on the prefix (a replica only reads it). */
+  private readonly claim: WriterClaim;
   private closed = false;
   /** Requests retried, and requests that failed for good (for tests and stats). */
-  readonly counters = {
+  readonly counters: ObjectStoreCounters = {
     requests: 0,
     retries: 0,
     failures: 0,
@@ -239,29 +96,15 @@ export class ObjectStoreFileService implements FileService {
     this.o = resolveObjectStore(options);
     this.root = `${local.root} (objects in s3://${this.o.bucket}/${this.o.prefix})`;
     this.handles = local.handles;
-    this.client = new S3Client({
-      region: this.o.region,
-      ...(this.o.endpoint !== undefined ? { endpoint: this.o.endpoint, forcePathStyle: true } : {}),
-      ...(this.o.accessKeyId !== undefined
-        ? { credentials: { accessKeyId: this.o.accessKeyId, secretAccessKey: this.o.secretAccessKey! } }
-        : {}),
-      // Retries are ours (bounded, logged, counted).
-      maxAttempts: 1,
-      // The SDK's own messages go to our log, not to the console (without a logger it warns on
-      // the console about each failed upload it will not retry: ours retries it).
-      logger: {
-        debug: () => undefined,
-        info: () => undefined,
-        warn: (...m: unknown[]) => this.logger?.debug({ sdk: m }, 'object storage client'),
-        error: (...m: unknown[]) => this.logger?.warn({ sdk: m }, 'object storage client'),
-      },
-    });
-    this.cache = new ObjectCache(local, this.o.cacheBytes, (path, file) => this.download(path, file));
+    this.client = new BucketClient(this.o, this.counters, logger, beforeRequest);
+    this.gc = new GraceDeletes(this.client, this.counters);
+    this.claim = new WriterClaim(this.client, local, this.gc, this.o, logger);
+    this.cache = new ObjectCache(local, this.o.cacheBytes, (path, file) => this.client.download(path, file));
   }
 
   /** The bucket key of a path. */
   key(path: string): string {
-    return this.o.prefix + path;
+    return this.client.key(path);
   }
 
   // ---- FileService ----
@@ -272,7 +115,7 @@ export class ObjectStoreFileService implements FileService {
       const h = await this.local.open(path, mode, kind, options);
       // A writer that lost its claim must not acknowledge commits it can never publish: its WAL
       // refuses writes (the WAL fails, and every commit with it, naming the lost claim).
-      return kind === 'wal' && mode !== 'read' ? new FencedHandle(h, () => this.fenced) : h;
+      return kind === 'wal' && mode !== 'read' ? new FencedHandle(h, () => this.claim.fencedError) : h;
     }
     this.check();
     if (mode === 'read') return this.cache.openRead(path, kind, this.handles);
@@ -299,23 +142,21 @@ export class ObjectStoreFileService implements FileService {
     const body = Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
     const meta = META_RE.exec(nodePath.posix.basename(path));
     if (meta !== null && path.startsWith('ckp/')) {
-      await this.publish(path, Number.parseInt(meta[1]!, 16), body);
+      await this.claim.publish(path, Number.parseInt(meta[1]!, 16), body);
       return;
     }
-    if (this.fenced !== undefined) throw this.fenced;
+    const fenced = this.claim.fencedError;
+    if (fenced !== undefined) throw fenced;
     try {
-      await this.putNew(path, body);
+      await this.client.putNew(path, body);
     } catch (e) {
       // A file of that name that this writer deleted itself (a failed attempt's, waiting for its
       // grace period) is replaced. Any other is left alone, whoever wrote it (a writer that lost its
       // claim may still have requests on the way): the write fails, and the next attempt takes
       // another name.
-      const marker = this.hidden.get(path);
-      if (statusOf(e) !== 412 || marker === undefined) throw e;
-      await this.deleteRaw(path);
-      await this.deleteRaw(marker);
-      this.hidden.delete(path);
-      await this.putNew(path, body);
+      if (statusOf(e) !== 412 || !this.gc.has(path)) throw e;
+      await this.gc.purge(path);
+      await this.client.putNew(path, body);
     }
   }
 
@@ -324,8 +165,8 @@ export class ObjectStoreFileService implements FileService {
     if (!isRemote(dir) || dir.includes('/')) return this.local.list(dir);
     this.check();
     const names: string[] = [];
-    for (const name of await this.listKeys(dir)) {
-      if (name.includes('/') || this.hidden.has(`${dir}/${name}`)) continue;
+    for (const name of await this.client.listKeys(dir)) {
+      if (name.includes('/') || this.gc.has(`${dir}/${name}`)) continue;
       // Meta files past the published one were never published (their writer lost its claim).
       const m = META_RE.exec(name);
       if (dir === 'ckp' && m !== null && Number.parseInt(m[1]!, 16) > this.publishedSeq()) continue;
@@ -334,38 +175,13 @@ export class ObjectStoreFileService implements FileService {
     return names;
   }
 
-  /** The names of the keys under `P/dir/`, sorted (every page of the listing). */
-  private async listKeys(dir: string): Promise<string[]> {
-    const names: string[] = [];
-    const prefix = this.key(`${dir}/`);
-    let token: string | undefined;
-    do {
-      const res = await this.send('list', dir, () =>
-        this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.o.bucket,
-            Prefix: prefix,
-            ...(token !== undefined ? { ContinuationToken: token } : {}),
-          }),
-          this.timeLimit(),
-        ),
-      );
-      for (const c of res.Contents ?? []) {
-        const name = c.Key!.slice(prefix.length);
-        if (name !== '') names.push(name);
-      }
-      token = res.IsTruncated === true ? res.NextContinuationToken : undefined;
-    } while (token !== undefined);
-    return names.sort();
-  }
-
   async stat(path: string): Promise<FileStat | undefined> {
     checkPath(path);
     if (!isRemote(path)) return this.local.stat(path);
     if (path === 'obj' || path === 'ckp') return { size: 0, isDirectory: true };
     this.check();
-    if (this.hidden.has(path)) return undefined;
-    const size = await this.head(path);
+    if (this.gc.has(path)) return undefined;
+    const size = await this.client.head(path);
     return size === undefined ? undefined : { size, isDirectory: false };
   }
 
@@ -380,15 +196,13 @@ export class ObjectStoreFileService implements FileService {
     if (!isRemote(path)) return this.local.delete(path);
     this.check();
     this.checkWritable(path);
-    if (this.hidden.has(path)) return false;
-    const existed = (await this.head(path)) !== undefined;
+    if (this.gc.has(path)) return false;
+    const existed = (await this.client.head(path)) !== undefined;
     if (existed) {
-      if (this.o.gcGraceMs === 0) await this.deleteRaw(path);
+      if (this.o.gcGraceMs === 0) await this.client.deleteRaw(path);
       else {
         // Gone for this writer now; in the bucket until the grace period ends (replicas may read it).
-        const marker = gcMarker(Date.now() + this.o.gcGraceMs, path);
-        await this.putNew(marker, Buffer.alloc(0));
-        this.hidden.set(path, marker);
+        await this.gc.hide(path, this.o.gcGraceMs);
       }
     }
     await this.cache.forget(path);
@@ -419,19 +233,21 @@ export class ObjectStoreFileService implements FileService {
     }
     try {
       await this.cache.reset();
-      await this.takeClaim();
+      await this.claim.take();
     } catch (e) {
       await localLock.release().catch(() => undefined);
       throw e;
     }
-    this.startRenewing();
+    this.claim.startRenewing();
     return {
       path: localLock.path,
       release: async () => {
-        this.stopRenewing();
-        await this.releaseClaim().catch((e: unknown) =>
-          this.logger?.warn({ err: e }, 'could not release the writer claim; it lapses with its lease'),
-        );
+        this.claim.stopRenewing();
+        await this.claim
+          .release()
+          .catch((e: unknown) =>
+            this.logger?.warn({ err: e }, 'could not release the writer claim; it lapses with its lease'),
+          );
         await localLock.release();
       },
     };
@@ -440,8 +256,8 @@ export class ObjectStoreFileService implements FileService {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.stopRenewing();
-    await this.sweeping?.catch(() => undefined);
+    this.claim.stopRenewing();
+    await this.gc.settled();
     try {
       await this.cache.close();
     } finally {
@@ -457,9 +273,7 @@ export class ObjectStoreFileService implements FileService {
    * sequence number (0 if nothing was ever published).
    */
   async refreshPublished(): Promise<number> {
-    const cur = await this.readClaim();
-    if (cur !== undefined) this.claim = cur;
-    return this.publishedSeq();
+    return this.claim.refreshPublished();
   }
 
   private checkWritable(path: string): void {
@@ -469,200 +283,17 @@ export class ObjectStoreFileService implements FileService {
 
   /** The newest published meta file's sequence number. */
   publishedSeq(): number {
-    return this.claim?.body.metaSeq ?? 0;
+    return this.claim.publishedSeq();
   }
 
   /** Whether this writer lost its claim (then it publishes nothing). */
   get fencedError(): TidemarkError | undefined {
-    return this.fenced;
-  }
-
-  private async readClaim(): Promise<{ etag: string; body: Claim } | undefined> {
-    try {
-      const res = await this.send('read claim', CLAIM_KEY, () =>
-        this.client.send(
-          new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(CLAIM_KEY) }),
-          this.timeLimit(),
-        ),
-      );
-      const text = await res.Body!.transformToString();
-      return { etag: res.ETag!, body: JSON.parse(text) as Claim };
-    } catch (e) {
-      if (statusOf(e) === 404) return undefined;
-      throw e;
-    }
-  }
-
-  /** Write the claim: new (If-None-Match) or replacing the one with `etag` (If-Match). */
-  private async writeClaim(body: Claim, etag: string | undefined): Promise<string> {
-    const res = await this.send('write claim', CLAIM_KEY, () =>
-      this.client.send(
-        new PutObjectCommand({
-          Bucket: this.o.bucket,
-          Key: this.key(CLAIM_KEY),
-          Body: JSON.stringify(body),
-          ContentType: 'application/json',
-          ...(etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: etag }),
-        }),
-        this.timeLimit(),
-      ),
-    );
-    return res.ETag!;
-  }
-
-  private async takeClaim(): Promise<void> {
-    // The same directory is the same writer: holding its LOCK proves the process that claimed the
-    // prefix from here is gone (a restart after a crash need not wait for the lease).
-    const idFile = this.local.resolve('WRITER-ID');
-    const saved = await fsp.readFile(idFile, 'utf8').catch(() => undefined);
-    if (saved !== undefined && /^[0-9a-f-]{36}$/.test(saved.trim())) this.writerId = saved.trim();
-    else {
-      await fsp.writeFile(idFile, this.writerId);
-      await this.local.syncDir('');
-    }
-    const cur = await this.readClaim();
-    const now = Date.now();
-    const mine = cur?.body.writer === this.writerId;
-    if (cur !== undefined && !cur.body.released && !mine && now - cur.body.renewedAt < this.o.leaseMs) {
-      throw new TidemarkError(
-        'LOCKED',
-        `s3://${this.o.bucket}/${this.o.prefix} is held by another writer (${cur.body.host}, pid ${cur.body.pid}, renewed ${now - cur.body.renewedAt} ms ago; its lease is ${this.o.leaseMs} ms)`,
-        { details: { bucket: this.o.bucket, prefix: this.o.prefix, holder: cur.body } },
-      );
-    }
-    const body: Claim = {
-      writer: this.writerId,
-      host: hostname(),
-      pid: process.pid,
-      epoch: (cur?.body.epoch ?? 0) + 1,
-      metaSeq: cur?.body.metaSeq ?? 0,
-      renewedAt: now,
-      released: false,
-    };
-    let etag: string;
-    try {
-      etag = await this.writeClaim(body, cur?.etag);
-    } catch (e) {
-      if (statusOf(e) === 412)
-        throw new TidemarkError(
-          'LOCKED',
-          `another writer claimed s3://${this.o.bucket}/${this.o.prefix} first`,
-          {
-            cause: e,
-          },
-        );
-      throw e;
-    }
-    this.claim = { etag, body };
-    this.lastRenewed = now;
-    if (cur !== undefined && !cur.body.released && !mine)
-      this.logger?.warn(
-        { previous: cur.body, epoch: body.epoch },
-        'took over an object-storage prefix whose writer let its lease lapse',
-      );
-    // Meta files past the published one were written by a writer that lost its claim: never published.
-    for (const name of await this.listKeys('ckp')) {
-      const m = META_RE.exec(name);
-      if (m !== null && Number.parseInt(m[1]!, 16) > body.metaSeq) await this.deleteRaw(`ckp/${name}`);
-    }
-    // Deletions still in their grace period stay deleted for this writer.
-    for (const name of await this.listGc()) {
-      const g = parseGcMarker(name);
-      if (g !== undefined) this.hidden.set(g.path, `${GC_DIR}/${name}`);
-    }
-    await this.sweep();
-  }
-
-  private listGc(): Promise<string[]> {
-    return this.listKeys(GC_DIR);
+    return this.claim.fencedError;
   }
 
   /** Delete what passed its grace period (the object, then its marker). One sweep at a time. */
   sweep(): Promise<void> {
-    this.sweeping ??= (async () => {
-      try {
-        const now = Date.now();
-        for (const name of await this.listGc()) {
-          const g = parseGcMarker(name);
-          if (g === undefined) continue;
-          if (g.dueMs > now) break; // sorted by due time
-          await this.deleteRaw(g.path);
-          await this.deleteRaw(`${GC_DIR}/${name}`);
-          this.hidden.delete(g.path);
-          this.counters.collected++;
-        }
-      } finally {
-        this.sweeping = undefined;
-      }
-    })();
-    return this.sweeping;
-  }
-
-  /** Run a claim update after the ones before it; a 412 means the claim is lost. */
-  private updateClaim(change: (c: Claim) => Claim): Promise<void> {
-    const run = this.claimChain.then(async () => {
-      if (this.fenced !== undefined) throw this.fenced;
-      const cur = this.claim!;
-      const next = change(cur.body);
-      try {
-        this.claim = { etag: await this.writeClaim(next, cur.etag), body: next };
-        this.lastRenewed = Date.now();
-      } catch (e) {
-        if (statusOf(e) === 412) this.fence('another writer took the prefix over', e);
-        throw this.fenced ?? e;
-      }
-    });
-    this.claimChain = run.catch(() => undefined);
-    return run;
-  }
-
-  private fence(why: string, cause?: unknown): void {
-    if (this.fenced !== undefined) return;
-    this.fenced = new TidemarkError(
-      'LOCKED',
-      `this writer lost its claim on s3://${this.o.bucket}/${this.o.prefix} (${why}): it publishes no more checkpoints`,
-      { cause },
-    );
-    this.stopRenewing();
-    this.logger?.error({ err: this.fenced }, 'lost the object-storage writer claim');
-  }
-
-  private startRenewing(): void {
-    const every = Math.max(100, Math.floor(this.o.leaseMs / 3));
-    this.renewTimer = setInterval(() => {
-      if (Date.now() - this.lastRenewed >= this.o.leaseMs) {
-        // Not renewed for a whole lease: another writer may hold the prefix by now.
-        this.fence(`not renewed for ${this.o.leaseMs} ms`);
-        return;
-      }
-      this.updateClaim((c) => ({ ...c, renewedAt: Date.now() })).catch((e: unknown) => {
-        if (this.fenced === undefined) this.logger?.warn({ err: e }, 'could not renew the writer claim');
-      });
-      if (this.hidden.size > 0 && this.fenced === undefined)
-        this.sweep().catch((e: unknown) => this.logger?.warn({ err: e }, 'object storage GC sweep failed'));
-    }, every);
-    this.renewTimer.unref();
-  }
-
-  private stopRenewing(): void {
-    if (this.renewTimer !== undefined) clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
-  }
-
-  private async releaseClaim(): Promise<void> {
-    if (this.claim === undefined || this.fenced !== undefined) return;
-    await this.updateClaim((c) => ({ ...c, released: true, renewedAt: Date.now() }));
-  }
-
-  /** Publish a checkpoint: its meta file (a new key), then the claim pointed at it (If-Match). */
-  private async publish(path: string, seq: number, body: Buffer): Promise<void> {
-    if (this.fenced !== undefined) throw this.fenced;
-    // A meta file of that number may exist (left by a writer that lost its claim, whose requests
-    // may still be on the way): then the publication fails, and the next takes the next number.
-    // Nothing is deleted here: whether the claim's update took effect may be unknown (a timeout),
-    // and an unpublished meta file is invisible anyway (and removed by the next writer to claim).
-    await this.putNew(path, body);
-    await this.updateClaim((c) => ({ ...c, metaSeq: Math.max(c.metaSeq, seq), renewedAt: Date.now() }));
+    return this.gc.sweep();
   }
 
   // ---- requests ----
@@ -671,144 +302,16 @@ export class ObjectStoreFileService implements FileService {
     if (this.closed) throw new TidemarkError('CLOSED', `the file service of ${this.root} is closed`);
   }
 
-  /**
-   * One request, retried on what may pass (timeouts, network errors, 5xx, throttling) with
-   * exponential backoff and jitter, `attempts` times at most; then IO. Other errors fail at once
-   * (404 and 412 keep their status in the error's details).
-   */
+  /** One request to the bucket, retried on what may pass, then IO (see BucketClient.send). */
   async send<T>(op: string, path: string, attempt: () => Promise<T>): Promise<T> {
-    for (let n = 1; ; n++) {
-      this.counters.requests++;
-      try {
-        this.beforeRequest?.(op, this.key(path));
-        return await attempt();
-      } catch (e) {
-        const status = statusOf(e);
-        if (status === 404 || status === 412 || !retryable(e) || n >= this.o.attempts) {
-          if (status !== 404 && status !== 412) this.counters.failures++;
-          throw storeError(op, `s3://${this.o.bucket}/${this.key(path)}`, e, n);
-        }
-        this.counters.retries++;
-        const delay = Math.min(2000, 50 * 2 ** (n - 1)) * (0.5 + Math.random() / 2);
-        this.logger?.debug({ op, path, attempt: n, err: e }, 'object storage request failed; retrying');
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-  }
-
-  /** Each attempt's time limit, for the client's send. */
-  private timeLimit(): { abortSignal: AbortSignal } {
-    return { abortSignal: AbortSignal.timeout(this.o.requestTimeoutMs) };
-  }
-
-  /** Size of an object, or undefined if there is none. */
-  private async head(path: string): Promise<number | undefined> {
-    try {
-      const res = await this.send('stat', path, () =>
-        this.client.send(
-          new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }),
-          this.timeLimit(),
-        ),
-      );
-      return res.ContentLength ?? 0;
-    } catch (e) {
-      if (e instanceof TidemarkError && e.details?.['status'] === 404) return undefined;
-      throw e;
-    }
-  }
-
-  private async deleteRaw(path: string): Promise<void> {
-    await this.send('delete', path, () =>
-      this.client.send(
-        new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }),
-        this.timeLimit(),
-      ),
-    );
-  }
-
-  /** PUT a whole small file under a key that must be new. */
-  private async putNew(path: string, body: Buffer): Promise<void> {
-    await this.send('put', path, () =>
-      this.client.send(
-        new PutObjectCommand({ Bucket: this.o.bucket, Key: this.key(path), Body: body, IfNoneMatch: '*' }),
-        this.timeLimit(),
-      ),
-    );
-    this.counters.uploads++;
+    return this.client.send(op, path, attempt);
   }
 
   /** Upload a staged local file under `path` (a new key): one PUT, or parts past partBytes. */
   async upload(path: string, file: string, size: number): Promise<void> {
-    if (this.fenced !== undefined) throw this.fenced;
-    const key = this.key(path);
-    const part = this.o.partBytes;
-    if (size <= part) {
-      await this.send('upload', path, () =>
-        this.client.send(
-          new PutObjectCommand({
-            Bucket: this.o.bucket,
-            Key: key,
-            Body: createReadStream(file),
-            ContentLength: size,
-            IfNoneMatch: '*',
-          }),
-          this.timeLimit(),
-        ),
-      );
-      this.counters.uploads++;
-      return;
-    }
-    const created = await this.send('start multipart upload', path, () =>
-      this.client.send(
-        new CreateMultipartUploadCommand({ Bucket: this.o.bucket, Key: key }),
-        this.timeLimit(),
-      ),
-    );
-    const uploadId = created.UploadId!;
-    try {
-      const parts: { ETag: string; PartNumber: number }[] = [];
-      for (let at = 0, n = 1; at < size; at += part, n++) {
-        const end = Math.min(size, at + part);
-        const res = await this.send(`upload part ${n}`, path, () =>
-          this.client.send(
-            new UploadPartCommand({
-              Bucket: this.o.bucket,
-              Key: key,
-              UploadId: uploadId,
-              PartNumber: n,
-              Body: createReadStream(file, { start: at, end: end - 1 }),
-              ContentLength: end - at,
-            }),
-            this.timeLimit(),
-          ),
-        );
-        parts.push({ ETag: res.ETag!, PartNumber: n });
-      }
-      await this.send('complete multipart upload', path, () =>
-        this.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: this.o.bucket,
-            Key: key,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: parts },
-            IfNoneMatch: '*',
-          }),
-          this.timeLimit(),
-        ),
-      );
-      this.counters.multipartUploads++;
-    } catch (e) {
-      // Nothing half-published: the parts go.
-      await this.send('abort multipart upload', path, () =>
-        this.client.send(
-          new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: key, UploadId: uploadId }),
-          this.timeLimit(),
-        ),
-      ).catch((err: unknown) =>
-        this.logger?.warn({ err, path }, 'could not abort a failed multipart upload'),
-      );
-      throw e;
-    }
+    const fenced = this.claim.fencedError;
+    if (fenced !== undefined) throw fenced;
+    await uploadFile(this.client, this.counters, this.logger, this.o.partBytes, path, file, size);
   }
 
   /** @internal A staged object, uploaded and closed: its local file becomes its cached copy. */
@@ -821,377 +324,10 @@ export class ObjectStoreFileService implements FileService {
       bucket: this.o.bucket,
       prefix: this.o.prefix,
       ...this.counters,
-      pendingDeletes: this.hidden.size,
+      pendingDeletes: this.gc.size,
       publishedSeq: this.publishedSeq(),
-      fenced: this.fenced !== undefined,
+      fenced: this.claim.fencedError !== undefined,
       cache: this.cache.stats(),
     };
-  }
-
-  /** Download an object into a local file (written whole, then renamed into place). */
-  private async download(path: string, file: string): Promise<number> {
-    const tmp = `${file}.${process.pid}.part`;
-    await fsp.mkdir(nodePath.dirname(file), { recursive: true });
-    const size = await this.send('download', path, async () => {
-      const res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(path) }),
-        this.timeLimit(),
-      );
-      const bytes = await res.Body!.transformToByteArray();
-      await fsp.writeFile(tmp, bytes);
-      return bytes.length;
-    });
-    await fsp.rename(tmp, file);
-    this.counters.downloads++;
-    return size;
-  }
-}
-
-function statusOf(e: unknown): number | undefined {
-  if (e instanceof TidemarkError) {
-    const s = e.details?.['status'];
-    return typeof s === 'number' ? s : undefined;
-  }
-  return (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-}
-
-const RETRYABLE_NAMES = new Set([
-  'TimeoutError',
-  'AbortError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'SlowDown',
-  'ThrottlingException',
-  'Throttling',
-  'ServiceUnavailable',
-  'InternalError',
-]);
-const RETRYABLE_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
-function retryable(e: unknown): boolean {
-  const status = statusOf(e);
-  if (status !== undefined && (status >= 500 || status === 429)) return true;
-  const name = (e as { name?: unknown } | null)?.name;
-  const code = (e as { code?: unknown } | null)?.code;
-  return (
-    (typeof name === 'string' && RETRYABLE_NAMES.has(name)) ||
-    (typeof code === 'string' && RETRYABLE_CODES.has(code)) ||
-    (e as { $retryable?: unknown } | null)?.$retryable !== undefined
-  );
-}
-
-function storeError(op: string, where: string, cause: unknown, attempts: number): TidemarkError {
-  if (cause instanceof TidemarkError) return cause;
-  const status = statusOf(cause);
-  const msg = cause instanceof Error ? cause.message || cause.name : String(cause);
-  return new TidemarkError(
-    'IO',
-    `object storage: ${op} ${where}: ${msg}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`,
-    {
-      cause,
-      details: { op, path: where, status, attempts },
-    },
-  );
-}
-
-/** A local WAL handle that refuses writes once the writer lost its claim. */
-class FencedHandle implements FileHandle {
-  constructor(
-    private readonly h: FileHandle,
-    private readonly fenced: () => TidemarkError | undefined,
-  ) {}
-  get path(): string {
-    return this.h.path;
-  }
-  get kind(): FileKind {
-    return this.h.kind;
-  }
-  read(dst: Uint8Array, position: number): Promise<number> {
-    return this.h.read(dst, position);
-  }
-  write(src: Uint8Array, position: number): Promise<void> {
-    const f = this.fenced();
-    return f !== undefined ? Promise.reject(f) : this.h.write(src, position);
-  }
-  datasync(): Promise<void> {
-    const f = this.fenced();
-    return f !== undefined ? Promise.reject(f) : this.h.datasync();
-  }
-  size(): Promise<number> {
-    return this.h.size();
-  }
-  truncate(length: number): Promise<void> {
-    return this.h.truncate(length);
-  }
-  close(): Promise<void> {
-    return this.h.close();
-  }
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-}
-
-/** A local file being written, uploaded to the bucket when made durable. */
-class UploadHandle implements FileHandle {
-  private closed = false;
-  private length = 0;
-  private uploaded = false;
-
-  constructor(
-    private readonly store: ObjectStoreFileService,
-    private readonly fh: fsp.FileHandle,
-    private readonly file: string,
-    readonly path: string,
-    readonly kind: FileKind,
-    private readonly id: number,
-  ) {}
-
-  async read(dst: Uint8Array, position: number): Promise<number> {
-    this.check();
-    return readFully(this.fh, dst, position, this.path);
-  }
-
-  async write(src: Uint8Array, position: number): Promise<void> {
-    this.check();
-    if (this.uploaded)
-      throw invalidArgument(`${this.path} was uploaded: objects in object storage are written once`);
-    await writeFully(this.fh, src, position, this.path);
-    this.length = Math.max(this.length, position + src.length);
-  }
-
-  /** Durable: the whole file uploaded (once). */
-  async datasync(): Promise<void> {
-    this.check();
-    if (this.uploaded) return;
-    await this.store.upload(this.path, this.file, this.length);
-    this.uploaded = true;
-  }
-
-  async size(): Promise<number> {
-    this.check();
-    return this.length;
-  }
-
-  async truncate(length: number): Promise<void> {
-    this.check();
-    if (this.uploaded)
-      throw invalidArgument(`${this.path} was uploaded: objects in object storage are written once`);
-    await this.fh.truncate(length).catch((e: unknown) => {
-      throw ioError('truncate', this.path, e);
-    });
-    this.length = length;
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.store.handles.remove(this.id);
-    await this.fh.close().catch((e: unknown) => {
-      throw ioError('close', this.path, e);
-    });
-    // Uploaded: the staging file becomes the object's cached copy. Otherwise it goes.
-    if (this.uploaded) await this.store.cacheAdopt(this.path, this.file, this.length);
-    else await fsp.rm(this.file, { force: true });
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  private check(): void {
-    if (this.closed) throw new TidemarkError('CLOSED', `file ${this.path} is closed`);
-  }
-}
-
-interface CacheEntry {
-  file: string;
-  bytes: number;
-  /** Read handles open on it: it is not evicted while any is. */
-  readers: number;
-  /** Dropped from the cache while read: removed when the last reader closes. */
-  forgotten: boolean;
-}
-
-/**
- * Whole objects cached in local files under DIR/cache/, least recently used first out past
- * `limitBytes` (files open for reading stay until closed). Objects are immutable, so a cached copy is
- * never stale. Emptied at open: a partial download from a crash is never trusted.
- */
-class ObjectCache {
-  /** In recency order: the first is the least recently used. */
-  private readonly entries = new Map<string, CacheEntry>();
-  private readonly loading = new Map<string, Promise<CacheEntry>>();
-  private bytes = 0;
-  readonly dir: string;
-
-  constructor(
-    local: LocalFileService,
-    private readonly limitBytes: number,
-    private readonly fetch: (path: string, file: string) => Promise<number>,
-  ) {
-    this.dir = local.resolve('cache');
-  }
-
-  stagingFile(path: string): string {
-    return nodePath.join(this.dir, ...path.split('/'));
-  }
-
-  async reset(): Promise<void> {
-    await fsp.rm(this.dir, { recursive: true, force: true });
-    await fsp.mkdir(this.dir, { recursive: true });
-    this.entries.clear();
-    this.bytes = 0;
-  }
-
-  async openRead(path: string, kind: FileKind, registry: HandleRegistry): Promise<FileHandle> {
-    const e = await this.get(path);
-    e.readers++;
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(e.file, C.O_RDONLY);
-    } catch (err) {
-      e.readers--;
-      throw ioError('open', path, err);
-    }
-    return new CachedReadHandle(fh, path, kind, registry, registry.add(path, kind, 'read'), () =>
-      this.closed(e),
-    );
-  }
-
-  private async get(path: string): Promise<CacheEntry> {
-    const hit = this.entries.get(path);
-    if (hit !== undefined) {
-      // Most recently used now.
-      this.entries.delete(path);
-      this.entries.set(path, hit);
-      return hit;
-    }
-    let p = this.loading.get(path);
-    if (p === undefined) {
-      const file = this.stagingFile(path);
-      p = this.fetch(path, file).then(
-        (bytes) => {
-          this.loading.delete(path);
-          const e = this.insert(path, file, bytes);
-          void this.evict();
-          return e;
-        },
-        (e: unknown) => {
-          this.loading.delete(path);
-          throw e;
-        },
-      );
-      this.loading.set(path, p);
-    }
-    return p;
-  }
-
-  async adopt(path: string, file: string, bytes: number): Promise<void> {
-    this.insert(path, file, bytes);
-    await this.evict();
-  }
-
-  private insert(path: string, file: string, bytes: number): CacheEntry {
-    const e: CacheEntry = { file, bytes, readers: 0, forgotten: false };
-    this.entries.set(path, e);
-    this.bytes += bytes;
-    return e;
-  }
-
-  private closed(e: CacheEntry): void {
-    e.readers--;
-    if (e.readers === 0 && e.forgotten) void fsp.rm(e.file, { force: true });
-    else void this.evict();
-  }
-
-  async forget(path: string): Promise<void> {
-    const e = this.entries.get(path);
-    if (e === undefined) return;
-    this.entries.delete(path);
-    this.bytes -= e.bytes;
-    if (e.readers > 0) e.forgotten = true;
-    else await fsp.rm(e.file, { force: true });
-  }
-
-  private async evict(): Promise<void> {
-    for (const [path, e] of this.entries) {
-      if (this.bytes <= this.limitBytes) return;
-      if (e.readers > 0) continue;
-      this.entries.delete(path);
-      this.bytes -= e.bytes;
-      await fsp.rm(e.file, { force: true });
-    }
-  }
-
-  async close(): Promise<void> {
-    await Promise.allSettled([...this.loading.values()]);
-    this.entries.clear();
-    this.bytes = 0;
-  }
-
-  stats(): { entries: number; bytes: number; limitBytes: number } {
-    return { entries: this.entries.size, bytes: this.bytes, limitBytes: this.limitBytes };
-  }
-}
-
-/** A read handle on a cached object's local copy. */
-class CachedReadHandle implements FileHandle {
-  private isClosed = false;
-
-  constructor(
-    private readonly fh: fsp.FileHandle,
-    readonly path: string,
-    readonly kind: FileKind,
-    private readonly registry: HandleRegistry,
-    private readonly id: number,
-    private readonly onClose: () => void,
-  ) {}
-
-  async read(dst: Uint8Array, position: number): Promise<number> {
-    this.check();
-    return readFully(this.fh, dst, position, this.path);
-  }
-
-  write(): Promise<void> {
-    return Promise.reject(invalidArgument(`${this.path} is open for reading`));
-  }
-
-  async datasync(): Promise<void> {
-    this.check();
-  }
-
-  async size(): Promise<number> {
-    this.check();
-    return (await this.fh.stat()).size;
-  }
-
-  truncate(): Promise<void> {
-    return Promise.reject(invalidArgument(`${this.path} is open for reading`));
-  }
-
-  async close(): Promise<void> {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.registry.remove(this.id);
-    try {
-      await this.fh.close();
-    } finally {
-      this.onClose();
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  private check(): void {
-    if (this.isClosed) throw new TidemarkError('CLOSED', `file ${this.path} is closed`);
   }
 }

@@ -2,7 +2,8 @@ import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
 import { TidemarkError } from '../errors.js';
 import { parentOf, tempNameFor } from './paths.js';
-import type { FileKind, FileService } from './types.js';
+import type { FileService } from './types.js';
+import type { FileKind } from './kinds.js';
 
 /**
  * The atomic whole-file write every FileService offers, built from its primitive steps so that a

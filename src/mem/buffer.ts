@@ -1,12 +1,34 @@
 import { TidemarkError } from '../errors.js';
 import type { Site, TrackRecord } from './leak_detector.js';
-import type { MemoryPool, OwnerStats, WaitOptions } from './pool.js';
 import type { SlabChunk } from './slab.js';
+import type { OwnerStats, WaitOptions } from './types.js';
 
 type TypedArrayCtor<T> = {
   new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
   readonly BYTES_PER_ELEMENT: number;
 };
+
+/**
+ * The pool that owns a buffer or a reservation, as they see it (MemoryPool is the one): where they
+ * record accesses, give their memory back, and move to another pool.
+ */
+export interface OwningPool {
+  readonly name: string;
+  /** @internal */
+  _record(rec: TrackRecord, hint: string): void;
+  /** @internal */
+  _free(h: PooledBuffer): void;
+  /** @internal */
+  _handOver(h: PooledBuffer, to: OwningPool, owner: string): void;
+  /** @internal */
+  _freeReservation(r: Reservation): void;
+  /** @internal */
+  _resizeReservation(r: Reservation, bytes: number): void;
+  /** @internal */
+  _tryGrowReservation(r: Reservation, delta: number): boolean;
+  /** @internal */
+  _growReservation(r: Reservation, delta: number, options: WaitOptions): Promise<void>;
+}
 
 /**
  * A reference-counted buffer from a memory pool. The count starts at 1; `retain()` adds one,
@@ -20,7 +42,7 @@ export class PooledBuffer implements Disposable {
   readonly length: number;
   /** The bytes reserved against the limit (the slab slot or the rounded large buffer). */
   readonly capacity: number;
-  /** @internal */ _pool: MemoryPool;
+  /** @internal */ _pool: OwningPool;
   /** @internal */ _owner: OwnerStats;
   /** @internal */ readonly _chunk: SlabChunk | null;
   /** @internal */ readonly _buffer: ArrayBuffer;
@@ -33,7 +55,7 @@ export class PooledBuffer implements Disposable {
 
   /** @internal Buffers are made by MemoryPool.allocate*, never directly. */
   constructor(
-    pool: MemoryPool,
+    pool: OwningPool,
     owner: OwnerStats,
     length: number,
     capacity: number,
@@ -150,7 +172,7 @@ export class PooledBuffer implements Disposable {
    * Hand ownership to another pool (and owner tag): the accounting moves with the buffer, so the
    * sender stops counting it and the receiver must release it.
    */
-  handOver(to: MemoryPool, owner: string): this {
+  handOver(to: OwningPool, owner: string): this {
     if (this._refCnt <= 0) throw this.misuse('handed over after its final release');
     this._pool._handOver(this, to, owner);
     return this;
@@ -178,14 +200,14 @@ export class PooledBuffer implements Disposable {
  * estimates (an index, a decoded row set). Same ownership rules as a PooledBuffer.
  */
 export class Reservation implements Disposable {
-  /** @internal */ _pool: MemoryPool;
+  /** @internal */ _pool: OwningPool;
   /** @internal */ _owner: OwnerStats;
   /** @internal */ _bytes: number;
   /** @internal */ _track: TrackRecord | undefined;
   /** @internal */ _released = false;
 
   /** @internal */
-  constructor(pool: MemoryPool, owner: OwnerStats, bytes: number, track: TrackRecord | undefined) {
+  constructor(pool: OwningPool, owner: OwnerStats, bytes: number, track: TrackRecord | undefined) {
     this._pool = pool;
     this._owner = owner;
     this._bytes = bytes;

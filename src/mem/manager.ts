@@ -6,8 +6,9 @@ import {
   type LeakDetectionLevel,
   type LeakReport,
 } from './leak_detector.js';
-import { MemoryPool, type PoolStats, type WaitOptions } from './pool.js';
+import { MemoryPool, type PoolHost, type PoolStats } from './pool.js';
 import { SlabAllocator } from './slab.js';
+import type { WaitOptions } from './types.js';
 
 /** The pools every database has, one per subsystem. */
 export const POOL_NAMES = [
@@ -74,7 +75,7 @@ interface Waiter {
  * detector. The limit is never exceeded: an allocation past it waits (FIFO) or fails with
  * MEMORY_LIMIT.
  */
-export class MemoryManager {
+export class MemoryManager implements PoolHost {
   readonly limitBytes: number;
   readonly waitTimeoutMs: number;
   /** @internal */ readonly detector: LeakDetector;
@@ -194,7 +195,7 @@ export class MemoryManager {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const p of this.poolMap.values()) p.closed = true;
+    for (const p of this.poolMap.values()) p._markClosed();
     const err = new TidemarkError('CLOSED', 'memory manager closed while waiting for memory');
     for (const w of this.waiters.splice(0)) this.settle(w, err);
     this.checkLeaks('memory pools at close');
@@ -204,21 +205,19 @@ export class MemoryManager {
 
   /** @internal Charge `bytes` to `pool` if it fits the limit and the pool's share. */
   _tryCharge(pool: MemoryPool, bytes: number): boolean {
-    if (pool.closed) throw new TidemarkError('CLOSED', `memory pool ${pool.name} is closed`);
+    pool._checkOpen();
     const total = this.bytes + bytes;
-    const inPool = pool.bytes + bytes;
-    if (total > this.limitBytes || inPool > pool.maxBytes) return false;
+    if (total > this.limitBytes || pool._overShare(bytes)) return false;
     this.bytes = total;
     if (total > this.highWaterBytes) this.highWaterBytes = total;
-    pool.bytes = inPool;
-    if (inPool > pool.highWaterBytes) pool.highWaterBytes = inPool;
+    pool._charged(bytes);
     return true;
   }
 
   /** @internal */
   _credit(pool: MemoryPool, bytes: number): void {
     this.bytes -= bytes;
-    pool.bytes -= bytes;
+    pool._credited(bytes);
     if (this.waiters.length > 0) this._wake();
   }
 
@@ -228,7 +227,7 @@ export class MemoryManager {
     return new TidemarkError(
       'MEMORY_LIMIT',
       `memory limit reached: ${bytes} bytes for pool ${pool.name} do not fit ` +
-        `(in use ${this.bytes} of ${this.limitBytes}; pool ${pool.name} holds ${pool.bytes}${share})`,
+        `(in use ${this.bytes} of ${this.limitBytes}; pool ${pool.name} holds ${pool.bytesInUse}${share})`,
       { details: { pool: pool.name, bytes, inUse: this.bytes, limitBytes: this.limitBytes } },
     );
   }
@@ -283,7 +282,7 @@ export class MemoryManager {
     while (i < ws.length) {
       const w = ws[i]!;
       if (this.bytes + w.bytes > this.limitBytes) break; // FIFO on the global limit: no overtaking
-      if (w.pool.bytes + w.bytes > w.pool.maxBytes) {
+      if (w.pool._overShare(w.bytes)) {
         i++; // blocked by its own pool's share only: let other pools' waiters go
         continue;
       }

@@ -1,15 +1,8 @@
 import { LeakError, TidemarkError, invalidArgument, type LeakHolder } from '../errors.js';
-import { PooledBuffer, Reservation } from './buffer.js';
-import { captureSite, TrackRecord } from './leak_detector.js';
-import type { MemoryManager } from './manager.js';
+import { PooledBuffer, Reservation, type OwningPool } from './buffer.js';
+import { captureSite, TrackRecord, type LeakDetector } from './leak_detector.js';
 import { SlabAllocator, MAX_CLASS_BYTES, type SlabChunk } from './slab.js';
-
-/** Live counts for one owner tag in one pool: what a leak report lists when no stack was recorded. */
-export interface OwnerStats {
-  readonly owner: string;
-  count: number;
-  bytes: number;
-}
+import type { OwnerStats, WaitOptions } from './types.js';
 
 export interface PoolStats {
   bytes: number;
@@ -23,10 +16,24 @@ export interface PoolStats {
   maxBytes: number;
 }
 
-export interface WaitOptions {
-  /** How long to wait for memory before failing with MEMORY_LIMIT. Infinity waits forever. */
-  timeoutMs?: number;
-  signal?: AbortSignal;
+/**
+ * What a pool needs of the manager that made it (MemoryManager is the one): the global limit and its
+ * waiters, and the leak detector, shared by all the manager's pools.
+ */
+export interface PoolHost {
+  readonly limitBytes: number;
+  readonly bytesInUse: number;
+  /** @internal */ readonly detector: LeakDetector;
+  /** @internal Charge `bytes` to `pool` if it fits the limit and the pool's share. */
+  _tryCharge(pool: MemoryPool, bytes: number): boolean;
+  /** @internal */
+  _credit(pool: MemoryPool, bytes: number): void;
+  /** @internal */
+  _limitError(pool: MemoryPool, bytes: number): TidemarkError;
+  /** @internal Wait until `bytes` are charged to `pool`, or fail. */
+  _wait(pool: MemoryPool, bytes: number, options: WaitOptions): Promise<void>;
+  /** @internal Grant waiters in order while memory allows. */
+  _wake(): void;
 }
 
 const POISON = 0xde;
@@ -35,22 +42,22 @@ const POISON = 0xde;
  * One subsystem's pool. All pools of a MemoryManager share its limit and its slabs; each counts its
  * own bytes, handles and owners exactly, so that a leak is attributed to the subsystem that made it.
  */
-export class MemoryPool {
+export class MemoryPool implements OwningPool {
   readonly name: string;
-  /** @internal */ readonly manager: MemoryManager;
-  /** @internal */ maxBytes: number;
-  /** @internal */ bytes = 0;
-  /** @internal */ highWaterBytes = 0;
-  /** @internal */ handles = 0;
-  /** @internal */ allocations = 0;
-  /** @internal */ frees = 0;
-  /** @internal */ leaksDetected = 0;
+  /** @internal */ readonly manager: PoolHost;
+  /** @internal */ readonly maxBytes: number;
+  private bytes = 0;
+  private highWaterBytes = 0;
+  private handles = 0;
+  private allocations = 0;
+  private frees = 0;
+  private leaksDetected = 0;
   private readonly owners = new Map<string, OwnerStats>();
   private readonly slabs: SlabAllocator;
-  /** @internal */ closed = false;
+  private closed = false;
 
   /** @internal Pools are made by MemoryManager. */
-  constructor(manager: MemoryManager, name: string, maxBytes: number, slabs: SlabAllocator) {
+  constructor(manager: PoolHost, name: string, maxBytes: number, slabs: SlabAllocator) {
     this.manager = manager;
     this.name = name;
     this.maxBytes = maxBytes;
@@ -183,6 +190,37 @@ export class MemoryPool {
   }
 
   // ---- internal: called by PooledBuffer, Reservation and MemoryManager ----
+
+  /** @internal Bytes charged to this pool now. */
+  get bytesInUse(): number {
+    return this.bytes;
+  }
+
+  /** @internal Throw CLOSED if the pool is closed. */
+  _checkOpen(): void {
+    if (this.closed) throw new TidemarkError('CLOSED', `memory pool ${this.name} is closed`);
+  }
+
+  /** @internal Close without the leak check (the manager, closing, checks every pool at once). */
+  _markClosed(): void {
+    this.closed = true;
+  }
+
+  /** @internal Whether `bytes` more would take this pool past its share of the limit. */
+  _overShare(bytes: number): boolean {
+    return this.bytes + bytes > this.maxBytes;
+  }
+
+  /** @internal The manager charged `bytes` to this pool (they fit its share). */
+  _charged(bytes: number): void {
+    this.bytes += bytes;
+    if (this.bytes > this.highWaterBytes) this.highWaterBytes = this.bytes;
+  }
+
+  /** @internal The manager took `bytes` back from this pool. */
+  _credited(bytes: number): void {
+    this.bytes -= bytes;
+  }
 
   private capacityOf(size: number): number {
     checkSize(size);
@@ -330,8 +368,10 @@ export class MemoryPool {
   }
 
   /** @internal */
-  _handOver(h: PooledBuffer, to: MemoryPool, owner: string): void {
-    if (to.manager !== this.manager) throw invalidArgument('hand-over between memory managers');
+  _handOver(h: PooledBuffer, to: OwningPool, owner: string): void {
+    if (!(to instanceof MemoryPool) || to.manager !== this.manager) {
+      throw invalidArgument('hand-over between memory managers');
+    }
     if (to.closed) throw new TidemarkError('CLOSED', `memory pool ${to.name} is closed`);
     const from = h._owner;
     from.count--;

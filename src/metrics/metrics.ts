@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Database, DatabaseStats } from '../api/database.js';
 import type { CheckpointEvent } from '../checkpoint/events.js';
 import type { CommitEvent } from '../db/events.js';
-import { FILE_KINDS } from '../fileservice/types.js';
+import { FILE_KINDS } from '../fileservice/kinds.js';
 import type { PoolStats } from '../mem/pool.js';
 
 export interface MetricsOptions {

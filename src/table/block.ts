@@ -1,6 +1,7 @@
 import type { ColumnDef, StorageType, TableSchema } from '../catalog/schema.js';
 import type { PooledBuffer } from '../mem/buffer.js';
-import type { MemoryPool, WaitOptions } from '../mem/pool.js';
+import type { MemoryPool } from '../mem/pool.js';
+import type { WaitOptions } from '../mem/types.js';
 
 /** Rows per appendable block. */
 export const BLOCK_ROWS = 4096;

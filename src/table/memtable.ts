@@ -10,7 +10,8 @@ import {
 } from '../catalog/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { PooledBuffer, Reservation } from '../mem/buffer.js';
-import type { MemoryPool, WaitOptions } from '../mem/pool.js';
+import type { MemoryPool } from '../mem/pool.js';
+import type { WaitOptions } from '../mem/types.js';
 import {
   BLOCK_ROWS,
   isVarWidth,

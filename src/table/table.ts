@@ -1,6 +1,7 @@
 import { mapKey, type Key, type MapKey, type Row, type TableSchema } from '../catalog/schema.js';
 import type { Reservation } from '../mem/buffer.js';
-import type { MemoryPool, WaitOptions } from '../mem/pool.js';
+import type { MemoryPool } from '../mem/pool.js';
+import type { WaitOptions } from '../mem/types.js';
 import type { LayerCursor } from './cursor.js';
 import { Layer } from './layer.js';
 import { ABSENT, DELETED, MemTable, type StagedWrite } from './memtable.js';

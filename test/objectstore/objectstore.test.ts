@@ -9,7 +9,8 @@ import {
 import { describe, expect, it } from 'vitest';
 import { open, type OpenOptions } from '../../src/index.js';
 import { LocalFileService } from '../../src/fileservice/local.js';
-import { ObjectStoreFileService, type ObjectStoreOptions } from '../../src/fileservice/s3.js';
+import { ObjectStoreFileService } from '../../src/fileservice/s3.js';
+import type { ObjectStoreOptions } from '../../src/fileservice/s3_options.js';
 import { TidemarkError } from '../../src/errors.js';
 import { collect } from '../helpers/db.js';
 import { codeOf } from '../helpers/errors.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_PAYLOAD, PacketWriter, Reader } from '../../src/server/mysql/protocol.js';
-import { describeColumns } from '../../src/server/mysql/server.js';
+import { describeColumns } from '../../src/server/mysql/values.js';
 import { TYPE } from '../../src/server/mysql/protocol.js';
 import { cellText, formatResult } from '../../src/cli/sql.js';
 import { Decimal } from '../../src/util/decimal.js';

@@ -1,6 +1,6 @@
 import { FaultFileService, type FaultOp } from '../../src/fileservice/fault.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
-import type { FileKind } from '../../src/fileservice/types.js';
+import type { FileKind } from '../../src/fileservice/kinds.js';
 import { open, TidemarkError, type Database, type OpenOptions } from '../../src/index.js';
 
 /**

@@ -3,13 +3,8 @@ import type { TidemarkError } from '../../src/errors.js';
 import { FaultFileService } from '../../src/fileservice/fault.js';
 import { LocalFileService } from '../../src/fileservice/local.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
-import type {
-  FileHandle,
-  FileKind,
-  FileService,
-  OpenMode,
-  OpenOptions,
-} from '../../src/fileservice/types.js';
+import type { FileHandle, FileService, OpenOptions } from '../../src/fileservice/types.js';
+import type { FileKind, OpenMode } from '../../src/fileservice/kinds.js';
 import { createLogger } from '../../src/log.js';
 import { MemoryManager } from '../../src/mem/manager.js';
 import { Wal, type WalOptions } from '../../src/wal/wal.js';
