@@ -3,7 +3,8 @@
  * null map), boxed values, or one constant for every row.
  */
 import { TidemarkError } from '../errors.js';
-import type { MemoryPool, Reservation } from '../mem/index.js';
+import type { Reservation } from '../mem/buffer.js';
+import type { MemoryPool } from '../mem/pool.js';
 import type { Transaction } from '../txn/transaction.js';
 import { planted, plantedKeep } from '../util/plant.js';
 import { gatherKernel, repOf, type NumArray } from './kernels.js';
