@@ -9,7 +9,7 @@ import { Table, type TableStage } from '../table/table.js';
 import type { Wal } from '../wal/wal.js';
 import { HybridClock } from './clock.js';
 import { decodeTxn, encodeTxn, RecordType, type TxnOp, type TxnRecord } from './record.js';
-import { conflict, duplicate, Transaction } from './transaction.js';
+import { conflict, duplicate, Transaction, type SqlResult, type TxnHost } from './transaction.js';
 
 export interface TransactionOptions {
   /** A transaction open longer than this is rolled back; its later calls get CLOSED. Default 5 min. */
@@ -27,13 +27,6 @@ export const DEFAULT_TRANSACTION_OPTIONS: TransactionOptions = {
   maxWriteBytes: 64 * 1024 * 1024,
   memoryWaitMs: 30_000,
 };
-
-/** What a SQL statement gives (see src/sql/engine.ts, QueryResult). */
-export interface SqlResult {
-  columns: string[];
-  rows: unknown[][];
-  affectedRows: number;
-}
 
 export interface TxnCounters {
   committed: number;
@@ -60,7 +53,7 @@ export interface ReplayFrom {
   redo: ReadonlyMap<number, number>;
 }
 
-export class TxnManager {
+export class TxnManager implements TxnHost {
   readonly clock: HybridClock;
   /** The newest commit timestamp published: what a new snapshot sees. */
   lastCommittedTs = 0;

@@ -3,7 +3,7 @@ import { invalidArgument, TidemarkError } from '../errors.js';
 import type { TableScan } from '../table/scan.js';
 import type { Table } from '../table/table.js';
 import type { ZoneFilter } from '../table/object_layer.js';
-import type { SqlResult, TxnManager } from './manager.js';
+import type { Catalog } from '../catalog/catalog.js';
 import { buildBatch, OWN, readChunkRow, valuesToRow, type Batch, type ResultChunk } from './batch.js';
 
 export interface ScanOptions {
@@ -44,6 +44,27 @@ export interface ScanBatchesOptions {
    * ms. `skipped` counts the row groups left unread.
    */
   zone?: { atoms: readonly { column: string; op: string; value: number }[]; skipped: number };
+}
+
+/** What a SQL statement gives (see src/sql/engine.ts, QueryResult). */
+export interface SqlResult {
+  columns: string[];
+  rows: unknown[][];
+  affectedRows: number;
+}
+
+/**
+ * What a transaction needs of the manager that began it (TxnManager implements it): its options,
+ * the catalog, the SQL runner, the open check, the in-flight commits and the write-set accounting.
+ */
+export interface TxnHost {
+  readonly options: { readonly maxWriteBytes: number; readonly safeIntegers?: boolean };
+  readonly catalog: Catalog;
+  readonly sqlQuery:
+    ((tx: Transaction, sql: string, params: readonly unknown[]) => Promise<SqlResult>) | undefined;
+  checkOpen(): void;
+  isInflight(tableId: number, key: Key): boolean;
+  accountWrites(delta: number): void;
 }
 
 /** One pending write of a transaction: a row (put), or null for a delete. */
@@ -114,7 +135,7 @@ export class Transaction {
   constructor(
     readonly id: number,
     readonly snapshotTs: number,
-    private readonly mgr: TxnManager,
+    private readonly mgr: TxnHost,
   ) {}
 
   get hasWrites(): boolean {
