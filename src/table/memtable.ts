@@ -69,10 +69,10 @@ export interface StagedWrite {
  * the previous version of the same key, so a read at any snapshot walks back to what it may see.
  * A delete is a version without a row (a tombstone).
  *
- * Writes happen in two steps. `stage` (async: it may wait for memory) copies a transaction's rows
- * into free slots and reserves version slots, so that `publish` — run after the commit record is
- * durable — cannot fail: it only links the versions in. A staged write whose commit fails is never
- * published; its slots stay unused until the memtable is released.
+ * Writes happen in two steps. `tryStage` (after `ensureRoom`, which may wait for memory) copies a
+ * transaction's rows into free slots and reserves version slots, so that `publish` — run after the
+ * commit record is durable — cannot fail: it only links the versions in. A staged write whose
+ * commit fails is never published; its slots stay unused until the memtable is released.
  */
 export class MemTable implements RowSource {
   readonly compare: KeyCompare;
@@ -132,24 +132,6 @@ export class MemTable implements RowSource {
   }
 
   /**
-   * Place rows (values in column order, already checked) and reserve versions for them and for
-   * deletes, waiting for memory when the limit is reached (replay uses it; commits call ensureRoom
-   * and then tryStage in the synchronous step that also takes their commit timestamp).
-   */
-  async stage(
-    puts: readonly (readonly unknown[])[],
-    putKeys: readonly Key[],
-    delKeys: readonly Key[],
-    wait: WaitOptions,
-  ): Promise<StagedWrite> {
-    for (;;) {
-      await this.ensureRoom(puts, delKeys.length, wait);
-      const s = this.tryStage(puts, putKeys, delKeys);
-      if (s !== undefined) return s;
-    }
-  }
-
-  /**
    * Grow the memtable until `puts` and `deletes` more would fit (waiting for memory as needed). Others
    * may take the room before the caller claims it: the caller checks again with tryStage.
    */
@@ -196,7 +178,7 @@ export class MemTable implements RowSource {
     if (--this.staged === 0) for (const w of this.settledWaiters.splice(0)) w();
   }
 
-  /** Stage now if the memtable has room for it all, else undefined (then `stage` grows it). */
+  /** Stage now if the memtable has room for it all, else undefined (then `ensureRoom` grows it). */
   tryStage(
     puts: readonly (readonly unknown[])[],
     putKeys: readonly Key[],
@@ -210,7 +192,7 @@ export class MemTable implements RowSource {
     if (this.blocks.length * BLOCK_ROWS < rowStart + n) return undefined;
     if (this.vClaimed + versions > this.vTs.length) return undefined;
     if (!this.varRoom(puts, rowStart)) return undefined;
-    // The index estimate grows without waiting when it can; otherwise `stage` waits for it.
+    // The index estimate grows without waiting when it can; otherwise `ensureRoom` waits for it.
     const indexNeed = this.indexUsed + versions * INDEX_ENTRY_BYTES - this.indexRes.bytes;
     if (indexNeed > 0 && !this.indexRes.tryGrow(indexNeed)) return undefined;
     this.indexUsed += versions * INDEX_ENTRY_BYTES;
