@@ -45,7 +45,7 @@ function scan(
     for (let i = 0; i < r.n; i++) {
       const row = r.rangeStart >= 0 ? r.rangeStart + i : rows[i]!;
       keys.push(mt.keyOfRow(row));
-      vs.push(mt.rawValue(row, 1));
+      vs.push(mt.rawValues(row)[1]);
     }
     // The columnar gathers agree with the row reads.
     if (r.n > 0) {
