@@ -58,15 +58,9 @@ export const Encoding = {
   INT64: 7,
 } as const;
 
-const ENCODING_NAMES = ['RAW', 'CONST', 'FOR', 'DELTA', 'DICT', 'DEFLATE', 'DECIMAL', 'INT64'];
-
 /** Powers of ten exact as doubles, for DECIMAL. */
 const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000];
 const DECIMAL_MAX_EXPONENT = 6;
-
-export function encodingName(e: number): string {
-  return ENCODING_NAMES[e] ?? `unknown(${e})`;
-}
 
 // ---- bit packing ----
 

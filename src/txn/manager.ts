@@ -11,7 +11,7 @@ import type { ReplayFrom } from '../storage/layer_replay.js';
 import type { HybridClock } from './clock.js';
 import type { CommitPipeline, CommitProgress } from './pipeline.js';
 import { decodeTxn, encodeTxn, RecordType, type TxnOp, type TxnRecord } from './record.js';
-import { conflict, duplicate, Transaction, type QueryRunner } from './transaction.js';
+import { conflict, duplicate, Transaction, type QueryRunner, type TxnHost } from './transaction.js';
 
 export interface TransactionOptions {
   /** A transaction open longer than this is rolled back; its later calls get CLOSED. Default 5 min. */
@@ -47,7 +47,7 @@ export interface TxnCounters {
  * order, so versions are published in timestamp order and a snapshot (the newest published
  * timestamp) always sees a prefix of the commit history. A failed append publishes nothing.
  */
-export class TxnManager {
+export class TxnManager implements TxnHost {
   readonly clock: HybridClock;
   /** The newest commit timestamp published: what a new snapshot sees. */
   lastCommittedTs = 0;

@@ -3,7 +3,7 @@ import { invalidArgument, TidemarkError } from '../errors.js';
 import type { TableScan } from '../table/scan.js';
 import type { Table } from '../table/table.js';
 import type { ZoneFilter } from '../table/object_layer.js';
-import type { TxnManager } from './manager.js';
+import type { Catalog } from '../catalog/catalog.js';
 import type { QueryResult } from './query.js';
 import { buildBatch, OWN, readChunkRow, valuesToRow, type Batch, type ResultChunk } from './batch.js';
 
@@ -53,6 +53,18 @@ export interface ScanBatchesOptions {
    * ms. `skipped` counts the row groups left unread.
    */
   zone?: { atoms: readonly { column: string; op: string; value: number }[]; skipped: number };
+}
+
+/**
+ * What a transaction needs of the manager that began it (TxnManager implements it): its options,
+ * the catalog, the open check, the in-flight commits and the write-set accounting.
+ */
+export interface TxnHost {
+  readonly options: { readonly maxWriteBytes: number; readonly safeIntegers?: boolean };
+  readonly catalog: Catalog;
+  checkOpen(): void;
+  isInflight(tableId: number, key: Key): boolean;
+  accountWrites(delta: number): void;
 }
 
 /** One pending write of a transaction: a row (put), or null for a delete. */
@@ -123,7 +135,7 @@ export class Transaction {
   constructor(
     readonly id: number,
     readonly snapshotTs: number,
-    private readonly mgr: TxnManager,
+    private readonly mgr: TxnHost,
     private readonly queries?: QueryRunner,
   ) {}
 

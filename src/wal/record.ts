@@ -53,20 +53,6 @@ export function finishRecord(
   view.setUint32(0, crc32(dst.subarray(at + 4, at + RECORD_HEADER_BYTES), payloadCrc), true);
 }
 
-/** Encode a whole record (header and payload) into `dst` at `at`; returns the bytes written. */
-export function encodeRecord(
-  dst: Uint8Array,
-  at: number,
-  lsn: number,
-  batchOffset: number,
-  type: number,
-  payload: Uint8Array,
-): number {
-  dst.set(payload, at + RECORD_HEADER_BYTES);
-  finishRecord(dst, at, lsn, batchOffset, type, payload.length, crc32(payload));
-  return RECORD_HEADER_BYTES + payload.length;
-}
-
 /** Read a header at `at` (the caller checked that RECORD_HEADER_BYTES are available). */
 export function decodeHeader(src: Uint8Array, at: number): RecordHeader {
   const view = new DataView(src.buffer, src.byteOffset + at, RECORD_HEADER_BYTES);

@@ -54,7 +54,6 @@ export class WalWriter {
   appends = 0;
   batches = 0;
   syncs = 0;
-  bytesWritten = 0;
   private pending: PendingRecord[] = [];
   private queuedBytes = 0;
   private flushing: Promise<void> | undefined;
@@ -285,7 +284,6 @@ export class WalWriter {
         await this.handle.write(chunk, segment.bytes);
         segment.bytes += chunk.length;
       }
-      this.bytesWritten += total;
       // With sync 'batch' the segment is open with O_DSYNC: the write returned once durable, one
       // system call where a write and an fdatasync would take two trips through the thread pool.
       if (this.limits.sync === 'batch') this.syncs++;

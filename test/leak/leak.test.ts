@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { quietly, SCENARIOS, type SoakReport } from '../../src/leakcheck/harness.js';
+import type { SoakReport } from '../../src/leakcheck/harness.js';
+import { quietly } from '../../src/leakcheck/process_watch.js';
+import { SCENARIOS } from '../../src/leakcheck/workload.js';
 import { PLANT_KINDS, type PlantKind } from '../../src/util/plant.js';
 import { tempDir } from '../helpers/tmp.js';
 

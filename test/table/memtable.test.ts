@@ -4,6 +4,7 @@ import { TableSchema, type Key } from '../../src/catalog/schema.js';
 import { MemoryManager } from '../../src/mem/manager.js';
 import { MemTable } from '../../src/table/memtable.js';
 import { Table } from '../../src/table/table.js';
+import { stage } from '../helpers/memtable.js';
 
 const schema = TableSchema.fromSpec('t', {
   columns: { k: 'int32', v: 'float64', s: { type: 'string', nullable: true } },
@@ -16,7 +17,7 @@ async function load(mt: MemTable, batches: number[][]): Promise<number[]> {
   let ts = 100;
   for (const keys of batches) {
     const puts = keys.map((k) => [k, k / 2, k % 3 === 0 ? null : `s${k}`]);
-    const s = await mt.stage(puts, keys, [], {});
+    const s = await stage(mt, puts, keys, [], {});
     mt.publish(s, ts);
     tss.push(ts);
     ts += 10;
@@ -44,7 +45,7 @@ function scan(
     for (let i = 0; i < r.n; i++) {
       const row = r.rangeStart >= 0 ? r.rangeStart + i : rows[i]!;
       keys.push(mt.keyOfRow(row));
-      vs.push(mt.rawValue(row, 1));
+      vs.push(mt.rawValues(row)[1]);
     }
     // The columnar gathers agree with the row reads.
     if (r.n > 0) {
@@ -83,7 +84,7 @@ test('an append-ordered memtable scans as row ranges, and agrees with the index 
         expect(got).toEqual(visible.filter((x) => (after ? x > from : x >= from) && x < to));
         expect(scan(ordered, undefined, false, undefined, ts, max)).toEqual(visible);
         // An update breaks the order: the index walk must give the same visible set.
-        const s = await ordered.stage([[2, 99, null]], [2], [], {});
+        const s = await stage(ordered, [[2, 99, null]], [2], [], {});
         ordered.publish(s, 1e9);
         expect(scan(ordered, from, after, to, ts, max)).toEqual(got);
         ordered.release();
