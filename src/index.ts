@@ -6,7 +6,7 @@ export type { OpenOptions, CheckpointOptions } from './db/options.js';
 export type { Transaction, ScanOptions, ScanBatchesOptions } from './txn/transaction.js';
 export type { Batch } from './txn/batch.js';
 export type { TransactionOptions } from './txn/manager.js';
-export type { ColumnType, ColumnSpec, TableSpec, Row } from './catalog/schema.js';
+export type { ColumnType, ColumnSpec, TableSpec, Row } from './schema/schema.js';
 export type { ColumnData } from './table/source.js';
 export type { WalOptions } from './wal/wal.js';
 export { Decimal } from './util/decimal.js';

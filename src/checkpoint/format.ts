@@ -1,5 +1,5 @@
-import type { TableSchema } from '../catalog/schema.js';
-import { readSchema, schemaSize, writeSchema } from '../catalog/schema_codec.js';
+import type { TableSchema } from '../schema/schema.js';
+import { readSchema, schemaSize, writeSchema } from '../schema/codec.js';
 import { TidemarkError } from '../errors.js';
 import type { LayerIds } from '../table/log_records.js';
 import { ByteReader, ByteWriter } from '../util/bytes.js';

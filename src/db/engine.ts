@@ -1,8 +1,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { canonicalInt } from '../util/decimal.js';
 import { Catalog } from '../catalog/catalog.js';
-import type { Row, TableSpec } from '../catalog/schema.js';
-import { describe } from '../catalog/schema.js';
+import type { Row, TableSpec } from '../schema/schema.js';
+import { describe } from '../schema/schema.js';
 import { invalidArgument, LeakError, TidemarkError, type LeakHolder } from '../errors.js';
 import { LocalFileService } from '../fileservice/local.js';
 import { ObjectStoreFileService, type ObjectStoreStats } from '../fileservice/s3.js';

@@ -1,4 +1,4 @@
-import { describe } from '../catalog/schema.js';
+import { describe } from '../schema/schema.js';
 import { invalidArgument } from '../errors.js';
 import type { FileService } from '../fileservice/types.js';
 import type { LogOptions, Logger } from '../log.js';

@@ -1,4 +1,4 @@
-import type { Row } from '../catalog/schema.js';
+import type { Row } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { Batch } from '../txn/batch.js';
 import type { TxnManager } from '../txn/manager.js';

@@ -9,7 +9,7 @@ import {
   AbstractValueIterator,
 } from 'abstract-level';
 import type { AbstractDatabaseOptions } from 'abstract-level';
-import { describe, type Row } from '../catalog/schema.js';
+import { describe, type Row } from '../schema/schema.js';
 import { open, type Database } from '../api/database.js';
 import type { OpenOptions } from '../db/options.js';
 import type { Snapshot } from '../db/snapshot.js';

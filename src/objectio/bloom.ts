@@ -1,4 +1,4 @@
-import type { Key } from '../catalog/schema.js';
+import type { Key } from '../schema/schema.js';
 import { fmix } from '../util/hash.js';
 
 /**

@@ -1,6 +1,6 @@
-import { TableSchema, type ColumnDef, type Key, type StorageType } from '../catalog/schema.js';
+import { TableSchema, type ColumnDef, type Key, type StorageType } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
-import { readSchema, schemaSize, writeSchema } from '../catalog/schema_codec.js';
+import { readSchema, schemaSize, writeSchema } from '../schema/codec.js';
 import { ByteReader, ByteWriter } from '../util/bytes.js';
 import { crc32 } from '../util/crc.js';
 import { canonicalInt } from '../util/decimal.js';

@@ -1,4 +1,4 @@
-import type { Key, KeyCompare } from '../catalog/schema.js';
+import type { Key, KeyCompare } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';

@@ -1,4 +1,4 @@
-import type { Key, KeyCompare, TableSchema } from '../catalog/schema.js';
+import type { Key, KeyCompare, TableSchema } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { FileHandle, FileService } from '../fileservice/types.js';
 import type { PooledBuffer } from '../mem/buffer.js';

@@ -4,7 +4,7 @@
  * per table, view or index, its definition as JSON). A tidemark table without a row there (made with
  * `db.createTable`) is usable from SQL as it is: its SQL shape is derived from its schema.
  */
-import type { ColumnType, TableSpec } from '../catalog/schema.js';
+import type { ColumnType, TableSpec } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
 import { Decimal, type SqlValue } from './values.js';
 import { compareWithDouble, DECIMAL_MAX_SCALE, encodeOrdered, nextDown, pow10 } from '../util/decimal.js';

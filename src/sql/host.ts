@@ -1,5 +1,5 @@
 /** The database as the SQL layer sees it (the Database implements it), and reads at its newest commit. */
-import type { TableSpec } from '../catalog/schema.js';
+import type { TableSpec } from '../schema/schema.js';
 import type { MemoryPool } from '../mem/pool.js';
 import type { Transaction } from '../txn/transaction.js';
 

@@ -4,7 +4,7 @@
  * costs its execution only.
  */
 import type * as A from './parser/ast.js';
-import type { ColumnType } from '../catalog/schema.js';
+import type { ColumnType } from '../schema/schema.js';
 import type { Expr } from './expr.js';
 import type { Op } from './ops/op.js';
 import type { KeyDigits } from './ops/keys.js';

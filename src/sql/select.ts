@@ -2,7 +2,7 @@
  * SELECT: a plan's rows as a result, and the shortcut for a SELECT that is one key equality over
  * plain columns (a lookup at the newest commit, or in the caller's transaction, without operators).
  */
-import type { Row } from '../catalog/schema.js';
+import type { Row } from '../schema/schema.js';
 import type { Transaction } from '../txn/transaction.js';
 import type { Op } from './ops/op.js';
 import { pointKey } from './ops/keys.js';

@@ -1,5 +1,5 @@
 import type { Catalog } from '../catalog/catalog.js';
-import type { TableSchema } from '../catalog/schema.js';
+import type { TableSchema } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { FileService } from '../fileservice/types.js';
 import type { Logger } from '../log.js';

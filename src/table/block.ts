@@ -1,4 +1,4 @@
-import type { ColumnDef, StorageType, TableSchema } from '../catalog/schema.js';
+import type { ColumnDef, StorageType, TableSchema } from '../schema/schema.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
 import type { WaitOptions } from '../mem/types.js';

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Key, KeyCompare, StorageType, TableSchema } from '../catalog/schema.js';
+import type { Key, KeyCompare, StorageType, TableSchema } from '../schema/schema.js';
 import type { FileService } from '../fileservice/types.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';

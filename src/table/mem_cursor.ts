@@ -1,4 +1,4 @@
-import type { Key } from '../catalog/schema.js';
+import type { Key } from '../schema/schema.js';
 import type { CursorBuffer, LayerCursor } from './cursor.js';
 import type { RowSource } from './source.js';
 

@@ -5,7 +5,7 @@ import {
   type Row,
   type StorageType,
   type TableSchema,
-} from '../catalog/schema.js';
+} from '../schema/schema.js';
 import type { MemoryPool } from '../mem/pool.js';
 import type { WaitOptions } from '../mem/types.js';
 import {

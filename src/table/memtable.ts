@@ -1,4 +1,4 @@
-import { keyCompare, type Key, type KeyCompare, type Row, type TableSchema } from '../catalog/schema.js';
+import { keyCompare, type Key, type KeyCompare, type Row, type TableSchema } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { PooledBuffer, Reservation } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';

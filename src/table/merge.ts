@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Key, KeyCompare, TableSchema } from '../catalog/schema.js';
+import type { Key, KeyCompare, TableSchema } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { FileService } from '../fileservice/types.js';
 import type { MemoryPool } from '../mem/pool.js';

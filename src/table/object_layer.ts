@@ -6,7 +6,7 @@ import {
   type Row,
   type StorageType,
   type TableSchema,
-} from '../catalog/schema.js';
+} from '../schema/schema.js';
 import { canonicalInt } from '../util/decimal.js';
 import type { ObjectFiles } from '../objectio/files.js';
 import type { BlockCache, CachePin } from '../objectio/cache.js';

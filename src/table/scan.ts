@@ -1,4 +1,4 @@
-import type { Key, KeyCompare } from '../catalog/schema.js';
+import type { Key, KeyCompare } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
 import type { CursorBuffer, LayerCursor } from './cursor.js';
 import type { Layer } from './layer.js';

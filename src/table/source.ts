@@ -1,4 +1,4 @@
-import { apiValue, type Row, type TableSchema } from '../catalog/schema.js';
+import { apiValue, type Row, type TableSchema } from '../schema/schema.js';
 
 /** Column data as scanBatches hands it out. */
 export type ColumnData =

@@ -1,4 +1,4 @@
-import { mapKey, type Key, type MapKey, type Row, type TableSchema } from '../catalog/schema.js';
+import { mapKey, type Key, type MapKey, type Row, type TableSchema } from '../schema/schema.js';
 import type { Reservation } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
 import type { WaitOptions } from '../mem/types.js';

@@ -1,4 +1,4 @@
-import { apiValue, decimalOf, type ColumnDef, type Row, type TableSchema } from '../catalog/schema.js';
+import { apiValue, decimalOf, type ColumnDef, type Row, type TableSchema } from '../schema/schema.js';
 import { canonicalInt } from '../util/decimal.js';
 import type { ColumnData, RowSource } from '../table/source.js';
 

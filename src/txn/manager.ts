@@ -1,5 +1,5 @@
 import type { Catalog } from '../catalog/catalog.js';
-import { mapKey, TableSchema, type Key, type MapKey } from '../catalog/schema.js';
+import { mapKey, TableSchema, type Key, type MapKey } from '../schema/schema.js';
 import { invalidArgument, TidemarkError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MemoryManager } from '../mem/manager.js';

@@ -1,7 +1,7 @@
-import type { TableSchema } from '../catalog/schema.js';
-import { type ColumnDef, type Key, type StorageType } from '../catalog/schema.js';
+import type { TableSchema } from '../schema/schema.js';
+import { type ColumnDef, type Key, type StorageType } from '../schema/schema.js';
 import { canonicalInt } from '../util/decimal.js';
-import { readSchema, schemaSize, writeSchema } from '../catalog/schema_codec.js';
+import { readSchema, schemaSize, writeSchema } from '../schema/codec.js';
 import { TidemarkError } from '../errors.js';
 import type { PooledBuffer } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';

@@ -1,4 +1,4 @@
-import { describe, mapKey, type Key, type MapKey, type Row, type TableSchema } from '../catalog/schema.js';
+import { describe, mapKey, type Key, type MapKey, type Row, type TableSchema } from '../schema/schema.js';
 import { invalidArgument, TidemarkError } from '../errors.js';
 import type { TableScan } from '../table/scan.js';
 import type { Table } from '../table/table.js';

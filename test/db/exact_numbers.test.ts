@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { TableSchema } from '../../src/catalog/schema.js';
+import { TableSchema } from '../../src/schema/schema.js';
 import { Decimal } from '../../src/util/decimal.js';
 import { collect, memDb } from '../helpers/db.js';
 

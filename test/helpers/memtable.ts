@@ -1,4 +1,4 @@
-import type { Key } from '../../src/catalog/schema.js';
+import type { Key } from '../../src/schema/schema.js';
 import type { WaitOptions } from '../../src/mem/types.js';
 import type { MemTable, StagedWrite } from '../../src/table/memtable.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { keyCompare, TableSchema, type Key } from '../../src/catalog/schema.js';
+import { keyCompare, TableSchema, type Key } from '../../src/schema/schema.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
 import { MemoryManager } from '../../src/mem/manager.js';
 import { bloomAdd, bloomBytes, bloomMayContain } from '../../src/objectio/bloom.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { BTree } from '../../src/table/btree.js';
-import { compareBytes } from '../../src/catalog/schema.js';
+import { compareBytes } from '../../src/schema/schema.js';
 
 function entries<K>(t: BTree<K>, from?: K): [K, number][] {
   const out: [K, number][] = [];

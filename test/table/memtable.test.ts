@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { TableSchema, type Key } from '../../src/catalog/schema.js';
+import { TableSchema, type Key } from '../../src/schema/schema.js';
 import { MemoryManager } from '../../src/mem/manager.js';
 import { MemTable } from '../../src/table/memtable.js';
 import { Table } from '../../src/table/table.js';

@@ -3,7 +3,7 @@
  * of a key range, converted as MySQL compares values of the key's type (exact integers and DECIMALs
  * by their floors and ceilings, doubles, times, strings).
  */
-import type { ColumnType } from '../../catalog/schema.js';
+import type { ColumnType } from '../../schema/schema.js';
 import type { Expr } from '../expr.js';
 import type { Ctx } from '../vector.js';
 import { Decimal, type SqlValue } from '../values.js';

@@ -1,5 +1,5 @@
 /** Sources: the rows of a table (a point read, a key range or the whole table), and one row. */
-import type { ColumnType } from '../../catalog/schema.js';
+import type { ColumnType } from '../../schema/schema.js';
 import { scaledConstant, type Expr } from '../expr.js';
 import {
   anyCol,
