@@ -15,18 +15,11 @@ import { BucketClient, statusOf, type ObjectStoreCounters } from './s3_requests.
 import { uploadFile } from './s3_upload.js';
 import type { DirectoryLock, FileHandle, FileService, FileStat, OpenOptions } from './types.js';
 
-export interface ObjectStoreStats {
+/** The request counters (ObjectStoreCounters), and the state of the bucket's writer and cache. */
+export interface ObjectStoreStats extends ObjectStoreCounters {
   bucket: string;
   prefix: string;
-  /** Requests made (every attempt), retried, and failed for good. */
-  requests: number;
-  retries: number;
-  failures: number;
-  uploads: number;
-  multipartUploads: number;
-  downloads: number;
-  /** Files deleted from the bucket after their grace period, and files waiting for it. */
-  collected: number;
+  /** Files waiting for their grace period before they are deleted from the bucket. */
   pendingDeletes: number;
   /** The newest published checkpoint meta file; whether this writer lost its claim. */
   publishedSeq: number;

@@ -12,7 +12,7 @@ import { TidemarkError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ResolvedObjectStore } from './s3_options.js';
 
-/** Requests retried, and requests that failed for good (for tests and stats). */
+/** Requests made (every attempt), retried, and failed for good (for tests and stats). */
 export interface ObjectStoreCounters {
   requests: number;
   retries: number;
