@@ -457,7 +457,10 @@ export class Checkpointer {
     // From here, files this checkpoint names must outlive a merge that retires them meanwhile: held
     // until it is no longer retained (or its attempt fails).
     const hold = this.storage.hold(namedObjects(state));
-    // 4. The log durable up to the snapshot, then the data file and the meta file.
+    // 4. The log durable up to the snapshot, then the data file and the meta file (commit owns the
+    // hold from its call on: it keeps it, or lets it go if it fails).
+    const seq = this.nextSeq;
+    let data: CkpData;
     try {
       await this.wal.flush();
       if (this.wal.failed !== undefined) throw this.wal.failed;
@@ -466,19 +469,11 @@ export class Checkpointer {
           'IO',
           `the WAL is durable only to ${this.wal.durableLsn}, not ${point.storageLsn}`,
         );
+      data = { kind: 'incremental', seq, start: this.lastEndTs, end, point, ops: diffOps(this.state, state) };
     } catch (e) {
       await hold.release().catch(() => undefined);
       throw e;
     }
-    const seq = this.nextSeq;
-    const data: CkpData = {
-      kind: 'incremental',
-      seq,
-      start: this.lastEndTs,
-      end,
-      point,
-      ops: diffOps(this.state, state),
-    };
     const written = await this.commit(data, [...this.chain], state, hold);
     this.nextSeq = seq + 1;
     this.sinceGlobal++;
@@ -592,12 +587,12 @@ export class Checkpointer {
     state: CkpState,
     hold: Retained['objects'],
   ): Promise<{ files: string[]; bytes: number }> {
-    const dataPath = dataName(data.kind, data.seq);
-    const metaPath = metaName(this.metaSeq + 1);
     const written: string[] = [];
     let dataBuf: PooledBuffer | undefined;
     let metaBuf: PooledBuffer | undefined;
     try {
+      const dataPath = dataName(data.kind, data.seq);
+      const metaPath = metaName(this.metaSeq + 1);
       const bytes = encodeData(data, (n) => {
         dataBuf = this.pool.allocateSync(n, 'checkpoint.data');
         return dataBuf.bytes;

@@ -42,6 +42,7 @@ export interface FileRegistryStats {
 export class ObjectFileRegistry {
   private readonly entries = new Map<number, Entry>();
   private nextId = 1;
+  /** Deletions and handle closes in flight (see settle). */
   private readonly deletions = new Set<Promise<void>>();
   /** Files nothing holds whose deletion failed: still on disk, retried by `retryDeletes`. */
   private readonly undeleted = new Set<number>();
@@ -95,16 +96,31 @@ export class ObjectFileRegistry {
     if (e === undefined || e.byHolder[holder] <= 0)
       throw new TidemarkError('REFCOUNT', `object ${id} released by a ${holder} that does not hold it`);
     e.byHolder[holder]--;
+    // No layer reads it any more: its shared read handle closes (now, or after the last read).
+    if (holder === 'layer' && e.byHolder.layer === 0) this.track(this.handles.forget(objectPath(id)));
     if (--e.refs > 0) return Promise.resolve(false);
     this.entries.delete(id);
     if (!this.owns || this.shuttingDown) return Promise.resolve(false);
     return this.remove(id);
   }
 
-  /** Take a reference on each of `ids` as one hold. */
+  /** Background work (handle closes, deletions) that `settle` waits for. */
+  private track(p: Promise<unknown>): void {
+    const tracked = p.then(
+      () => undefined,
+      (e: unknown) => this.logger.warn({ err: e }, 'closing an object file handle failed'),
+    );
+    this.deletions.add(tracked);
+    void tracked.finally(() => this.deletions.delete(tracked));
+  }
+
+  /**
+   * Take a reference on each of `ids` as one hold. A registry that does not own its files (a
+   * replica's) takes none: the writer decides when they go, and the replica does not list them.
+   */
   hold(ids: Iterable<number>, holder: FileHolder): FileHold {
     const set = new Set<number>();
-    for (const id of ids) if (id !== 0 && !set.has(id)) set.add(id);
+    if (this.owns) for (const id of ids) if (id !== 0 && !set.has(id)) set.add(id);
     for (const id of set) this.ref(id, holder);
     let released = false;
     return {
@@ -136,8 +152,8 @@ export class ObjectFileRegistry {
     const done = (async () => {
       try {
         await this.handles.forget(path);
-        await this.fs.delete(path);
-        this.counters.deleted++;
+        // (An unfinished file its writer deleted itself is not there: not counted.)
+        if (await this.fs.delete(path)) this.counters.deleted++;
         return true;
       } catch (e) {
         this.counters.deleteFailures++;
@@ -149,9 +165,7 @@ export class ObjectFileRegistry {
         return false;
       }
     })();
-    const tracked = done.then(() => undefined);
-    this.deletions.add(tracked);
-    void tracked.finally(() => this.deletions.delete(tracked));
+    this.track(done);
     return done;
   }
 
@@ -161,6 +175,7 @@ export class ObjectFileRegistry {
     if (!this.owns || this.shuttingDown) return gone;
     for (const id of [...this.undeleted]) {
       const path = objectPath(id);
+      await this.handles.forget(path);
       await this.fs.delete(path);
       this.undeleted.delete(id);
       this.counters.deleted++;

@@ -107,8 +107,11 @@ export class Storage {
   private readonly ctx: ObjectContext;
   private readonly jobs: JobRunner;
   private readonly replayed = new LayerReplay();
-  /** The FREEZE records' appends, per frozen memtable: a flush logs FLUSH only after its FREEZE. */
-  private readonly freezeLogged = new Map<MemLayer, Promise<unknown>>();
+  /**
+   * The FREEZE records' appends, per frozen memtable: a flush logs FLUSH only after its FREEZE.
+   * Weak: a memtable of a table dropped before its flush goes without one.
+   */
+  private readonly freezeLogged = new WeakMap<MemLayer, Promise<unknown>>();
   /** FLUSH and MERGE records appended whose layers are not in place yet (see settled). */
   private publishing = 0;
   private publishIdle: (() => void)[] = [];
@@ -371,6 +374,17 @@ export class Storage {
   private async flushOldest(t: Table): Promise<void> {
     const layer = t.frozen[0];
     if (layer === undefined || t.isReleased) return;
+    // Held while it is written out: a drop meanwhile retires it, and must not free it under us.
+    layer.retain();
+    try {
+      await this.flushLayer(t, layer);
+    } finally {
+      layer.release();
+    }
+    if (this.pickMergeRun(t) !== undefined) this.jobs.schedule({ kind: 'merge', table: t, all: false });
+  }
+
+  private async flushLayer(t: Table, layer: MemLayer): Promise<void> {
     const mt = layer.mt;
     await mt.whenSettled();
     await this.freezeLogged.get(layer);
@@ -398,16 +412,15 @@ export class Storage {
           this.freezeLogged.delete(layer);
           layer.retire();
           if (opened !== undefined) t.objects.push(opened);
+          this.counters.flushes++;
         },
         fate,
       );
-      this.counters.flushes++;
       this.logger.debug(
         { table: t.name, rows: result?.rows ?? 0, bytes: result?.bytes ?? 0, ids },
         'flushed a memtable',
       );
     });
-    if (this.pickMergeRun(t) !== undefined) this.jobs.schedule({ kind: 'merge', table: t, all: false });
   }
 
   /**
@@ -499,10 +512,10 @@ export class Storage {
             }
             t.objects.splice(at, count, ...(opened !== undefined ? [opened] : []));
             for (const l of inputs) l.retire();
+            this.counters.merges++;
           },
           fate,
         );
-        this.counters.merges++;
         this.logger.debug({ table: t.name, inputs: count, rows: result?.rows ?? 0 }, 'merged object layers');
       });
     } finally {
