@@ -10,7 +10,6 @@ import type * as A from '../parser/ast.js';
 import { TidemarkError } from '../../errors.js';
 import {
   conjuncts,
-  constantLevel,
   hasAggregate,
   LayoutResolver,
   unknownColumn,
@@ -25,7 +24,7 @@ import { Filter } from '../ops/filter.js';
 import { Distinct, Limit, Narrow, Project, UnionAll } from '../ops/rows.js';
 import { Sort, type SortKey } from '../ops/sort.js';
 import { SetOperation } from '../ops/setops.js';
-import type { PlanCatalog, Planned } from './rel.js';
+import type { Planned } from './rel.js';
 import { FromPlanner } from './from.js';
 import { AggregateBuilder } from './aggregate.js';
 
@@ -299,13 +298,6 @@ export class Planner extends FromPlanner {
         return new SubqueryExpr(kind.all ? 'all' : 'any', planned.op, refs, kind.lhs, false, kind.op);
     }
   }
-}
-
-export function constantPlanner(catalog: PlanCatalog): { planner: Planner; level: Level } {
-  return {
-    planner: new Planner(catalog, { names: new Set(), all: false, tables: new Set() }),
-    level: constantLevel(),
-  };
 }
 
 /** A set operation's branch with the columns `textual` asks for converted to text. */
