@@ -1,4 +1,5 @@
 import { Engine, type EngineStats } from '../db/engine.js';
+import { recover } from '../db/recover.js';
 import type { OpenOptions } from '../db/options.js';
 import { SqlEngine } from '../sql/engine.js';
 import { SqlSession } from '../sql/session.js';
@@ -23,7 +24,7 @@ export class Database extends Engine {
 
   /** Open (creating if missing) the database in `dir`. */
   static override async open(dir: string, options?: OpenOptions): Promise<Database> {
-    return new Database(await Engine.recover(dir, options));
+    return new Database(await recover(dir, options));
   }
 
   /** @internal The SQL engine, made on first use (the shell lists tables and views through it). */
