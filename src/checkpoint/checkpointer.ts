@@ -24,6 +24,7 @@ import {
   type RecoveryPoint,
 } from './format.js';
 import type { LoadedChain } from './recovery.js';
+import type { FileHold } from '../storage/file_registry.js';
 import type { CheckpointSource, CommitSource } from './source.js';
 
 export interface CheckpointPolicy {
@@ -102,7 +103,7 @@ interface Retained {
   metaPath: string;
   files: string[];
   /** The object files it names, held (in the storage layer's registry) while it is retained. */
-  objects: ReturnType<CheckpointSource['hold']>;
+  objects: FileHold;
   replayFromLsn: number;
 }
 
@@ -239,7 +240,7 @@ export class Checkpointer {
   start(): void {
     // Anything replayed from the WAL is not in a checkpoint yet: make the first timed one count it.
     this.changesAtLast = this.point === undefined && this.wal.recoveredLastLsn === 0 ? 0 : -1;
-    this.storageAtLast = this.storageChanges();
+    this.storageAtLast = this.storage.changes;
     this.lastAt = Date.now();
     this.schedule(this.tickMs());
     if (planted('timer')) setInterval(() => undefined, 60_000).unref();
@@ -260,17 +261,13 @@ export class Checkpointer {
     this.timer.unref();
   }
 
-  private storageChanges(): number {
-    return this.storage.changes;
-  }
-
   /**
    * Changes the newest checkpoint does not hold: commits and DDL since its cut, flushes and merges
    * since its snapshot (its own flushes are in it).
    */
   private dirty(): number {
     if (this.changesAtLast < 0) return Number.MAX_SAFE_INTEGER;
-    return this.commits.changes - this.changesAtLast + (this.storageChanges() - this.storageAtLast);
+    return this.commits.changes - this.changesAtLast + (this.storage.changes - this.storageAtLast);
   }
 
   private tick(): void {
@@ -357,8 +354,6 @@ export class Checkpointer {
     this.running = job;
     return job.finally(() => this.busy--);
   }
-
-  /** Told of every checkpoint that ends (set by the database: metrics, the dashboard). */
 
   private async runNow(trigger: CheckpointTrigger, global: boolean): Promise<CheckpointInfo> {
     let started = performance.now();
@@ -453,7 +448,7 @@ export class Checkpointer {
       if (this.storage.isSettled && this.commits.isDdlSettled) break;
     }
     const { state, point } = this.snapshot();
-    const storageChanges = this.storageChanges();
+    const storageChanges = this.storage.changes;
     // From here, files this checkpoint names must outlive a merge that retires them meanwhile: held
     // until it is no longer retained (or its attempt fails).
     const hold = this.storage.hold(namedObjects(state));
@@ -585,7 +580,7 @@ export class Checkpointer {
     data: CkpData,
     chainBefore: ChainEntry[],
     state: CkpState,
-    hold: Retained['objects'],
+    hold: FileHold,
   ): Promise<{ files: string[]; bytes: number }> {
     const written: string[] = [];
     let dataBuf: PooledBuffer | undefined;

@@ -1,9 +1,9 @@
-import type { TableSchema } from '../schema/schema.js';
 import { readSchema, schemaSize, writeSchema } from '../schema/codec.js';
 import { TidemarkError } from '../errors.js';
 import type { LayerIds } from '../table/log_records.js';
 import { ByteReader, ByteWriter } from '../util/bytes.js';
 import { crc32 } from '../util/crc.js';
+import type { TableLayers } from '../storage/storage.js';
 
 /**
  * Checkpoint files (docs/formats/checkpoint.md), all under `DIR/ckp/`:
@@ -39,12 +39,8 @@ export interface RecoveryPoint {
   nextObjectId: number;
 }
 
-export interface CkpTable {
-  id: number;
-  schema: TableSchema;
-  createdTs: number;
-  layers: LayerIds[];
-}
+/** A table in a checkpoint: its schema and its object layers, as the storage layer gives them. */
+export type CkpTable = TableLayers;
 
 /** The catalog and object lists a checkpoint describes. */
 export interface CkpState {

@@ -1,4 +1,5 @@
-import type { CkpTable } from './format.js';
+import type { FileHold } from '../storage/file_registry.js';
+import type { LayersSnapshot, StorageCut } from '../storage/storage.js';
 
 /**
  * What the checkpointer needs of the storage layer, and all it may touch: the storage engine
@@ -6,23 +7,18 @@ import type { CkpTable } from './format.js';
  */
 export interface CheckpointSource {
   /** Freeze every memtable holding data; `flushed()` resolves once they are all in objects. */
-  cut(): { readonly memtables: number; flushed(): Promise<void> };
+  cut(): StorageCut;
   /** Resolves in a turn where no FLUSH or MERGE record is between its append and its effect. */
   settled(): Promise<void>;
   readonly isSettled: boolean;
   /** Flushes and merges published so far. */
   readonly changes: number;
   /** Call where `isSettled`: every live table's layers, and the first LSN its memtables hold. */
-  snapshot(): {
-    tables: Map<number, CkpTable>;
-    firstLsn: ReadonlyMap<number, number>;
-    nextObjectId: number;
-    nextTableId: number;
-  };
+  snapshot(): LayersSnapshot;
   /** Delete again the object files whose deletion failed; resolves with the paths deleted. */
   collect(): Promise<string[]>;
   /** Hold the object files a checkpoint names while it is retained; release() deletes unheld ones. */
-  hold(ids: Iterable<number>): { readonly ids: ReadonlySet<number>; release(): Promise<string[]> };
+  hold(ids: Iterable<number>): FileHold;
 }
 
 /** What the checkpointer needs of the transaction layer. */

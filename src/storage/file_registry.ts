@@ -8,10 +8,8 @@ import { OBJ_DIR, objectPath, parseObjectName } from '../objectio/format.js';
 /** Who holds an object file: a table's layer, a retained checkpoint, or the job writing it. */
 export type FileHolder = 'layer' | 'checkpoint' | 'writer';
 
-interface Entry {
-  refs: number;
-  byHolder: Record<FileHolder, number>;
-}
+/** References to one file, by holder. */
+type Entry = Record<FileHolder, number>;
 
 /** A set of references taken together (a checkpoint's files, a job's new objects): let go at once. */
 export interface FileHold {
@@ -43,7 +41,7 @@ export class ObjectFileRegistry {
   private readonly entries = new Map<number, Entry>();
   private nextId = 1;
   /** Deletions and handle closes in flight (see settle). */
-  private readonly deletions = new Set<Promise<void>>();
+  private readonly pending = new Set<Promise<void>>();
   /** Files nothing holds whose deletion failed: still on disk, retried by `retryDeletes`. */
   private readonly undeleted = new Set<number>();
   private shuttingDown = false;
@@ -79,11 +77,18 @@ export class ObjectFileRegistry {
     this.seen(id);
     let e = this.entries.get(id);
     if (e === undefined) {
-      e = { refs: 0, byHolder: { layer: 0, checkpoint: 0, writer: 0 } };
+      e = { layer: 0, checkpoint: 0, writer: 0 };
       this.entries.set(id, e);
     }
-    e.refs++;
-    e.byHolder[holder]++;
+    e[holder]++;
+  }
+
+  /** Drop one of `holder`'s references to `id`: true when nothing holds it any more (it leaves). */
+  private drop(id: number, e: Entry, holder: FileHolder): boolean {
+    e[holder]--;
+    if (e.layer + e.checkpoint + e.writer > 0) return false;
+    this.entries.delete(id);
+    return true;
   }
 
   /**
@@ -93,14 +98,12 @@ export class ObjectFileRegistry {
   unref(id: number, holder: FileHolder): Promise<boolean> {
     if (id === 0) return Promise.resolve(false);
     const e = this.entries.get(id);
-    if (e === undefined || e.byHolder[holder] <= 0)
+    if (e === undefined || e[holder] <= 0)
       throw new TidemarkError('REFCOUNT', `object ${id} released by a ${holder} that does not hold it`);
-    e.byHolder[holder]--;
+    const last = this.drop(id, e, holder);
     // No layer reads it any more: its shared read handle closes (now, or after the last read).
-    if (holder === 'layer' && e.byHolder.layer === 0) this.track(this.handles.forget(objectPath(id)));
-    if (--e.refs > 0) return Promise.resolve(false);
-    this.entries.delete(id);
-    if (!this.owns || this.shuttingDown) return Promise.resolve(false);
+    if (holder === 'layer' && e.layer === 0) this.track(this.handles.forget(objectPath(id)));
+    if (!last || !this.owns || this.shuttingDown) return Promise.resolve(false);
     return this.remove(id);
   }
 
@@ -110,8 +113,8 @@ export class ObjectFileRegistry {
       () => undefined,
       (e: unknown) => this.logger.warn({ err: e }, 'closing an object file handle failed'),
     );
-    this.deletions.add(tracked);
-    void tracked.finally(() => this.deletions.delete(tracked));
+    this.pending.add(tracked);
+    void tracked.finally(() => this.pending.delete(tracked));
   }
 
   /**
@@ -120,7 +123,7 @@ export class ObjectFileRegistry {
    */
   hold(ids: Iterable<number>, holder: FileHolder): FileHold {
     const set = new Set<number>();
-    if (this.owns) for (const id of ids) if (id !== 0 && !set.has(id)) set.add(id);
+    if (this.owns) for (const id of ids) if (id !== 0) set.add(id);
     for (const id of set) this.ref(id, holder);
     let released = false;
     return {
@@ -142,9 +145,7 @@ export class ObjectFileRegistry {
    */
   abandon(id: number, holder: FileHolder): void {
     const e = this.entries.get(id);
-    if (e === undefined || e.byHolder[holder] <= 0) return;
-    e.byHolder[holder]--;
-    if (--e.refs === 0) this.entries.delete(id);
+    if (e !== undefined && e[holder] > 0) this.drop(id, e, holder);
   }
 
   private remove(id: number): Promise<boolean> {
@@ -217,19 +218,19 @@ export class ObjectFileRegistry {
   /** Whether something holds `id`, and what. */
   holders(id: number): Record<FileHolder, number> | undefined {
     const e = this.entries.get(id);
-    return e === undefined ? undefined : { ...e.byHolder };
+    return e === undefined ? undefined : { ...e };
   }
 
   stats(): FileRegistryStats {
     const held: Record<FileHolder, number> = { layer: 0, checkpoint: 0, writer: 0 };
     for (const e of this.entries.values())
-      for (const k of Object.keys(held) as FileHolder[]) if (e.byHolder[k] > 0) held[k]++;
+      for (const k of Object.keys(held) as FileHolder[]) if (e[k] > 0) held[k]++;
     return { files: this.entries.size + this.undeleted.size, held, ...this.counters };
   }
 
   /** Resolves when no deletion is in flight. */
   async settle(): Promise<void> {
-    while (this.deletions.size > 0) await Promise.allSettled([...this.deletions]);
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 
   /** From now on letting go deletes nothing: the database is closing (its files stay). */

@@ -80,8 +80,11 @@ export interface StorageCut {
   flushed(): Promise<void>;
 }
 
-/** Whether a job's new files are to be kept on disk when it fails (see withNewFiles). */
-interface FilesFate {
+/** The object files a flush or merge job writes (see withNewFiles). */
+interface NewFiles {
+  /** A new object id, held by the job until it is over. */
+  readonly next: () => number;
+  /** Keep the files on disk if the job fails: a durable record may name them. */
   keep: boolean;
 }
 
@@ -358,19 +361,6 @@ export class Storage {
     else await this.mergeLayers(job.table, job.all);
   }
 
-  /** New object ids for one job, each held by it until the job is over (see release). */
-  private allocator(): { next: () => number; ids: number[] } {
-    const ids: number[] = [];
-    return {
-      ids,
-      next: () => {
-        const id = this.files.allocate();
-        ids.push(id);
-        return id;
-      },
-    };
-  }
-
   private async flushOldest(t: Table): Promise<void> {
     const layer = t.frozen[0];
     if (layer === undefined || t.isReleased) return;
@@ -388,8 +378,7 @@ export class Storage {
     const mt = layer.mt;
     await mt.whenSettled();
     await this.freezeLogged.get(layer);
-    const alloc = this.allocator();
-    await this.withNewFiles(alloc.ids, async (fate) => {
+    await this.withNewFiles(async (outputs) => {
       const result = await writeMemTable({
         fs: this.fs,
         mt,
@@ -397,7 +386,7 @@ export class Storage {
         oldestSnapshot: this.oldestSnapshot(),
         rowGroupRows: this.options.rowGroupRows,
         rowGroupBytes: this.rowGroupBytes,
-        nextObjectId: alloc.next,
+        nextObjectId: outputs.next,
         io: this.memory.pool('io'),
       });
       const ids: LayerIds = result?.ids ?? { data: 0, tomb: 0, minTs: mt.minTs, maxTs: mt.maxTs };
@@ -414,7 +403,7 @@ export class Storage {
           if (opened !== undefined) t.objects.push(opened);
           this.counters.flushes++;
         },
-        fate,
+        outputs,
       );
       this.logger.debug(
         { table: t.name, rows: result?.rows ?? 0, bytes: result?.bytes ?? 0, ids },
@@ -424,18 +413,26 @@ export class Storage {
   }
 
   /**
-   * Run a job that writes new objects (ids in `ids`, held by the job). When it ends, the job lets
-   * go of them: a published layer holds its files by then, and the files of a job that failed are
+   * Run a job that writes new objects (their ids from `outputs.next`, held by the job). When it
+   * ends, the job lets go of them: a published layer holds its files by then, and the files of a job that failed are
    * deleted by the registry. A job whose record may be in the log (the append failed with the log)
    * forgets its files instead: the next open deletes them if no durable record names them (so
    * does one whose record is durable but whose layer could not be placed: the reopen replays it).
    */
-  private async withNewFiles(ids: number[], job: (fate: FilesFate) => Promise<void>): Promise<void> {
-    const fate: FilesFate = { keep: false };
+  private async withNewFiles(job: (outputs: NewFiles) => Promise<void>): Promise<void> {
+    const ids: number[] = [];
+    const outputs: NewFiles = {
+      next: () => {
+        const id = this.files.allocate();
+        ids.push(id);
+        return id;
+      },
+      keep: false,
+    };
     try {
-      await job(fate);
+      await job(outputs);
     } catch (e) {
-      if (fate.keep || this.wal.failed !== undefined) {
+      if (outputs.keep || this.wal.failed !== undefined) {
         for (const id of ids) this.files.abandon(id, 'writer');
         ids.length = 0;
       }
@@ -472,9 +469,8 @@ export class Storage {
     const { start, count } = run;
     const inputs = t.objects.slice(start, start + count);
     for (const l of inputs) l.retain();
-    const alloc = this.allocator();
     try {
-      await this.withNewFiles(alloc.ids, async (fate) => {
+      await this.withNewFiles(async (outputs) => {
         const result = await mergeLayers({
           fs: this.fs,
           files: this.handles,
@@ -489,7 +485,7 @@ export class Storage {
           oldestSnapshot: this.oldestSnapshot(),
           rowGroupRows: this.options.rowGroupRows,
           rowGroupBytes: this.rowGroupBytes,
-          nextObjectId: alloc.next,
+          nextObjectId: outputs.next,
           shouldStop: () => this.jobs.isStopped || t.isReleased,
         });
         const ids: LayerIds = result?.ids ?? {
@@ -514,7 +510,7 @@ export class Storage {
             for (const l of inputs) l.retire();
             this.counters.merges++;
           },
-          fate,
+          outputs,
         );
         this.logger.debug({ table: t.name, inputs: count, rows: result?.rows ?? 0 }, 'merged object layers');
       });
@@ -536,7 +532,7 @@ export class Storage {
     op: StorageOp,
     result: FlushResult | undefined,
     apply: (opened: ObjectLayer | undefined) => void,
-    fate: FilesFate,
+    outputs: NewFiles,
   ): Promise<void> {
     let opened: ObjectLayer | undefined;
     try {
@@ -554,13 +550,13 @@ export class Storage {
         throw e;
       }
     } catch (e) {
-      // The layer goes; the job still holds its files, which follow the job's fate (deleted, or
+      // The layer goes; the job still holds its files, which follow the job's end (deleted, or
       // kept for the reopen if the log failed with the record perhaps in it: see withNewFiles).
       opened?.retire();
       throw e;
     }
     try {
-      this.place(t, opened, apply, fate);
+      this.place(t, opened, apply, outputs);
     } finally {
       this.publishDone();
     }
@@ -575,7 +571,7 @@ export class Storage {
     t: Table,
     opened: ObjectLayer | undefined,
     apply: (opened: ObjectLayer | undefined) => void,
-    fate: FilesFate,
+    outputs: NewFiles,
   ): void {
     if (t.isReleased) {
       // Dropped while the record was being written: these objects belong to no table now (the
@@ -589,7 +585,7 @@ export class Storage {
       // The layers changed under the record (a broken invariant, not an I/O failure): the layer
       // is not placed, so it is released here. Its files stay: the log names them, and a reopen
       // replays the record.
-      fate.keep = true;
+      outputs.keep = true;
       opened?.retire();
       throw e;
     }
