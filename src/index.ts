@@ -5,6 +5,7 @@ export { Snapshot } from './db/snapshot.js';
 export type { OpenOptions, CheckpointOptions } from './db/options.js';
 export type { Transaction, ScanOptions, ScanBatchesOptions } from './txn/transaction.js';
 export type { Batch } from './txn/batch.js';
+export type { IndexInfo } from './txn/indexes.js';
 export type { TransactionOptions } from './txn/manager.js';
 export type { ColumnType, ColumnSpec, TableSpec, Row } from './schema/schema.js';
 export type { ColumnData } from './table/source.js';

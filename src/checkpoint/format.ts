@@ -20,6 +20,8 @@ import type { TableLayers } from '../storage/storage.js';
  */
 export const CKP_DIR = 'ckp';
 export const CKP_FORMAT_VERSION = 1;
+/** Data files: 2 adds the `ready` operation of indexes (1 is still read). */
+const DATA_FORMAT_VERSION = 2;
 const META_MAGIC = 'TDMKCKPM';
 const DATA_MAGIC = 'TDMKCKPD';
 
@@ -50,7 +52,8 @@ export interface CkpState {
 export type CkpOp =
   | { kind: 'create'; table: CkpTable }
   | { kind: 'drop'; tableId: number }
-  | { kind: 'layers'; tableId: number; layers: LayerIds[] };
+  | { kind: 'layers'; tableId: number; layers: LayerIds[] }
+  | { kind: 'ready'; tableId: number; readyTs: number };
 
 export interface CkpData {
   kind: CheckpointKind;
@@ -111,6 +114,10 @@ export function applyOps(state: CkpState, ops: readonly CkpOp[], where: string):
       state.tables.set(op.table.id, { ...op.table, layers: op.table.layers.map((l) => ({ ...l })) });
     } else if (op.kind === 'drop') {
       if (!state.tables.delete(op.tableId)) throw corrupt(where, `drop of unknown table ${op.tableId}`);
+    } else if (op.kind === 'ready') {
+      const t = state.tables.get(op.tableId);
+      if (t?.schema.index === undefined) throw corrupt(where, `ready of ${op.tableId}, not an index`);
+      t.readyTs = op.readyTs;
     } else {
       const t = state.tables.get(op.tableId);
       if (t === undefined) throw corrupt(where, `object list of unknown table ${op.tableId}`);
@@ -130,13 +137,20 @@ export function diffOps(prev: CkpState, next: CkpState): CkpOp[] {
     const p = prev.tables.get(t.id);
     if (p === undefined) ops.push({ kind: 'create', table: t });
     else if (!sameLayers(p.layers, t.layers)) ops.push({ kind: 'layers', tableId: t.id, layers: t.layers });
+    if (t.readyTs !== undefined && p?.readyTs === undefined)
+      ops.push({ kind: 'ready', tableId: t.id, readyTs: t.readyTs });
   }
   return ops;
 }
 
 /** The ops that build `state` from nothing (a global checkpoint). */
 export function fullOps(state: CkpState): CkpOp[] {
-  return [...state.tables.values()].map((table) => ({ kind: 'create', table }));
+  const ops: CkpOp[] = [];
+  for (const table of state.tables.values()) {
+    ops.push({ kind: 'create', table });
+    if (table.readyTs !== undefined) ops.push({ kind: 'ready', tableId: table.id, readyTs: table.readyTs });
+  }
+  return ops;
 }
 
 /** Object ids a state names. */
@@ -175,6 +189,7 @@ function readLayers(r: ByteReader): LayerIds[] {
 const OP_CREATE = 1;
 const OP_DROP = 2;
 const OP_LAYERS = 3;
+const OP_READY = 4;
 
 /** Encode checkpoint data into the bytes `alloc(size)` provides (a pooled buffer's, normally). */
 export function encodeData(d: CkpData, alloc: (size: number) => Uint8Array): Uint8Array {
@@ -185,12 +200,13 @@ export function encodeData(d: CkpData, alloc: (size: number) => Uint8Array): Uin
     size += 1 + 4;
     if (op.kind === 'create') size += 8 + schemaSize(op.table.schema) + layersSize(op.table.layers);
     else if (op.kind === 'layers') size += layersSize(op.layers);
+    else if (op.kind === 'ready') size += 8;
   }
   size += 4;
   const out = alloc(size).subarray(0, size);
   const w = new ByteWriter(out);
   w.raw(Buffer.from(DATA_MAGIC, 'latin1'));
-  w.u16(CKP_FORMAT_VERSION);
+  w.u16(DATA_FORMAT_VERSION);
   w.u8(d.kind === 'global' ? 1 : 2);
   w.u64(d.seq);
   w.f64(d.start);
@@ -217,6 +233,10 @@ export function encodeData(d: CkpData, alloc: (size: number) => Uint8Array): Uin
     } else if (op.kind === 'drop') {
       w.u8(OP_DROP);
       w.u32(op.tableId);
+    } else if (op.kind === 'ready') {
+      w.u8(OP_READY);
+      w.u32(op.tableId);
+      w.f64(op.readyTs);
     } else {
       w.u8(OP_LAYERS);
       w.u32(op.tableId);
@@ -231,7 +251,7 @@ export function encodeData(d: CkpData, alloc: (size: number) => Uint8Array): Uin
 
 /** Decode a checkpoint data file; anything inconsistent is CORRUPTION naming `path`. */
 export function decodeData(bytes: Uint8Array, path: string): CkpData {
-  const r = checkedReader(bytes, path, DATA_MAGIC);
+  const r = checkedReader(bytes, path, DATA_MAGIC, [1, DATA_FORMAT_VERSION]);
   const kindByte = r.u8();
   if (kindByte !== 1 && kindByte !== 2) r.fail(`unknown checkpoint kind ${kindByte}`);
   const kind: CheckpointKind = kindByte === 1 ? 'global' : 'incremental';
@@ -257,6 +277,7 @@ export function decodeData(bytes: Uint8Array, path: string): CkpData {
       ops.push({ kind: 'create', table: { id, schema, createdTs, layers: readLayers(r) } });
     } else if (k === OP_DROP) ops.push({ kind: 'drop', tableId: id });
     else if (k === OP_LAYERS) ops.push({ kind: 'layers', tableId: id, layers: readLayers(r) });
+    else if (k === OP_READY) ops.push({ kind: 'ready', tableId: id, readyTs: r.f64() });
     else r.fail(`unknown checkpoint operation ${k}`);
   }
   if (r.remaining !== 4) r.fail(`${r.remaining - 4} unexpected bytes before the checksum`);
@@ -325,14 +346,19 @@ export function decodeMeta(bytes: Uint8Array, path: string): CkpMeta {
 }
 
 /** A reader past the magic and version, after checking the trailing CRC-32. */
-function checkedReader(bytes: Uint8Array, path: string, magic: string): ByteReader {
+function checkedReader(
+  bytes: Uint8Array,
+  path: string,
+  magic: string,
+  versions: readonly number[] = [CKP_FORMAT_VERSION],
+): ByteReader {
   const r = new ByteReader(bytes, `checkpoint file ${path}`);
   if (bytes.length < 8 + 2 + 4) r.fail(`file of ${bytes.length} bytes is too short`);
   const stored = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
   if (crc32(bytes.subarray(0, bytes.length - 4)) !== stored) r.fail('checksum mismatch (torn or corrupt)');
   if (Buffer.from(r.raw(8)).toString('latin1') !== magic) r.fail('bad magic');
   const version = r.u16();
-  if (version !== CKP_FORMAT_VERSION) r.fail(`unknown format version ${version}`);
+  if (!versions.includes(version)) r.fail(`unknown format version ${version}`);
   return r;
 }
 

@@ -13,6 +13,7 @@ import type { MemoryManager } from '../mem/manager.js';
 import type { PoolStats } from '../mem/pool.js';
 import type { Batch } from '../txn/batch.js';
 import type { TxnManager } from '../txn/manager.js';
+import { indexInfo, type IndexInfo } from '../txn/indexes.js';
 import { type TxnCounters } from '../txn/manager.js';
 import type { QueryRunner, ScanBatchesOptions, ScanOptions, Transaction } from '../txn/transaction.js';
 import { bigInts, columnIndexes, int64Columns } from '../txn/transaction.js';
@@ -205,6 +206,35 @@ export class Engine implements QueryRunner {
     }
   }
 
+  /**
+   * Add a secondary index to a table (see TableSpec.indexes), built online from the rows already
+   * committed while writes go on; resolves once it is built and durable. DUPLICATE_KEY if `unique`
+   * and two rows share values (the index is then not made).
+   */
+  async createIndex(
+    table: string,
+    name: string,
+    columns: readonly string[],
+    options: { unique?: boolean } = {},
+  ): Promise<void> {
+    this.checkOpen();
+    try {
+      await this.txns.createIndex(table, name, columns, options);
+    } finally {
+      this.schemaVersion++;
+    }
+  }
+
+  /** Remove a secondary index. */
+  async dropIndex(table: string, name: string): Promise<void> {
+    this.checkOpen();
+    try {
+      await this.txns.dropIndex(table, name);
+    } finally {
+      this.schemaVersion++;
+    }
+  }
+
   /** The names of the tables, sorted. */
   tables(): string[] {
     this.checkOpen();
@@ -212,9 +242,11 @@ export class Engine implements QueryRunner {
   }
 
   /** A table's definition, as given to createTable. */
-  describeTable(name: string): TableSpec {
+  describeTable(name: string): TableSpec & { indexes: IndexInfo[] } {
     this.checkOpen();
-    return this.catalog.get(name, this.txns.lastCommittedTs).schema.toSpec();
+    const ts = this.txns.lastCommittedTs;
+    const t = this.catalog.get(name, ts);
+    return { ...t.schema.toSpec(), indexes: t.indexesAt(ts).map(indexInfo) };
   }
 
   /** About how many rows a table holds (Table.estimatedRows): for SQL's join ordering. */
@@ -318,6 +350,22 @@ export class Engine implements QueryRunner {
     if (ref === undefined) return undefined;
     const row = t.readRow(ref, cols);
     return this.txns.options.safeIntegers === true ? bigInts(row, int64Columns(t.schema)) : row;
+  }
+
+  /** The row a UNIQUE index holds for these values (one per column) in the latest committed state. */
+  async getBy(
+    table: string,
+    index: string,
+    values: unknown,
+    options: { columns?: readonly string[] } = {},
+  ): Promise<Row | undefined> {
+    this.checkOpen();
+    const tx = this.txns.begin(true, this);
+    try {
+      return await tx.getBy(table, index, values, options);
+    } finally {
+      if (tx.state === 'active') void this.txns.commit(tx);
+    }
   }
 
   /**

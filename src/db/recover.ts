@@ -158,7 +158,9 @@ export async function recover(dir: string, options?: OpenOptions): Promise<Engin
     let from: ReplayFrom | undefined;
     if (point !== undefined && loaded.newest !== undefined) {
       for (const t of loaded.newest.state.tables.values()) {
-        catalog.add(new Table(t.id, t.schema, t.createdTs, memory.pool('memtable')));
+        const table = new Table(t.id, t.schema, t.createdTs, memory.pool('memtable'));
+        table.readyTs = t.readyTs;
+        catalog.add(table);
         storage.seedLayers(t.id, t.layers, `checkpoint ${loaded.newest.path}`);
       }
       catalog.nextTableId = Math.max(catalog.nextTableId, point.nextTableId);
@@ -215,7 +217,11 @@ export async function recover(dir: string, options?: OpenOptions): Promise<Engin
         loaded.newest?.meta.seq ?? 0,
         txns.lastCommittedTs,
       );
-    } else checkpointer.start();
+    } else {
+      checkpointer.start();
+      // An index whose build a crash interrupted: its createIndex never resolved; it goes.
+      await txns.dropUnbuiltIndexes();
+    }
     if (planted('listener')) process.on('beforeExit', () => undefined);
     logger.info(
       {

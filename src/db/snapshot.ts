@@ -34,6 +34,17 @@ export class Snapshot {
     return this.tx.get(table, key, options);
   }
 
+  /** The row a UNIQUE index holds for these values as of the snapshot, or undefined. */
+  getBy(
+    table: string,
+    index: string,
+    values: unknown,
+    options: { columns?: readonly string[] } = {},
+  ): Promise<Row | undefined> {
+    this.check();
+    return this.tx.getBy(table, index, values, options);
+  }
+
   /** Rows as of the snapshot, in key order (or reverse): as `db.scan`. */
   scan(table: string, options: ScanOptions = {}): AsyncGenerator<Row> {
     this.check();

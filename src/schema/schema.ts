@@ -49,6 +49,17 @@ export type ColumnSpec =
 export interface TableSpec {
   columns: Record<string, ColumnSpec>;
   primaryKey: string;
+  /** Secondary indexes (see createIndex); describeTable lists the table's built ones. */
+  indexes?: { name: string; columns: string[]; unique?: boolean }[];
+}
+
+/** What the schema of an index's hidden table records: whose index it is, and its definition. */
+export interface IndexOf {
+  /** The id of the indexed table. */
+  base: number;
+  name: string;
+  columns: readonly string[];
+  unique: boolean;
 }
 
 export interface ColumnDef {
@@ -107,7 +118,7 @@ export const LIMITS = {
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export function checkName(what: 'table' | 'column', name: unknown): string {
+export function checkName(what: 'table' | 'column' | 'index', name: unknown): string {
   if (typeof name !== 'string') throw invalidArgument(`${what} name must be a string, got ${describe(name)}`);
   if (name.length === 0 || name.length > LIMITS.nameLength || !NAME.test(name)) {
     throw invalidArgument(
@@ -138,6 +149,8 @@ export class TableSchema {
   readonly columns: readonly ColumnDef[];
   readonly byName: ReadonlyMap<string, ColumnDef>;
   readonly pk: ColumnDef;
+  /** Set on the schema of an index's hidden table (see src/schema/index_key.ts). */
+  index: IndexOf | undefined;
 
   constructor(
     readonly name: string,

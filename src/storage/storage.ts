@@ -63,6 +63,8 @@ export interface TableLayers {
   schema: TableSchema;
   createdTs: number;
   layers: LayerIds[];
+  /** An index's hidden table: since when it holds every entry (undefined while it is built). */
+  readyTs?: number;
 }
 
 /** What a checkpoint records of the storage, taken in a turn where it has settled. */
@@ -290,6 +292,7 @@ export class Storage {
         schema: t.schema,
         createdTs: t.createdTs,
         layers: t.objects.map((o) => o.ids),
+        ...(t.readyTs !== undefined ? { readyTs: t.readyTs } : {}),
       });
       let first = Infinity;
       for (const l of [...t.frozen, t.active]) if (l.mt.firstLsn < first) first = l.mt.firstLsn;
@@ -687,7 +690,7 @@ export class Storage {
     canSwap: () => boolean,
   ): Promise<boolean> {
     const keyOf = (ids: LayerIds) => `${ids.data}/${ids.tomb}`;
-    const plans: { table: Table; fresh: boolean; layers: ObjectLayer[] }[] = [];
+    const plans: { table: Table; fresh: boolean; layers: ObjectLayer[]; readyTs: number | undefined }[] = [];
     const opened: ObjectLayer[] = [];
     const fresh: Table[] = [];
     try {
@@ -708,7 +711,7 @@ export class Storage {
           }
           layers.push(layer);
         }
-        plans.push({ table, fresh: isNew, layers });
+        plans.push({ table, fresh: isNew, layers, readyTs: ct.readyTs });
       }
     } catch (e) {
       if (!plantedBug('adopt-error-layers')) for (const l of opened) l.retire();
@@ -722,6 +725,7 @@ export class Storage {
     }
     for (const p of plans) {
       if (p.fresh) this.catalog.add(p.table);
+      p.table.readyTs = p.readyTs;
       const keep = new Set(p.layers);
       for (const o of p.table.objects) if (!keep.has(o)) o.retire();
       p.table.objects = p.layers;

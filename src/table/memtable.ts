@@ -385,6 +385,10 @@ export class MemTable implements RowSource {
     return this.store.readRow(row, cols);
   }
 
+  rawValue(row: number, col: number): unknown {
+    return this.store.rawValue(row, col);
+  }
+
   rawValues(row: number): unknown[] {
     return this.store.rawValues(row);
   }

@@ -99,6 +99,10 @@ export class GroupSource implements RowSource {
     return this.schema.columns.map((d) => rawAt(this.col(d.index), d, row));
   }
 
+  rawValue(row: number, col: number): unknown {
+    return rawAt(this.col(col), this.schema.columns[col]!, row);
+  }
+
   gather(col: number, rows: Int32Array, n: number): { data: ColumnData; nulls: Uint8Array | undefined } {
     const d = this.col(col);
     const def = this.schema.columns[col]!;
@@ -861,6 +865,7 @@ class ObjectLayerCursor implements LayerCursor {
 const emptySource: RowSource = {
   readRow: () => ({}),
   rawValues: () => [],
+  rawValue: () => null,
   gather: (_c, _r, n) => ({ data: new Float64Array(n), nulls: undefined }),
   gatherRange: (_c, _s, n) => ({ data: new Float64Array(n), nulls: undefined }),
 };

@@ -19,6 +19,8 @@ export interface RowSource {
   readRow(row: number, cols: readonly number[] | undefined): Row;
   /** The row's values in column order, in the engine's representation (timestamps as ms). */
   rawValues(row: number): unknown[];
+  /** One value of the row, as rawValues gives it (a column a scan loaded). */
+  rawValue(row: number, col: number): unknown;
   /** Column `col` of rows[0..n) as a fresh array, and its null map if the column is nullable. */
   gather(col: number, rows: Int32Array, n: number): { data: ColumnData; nulls: Uint8Array | undefined };
   /**
@@ -49,6 +51,11 @@ export class ValuesSource implements RowSource {
 
   rawValues(): unknown[] {
     return this.values.map((v) => (v instanceof Uint8Array ? v.slice() : v));
+  }
+
+  rawValue(_row: number, col: number): unknown {
+    const v = this.values[col];
+    return v instanceof Uint8Array ? v.slice() : v;
   }
 
   gather(col: number, _rows: Int32Array, n: number): { data: ColumnData; nulls: Uint8Array | undefined } {

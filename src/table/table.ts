@@ -1,4 +1,5 @@
 import { mapKey, type Key, type MapKey, type Row, type TableSchema } from '../schema/schema.js';
+import { IndexCodec } from '../schema/index_key.js';
 import type { Reservation } from '../mem/buffer.js';
 import type { MemoryPool } from '../mem/pool.js';
 import type { WaitOptions } from '../mem/types.js';
@@ -139,6 +140,14 @@ export class Table {
   objects: ObjectLayer[] = [];
   /** Set when a drop commits; the storage is released once no snapshot can see the table. */
   droppedTs: number | undefined;
+  /**
+   * The hidden tables of this table's indexes (schema.index set), including ones being built and
+   * dropped ones snapshots may still see. The catalog keeps the list.
+   */
+  readonly indexes: Table[] = [];
+  /** An index's hidden table: the commit after which it holds every entry (undefined while built). */
+  readyTs: number | undefined;
+  private indexCodec: IndexCodec | undefined;
   private readonly recent: RecentVersions;
   private released = false;
 
@@ -173,6 +182,22 @@ export class Table {
 
   visibleAt(ts: number): boolean {
     return this.createdTs <= ts && (this.droppedTs === undefined || ts < this.droppedTs);
+  }
+
+  /** An index's hidden table: how its entries' keys are made from rows of `base`. */
+  codec(base: Table): IndexCodec {
+    if (this.indexCodec === undefined) this.indexCodec = new IndexCodec(base.schema, this.schema.index!);
+    return this.indexCodec;
+  }
+
+  /** The indexes a snapshot at `ts` may read through: built by then, and not dropped. */
+  indexesAt(ts: number): Table[] {
+    return this.indexes.filter((i) => i.visibleAt(ts) && i.readyTs !== undefined && i.readyTs <= ts);
+  }
+
+  /** The indexes writes must keep up to date: every one not dropped, built or being built. */
+  get liveIndexes(): Table[] {
+    return this.indexes.filter((i) => i.droppedTs === undefined);
   }
 
   // ---- writes ----

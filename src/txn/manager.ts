@@ -1,5 +1,7 @@
 import type { Catalog } from '../catalog/catalog.js';
-import { mapKey, TableSchema, type Key, type MapKey } from '../schema/schema.js';
+import { describe, mapKey, TableSchema, type Key, type MapKey } from '../schema/schema.js';
+import { checkIndexSpec, indexTableSchema, MAX_INDEXES, type IndexSpec } from '../schema/index_key.js';
+import { buildIndex } from './index_build.js';
 import { invalidArgument, TidemarkError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MemoryManager } from '../mem/manager.js';
@@ -12,6 +14,7 @@ import type { HybridClock } from './clock.js';
 import type { CommitPipeline, CommitProgress } from './pipeline.js';
 import { decodeTxn, encodeTxn, RecordType, type TxnOp, type TxnRecord } from './record.js';
 import { conflict, duplicate, Transaction, type QueryRunner, type TxnHost } from './transaction.js';
+import { uniqueViolation } from './indexes.js';
 
 export interface TransactionOptions {
   /** A transaction open longer than this is rolled back; its later calls get CLOSED. Default 5 min. */
@@ -35,6 +38,26 @@ export interface TxnCounters {
   aborted: number;
   conflicts: number;
   readOnly: number;
+}
+
+/** What a commit stages and logs per table: rows put (with their keys) and keys deleted. */
+function commitPlan(tx: Transaction): { table: Table; puts: unknown[][]; putKeys: Key[]; delKeys: Key[] }[] {
+  const plan: { table: Table; puts: unknown[][]; putKeys: Key[]; delKeys: Key[] }[] = [];
+  for (const tw of tx.writes.values()) {
+    if (tw.entries.size === 0) continue;
+    const puts: unknown[][] = [];
+    const putKeys: Key[] = [];
+    const delKeys: Key[] = [];
+    for (const e of tw.entries.values()) {
+      if (e.values === null) delKeys.push(e.key);
+      else {
+        puts.push(e.values);
+        putKeys.push(e.key);
+      }
+    }
+    plan.push({ table: tw.table, puts, putKeys, delKeys });
+  }
+  return plan;
 }
 
 /**
@@ -182,26 +205,15 @@ export class TxnManager implements TxnHost {
         throw e;
       }
     }
-    const plan: { table: Table; puts: unknown[][]; putKeys: Key[]; delKeys: Key[] }[] = [];
-    for (const tw of tx.writes.values()) {
-      if (tw.entries.size === 0) continue;
-      const puts: unknown[][] = [];
-      const putKeys: Key[] = [];
-      const delKeys: Key[] = [];
-      for (const e of tw.entries.values()) {
-        if (e.values === null) delKeys.push(e.key);
-        else {
-          puts.push(e.values);
-          putKeys.push(e.key);
-        }
-      }
-      plan.push({ table: tw.table, puts, putKeys, delKeys });
-    }
     let staged: TableStage[] = [];
     let append: Promise<void>;
     let ts: number;
     try {
       for (;;) {
+        // The index entries of the rows written, for the tables' indexes as they are now (one may
+        // have been created or dropped since the writes began)...
+        await tx._syncIndexes();
+        const plan = commitPlan(tx);
         // Room first (this may wait for memory, while flushes make some)...
         this.pipeline.reserving(plan.map((p) => p.table));
         for (const p of plan) await p.table.ensureRoom(p.puts, p.delKeys.length, wait);
@@ -209,6 +221,7 @@ export class TxnManager implements TxnHost {
         // staging in the tables' active memtables, the commit timestamp and the LSN. A memtable
         // frozen meanwhile, or room taken by others, means another round.
         this.checkOpen();
+        if (!tx._indexesCurrent()) continue;
         this.checkConflicts(tx);
         staged = [];
         for (const p of plan) {
@@ -308,8 +321,10 @@ export class TxnManager implements TxnHost {
         let flying = false;
         for (const m of others) if (m.has(mk)) flying = true;
         const newest = committedSince ? t.newest(e.key) : undefined;
-        if (e.insert && ((newest !== undefined && !newest.deleted) || flying))
-          throw duplicate(t.schema, e.key);
+        if (e.insert && ((newest !== undefined && !newest.deleted) || flying)) {
+          const base = t.schema.index === undefined ? undefined : this.catalog.byTableId(t.schema.index.base);
+          throw base !== undefined ? uniqueViolation(base, t) : duplicate(t.schema, e.key);
+        }
         if (flying || (newest !== undefined && newest.ts > tx.snapshotTs)) throw conflict(t.schema, e.key);
       }
     }
@@ -370,11 +385,101 @@ export class TxnManager implements TxnHost {
     this.checkOpen();
     if (this.readOnly !== undefined) return Promise.reject(this.readOnlyError());
     const schema = TableSchema.fromSpec(name, spec);
+    const indexes = checkIndexSpecs(schema, (spec as { indexes?: unknown }).indexes);
     return this.ddl(async () => {
       if (this.catalog.live(name) !== undefined) throw invalidArgument(`table ${name} already exists`);
       const id = this.catalog.nextTableId;
-      await this.commitDdl([{ kind: 'create', tableId: id, schema }]);
+      // The table and its indexes in one record; an empty table's indexes are built at once.
+      const ops: TxnOp[] = [{ kind: 'create', tableId: id, schema }];
+      indexes.forEach((ix, i) =>
+        ops.push(
+          { kind: 'create', tableId: id + 1 + i, schema: indexTableSchema(schema, id, ix) },
+          { kind: 'ready', tableId: id + 1 + i },
+        ),
+      );
+      await this.commitDdl(ops);
     });
+  }
+
+  /**
+   * Add an index to a table, built online: its hidden table is created (from then on every commit
+   * writing the table keeps its entries), the rows committed before are added in batches, each a
+   * transaction of its own at a fresh snapshot (one that meets a concurrent write of the same entry
+   * conflicts and is redone), then the index is marked built: reads may use it from that commit on.
+   * If the rows break a UNIQUE index (DUPLICATE_KEY) or the build fails, the index is dropped.
+   */
+  createIndex(table: string, name: string, columns: unknown, options: unknown = {}): Promise<void> {
+    this.checkOpen();
+    if (this.readOnly !== undefined) return Promise.reject(this.readOnlyError());
+    if (typeof options !== 'object' || options === null)
+      throw invalidArgument(`createIndex options must be an object, got ${describe(options)}`);
+    for (const k of Object.keys(options))
+      if (k !== 'unique') throw invalidArgument(`unknown createIndex option ${k}; known: unique`);
+    const base = this.liveTable(table);
+    const spec = checkIndexSpec(base.schema, {
+      name,
+      columns,
+      unique: (options as { unique?: unknown }).unique,
+    });
+    return this.ddl(async () => {
+      const t = this.liveTable(table);
+      if (t.liveIndexes.some((h) => h.schema.index!.name === spec.name))
+        throw invalidArgument(`table ${table} already has an index named ${spec.name}`);
+      if (t.liveIndexes.length >= MAX_INDEXES)
+        throw invalidArgument(`a table has at most ${MAX_INDEXES} indexes`);
+      const id = this.catalog.nextTableId;
+      await this.commitDdl([{ kind: 'create', tableId: id, schema: indexTableSchema(t.schema, t.id, spec) }]);
+      const h = this.catalog.byTableId(id)!;
+      try {
+        await buildIndex(this, t, h, this.logger);
+        this.checkOpen();
+        await this.commitDdl([{ kind: 'ready', tableId: id }]);
+      } catch (e) {
+        if (h.droppedTs === undefined && this.closedReason === undefined)
+          await this.commitDdl([{ kind: 'drop', tableId: id }]).catch((d: unknown) =>
+            this.logger.warn({ err: d, index: spec.name }, 'could not drop an index whose build failed'),
+          );
+        throw e;
+      }
+    });
+  }
+
+  dropIndex(table: string, name: string): Promise<void> {
+    this.checkOpen();
+    if (this.readOnly !== undefined) return Promise.reject(this.readOnlyError());
+    if (typeof name !== 'string') throw invalidArgument('index name must be a string');
+    this.liveTable(table);
+    return this.ddl(async () => {
+      const h = this.liveTable(table).liveIndexes.find((i) => i.schema.index!.name === name);
+      if (h === undefined)
+        throw new TidemarkError('NOT_FOUND', `table ${table} has no index ${JSON.stringify(name)}`, {
+          details: { table, index: name },
+        });
+      await this.commitDdl([{ kind: 'drop', tableId: h.id }]);
+    });
+  }
+
+  /** At open: indexes whose build a crash cut short go (their createIndex never resolved). */
+  dropUnbuiltIndexes(): Promise<void> {
+    return this.ddl(async () => {
+      const ops: TxnOp[] = [];
+      for (const t of this.catalog.all())
+        if (t.schema.index !== undefined && t.droppedTs === undefined && t.readyTs === undefined)
+          ops.push({ kind: 'drop', tableId: t.id });
+      if (ops.length === 0) return;
+      this.logger.info({ indexes: ops.length }, 'recovery: dropping indexes whose build did not finish');
+      await this.commitDdl(ops);
+    });
+  }
+
+  private liveTable(name: unknown): Table {
+    if (typeof name !== 'string') throw invalidArgument(`table name must be a string, got ${describe(name)}`);
+    const t = this.catalog.live(name);
+    if (t === undefined)
+      throw new TidemarkError('NOT_FOUND', `no table named ${JSON.stringify(name)}`, {
+        details: { table: name },
+      });
+    return t;
   }
 
   dropTable(name: string): Promise<void> {
@@ -387,7 +492,10 @@ export class TxnManager implements TxnHost {
         throw new TidemarkError('NOT_FOUND', `no table named ${JSON.stringify(name)}`, {
           details: { table: name },
         });
-      await this.commitDdl([{ kind: 'drop', tableId: t.id }]);
+      await this.commitDdl([
+        ...t.liveIndexes.map((h): TxnOp => ({ kind: 'drop', tableId: h.id })),
+        { kind: 'drop', tableId: t.id },
+      ]);
     });
   }
 
@@ -422,6 +530,9 @@ export class TxnManager implements TxnHost {
       else if (op.kind === 'drop') {
         const t = this.catalog.byTableId(op.tableId);
         if (t !== undefined) this.catalog.markDropped(t, ts);
+      } else if (op.kind === 'ready') {
+        const t = this.catalog.byTableId(op.tableId);
+        if (t !== undefined) t.readyTs = ts;
       }
     }
     this.collectDroppedTables();
@@ -511,4 +622,19 @@ export class TxnManager implements TxnHost {
     if (this.pendingCount > 0) await new Promise<void>((r) => (this.idle = r));
     this.writeRes.release();
   }
+}
+
+/** The `indexes` of a table spec, checked (names unique). */
+function checkIndexSpecs(schema: TableSchema, indexes: unknown): Required<IndexSpec>[] {
+  if (indexes === undefined) return [];
+  if (!Array.isArray(indexes))
+    throw invalidArgument('indexes must be an array of { name, columns, unique? }');
+  if (indexes.length > MAX_INDEXES) throw invalidArgument(`a table has at most ${MAX_INDEXES} indexes`);
+  const out = indexes.map((ix) => checkIndexSpec(schema, ix));
+  const names = new Set<string>();
+  for (const ix of out) {
+    if (names.has(ix.name)) throw invalidArgument(`two indexes named ${ix.name}`);
+    names.add(ix.name);
+  }
+  return out;
 }

@@ -23,10 +23,13 @@ const TWO32 = 4294967296;
 const OP_CREATE = 1;
 const OP_DROP = 2;
 const OP_WRITE = 3;
+/** An index's hidden table holds every entry from this commit on: reads may use it. */
+const OP_READY = 4;
 
 export type TxnOp =
   | { kind: 'create'; tableId: number; schema: TableSchema }
   | { kind: 'drop'; tableId: number }
+  | { kind: 'ready'; tableId: number }
   | { kind: 'write'; tableId: number; puts: (readonly unknown[])[]; delKeys: Key[] };
 
 export interface TxnRecord {
@@ -206,7 +209,15 @@ export function encodeTxn(
     w.u32(rec.ops.length);
     let k = 0;
     for (const op of rec.ops) {
-      w.u8(op.kind === 'create' ? OP_CREATE : op.kind === 'drop' ? OP_DROP : OP_WRITE);
+      w.u8(
+        op.kind === 'create'
+          ? OP_CREATE
+          : op.kind === 'drop'
+            ? OP_DROP
+            : op.kind === 'ready'
+              ? OP_READY
+              : OP_WRITE,
+      );
       w.u32(op.tableId);
       if (op.kind === 'create') writeSchema(w, op.schema);
       else if (op.kind === 'write') {
@@ -256,6 +267,8 @@ export function decodeTxn(
       ops.push({ kind: 'create', tableId, schema });
     } else if (kind === OP_DROP) {
       ops.push({ kind: 'drop', tableId });
+    } else if (kind === OP_READY) {
+      ops.push({ kind: 'ready', tableId });
     } else if (kind === OP_WRITE) {
       const length = r.u32();
       if (!created.has(tableId) && skipWrite(tableId)) {

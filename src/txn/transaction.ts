@@ -6,6 +6,21 @@ import type { ZoneFilter } from '../table/object_layer.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { QueryResult } from './query.js';
 import { buildBatch, OWN, readChunkRow, valuesToRow, type Batch, type ResultChunk } from './batch.js';
+import type { RangeOptions } from '../schema/index_key.js';
+import {
+  countEntries,
+  indexInfo,
+  indexRows,
+  maintainIndexes,
+  rowByUnique,
+  sameIndexes,
+  snapshotValues,
+  syncIndexes,
+  type IndexInfo,
+} from './indexes.js';
+import { TableWrites, type WriteEntry } from './writes.js';
+
+export { TableWrites, type WriteEntry };
 
 /**
  * Runs `tx.query`: given to each transaction by whoever begins it. The engine does not know SQL; the
@@ -16,8 +31,20 @@ export interface QueryRunner {
 }
 
 export interface ScanOptions {
+  /**
+   * Read through this secondary index: rows in its order, then by primary key. The bounds then
+   * are tuples of values of the index's columns: `eq` for the leading ones, gte/gt/lte/lt for the
+   * ones after them (a bound compares as a prefix: lte ['M'] takes every entry whose column is 'M').
+   */
+  index?: string;
+  /** With `index`: values of the leading columns (a single value for the first). */
+  eq?: unknown;
   /** Keys >= gte. */
   gte?: unknown;
+  /** With `index`: entries past gt. */
+  gt?: unknown;
+  /** With `index`: entries up to and including lte. */
+  lte?: unknown;
   /** Keys < lt. */
   lt?: unknown;
   /** Only these columns in each row (default: all). */
@@ -67,31 +94,6 @@ export interface TxnHost {
   accountWrites(delta: number): void;
 }
 
-/** One pending write of a transaction: a row (put), or null for a delete. */
-export interface WriteEntry {
-  key: Key;
-  values: unknown[] | null;
-  /** The key was absent at the snapshot and must still be absent at commit (an insert). */
-  insert: boolean;
-}
-
-export class TableWrites {
-  readonly entries = new Map<MapKey, WriteEntry>();
-  constructor(readonly table: Table) {}
-
-  /** Entries with keys in [from, to), sorted by key. */
-  sortedIn(from: Key | undefined, to: Key | undefined): WriteEntry[] {
-    const cmp = this.table.compare;
-    const out: WriteEntry[] = [];
-    for (const e of this.entries.values()) {
-      if (from !== undefined && cmp(e.key, from) < 0) continue;
-      if (to !== undefined && cmp(e.key, to) >= 0) continue;
-      out.push(e);
-    }
-    return out.sort((a, b) => cmp(a.key, b.key));
-  }
-}
-
 export type TxnState = 'active' | 'committing' | 'committed' | 'aborted';
 
 const SCAN_CHUNK = 256;
@@ -130,6 +132,9 @@ export class Transaction {
   expires = true;
   /** Scans open in this transaction: closed when it ends. */
   private readonly scans = new Set<TableScan>();
+  private statementRunning = false;
+  /** Settles when the write call under way (if any) is done: the next one waits for it. */
+  private turns: Promise<void> = Promise.resolve();
 
   /** @internal */
   constructor(
@@ -162,13 +167,11 @@ export class Transaction {
     const list = asRows(rows);
     // Check every row first: a bad row changes nothing.
     const normalized = list.map((r) => s.normalizeRow(r));
-    const tw = this.tableWrites(t);
     // Entries go in as they are checked (so a key twice in one call is caught like any other); if
     // one fails, the call's entries are taken out again: a failed call changes nothing.
-    const added: MapKey[] = [];
-    const replaced: [MapKey, WriteEntry][] = [];
-    let bytes = 0;
-    try {
+    return this.atomically(async () => {
+      const tw = this.tableWrites(t);
+      await syncIndexes(this, tw);
       for (const values of normalized) {
         const key = s.keyOf(values);
         const mk = mapKey(key);
@@ -178,41 +181,45 @@ export class Transaction {
         if (own !== undefined) {
           // Re-inserting a key this transaction deleted: it existed at the snapshot unless we made it.
           insert = own.insert;
-          replaced.push([mk, own]);
         } else {
           // Visible to us, or committed live by another transaction since our snapshot.
           const newest = t.newest(key);
           if (newest !== undefined && !newest.deleted) throw duplicate(s, key);
           const seen = t.lookup(key, this.snapshotTs);
           if ((seen instanceof Promise ? await seen : seen) !== undefined) throw duplicate(s, key);
-          added.push(mk);
         }
-        const e: WriteEntry = { key, values, insert };
-        bytes += entryBytes(e);
+        const e: WriteEntry = { key, values, insert, old: own !== undefined ? own.old : null };
+        this.reserveWrites(entryBytes(e));
         this.setEntry(tw, mk, e);
+        if (tw.indexed.length > 0) await maintainIndexes(this, tw, null, values);
       }
-      this.reserveWrites(bytes);
-    } catch (e) {
-      for (const mk of added) this.setEntry(tw, mk, undefined);
-      for (const [mk, own] of replaced) this.setEntry(tw, mk, own);
-      throw e;
-    }
-    return normalized.length;
+      return normalized.length;
+    });
   }
 
   /** Insert or replace rows by primary key. */
   async upsert(table: string, rows: Row | readonly Row[]): Promise<number> {
     const t = this.tableFor(table);
     const s = t.schema;
-    const staged: WriteEntry[] = [];
-    for (const row of asRows(rows)) {
-      const values = s.normalizeRow(row);
-      const key = s.keyOf(values);
-      if (this.writes.get(t.id)?.entries.get(mapKey(key)) === undefined) this.checkNotNewer(t, key);
-      staged.push({ key, values, insert: false });
-    }
-    this.addWrites(t, staged);
-    return staged.length;
+    const normalized = asRows(rows).map((row) => s.normalizeRow(row));
+    return this.atomically(async () => {
+      const tw = this.tableWrites(t);
+      await syncIndexes(this, tw);
+      for (const values of normalized) {
+        const key = s.keyOf(values);
+        const mk = mapKey(key);
+        const own = tw.entries.get(mk);
+        if (own === undefined) this.checkNotNewer(t, key);
+        let old = own?.old;
+        if (own === undefined && tw.indexed.length > 0) old = await snapshotValues(t, key, this.snapshotTs);
+        const e: WriteEntry = { key, values, insert: false, old };
+        this.reserveWrites(entryBytes(e));
+        this.setEntry(tw, mk, e);
+        if (tw.indexed.length > 0)
+          await maintainIndexes(this, tw, own !== undefined ? own.values : old!, values);
+      }
+      return normalized.length;
+    });
   }
 
   /** Change some columns of the row with this key. Resolves false if there is no such row. */
@@ -226,28 +233,33 @@ export class Transaction {
         `an update of ${s.name} takes an object of column values, got ${describe(patch)}`,
       );
     }
-    const own = this.writes.get(t.id)?.entries.get(mapKey(k));
-    let current: unknown[] | null;
-    if (own !== undefined) current = own.values;
-    else {
-      const ref = await t.lookup(k, this.snapshotTs);
-      current = ref === undefined ? null : ref.source.rawValues(ref.row);
-    }
-    if (current === null) return false;
-    const next = current.slice();
-    for (const name of Object.keys(patch)) {
-      const c = s.column(name);
-      const v = s.normalizeValue(c, patch[name]);
-      if (c === s.pk && mapKey(s.keyOf(next)) !== mapKey(typeof v === 'boolean' ? (v ? 1 : 0) : (v as Key))) {
-        throw invalidArgument(
-          `update cannot change the primary key ${s.name}.${c.name}; delete and insert instead`,
-        );
+    return this.atomically(async () => {
+      const tw = this.tableWrites(t);
+      await syncIndexes(this, tw);
+      const own = tw.entries.get(mapKey(k));
+      const current = own !== undefined ? own.values : await snapshotValues(t, k, this.snapshotTs);
+      if (current === null) return false;
+      const next = current.slice();
+      for (const name of Object.keys(patch)) {
+        const c = s.column(name);
+        const v = s.normalizeValue(c, patch[name]);
+        if (
+          c === s.pk &&
+          mapKey(s.keyOf(next)) !== mapKey(typeof v === 'boolean' ? (v ? 1 : 0) : (v as Key))
+        ) {
+          throw invalidArgument(
+            `update cannot change the primary key ${s.name}.${c.name}; delete and insert instead`,
+          );
+        }
+        next[c.index] = v;
       }
-      next[c.index] = v;
-    }
-    if (own === undefined) this.checkNotNewer(t, k);
-    this.addWrites(t, [{ key: k, values: next, insert: own?.insert ?? false }]);
-    return true;
+      if (own === undefined) this.checkNotNewer(t, k);
+      const e: WriteEntry = { key: k, values: next, insert: own?.insert ?? false, old: own?.old ?? current };
+      this.reserveWrites(entryBytes(e));
+      this.setEntry(tw, mapKey(k), e);
+      if (tw.indexed.length > 0) await maintainIndexes(this, tw, current, next);
+      return true;
+    });
   }
 
   /** Delete the row with this key. Resolves false if there is no such row. */
@@ -255,22 +267,170 @@ export class Transaction {
     const t = this.tableFor(table);
     const k = t.schema.normalizeKey(key);
     const mk = mapKey(k);
-    const tw = this.writes.get(t.id);
-    const own = tw?.entries.get(mk);
-    if (own !== undefined) {
-      if (own.values === null) return false;
-      if (own.insert) {
+    return this.atomically(async () => {
+      const tw = this.tableWrites(t);
+      await syncIndexes(this, tw);
+      const own = tw.entries.get(mk);
+      let prev: unknown[] | null;
+      if (own !== undefined) {
+        if (own.values === null) return false;
+        prev = own.values;
         // Inserted and deleted in this transaction: nothing to commit for this key.
-        this.setEntry(tw!, mk, undefined);
-        return true;
+        if (own.insert) this.setEntry(tw, mk, undefined);
+        else {
+          const e: WriteEntry = { key: k, values: null, insert: false, old: own.old };
+          this.reserveWrites(entryBytes(e));
+          this.setEntry(tw, mk, e);
+        }
+      } else {
+        prev = await snapshotValues(t, k, this.snapshotTs);
+        if (prev === null) return false;
+        this.checkNotNewer(t, k);
+        const e: WriteEntry = { key: k, values: null, insert: false, old: prev };
+        this.reserveWrites(entryBytes(e));
+        this.setEntry(tw, mk, e);
       }
-      this.addWrites(t, [{ key: k, values: null, insert: false }]);
+      if (tw.indexed.length > 0) await maintainIndexes(this, tw, prev, null);
       return true;
-    }
-    if ((await t.lookup(k, this.snapshotTs)) === undefined) return false;
-    this.checkNotNewer(t, k);
-    this.addWrites(t, [{ key: k, values: null, insert: false }]);
+    });
+  }
+
+  // ---- indexes ----
+
+  /**
+   * Rows through a secondary index, in index order then primary key (descending with `reverse`):
+   * those matching `eq` (values of the leading columns) within the bounds gte/gt/lte/lt on the
+   * columns after them (see IndexCodec.range). What a full scan filtered the same way would give.
+   */
+  private indexBlocks(
+    t: Table,
+    o: ScanOptions,
+    cols: number[] | undefined,
+    limit: number,
+  ): AsyncGenerator<Row[]> {
+    const h = this.readableIndex(t, o.index);
+    const range = h.codec(t).range(o);
+    const reverse = o.reverse ?? false;
+    if (typeof reverse !== 'boolean')
+      throw invalidArgument(`reverse must be a boolean, got ${describe(reverse)}`);
+    return indexRows(this, t, h, range, cols, limit, reverse);
+  }
+
+  /** The row a UNIQUE index holds for these values (one per column), or undefined. */
+  async getBy(
+    table: string,
+    index: string,
+    values: unknown,
+    options: { columns?: readonly string[] } = {},
+  ): Promise<Row | undefined> {
+    const t = this.tableFor(table);
+    const h = this.readableIndex(t, index);
+    return rowByUnique(this, t, h, values, columnIndexes(t.schema, options.columns));
+  }
+
+  /** The indexes of a table this transaction may read through (built by its snapshot). */
+  indexes(table: string): IndexInfo[] {
+    return this.tableFor(table).indexesAt(this.snapshotTs).map(indexInfo);
+  }
+
+  /**
+   * How many entries of an index are in a range (as `scan` with `index` takes it), counted up to
+   * `cap`: a probe for cost estimates that reads at most about `cap` entries.
+   */
+  async indexCount(table: string, index: string, range: RangeOptions, cap: number): Promise<number> {
+    const t = this.tableFor(table);
+    const h = this.readableIndex(t, index);
+    if (!Number.isInteger(cap) || cap < 1)
+      throw invalidArgument(`cap must be a positive integer, got ${describe(cap)}`);
+    return countEntries(this, h, h.codec(t).range(range ?? {}), cap);
+  }
+
+  /** About how many rows a table holds (no I/O; see Table.estimatedRows). */
+  estimatedRows(table: string): number {
+    return this.tableFor(table).estimatedRows;
+  }
+
+  private readableIndex(t: Table, name: unknown): Table {
+    if (typeof name !== 'string') throw invalidArgument(`index name must be a string, got ${describe(name)}`);
+    const h = t.indexesAt(this.snapshotTs).find((i) => i.schema.index!.name === name);
+    if (h === undefined)
+      throw new TidemarkError(
+        'NOT_FOUND',
+        `table ${t.name} has no index ${JSON.stringify(name)} at this transaction's snapshot`,
+        { details: { table: t.name, index: name } },
+      );
+    return h;
+  }
+
+  /** @internal Bring every index's entries in step with the rows written (at commit). */
+  async _syncIndexes(): Promise<void> {
+    for (const tw of [...this.writes.values()])
+      if (tw.table.schema.index === undefined) await syncIndexes(this, tw);
+  }
+
+  /** @internal Whether the writes keep exactly the live indexes of their tables (checked at commit). */
+  _indexesCurrent(): boolean {
+    for (const tw of this.writes.values())
+      if (tw.table.schema.index === undefined && !sameIndexes(tw.table.liveIndexes, tw.indexed)) return false;
     return true;
+  }
+
+  /** @internal An index build's entry: `values` [key, row key] (see Engine.createIndex). */
+  _putIndexEntry(h: Table, values: [Uint8Array, unknown]): void {
+    const e: WriteEntry = { key: values[0], values, insert: false };
+    this.reserveWrites(entryBytes(e));
+    this.setEntry(this.tableWrites(h), mapKey(values[0]), e);
+  }
+
+  /** @internal */
+  _tableWrites(t: Table): TableWrites {
+    return this.tableWrites(t);
+  }
+
+  /** @internal */
+  _setEntry(tw: TableWrites, mk: MapKey, e: WriteEntry | undefined): void {
+    this.setEntry(tw, mk, e);
+  }
+
+  /** @internal */
+  _reserve(bytes: number): void {
+    this.reserveWrites(bytes);
+  }
+
+  /** @internal Drop the writes to a table (an index dropped while the transaction ran). */
+  _forget(t: Table): void {
+    this.writes.delete(t.id);
+  }
+
+  /** @internal */
+  _ownEntry(t: Table, key: Key): WriteEntry | undefined {
+    return this.writes.get(t.id)?.entries.get(mapKey(key));
+  }
+
+  /** @internal */
+  _row(t: Table, k: Key, cols: readonly number[] | undefined): Row | undefined | Promise<Row | undefined> {
+    const own = this.writes.get(t.id)?.entries.get(mapKey(k));
+    const big = this.bigIntColumns(t);
+    if (own !== undefined)
+      return own.values === null ? undefined : bigInts(valuesToRow(t.schema, own.values, cols), big);
+    const found = t.lookup(k, this.snapshotTs);
+    if (found instanceof Promise)
+      return found.then((ref) =>
+        ref === undefined ? undefined : bigInts(ref.source.readRow(ref.row, cols), big),
+      );
+    return found === undefined ? undefined : bigInts(found.source.readRow(found.row, cols), big);
+  }
+
+  /** @internal */
+  _merged<T>(
+    t: Table,
+    gte: Key | undefined,
+    lt: Key | undefined,
+    size: number,
+    cols: readonly number[] | undefined,
+    map: (c: ResultChunk) => T,
+  ): AsyncGenerator<T> {
+    return this.merged(t, gte, lt, size, cols, undefined, map);
   }
 
   /** The row with this key, or undefined. */
@@ -293,17 +453,7 @@ export class Transaction {
   ): Row | undefined | Promise<Row | undefined> {
     const t = this.tableFor(table);
     const k = t.schema.normalizeKey(key);
-    const cols = columnIndexes(t.schema, columns);
-    const own = this.writes.get(t.id)?.entries.get(mapKey(k));
-    const big = this.bigIntColumns(t);
-    if (own !== undefined)
-      return own.values === null ? undefined : bigInts(valuesToRow(t.schema, own.values, cols), big);
-    const found = t.lookup(k, this.snapshotTs);
-    if (found instanceof Promise)
-      return found.then((ref) =>
-        ref === undefined ? undefined : bigInts(ref.source.readRow(ref.row, cols), big),
-      );
-    return found === undefined ? undefined : bigInts(found.source.readRow(found.row, cols), big);
+    return this._row(t, k, columnIndexes(t.schema, columns));
   }
 
   /** With `safeIntegers`, the table's 64-bit integer columns (their values become bigints). */
@@ -332,6 +482,10 @@ export class Transaction {
    */
   scanBlocks(table: string, options: ScanOptions = {}): AsyncGenerator<Row[]> {
     const t = this.tableFor(table);
+    if (typeof options === 'object' && options !== null && options.index !== undefined) {
+      const o = checkScanOptions(t.schema, { ...options, gte: undefined, lt: undefined }, true);
+      return this.indexBlocks(t, options, o.cols, o.limit);
+    }
     const o = checkScanOptions(t.schema, options, true);
     const reverse = options.reverse ?? false;
     if (typeof reverse !== 'boolean')
@@ -539,14 +693,6 @@ export class Transaction {
     return tw;
   }
 
-  private addWrites(t: Table, entries: WriteEntry[]): void {
-    const tw = this.tableWrites(t);
-    let bytes = 0;
-    for (const e of entries) bytes += entryBytes(e);
-    this.reserveWrites(bytes);
-    for (const e of entries) this.setEntry(tw, mapKey(e.key), e);
-  }
-
   /** Change the write set (undefined: remove the entry), remembering the entry before if a statement runs. */
   private setEntry(tw: TableWrites, mk: MapKey, e: WriteEntry | undefined): void {
     this.undo?.push({ tw, mk, before: tw.entries.get(mk) });
@@ -561,9 +707,41 @@ export class Transaction {
    */
   async _statement<T>(fn: () => Promise<T>): Promise<T> {
     this.checkUsable();
-    if (this.undo !== undefined) {
+    if (this.statementRunning) {
       throw invalidArgument(`transaction ${this.id} is running another statement: one at a time`);
     }
+    this.statementRunning = true;
+    try {
+      return await this.inTurn(fn);
+    } finally {
+      this.statementRunning = false;
+    }
+  }
+
+  /**
+   * Run one write call (insert, upsert, update, delete: a row and its index entries) all or
+   * nothing. Calls take turns (the entries of one are checked against those of the one before);
+   * within a statement, the statement's undo covers them.
+   */
+  private atomically<T>(fn: () => Promise<T>): Promise<T> {
+    return this.statementRunning ? fn() : this.inTurn(fn);
+  }
+
+  private async inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const before = this.turns;
+    let release!: () => void;
+    this.turns = new Promise<void>((r) => (release = r));
+    try {
+      await before;
+      this.checkUsable();
+      return await this.logged(fn);
+    } finally {
+      release();
+    }
+  }
+
+  /** Run `fn`, undoing its changes to the write set if it fails. */
+  private async logged<T>(fn: () => Promise<T>): Promise<T> {
     this.undo = [];
     this.undoBytes = this.writeBytes;
     try {

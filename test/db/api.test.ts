@@ -263,7 +263,7 @@ describe('the public API', () => {
     const again = await reopen();
     expect(again.tables()).toEqual(['a']);
     expect(await collect(again.scan('a'))).toEqual([{ k: 'new' }]);
-    expect(again.describeTable('a')).toEqual({ columns: { k: 'string' }, primaryKey: 'k' });
+    expect(again.describeTable('a')).toEqual({ columns: { k: 'string' }, primaryKey: 'k', indexes: [] });
     await again.close();
   });
 

@@ -33,6 +33,7 @@ describe('SQL: DDL and types', () => {
           at: { type: 'timestamp', nullable: true },
         },
         primaryKey: 'id',
+        indexes: [],
       });
       const r = await db.query('INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [
         1,
