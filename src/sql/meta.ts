@@ -11,8 +11,10 @@ import {
   META_TABLE,
   sqlTypeText,
   tableFromSpec,
+  type SqlIndex,
   type SqlObject,
   type SqlTable,
+  type TableIndex,
 } from './catalog.js';
 import { unsupported } from './bind.js';
 import { dateText } from './values.js';
@@ -23,6 +25,8 @@ export class SqlMeta implements PlanCatalog {
   private meta: Map<string, SqlObject> | undefined;
   private metaVersion = -1;
   private readonly parsedViews = new Map<string, { sql: string; query: A.Query; columns?: string[] }>();
+  /** Tables' indexes as SQL sees them, made once per catalog version (see indexes). */
+  private readonly indexCache = new Map<string, TableIndex[]>();
 
   constructor(
     private readonly host: SqlHost,
@@ -50,6 +54,7 @@ export class SqlMeta implements PlanCatalog {
     this.meta = meta;
     this.metaVersion = version;
     this.parsedViews.clear();
+    this.indexCache.clear();
   }
 
   table(name: string): SqlTable | undefined {
@@ -72,6 +77,45 @@ export class SqlMeta implements PlanCatalog {
 
   estimatedRows(name: string): number {
     return this.host._estimatedRows(name);
+  }
+
+  /**
+   * A table's indexes: the engine's, each under the name the catalog gives it (its own name for an
+   * index made through the API), the primary key not among them; unique ones first, then in the
+   * order they were made (as MySQL lists them).
+   */
+  indexes(table: string): TableIndex[] {
+    const cached = this.indexCache.get(table);
+    if (cached !== undefined) return cached;
+    if (!this.host.tables().includes(table) || table === META_TABLE) return [];
+    const rows = this.indexRows(table);
+    const out: TableIndex[] = this.host.describeTable(table).indexes.map((e) => {
+      const row = rows.find((r) => r.engine === e.name);
+      const ix: TableIndex = {
+        name: row?.name ?? e.name,
+        engine: e.name,
+        columns: [...e.columns],
+        unique: e.unique,
+      };
+      if (row?.desc !== undefined && row.desc.some((d) => d)) ix.desc = row.desc;
+      return ix;
+    });
+    out.sort((a, b) => Number(b.unique) - Number(a.unique));
+    this.indexCache.set(table, out);
+    return out;
+  }
+
+  /** The index of a table SQL names `name` (case-insensitively), if there is one. */
+  index(table: string, name: string): TableIndex | undefined {
+    const n = name.toLowerCase();
+    return this.indexes(table).find((i) => i.name.toLowerCase() === n);
+  }
+
+  /** The catalog's rows of a table's indexes. */
+  indexRows(table: string): SqlIndex[] {
+    const out: SqlIndex[] = [];
+    for (const m of this.meta?.values() ?? []) if (m.kind === 'index' && m.table === table) out.push(m);
+    return out;
   }
 
   /** The table a statement names to write to (or to describe): NOT_FOUND, or unsupported for a view. */
@@ -110,13 +154,13 @@ export class SqlMeta implements PlanCatalog {
       return s;
     });
     if (t.primaryKey.length > 0) lines.push(`  PRIMARY KEY (${t.primaryKey.join(', ')})`);
-    for (const u of t.unique) lines.push(`  UNIQUE (${u.join(', ')})`);
-    const out = [`CREATE TABLE ${name} (\n${lines.join(',\n')}\n)`];
-    for (const m of this.meta?.values() ?? []) {
-      if (m.kind === 'index' && m.table === name && !m.unique)
-        out.push(`CREATE INDEX ${m.name} ON ${name} (${m.columns.join(', ')})`);
+    for (const ix of this.indexes(name)) {
+      const parts = ix.columns.map((c, i) => `${quoteName(c)}${ix.desc?.[i] === true ? ' DESC' : ''}`);
+      lines.push(`  ${ix.unique ? 'UNIQUE KEY' : 'KEY'} ${quoteName(ix.name)} (${parts.join(', ')})`);
     }
-    return out.join(';\n');
+    // UNIQUE sets of an old catalog not built yet (see buildMissing).
+    for (const u of t.unique) lines.push(`  UNIQUE (${u.map(quoteName).join(', ')})`);
+    return `CREATE TABLE ${name} (\n${lines.join(',\n')}\n)`;
   }
 
   /** Table names for SHOW TABLES and the shell (views included, the meta table not). */
@@ -145,6 +189,11 @@ export class SqlMeta implements PlanCatalog {
   }
 
   async put(o: SqlObject | undefined, key: string): Promise<void> {
+    await this.putAll([[key, o]]);
+  }
+
+  /** Write (or, undefined, delete) several catalog rows in one transaction. */
+  async putAll(entries: readonly (readonly [string, SqlObject | undefined])[]): Promise<void> {
     if (!this.host.tables().includes(META_TABLE)) {
       await this.host.createTable(META_TABLE, {
         columns: { name: 'string', def: 'string' },
@@ -153,17 +202,33 @@ export class SqlMeta implements PlanCatalog {
     }
     const tx = this.host._begin();
     try {
-      if (o === undefined) await tx.delete(META_TABLE, key);
-      else await tx.upsert(META_TABLE, { name: key, def: JSON.stringify(o) });
+      for (const [key, o] of entries) {
+        if (o === undefined) await tx.delete(META_TABLE, key);
+        else await tx.upsert(META_TABLE, { name: key, def: JSON.stringify(o) });
+      }
       await this.host._commit(tx);
     } catch (e) {
       this.host._rollback(tx, 'rolled back', e);
       throw e;
     }
-    if (o === undefined) this.meta?.delete(key);
-    else this.meta?.set(key, o);
+    for (const [key, o] of entries) {
+      if (o === undefined) this.meta?.delete(key);
+      else this.meta?.set(key, o);
+    }
+    this.indexCache.clear();
     this.changed();
   }
+
+  /** The index caches dropped (an index was made or dropped in the engine). */
+  indexesChanged(): void {
+    this.indexCache.clear();
+    this.changed();
+  }
+}
+
+/** A name as SHOW CREATE TABLE writes it: quoted with backticks unless it is a plain identifier. */
+export function quoteName(name: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : `\`${name.replace(/`/g, '``')}\``;
 }
 
 /** A view's stored text as a query. */
