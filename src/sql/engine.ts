@@ -154,7 +154,10 @@ export class SqlEngine implements SessionEngine {
           const inner = ast.statement;
           if (inner.kind !== 'select') throw unsupported('EXPLAIN of anything but SELECT');
           const plan = planSelect(this.meta, p, i, inner.query);
-          return { columns: ['plan'], rows: plan.op.explain().map((l) => [l]), affectedRows: 0 };
+          // How each scan reads for these parameters (as a run would choose), then the tree.
+          const choices = new Map<object, unknown>();
+          for (const s of plan.scans ?? []) choices.set(s, await s.choose(ctx));
+          return { columns: ['plan'], rows: plan.op.explain(choices).map((l) => [l]), affectedRows: 0 };
         }
         // A failed write statement leaves nothing behind in the transaction (it goes on).
         case 'insert':
