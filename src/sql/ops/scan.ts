@@ -175,18 +175,18 @@ export class TableScan implements Op {
       const source: Op = {
         width: this.width,
         names: this.names,
-        run: (c: Ctx) => this.read(access, c),
+        run: (c: Ctx) => this.read(access, c, false),
         explain: () => [],
       };
       const keys = this.order.keys.map((k) => ({ column: this.names.indexOf(k.column), desc: k.desc }));
       yield* new Sort(source, keys, '').run(ctx);
       return;
     }
-    yield* this.read(access, ctx);
+    yield* this.read(access, ctx, this.yieldSelection);
   }
 
-  /** The rows of one way of reading, filtered. */
-  private async *read(access: Access, ctx: Ctx): AsyncGenerator<Batch> {
+  /** The rows of one way of reading, filtered (`keepSel`: as a selection, see yieldSelection). */
+  private async *read(access: Access, ctx: Ctx, keepSel: boolean): AsyncGenerator<Batch> {
     const names = this.columns.length > 0 ? this.columns.map((c) => c.name) : [this.keyColumn];
     if (access.kind === 'empty') return;
     if (access.kind === 'point') {
@@ -195,12 +195,12 @@ export class TableScan implements Op {
       // A DOUBLE column's value stays a double (2.0 / 4 is 0.5, not DECIMAL 0.5000).
       const cols = this.columns.map((c) => constCol(rowValue(c.type, row[c.name]), c.type === 'float64'));
       const b: Batch = { len: 1, cols };
-      const out = await this.filtered(b, ctx);
+      const out = await this.filtered(b, ctx, false);
       if (out.len > 0) yield out;
       return;
     }
     if (access.kind === 'index') {
-      yield* this.batches(this.indexRows(access, names, ctx), ctx);
+      yield* this.batches(this.indexRows(access, names, ctx), ctx, keepSel);
       return;
     }
     if (access.reverse) {
@@ -210,7 +210,7 @@ export class TableScan implements Op {
       };
       if (access.gte !== undefined) options.gte = access.gte;
       if (access.lt !== undefined) options.lt = access.lt;
-      yield* this.batches(ctx.tx.scan(this.table, options), ctx);
+      yield* this.batches(ctx.tx.scan(this.table, options), ctx, keepSel);
       return;
     }
     // Zero-copy batches: every operator is done with a batch (or has copied what it keeps: hash
@@ -241,7 +241,7 @@ export class TableScan implements Op {
         if (pause !== undefined) await pause;
         const n = tb.length;
         const cols = this.columns.map((c) => tableColumn(c, tb.columns[c.name], tb.nulls?.[c.name], n));
-        const out = checked ? await this.filtered({ len: n, cols }, ctx) : { len: n, cols };
+        const out = checked ? await this.filtered({ len: n, cols }, ctx, keepSel) : { len: n, cols };
         if (liveRows(out) > 0) yield out;
       }
     } finally {
@@ -275,14 +275,14 @@ export class TableScan implements Op {
   }
 
   /** Rows read one by one, in batches that grow (a LIMIT above may stop after the first), filtered. */
-  private async *batches(rows: AsyncIterable<Row>, ctx: Ctx): AsyncGenerator<Batch> {
+  private async *batches(rows: AsyncIterable<Row>, ctx: Ctx, keepSel: boolean): AsyncGenerator<Batch> {
     let size = FIRST_ROWS;
     let buf: Row[] = [];
     const flush = async (): Promise<Batch | undefined> => {
       const b = rowsBatch(this.columns, buf);
       buf = [];
       if (size < MAX_ROWS) size *= 4;
-      const out = await this.filtered(b, ctx);
+      const out = await this.filtered(b, ctx, keepSel);
       return liveRows(out) > 0 ? out : undefined;
     };
     for await (const r of rows) {
@@ -332,8 +332,8 @@ export class TableScan implements Op {
     return atoms.length > 0 ? { atoms, skipped: 0 } : undefined;
   }
 
-  private async filtered(b: Batch, ctx: Ctx): Promise<Batch> {
-    return this.filter === undefined ? b : applyFilter(this.filter, b, ctx, this.yieldSelection);
+  private async filtered(b: Batch, ctx: Ctx, keepSel: boolean): Promise<Batch> {
+    return this.filter === undefined ? b : applyFilter(this.filter, b, ctx, keepSel);
   }
 
   /** Set by the planner when the consumer is an Aggregate that takes selections. */

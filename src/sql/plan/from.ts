@@ -250,6 +250,11 @@ export abstract class FromPlanner extends ScanPlanner {
     return undefined;
   }
 
+  /** The table a reference names (not a view or CTE). */
+  protected baseTable(ref: A.TableName): SqlTable | undefined {
+    return this.tableOf(ref);
+  }
+
   private tableOf(ref: A.TableName): SqlTable | undefined {
     if (ref.schema === undefined && this.cte(ref.name) !== undefined) return undefined;
     return this.catalog.table(ref.name);
