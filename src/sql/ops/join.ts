@@ -189,7 +189,7 @@ function joinKey(cols: readonly Col[], i: number): string | undefined {
   return k;
 }
 
-function combine(l: Batch, r: Batch, li: readonly number[], ri: readonly number[]): Batch {
+export function combine(l: Batch, r: Batch, li: readonly number[], ri: readonly number[]): Batch {
   const n = li.length;
   const ls = Int32Array.from(li);
   const rs = Int32Array.from(ri);
