@@ -64,6 +64,7 @@ export class SqlDml {
     generated: { first?: number | bigint },
   ): Promise<QueryResult> {
     const t = this.meta.targetTable(ast.table.name);
+    await this.meta.ready(t.name);
     const source = ast.source;
     const columns = source.kind === 'set' ? source.set.map((a) => a.column.name) : ast.columns;
     const positions = this.columnPositions(t, columns);
@@ -401,6 +402,7 @@ export class SqlDml {
     if (ast.tables.length !== 1 || target.kind !== 'table') throw unsupported('UPDATE of several tables');
     if (ast.ignore) throw unsupported('UPDATE IGNORE');
     const t = this.meta.targetTable(target.name);
+    await this.meta.ready(t.name);
     const alias = target.alias ?? target.name;
     const sets: { pos: number; e: A.Expr }[] = ast.set.map((s) => {
       const n = s.column.name.toLowerCase();

@@ -7,8 +7,11 @@ import { TidemarkError } from '../errors.js';
 import { parseSql } from './parse.js';
 import type { PlanCatalog } from './plan/rel.js';
 import {
+  autoIndexName,
   defaultValue,
+  engineIndexName,
   META_TABLE,
+  metaKey,
   sqlTypeText,
   tableFromSpec,
   type SqlIndex,
@@ -55,6 +58,98 @@ export class SqlMeta implements PlanCatalog {
     this.metaVersion = version;
     this.parsedViews.clear();
     this.indexCache.clear();
+    if (this.legacyTables().length > 0) {
+      this.migrating ??= this.buildMissing().finally(() => (this.migrating = undefined));
+      await this.migrating;
+    }
+  }
+
+  /** A legacy build in progress (see buildMissing). */
+  private migrating: Promise<void> | undefined;
+  /** Tables whose legacy UNIQUE constraints could not be built: why (see ready). */
+  private readonly unbuilt = new Map<string, TidemarkError>();
+
+  /**
+   * Tables whose catalog rows come from before the engine had indexes: an index row without the
+   * engine's name, or UNIQUE sets kept on the table row (then checked by scans).
+   */
+  private legacyTables(): string[] {
+    const out = new Set<string>();
+    for (const m of this.meta?.values() ?? []) {
+      if (m.kind === 'index' && m.engine === undefined) out.add(m.table);
+      if (m.kind === 'table' && m.unique.length > 0) out.add(m.name);
+    }
+    return [...out].filter((t) => this.host.tables().includes(t) && !this.unbuilt.has(t));
+  }
+
+  /**
+   * The indexes an old catalog lists, built in the engine when the catalog is first read: each
+   * index row (CREATE [UNIQUE] INDEX of before) as an index of its name, each UNIQUE set of a table
+   * row (column UNIQUE, UNIQUE (...)) as a UNIQUE index named as MySQL names one (its first column,
+   * then _2, ...); then the rows are rewritten (the engine's names, no sets left). A UNIQUE set that
+   * the table's rows break (two rows written concurrently under the old scans) is not built: writes
+   * to the table fail with DUPLICATE_KEY saying so until the duplicates are deleted (reads and
+   * DELETE go on). A read replica builds nothing: its writer does.
+   */
+  private async buildMissing(): Promise<void> {
+    for (const table of this.legacyTables()) {
+      try {
+        await this.buildTable(table);
+      } catch (e) {
+        if (e instanceof TidemarkError && e.code === 'READ_ONLY') return;
+        if (!(e instanceof TidemarkError) || e.code !== 'DUPLICATE_KEY') throw e;
+        this.unbuilt.set(
+          table,
+          new TidemarkError(
+            'DUPLICATE_KEY',
+            `a UNIQUE constraint of ${table} made before tidemark had indexes could not be built: ${e.message}; ` +
+              'writes to the table are refused until the duplicate rows are deleted',
+            { cause: e, details: { ...e.details, table, mysqlErrno: 1062 } },
+          ),
+        );
+      }
+    }
+  }
+
+  private async buildTable(table: string): Promise<void> {
+    const built = new Set(this.host.describeTable(table).indexes.map((i) => i.name));
+    const rows = this.indexRows(table);
+    const taken = new Set(rows.map((r) => r.name.toLowerCase()));
+    const writes: [string, SqlObject | undefined][] = [];
+    const build = async (row: SqlIndex): Promise<void> => {
+      const engine = engineIndexName(row.name);
+      if (!built.has(engine)) await this.host.createIndex(table, engine, row.columns, { unique: row.unique });
+      built.add(engine);
+      writes.push([metaKey(row), { ...row, engine }]);
+    };
+    for (const r of rows) if (r.engine === undefined) await build(r);
+    const t = this.meta?.get(`table:${table}`);
+    if (t !== undefined && t.kind === 'table' && t.unique.length > 0) {
+      for (const cols of t.unique) {
+        if (rows.some((r) => r.unique && r.columns.join('\u0000') === cols.join('\u0000'))) continue;
+        const name = autoIndexName(cols[0]!, (n) => taken.has(n.toLowerCase()));
+        taken.add(name.toLowerCase());
+        await build({ kind: 'index', name, table, columns: [...cols], unique: true });
+      }
+      writes.push([metaKey(t), { ...t, unique: [] }]);
+    }
+    await this.putAll(writes);
+  }
+
+  /**
+   * Before a write to a table: its legacy UNIQUE constraints built (see buildMissing), tried again
+   * if they could not be before; DUPLICATE_KEY while the rows still break one.
+   */
+  async ready(table: string): Promise<void> {
+    const err = this.unbuilt.get(table);
+    if (err === undefined) return;
+    try {
+      await this.buildTable(table);
+    } catch (e) {
+      if (e instanceof TidemarkError && e.code === 'DUPLICATE_KEY') throw err;
+      throw e;
+    }
+    this.unbuilt.delete(table);
   }
 
   table(name: string): SqlTable | undefined {
