@@ -25,6 +25,7 @@ import type { Row } from '../schema/schema.js';
 import { evaluate } from './expr.js';
 import { constCol, getv, type Batch } from './vector.js';
 import { rowValue } from './ops/scan.js';
+import { uniqueRow } from './host.js';
 import type { QueryResult } from '../txn/query.js';
 import type { SqlMeta } from './meta.js';
 import { coerce, engineOf, keyValue, sqlOf } from './coerce.js';
@@ -184,14 +185,14 @@ export class SqlDml {
       return first;
     };
     if (t.keyColumn !== ROWID && add(await tx.get(t.name, row[t.keyColumn]))) return out;
-    const reads = tx;
-    const usable = new Set(reads.indexes(t.name).map((i) => i.name));
+    const usable = new Set(tx.indexes(t.name).map((i) => i.name));
     for (const ix of this.meta.indexes(t.name)) {
       if (!ix.unique) continue;
       const values = ix.columns.map((c) => row[c]);
       if (values.some((v) => v === null || v === undefined)) continue;
       if (usable.has(ix.engine)) {
-        if (add(await reads.getBy(t.name, ix.engine, values))) return out;
+        const hasDecimal = ix.columns.some((c) => t.columns.find((x) => x.name === c)?.type === 'decimal');
+        if (add(await uniqueRow(tx, t.name, ix.engine, values, hasDecimal))) return out;
         continue;
       }
       // An index still being built (made after this transaction began): its rows by a scan.

@@ -351,7 +351,8 @@ export async function chooseAccess(input: ChooseInput, ctx: Ctx): Promise<Access
       ordered = wanted.length === 0 || (tuples.length === 1 && wanted.every((c, i) => after[i] === c));
     }
     if (!restricts && !(ordered && Number.isFinite(limit))) continue;
-    const lookup = ix.unique && fixed === ix.columns.length;
+    // NULLs are never equal in a UNIQUE index: a tuple with one (IS NULL, <=> NULL) is a range.
+    const lookup = ix.unique && fixed === ix.columns.length && tuples.every((t) => !t.includes(null));
     const starts = tuples.length * (lookup ? LOOKUP : INDEX_START) * weight;
     let rows: number;
     if (lookup) rows = tuples.length;
