@@ -30,7 +30,14 @@ import { queryInTransaction, SqlSession, type SessionEngine } from './session.js
 /** The SQL engine of one database. */
 export class SqlEngine implements SessionEngine {
   private readonly plans = new PlanCache();
-  readonly counters: SqlCounters = { statements: 0, failed: 0, zoneSkippedGroups: 0 };
+  readonly counters: SqlCounters = {
+    statements: 0,
+    failed: 0,
+    zoneSkippedGroups: 0,
+    indexScans: 0,
+    indexLookups: 0,
+    indexJoins: 0,
+  };
 
   get plansCached(): number {
     return this.plans.size;
