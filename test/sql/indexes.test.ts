@@ -371,8 +371,18 @@ describe('SQL indexes: UNIQUE semantics', () => {
       await db.query(
         "INSERT INTO g VALUES (1, 'a', 'x', 1), (2, 'b', 'y', 2), (3, NULL, 'z', 3), (4, NULL, 'w', 4)",
       );
-      // NULLs never collide.
+      // NULLs never collide; a UNIQUE index's NULLs are a range, not a lookup.
       await db.query("INSERT INTO g VALUES (5, NULL, 'v', 5)");
+      await db.query("SET tidemark_indexes = 'prefer'");
+      expect(await rows(db, 'SELECT id FROM g WHERE email <=> NULL ORDER BY id')).toEqual([[3], [4], [5]]);
+      expect(await rows(db, 'SELECT id FROM g WHERE email IS NULL AND id > 3 ORDER BY id')).toEqual([
+        [4],
+        [5],
+      ]);
+      expect(await plan(db, 'SELECT id FROM g WHERE email <=> NULL')).toMatch(
+        /index range scan g using email/,
+      );
+      await db.query("SET tidemark_indexes = 'cost'");
       const e = await db.query("INSERT INTO g VALUES (6, 'a', 'q', 6)").catch((x: unknown) => x);
       expect((e as TidemarkError).code).toBe('DUPLICATE_KEY');
       expect((e as TidemarkError).details?.['mysqlErrno']).toBe(1062);
