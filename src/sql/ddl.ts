@@ -244,7 +244,7 @@ export class SqlDdl {
     }
     const made: SqlIndex[] = [];
     for (const d of adds) {
-      const cols = keyColumns(t, d.parts, d.unique);
+      const cols = keyColumns(t, d.parts);
       let name = d.name;
       if (name === undefined) name = autoIndexName(cols[0]!, (n) => names.has(n.toLowerCase()));
       else checkIndexName(name, names);
@@ -455,7 +455,7 @@ export class SqlDdl {
     const t: SqlTable = { kind: 'table', name, columns, primaryKey, keyColumn, unique: [] };
     const names = new Map<string, string>();
     const indexes: SqlIndex[] = indexDecls.map((d) => {
-      const cols = keyColumns(t, d.parts, d.unique);
+      const cols = keyColumns(t, d.parts);
       let iname = d.name;
       if (iname === undefined) iname = autoIndexName(cols[0]!, (n) => names.has(n.toLowerCase()));
       else checkIndexName(iname, names);
@@ -494,7 +494,7 @@ interface IndexDecl {
 const MAX_KEY_PARTS = 16;
 
 /** An index's columns by the table's own names: each once, every one known. */
-function keyColumns(t: SqlTable, parts: readonly A.KeyPart[], unique: boolean): string[] {
+function keyColumns(t: SqlTable, parts: readonly A.KeyPart[]): string[] {
   if (parts.length > MAX_KEY_PARTS)
     throw new TidemarkError(
       'INVALID_ARGUMENT',
@@ -516,8 +516,9 @@ function keyColumns(t: SqlTable, parts: readonly A.KeyPart[], unique: boolean): 
         details: { mysqlErrno: 1060 },
       });
     // A prefix (col(10)): the engine indexes whole values, which answers every lookup the prefix
-    // would; but UNIQUE over a prefix is a stricter constraint than over the values.
-    if (p.length !== undefined && unique) throw unsupported('a UNIQUE index over a prefix of a column');
+    // would. UNIQUE over a prefix is then UNIQUE over the values: weaker than MySQL's (it takes
+    // 'ab' beside 'ac'), as UNIQUE (a(1)) was here before engine indexes (MySQL needs a prefix to
+    // index a TEXT column at all).
     out.push(c.name);
   }
   return out;
@@ -599,8 +600,6 @@ const NOW_NAMES = new Set(['CURRENT_TIMESTAMP', 'NOW', 'LOCALTIMESTAMP', 'LOCALT
 /** How an unsupported DDL statement is named in its error. */
 function ddlName(ast: A.Statement): string {
   switch (ast.kind) {
-    case 'alterTable':
-      return 'ALTER TABLE';
     case 'truncate':
       return 'TRUNCATE';
     case 'createDatabase':
