@@ -22,7 +22,7 @@ const SPEC = {
 
 async function freshDb(): Promise<Database> {
   const fs = new MemoryFileService();
-  const db = await open('m', { fileService: fs, storage: { memtableRowsMax: 8, rowGroupRows: 16 } } as never);
+  const db = await open('m', { fileService: fs, storage: { memtableRowsMax: 8, rowGroupRows: 16 } });
   await db.createTable('u', SPEC as never);
   return db;
 }

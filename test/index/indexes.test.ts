@@ -149,7 +149,7 @@ describe('index order and online builds', () => {
         { name: 'by_s_f', columns: ['s', 'f'] },
         { name: 'by_ok_b_i64', columns: ['ok', 'b', 'i64'] },
       ],
-    } as never);
+    });
     const row = fc.record({
       i64: fc.option(fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.integer())),
       u64: fc.option(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })),

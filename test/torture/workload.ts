@@ -100,7 +100,8 @@ export class Worker {
     try {
       await this.db.transaction(async (tx) => {
         if (this.rng.bool(0.1)) await tx.delete('claims', id);
-        else if ((await tx.get('claims', id)) === undefined) await tx.insert('claims', { id, email, w: this.w });
+        else if ((await tx.get('claims', id)) === undefined)
+          await tx.insert('claims', { id, email, w: this.w });
         else await tx.update('claims', id, { email, w: this.w });
       });
     } catch (e) {
