@@ -52,6 +52,9 @@ describe('secondary indexes in the engine', () => {
       { id: 4, email: null, city: null, n: 1 },
     ]);
     expect(await db.getBy('users', 'users_email', ['bo@x.io'])).toMatchObject({ id: 2 });
+    const st = db.stats().indexes;
+    expect(st).toMatchObject({ count: 2, building: 0, objectLayers: 0 });
+    expect(st.memtableBytes).toBeGreaterThan(0);
     expect(await db.getBy('users', 'users_email', 'nobody')).toBeUndefined();
     expect((await collect(db.scan('users', { index: 'users_city', eq: ['Oslo'] }))).map((r) => r.id)).toEqual(
       [1, 3],
