@@ -236,6 +236,10 @@ describe('index order and online builds', () => {
       ),
     ).toBe('SCHEMA');
     expect(codeOfSync(() => db.scan('users', { index: 'users_city', eq: [1] }))).toBe('SCHEMA');
+    expect(codeOfSync(() => db.scan('users', { eq: ['Oslo'] }))).toBe('INVALID_ARGUMENT');
+    expect(codeOfSync(() => db.scanBatches('users', { index: 'users_city' } as never))).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect(codeOfSync(() => db.scan('users', { index: 'users_city', eq: ['a', 'b'] }))).toBe(
       'INVALID_ARGUMENT',
     );
