@@ -303,6 +303,11 @@ export class IndexCodec {
     return w.take();
   }
 
+  /** The key of a unique entry for values of every column (normalized, none null). */
+  uniqueKey(values: readonly unknown[]): Uint8Array {
+    return this.encodeTuple(undefined, 0, values);
+  }
+
   /** Normalize the values of a tuple for columns from `from` on (as writes are). */
   normalizeTuple(what: string, from: number, tuple: unknown): unknown[] {
     const values = Array.isArray(tuple) ? (tuple as unknown[]) : [tuple];

@@ -249,7 +249,7 @@ export async function rowByUnique(
       `getBy through ${d.name} takes ${codec.cols.length} value(s), one per column, got ${describe(values)}`,
     );
   if (vals.includes(null)) return undefined;
-  const key = codec.range({ eq: vals }).lower!;
+  const key = codec.uniqueKey(vals);
   let pk: unknown;
   const own = host._ownEntry(h, key);
   if (own !== undefined) {

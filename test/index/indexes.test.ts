@@ -92,6 +92,26 @@ describe('secondary indexes in the engine', () => {
     });
     expect(await db.getBy('users', 'users_email', 'ann@x.io')).toMatchObject({ id: 1 });
     expect(await codeOf(db.getBy('users', 'users_city', ['Oslo']))).toBe('INVALID_ARGUMENT');
+    // Values of every kind are taken as writes take them (a decimal's text is scaled once).
+    await db.createTable('prices', {
+      columns: {
+        id: 'int32',
+        p: { type: 'decimal', precision: 10, scale: 2 },
+        w: { type: 'decimal', precision: 30, scale: 4 },
+        at: 'timestamp',
+      },
+      primaryKey: 'id',
+      indexes: [{ name: 'by_p_w_at', columns: ['p', 'w', 'at'], unique: true }],
+    });
+    await db.insert('prices', { id: 1, p: '12.50', w: '123456789012345678901.5', at: new Date(5000) });
+    expect(await db.getBy('prices', 'by_p_w_at', ['12.5', '123456789012345678901.5000', 5000])).toMatchObject(
+      {
+        id: 1,
+      },
+    );
+    expect(
+      await collect(db.scan('prices', { index: 'by_p_w_at', eq: [12.5], gte: ['123456789012345678901'] })),
+    ).toHaveLength(1);
     expect(await codeOf(db.getBy('users', 'nope', ['Oslo']))).toBe('NOT_FOUND');
   });
 
