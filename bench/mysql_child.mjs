@@ -4,16 +4,13 @@
 // on a shared machine whose load drifts, each engine then sees the same conditions, and each
 // figure is the median of its rounds.
 // Usage: node mysql_child.mjs [--quick]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { now, percentiles, rng } from './lib/data.mjs';
-import { freePort } from './lib/proc.mjs';
+import { PASSWORD, peakRssMiB, startServer } from './lib/servers.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 const ENGINES = ['tidemark', 'mariadb'];
 const ROWS = quick ? 20_000 : 100_000;
@@ -33,107 +30,7 @@ const SETTINGS = {
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-mysql-'));
 
-async function waitConnect(port, user, password) {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const c = await mysql.createConnection({ host: '127.0.0.1', port, user, password });
-      await c.end();
-      return;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
-/** Start a server; resolves with its port, its process id and stop(). */
-async function startServer(engineName) {
-  const port = await freePort();
-  if (engineName === 'tidemark') {
-    const child = spawn(
-      process.execPath,
-      [
-        path.join(here, '..', 'bin', 'tidemark.js'),
-        'serve',
-        '--dir',
-        path.join(dir, 'data'),
-        '--port',
-        '0',
-        '--mysql-port',
-        String(port),
-        '--password',
-        'bench',
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    await waitConnect(port, 'root', 'bench');
-    return {
-      port,
-      pid: child.pid,
-      stop: () => stopChild(child),
-    };
-  }
-  const data = path.join(dir, 'mariadb');
-  const sbin = (p) => `/usr/sbin/${p}`;
-  await new Promise((resolve, reject) => {
-    const c = spawn(
-      'mariadb-install-db',
-      [
-        '--no-defaults',
-        `--datadir=${data}`,
-        `--user=${os.userInfo().username}`,
-        '--auth-root-authentication-method=normal',
-        '--skip-test-db',
-      ],
-      { stdio: 'ignore' },
-    );
-    c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mariadb-install-db exited ${code}`))));
-  });
-  const child = spawn(
-    sbin('mariadbd'),
-    [
-      '--no-defaults',
-      `--datadir=${data}`,
-      `--user=${os.userInfo().username}`,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--socket=${path.join(dir, 'mariadb.sock')}`,
-      `--pid-file=${path.join(dir, 'mariadb.pid')}`,
-      '--innodb-flush-log-at-trx-commit=1',
-      '--innodb-buffer-pool-size=1G',
-      '--skip-name-resolve',
-      '--max-connections=200',
-    ],
-    { stdio: 'ignore' },
-  );
-  await waitConnect(port, 'root', '');
-  const admin = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', password: '' });
-  await admin.query("SET PASSWORD = PASSWORD('bench')");
-  await admin.query('CREATE DATABASE tidemark');
-  await admin.end();
-  return {
-    port,
-    pid: child.pid,
-    stop: () => stopChild(child),
-  };
-}
-
-/** SIGTERM a server process; resolves once it has exited. */
-function stopChild(child) {
-  return new Promise((r) => {
-    child.on('exit', r);
-    child.kill('SIGTERM');
-  });
-}
-
 const pad = (s, n) => s.padEnd(n, 'x').slice(0, n);
-
-/** A server process's peak resident memory (VmHWM), in MiB. */
-function peakRssMiB(pid) {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m === null ? null : Math.round(Number(m[1]) / 1024);
-}
 
 /** `count` operations over CONNECTIONS connections, `op(conn, i)` each; time and latencies. */
 async function run(pool, count, op) {
@@ -213,12 +110,12 @@ const servers = {};
 const pools = {};
 try {
   for (const engine of ENGINES) {
-    servers[engine] = await startServer(engine);
+    servers[engine] = await startServer(engine, engine === 'tidemark' ? path.join(dir, 'data') : dir);
     pools[engine] = mysql.createPool({
       host: '127.0.0.1',
       port: servers[engine].port,
       user: 'root',
-      password: 'bench',
+      password: PASSWORD,
       database: 'tidemark',
       connectionLimit: CONNECTIONS,
     });

@@ -64,6 +64,158 @@ function peerTable(rows, targets) {
   );
 }
 
+const VIA = { mysql: 'MySQL protocol', 'in-process': 'in-process', sysbench: 'sysbench' };
+const INDEX_OPS = ['city', 'email', 'range', 'insert1', 'insert64'];
+const OP_LABEL = {
+  city: 'city = ? (indexed)',
+  email: 'email = ? (UNIQUE)',
+  range: 'n BETWEEN, 100 rows',
+  insert1: 'INSERT, 1 caller',
+  insert64: 'INSERT, 64 callers',
+};
+const rowsLabel = (n) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n));
+const ratioVerdict = (x, ok) => `${x.toFixed(2)}x (${ok ? 'met' : 'not met'})`;
+
+/** The indexes suite: per size and operation, the scaling of each operation's cost, sysbench, targets. */
+function indexesTable(all) {
+  const ops = all.filter(
+    (r) => r.via !== 'sysbench' && r.workload !== 'load' && INDEX_OPS.includes(r.workload),
+  );
+  const sizes = [...new Set(ops.map((r) => r.rows))].sort((a, b) => a - b);
+  const smallest = sizes[0];
+  const largest = sizes.at(-1);
+  const pick = (via, op, size, engine) =>
+    ops.find((r) => r.via === via && r.workload === op && r.rows === size && r.engine === engine);
+  const lines = [
+    '| rows | operation | via | engine | throughput | p50 | p99 | ops | peak RSS | tidemark / peer |',
+    '|---:|---|---|---|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const via of ['mysql', 'in-process'])
+    for (const op of INDEX_OPS)
+      for (const size of sizes) {
+        const rs = ops.filter((r) => r.via === via && r.workload === op && r.rows === size);
+        const hasT = rs.some((r) => r.engine === 'tidemark');
+        for (const r of rs)
+          lines.push(
+            `| ${num(size)} | ${r.name} | ${VIA[via]} | ${r.engine} | ${num(r.opsPerSec)} ${r.unit} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${num(r.ops)} | ${r.peakRssMiB ?? ''} MiB | ${r.engine === 'tidemark' && hasT && rs.length > 1 ? ratiosToPeers(rs) : ''} |`,
+          );
+      }
+
+  // The cost of one operation (the inverse of the throughput) at each size, against the smallest.
+  const scaling = [
+    `| operation | via | engine | ${sizes.map((s) => `per op at ${rowsLabel(s)}`).join(' | ')} | ${rowsLabel(largest)} / ${rowsLabel(smallest)} |`,
+    `|---|---|---|${sizes.map(() => '---:|').join('')}---:|`,
+  ];
+  const costRatio = {};
+  for (const via of ['mysql', 'in-process'])
+    for (const op of INDEX_OPS)
+      for (const engine of [...new Set(ops.filter((r) => r.via === via).map((r) => r.engine))]) {
+        const cells = sizes.map((s) => pick(via, op, s, engine));
+        if (cells.every((c) => c === undefined)) continue;
+        const us = (c) => {
+          if (c === undefined) return '';
+          const x = 1e6 / c.opsPerSec;
+          return `${x >= 100 ? num(x) : x.toFixed(1)} µs`;
+        };
+        const a = cells[0];
+        const b = cells.at(-1);
+        const ratio = a && b ? a.opsPerSec / b.opsPerSec : undefined;
+        if (engine === 'tidemark' && ratio !== undefined && sizes.length > 1)
+          costRatio[`${via}:${op}`] = ratio;
+        scaling.push(
+          `| ${OP_LABEL[op]} | ${VIA[via]} | ${engine} | ${cells.map(us).join(' | ')} | ${ratio === undefined ? '' : `${ratio.toFixed(2)}x`} |`,
+        );
+      }
+
+  // sysbench oltp_read_write itself.
+  const sb = all.filter((r) => r.via === 'sysbench');
+  const sbLines = [
+    '| run | engine | transactions/s | queries/s | avg | p95 | reads | ignored errors | peak RSS | tidemark / MariaDB |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  const sbNotes = [];
+  const sbRatio = {};
+  const sbMode = {
+    auto: 'prepared statements (--db-ps-mode=auto)',
+    disable: 'text queries (--db-ps-mode=disable)',
+  };
+  for (const mode of ['auto', 'disable']) {
+    const t = sb.find((r) => r.psMode === mode && r.engine === 'tidemark');
+    const m = sb.find((r) => r.psMode === mode && r.engine === 'mariadb');
+    for (const r of [t, m]) {
+      if (r === undefined) continue;
+      const ok = r.opsPerSec !== undefined && r.error === undefined && r.skipped === undefined;
+      const ratio = r === t && ok && m?.opsPerSec ? `${(t.opsPerSec / m.opsPerSec).toFixed(2)}x` : '';
+      if (r === t && ratio !== '') sbRatio[mode] = t.opsPerSec / m.opsPerSec;
+      sbLines.push(
+        ok
+          ? `| ${sbMode[mode]} | ${r.engine} | ${num(r.opsPerSec)} | ${num(r.queriesPerSec)} | ${r.avgMs} ms | ${r.p95Ms} ms | ${num(r.reads)} | ${num(r.ignoredErrors)} | ${r.peakRssMiB} MiB | ${ratio} |`
+          : `| ${sbMode[mode]} | ${r.engine} | ${r.skipped ? 'skipped' : 'failed'} | | | | | | | |`,
+      );
+      if (!ok) sbNotes.push(`- ${r.engine}, ${sbMode[mode]}: ${r.skipped ?? r.error}`);
+      if (r.warning) sbNotes.push(`- ${r.engine}, ${sbMode[mode]}: ${r.warning}`);
+    }
+  }
+
+  // Targets (issue "Secondary indexes and UNIQUE constraints").
+  const at = largest >= 1_000_000 ? `${num(largest)} rows` : `${num(largest)} rows (1,000,000 not run)`;
+  const verdicts = [];
+  for (const via of ['mysql', 'in-process']) {
+    const parts = INDEX_OPS.filter((op) => costRatio[`${via}:${op}`] !== undefined).map(
+      (op) => `${op} ${ratioVerdict(costRatio[`${via}:${op}`], costRatio[`${via}:${op}`] <= 2)}`,
+    );
+    if (parts.length > 0)
+      verdicts.push(
+        `- tidemark's cost per operation at ${at} / at ${num(smallest)} (target <= 2x), ${VIA[via]}: ${parts.join('; ')}`,
+      );
+  }
+  const vsMaria = (op) => {
+    const t = pick('mysql', op, largest, 'tidemark');
+    const m = pick('mysql', op, largest, 'mariadb');
+    return t && m ? t.opsPerSec / m.opsPerSec : undefined;
+  };
+  const lookups = ['city', 'email', 'range'].filter((op) => vsMaria(op) !== undefined);
+  if (lookups.length > 0)
+    verdicts.push(
+      `- lookups at ${at}, MySQL protocol (target >= 1x MariaDB): ${lookups.map((op) => `${op} ${ratioVerdict(vsMaria(op), vsMaria(op) >= 1)}`).join('; ')}`,
+    );
+  if (vsMaria('insert64') !== undefined)
+    verdicts.push(
+      `- INSERTs from 64 connections at ${at} (target >= 1x MariaDB): ${ratioVerdict(vsMaria('insert64'), vsMaria('insert64') >= 1)}`,
+    );
+  if (sb.length > 0) {
+    const ps = sbRatio.auto;
+    const text = sbRatio.disable;
+    verdicts.push(
+      `- sysbench oltp_read_write (target >= 1x MariaDB): prepared statements ${ps === undefined ? 'not measured (see above)' : ratioVerdict(ps, ps >= 1)}; text queries ${text === undefined ? 'not measured (see above)' : ratioVerdict(text, text >= 1)}`,
+    );
+  }
+
+  const loads = all.filter((r) => r.workload === 'load');
+  const loadLines = ['| rows | via | engine | load | indexes made in |', '|---:|---|---|---:|---:|'];
+  for (const r of loads)
+    loadLines.push(
+      `| ${num(r.rows)} | ${VIA[r.via]} | ${r.engine} | ${num(r.opsPerSec)} rows/s | ${(r.indexMs / 1000).toFixed(2)} s |`,
+    );
+
+  const settings = [...new Map(all.map((r) => [`${r.engine} (${VIA[r.via]})`, r.settings])).entries()].map(
+    ([k, v]) => `- ${k}: ${v}`,
+  );
+  return [
+    lines.join('\n'),
+    `Cost per operation (1 / throughput, at the row's concurrency), tidemark and its peers, against the smallest table:\n\n${scaling.join('\n')}`,
+    sb.length > 0
+      ? `${sb[0].name.replace(/, (prepared statements|text queries).*$/, '')}: sysbench's own schema (sbtest1 with the secondary index k_1) and statements (BEGIN, 10 point selects, 4 ranges, an UPDATE of k through k_1, an UPDATE of c, a DELETE and an INSERT, COMMIT), both servers alternating:\n\n${sbLines.join('\n')}${sbNotes.length > 0 ? '\n\n' + sbNotes.join('\n') : ''}`
+      : '',
+    'Targets:\n' + verdicts.join('\n'),
+    `Loads, not measured against anything (the rows, then CREATE UNIQUE INDEX g_email and CREATE INDEX g_city, g_n):\n\n${loadLines.join('\n')}`,
+    "g_t (id INT PRIMARY KEY, email VARCHAR(64) UNIQUE, city VARCHAR(20), n INT) with indexes on city and n. Row id: email `u<id>@x.io`, city `city-<id mod rows/10>` (rows/10 cities, so a city lookup returns 10 rows at every size), n = id x 7919 mod rows (every value once: a range of 100 values is 100 rows). Each operation runs for a time budget (1.5 s with --quick, 5 s otherwise) after a warm-up, never a fixed count, and every lookup's row count is checked. INSERTs take new ids; the rows they add are deleted (not timed) after every rows/5 of them (at least 2,000), so the table holds 1 to 1.2 times its size. Over the MySQL protocol (mysql2, prepared statements, lookups from 16 connections) both servers run for the whole size, each in a process of its own, measured in alternating rounds (3 rounds, the median; 1 with --quick); tidemark's database is loaded in-process before `tidemark serve` opens it, MariaDB's through 1,000-row INSERTs. In-process, the engines run in processes of their own, one caller for lookups (better-sqlite3 is synchronous: its 64 callers take turns).",
+    'Settings:\n' + settings.join('\n'),
+  ]
+    .filter((x) => x !== '')
+    .join('\n\n');
+}
+
 export const SUITES = [
   {
     name: 'mem',
@@ -320,5 +472,13 @@ export const SUITES = [
         settingsLines(rows).join('\n')
       );
     },
+  },
+  {
+    name: 'indexes',
+    title:
+      'Secondary indexes and UNIQUE: lookups, ranges and INSERTs from 10,000 to 1,000,000 rows; sysbench',
+    script: 'indexes.mjs',
+    peers: true,
+    table: indexesTable,
   },
 ];

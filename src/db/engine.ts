@@ -66,7 +66,13 @@ export interface EngineStats {
   objectStore?: ObjectStoreStats;
   storage: StorageStats;
   transactions: TxnCounters & { active: number };
+  /** Tables, hidden tables of indexes included. */
   tables: number;
+  /**
+   * Secondary indexes: how many (and how many are being built), the memtable bytes and the object
+   * layers their hidden tables hold (their share of the `memtable` pool and of `obj/`).
+   */
+  indexes: { count: number; building: number; memtableBytes: number; objectLayers: number };
 }
 
 type State =
@@ -553,7 +559,20 @@ export class Engine implements QueryRunner {
       storage: st,
       transactions: { ...this.txns.counters, active: this.txns.activeCount },
       tables: this.catalog.all().length,
+      indexes: this.indexStats(),
     };
+  }
+
+  private indexStats(): EngineStats['indexes'] {
+    const out = { count: 0, building: 0, memtableBytes: 0, objectLayers: 0 };
+    for (const t of this.catalog.all()) {
+      if (t.schema.index === undefined || t.droppedTs !== undefined || t.isReleased) continue;
+      out.count++;
+      if (t.readyTs === undefined) out.building++;
+      out.memtableBytes += t.memBytes;
+      out.objectLayers += t.objects.length;
+    }
+    return out;
   }
 
   /** Bytes of WAL segments the retained checkpoints still need (from the one holding `fromLsn`). */

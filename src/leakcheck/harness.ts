@@ -353,6 +353,28 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
                 .catch(() => undefined);
               break;
             }
+            case 'index': {
+              // An index built online over flushed rows and the memtable, read through (to the
+              // end, abandoned midway, reversed, by a unique value) and dropped.
+              await write(d, 'b');
+              await d.flush();
+              await write(d, 'b');
+              if (d.describeTable('b').indexes.some((i) => i.name === 'b_v')) await d.dropIndex('b', 'b_v');
+              await d.createIndex('b', 'b_v', ['v', 'k'], { unique: true });
+              let n = 0;
+              for await (const _ of d.scan('b', { index: 'b_v', gte: [10] })) n++;
+              for await (const _ of d.scan('b', { index: 'by_s', reverse: true })) if (--n < 0) break;
+              for await (const _ of d.scan('a', { index: 'by_s', eq: ['value-1'], limit: 5 })) break;
+              await d
+                .transaction(async (tx) => {
+                  for await (const _ of tx.scan('b', { index: 'b_v', reverse: true }))
+                    throw new Error('abandoned');
+                })
+                .catch(() => undefined);
+              await d.getBy('b', 'b_v', [1, 8]);
+              await d.dropIndex('b', 'b_v');
+              break;
+            }
             case 'checkpoint-fault':
               await write(d);
               await d.flush();

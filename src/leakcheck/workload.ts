@@ -3,6 +3,7 @@
  * 'level' and 'sql' scenarios (the cycle runner, harness.ts, runs the others inline).
  */
 import type { Database } from '../api/database.js';
+import type { TableSpec } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
 import { TidemarkLevel } from '../level/index.js';
 import type { Rng } from '../util/random.js';
@@ -17,6 +18,7 @@ export const SCENARIOS = [
   'flush',
   'merge',
   'scan-abandon',
+  'index',
   'checkpoint-fault',
   'recovery',
   'close-busy',
@@ -35,7 +37,9 @@ export const LEVEL_SUBDIR = 'level';
 export const SPEC = {
   columns: { k: 'int64', v: 'float64', s: 'string', f: { type: 'bool', nullable: true } },
   primaryKey: 'k',
-} as const;
+  // Every write keeps an index: its entries flush, merge, checkpoint and go with the rows.
+  indexes: [{ name: 'by_s', columns: ['s', 'f'] }],
+} satisfies TableSpec;
 
 export function row(k: number, seq: number) {
   return { k, v: seq / 8, s: `value-${seq % 977}`, f: seq % 5 === 0 ? null : seq % 2 === 0 };

@@ -11,6 +11,7 @@ import {
   describe,
   LIMITS,
   TableSchema,
+  toDecimal,
   type ColumnDef,
   type IndexOf,
 } from './schema.js';
@@ -303,6 +304,11 @@ export class IndexCodec {
     return w.take();
   }
 
+  /** The key of a unique entry for values of every column (normalized, none null). */
+  uniqueKey(values: readonly unknown[]): Uint8Array {
+    return this.encodeTuple(undefined, 0, values);
+  }
+
   /** Normalize the values of a tuple for columns from `from` on (as writes are). */
   normalizeTuple(what: string, from: number, tuple: unknown): unknown[] {
     const values = Array.isArray(tuple) ? (tuple as unknown[]) : [tuple];
@@ -313,6 +319,13 @@ export class IndexCodec {
     return values.map((v, i) => {
       const c = this.cols[from + i]!;
       if (v === null || v === undefined) return null;
+      // A decimal bound with more digits than the column keeps would be rounded onto a value a
+      // row may have: refused rather than made to match what a comparison would not.
+      const d = c.type === 'decimal' ? toDecimal(v) : undefined;
+      if (d !== undefined && d.s > c.scale! && d.truncate(c.scale!).rescale(d.s).u !== d.u)
+        throw invalidArgument(
+          `${what}: ${d.toString()} has more digits after the point than ${this.base.name}.${c.name}, DECIMAL(${c.precision}, ${c.scale})`,
+        );
       return this.base.normalizeValue({ ...c, nullable: true }, v);
     });
   }

@@ -634,7 +634,7 @@ export abstract class ExprBinder {
 }
 
 /** Functions whose result is a string whatever their arguments. */
-const STRING_FUNCTIONS = new Set([
+export const STRING_FUNCTIONS = new Set([
   'UPPER',
   'UCASE',
   'LOWER',

@@ -25,7 +25,6 @@ import type { Row } from '../schema/schema.js';
 import { evaluate } from './expr.js';
 import { constCol, getv, type Batch } from './vector.js';
 import { rowValue } from './ops/scan.js';
-import { uniqueRow } from './host.js';
 import type { QueryResult } from '../txn/query.js';
 import type { SqlMeta } from './meta.js';
 import { coerce, engineOf, keyValue, sqlOf } from './coerce.js';
@@ -191,8 +190,7 @@ export class SqlDml {
       const values = ix.columns.map((c) => row[c]);
       if (values.some((v) => v === null || v === undefined)) continue;
       if (usable.has(ix.engine)) {
-        const hasDecimal = ix.columns.some((c) => t.columns.find((x) => x.name === c)?.type === 'decimal');
-        if (add(await uniqueRow(tx, t.name, ix.engine, values, hasDecimal))) return out;
+        if (add(await tx.getBy(t.name, ix.engine, values))) return out;
         continue;
       }
       // An index still being built (made after this transaction began): its rows by a scan.

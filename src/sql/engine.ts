@@ -21,6 +21,7 @@ import { SqlMeta } from './meta.js';
 import { AutoIncrement } from './autoincrement.js';
 import { PlanCache, planSelect, type PointPlan, type Prepared } from './prepared.js';
 import { pointPlanOf, pointRead, selectRows } from './select.js';
+import { describeStatement, type StatementShape } from './describe.js';
 import { SqlDml } from './dml.js';
 import { SqlDdl } from './ddl.js';
 import { runShow } from './show.js';
@@ -70,6 +71,16 @@ export class SqlEngine implements SessionEngine {
   /** The statement of this text, parsed once and kept with its plans (see prepared.ts). */
   prepare(sql: string): Prepared {
     return this.plans.prepare(sql, this.host._schemaVersion);
+  }
+
+  /**
+   * What the statement gives, without running it (a prepared statement's metadata, describe.ts):
+   * its placeholders and its result set's columns. Unknown tables and columns throw.
+   */
+  async describe(sql: string, database: string): Promise<StatementShape> {
+    const p = this.prepare(sql);
+    if (!this.meta.current) await this.meta.load();
+    return describeStatement(this.meta, p, database);
   }
 
   /** `tx.query`. */

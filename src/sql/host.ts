@@ -54,26 +54,6 @@ export interface SqlHost {
   _queryPool(): MemoryPool;
 }
 
-/**
- * The row a UNIQUE index holds for these values (one per column, none NULL), or undefined.
- * tx.getBy normalizes the values twice (rowByUnique, then IndexCodec.range): a DECIMAL column's
- * value is scaled twice (DECIMAL(p <= 18): no row found) or refused (wider: SCHEMA); for an index
- * with a DECIMAL column the lookup is a scan of its one entry instead.
- */
-export async function uniqueRow(
-  tx: Transaction,
-  table: string,
-  index: string,
-  values: unknown[],
-  hasDecimal: boolean,
-  columns?: readonly string[],
-): Promise<Record<string, unknown> | undefined> {
-  const options = columns !== undefined ? { columns } : {};
-  if (!hasDecimal) return tx.getBy(table, index, values, options);
-  for await (const r of tx.scan(table, { index, eq: values, limit: 1, ...options })) return r;
-  return undefined;
-}
-
 /** Run fn in a read transaction at the newest commit, rolled back however fn ends. */
 export async function atNewest<T>(host: SqlHost, fn: (tx: Transaction) => Promise<T>): Promise<T> {
   const tx = host._begin();

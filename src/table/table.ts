@@ -10,6 +10,8 @@ import { NOT_CACHED, type ObjectLayer, type ZoneFilter } from './object_layer.js
 import { TableScan } from './scan.js';
 import { ValuesSource, type RowSource } from './source.js';
 
+const NO_TABLES = Object.freeze([]) as unknown as Table[];
+
 /** Where a visible row lives: a source (a memtable, or a row read out of an object) and a row in it. */
 export interface RowRef {
   source: RowSource;
@@ -192,11 +194,13 @@ export class Table {
 
   /** The indexes a snapshot at `ts` may read through: built by then, and not dropped. */
   indexesAt(ts: number): Table[] {
+    if (this.indexes.length === 0) return NO_TABLES;
     return this.indexes.filter((i) => i.visibleAt(ts) && i.readyTs !== undefined && i.readyTs <= ts);
   }
 
   /** The indexes writes must keep up to date: every one not dropped, built or being built. */
   get liveIndexes(): Table[] {
+    if (this.indexes.length === 0) return NO_TABLES;
     return this.indexes.filter((i) => i.droppedTs === undefined);
   }
 

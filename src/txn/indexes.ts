@@ -8,6 +8,7 @@ import { invalidArgument, TidemarkError } from '../errors.js';
 import { compareBytes, describe, mapKey, type Key, type MapKey, type Row } from '../schema/schema.js';
 import type { RangeOptions } from '../schema/index_key.js';
 import type { Table } from '../table/table.js';
+import { plantedBug } from '../util/plant.js';
 import { OWN, type ResultChunk } from './batch.js';
 import type { TableWrites, WriteEntry } from './writes.js';
 
@@ -72,7 +73,7 @@ export async function maintainIndexes(
     const kNew = next === null ? undefined : codec.keyOf(next);
     if (kOld !== undefined && kNew !== undefined && compareBytes(kOld, kNew) === 0) continue;
     const hw = host._tableWrites(h);
-    if (kOld !== undefined) {
+    if (kOld !== undefined && !plantedBug('index-stale-entry')) {
       const mk = mapKey(kOld);
       const own = hw.entries.get(mk);
       // An entry this transaction made goes without a trace; one the snapshot may hold is deleted
@@ -248,7 +249,7 @@ export async function rowByUnique(
       `getBy through ${d.name} takes ${codec.cols.length} value(s), one per column, got ${describe(values)}`,
     );
   if (vals.includes(null)) return undefined;
-  const key = codec.range({ eq: vals }).lower!;
+  const key = codec.uniqueKey(vals);
   let pk: unknown;
   const own = host._ownEntry(h, key);
   if (own !== undefined) {

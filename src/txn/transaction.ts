@@ -834,6 +834,11 @@ export function bigInts(row: Row, names: string[] | undefined): Row {
 
 function checkScanOptions(s: TableSchema, o: ScanOptions | ScanBatchesOptions, withLimit: boolean) {
   if (typeof o !== 'object' || o === null) throw invalidArgument('scan options must be an object');
+  const ix = o as ScanOptions;
+  if (ix.index === undefined && (ix.eq !== undefined || ix.gt !== undefined || ix.lte !== undefined))
+    throw invalidArgument('eq, gt and lte are bounds of a read through an index: give index too');
+  if (!withLimit && ix.index !== undefined)
+    throw invalidArgument('scanBatches reads in primary-key order: read through an index with scan');
   const gte = o.gte === undefined ? undefined : s.normalizeKey(o.gte);
   const lt = o.lt === undefined ? undefined : s.normalizeKey(o.lt);
   const cols = columnIndexes(s, o.columns);

@@ -39,7 +39,10 @@ export const plantedKeep: unknown[] = [];
  * 'error-path-pin': an object scan whose read fails does not release the row group's key pin (the
  * fault sweep, test/torture/faultsweep.test.ts, must go red). 'adopt-error-layers': a replica's
  * refresh that fails midway keeps the object layers it opened before the failure (the object-store
- * fault sweep, test/objectstore/faultsweep.test.ts, must go red).
+ * fault sweep, test/objectstore/faultsweep.test.ts, must go red). 'index-stale-entry': a write
+ * that changes an indexed value leaves the old entry in the index. 'index-unique-race': the commit
+ * does not check index entries against concurrent commits (only the writes' own checks at their
+ * snapshots remain; the index tests, test/index/, must go red for both).
  */
 export const BUG_KINDS = [
   'early-ack',
@@ -47,6 +50,8 @@ export const BUG_KINDS = [
   'skip-chunk-crc',
   'error-path-pin',
   'adopt-error-layers',
+  'index-stale-entry',
+  'index-unique-race',
 ] as const;
 
 export type BugKind = (typeof BUG_KINDS)[number];

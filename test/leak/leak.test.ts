@@ -34,7 +34,7 @@ async function leakcheck(args: string[]): Promise<{ code: number; report: SoakRe
 }
 
 describe('the leak suite', () => {
-  test('30 cycles each of checkpoints, recovery, compaction, GC, flush, merge, abandoned scans, failed checkpoints, busy closes, TidemarkLevel use and SQL leak nothing', async () => {
+  test('30 cycles each of checkpoints, recovery, compaction, GC, flush, merge, abandoned scans, index builds and index scans, failed checkpoints, busy closes, TidemarkLevel use and SQL leak nothing', async () => {
     const { dir, cleanup } = tempDir('tidemark-leaksuite-');
     try {
       const plot = path.join(dir, 'leakcheck.svg');
@@ -74,8 +74,9 @@ describe('the leak suite', () => {
     'replay-batch': [/replay/, /checkpoint\.meta/, /allocated at/, /loadOne/],
     'file-handle': [/open 'checkpoint' handle/, /ckp\/incr-/, /opened at/, /Checkpointer\.commit/],
     listener: [/process 'beforeExit' has 2 listener/],
-    // One memtable per table: a, b, c, the 'sql' scenario's two and SQL's catalog table.
-    'map-entry': [/MemLayer instance\(s\) live, expected 6/],
+    // One memtable per table: a, b, c and the index each has, the 'sql' scenario's two and SQL's
+    // catalog table.
+    'map-entry': [/MemLayer instance\(s\) live, expected 9/],
     timer: [/timer\(s\) left after close/, /setInterval/, /Checkpointer\.start/],
     'level-iterator': [/\(level\): TidemarkLevel/, /pool 'cache'/, /allocated at/, /Cursor\.next/, /pinned/],
     // Plain arrays kept at every checkpoint: nothing counts them but the heap's slope.

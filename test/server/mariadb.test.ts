@@ -27,7 +27,7 @@ function run(
     String(port),
     '-u',
     'root',
-    `-p${password}`,
+    `--password=${password}`,
     '--protocol=TCP',
     ...args,
     'tidemark',
@@ -88,6 +88,30 @@ describe('the mariadb command-line client', () => {
         expect(bad.code).not.toBe(0);
         expect(bad.err).toMatch(/ERROR 1045 \(28000\)/);
         expect((await run(server.port, 'SELECT 1 + 1 AS two;')).out).toBe('two\n2\n');
+      } finally {
+        await server.close();
+        await db.close();
+      }
+    },
+    60_000,
+  );
+
+  it.each([NATIVE, SHA2])(
+    'logs in to an account without a password (%s offered)',
+    async (plugin) => {
+      const { db } = await memDb();
+      const server = await MysqlServer.start(db, {
+        port: 0,
+        accounts: [accountFor('root', '')],
+        authPlugin: plugin as typeof SHA2,
+      });
+      try {
+        // With caching_sha2_password the client sends no scramble and reads the OK at once (no
+        // "fast authentication succeeded" before it, as MySQL answers).
+        const r = await run(server.port, 'SELECT 1 + 1 AS two;', [], '');
+        expect(r.err).toBe('');
+        expect(r.out).toBe('two\n2\n');
+        expect((await run(server.port, 'SELECT 1;', [], 'nonempty')).err).toMatch(/ERROR 1045 \(28000\)/);
       } finally {
         await server.close();
         await db.close();

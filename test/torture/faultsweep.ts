@@ -2,6 +2,7 @@ import { FaultFileService, type FaultOp } from '../../src/fileservice/fault.js';
 import { MemoryFileService } from '../../src/fileservice/memory.js';
 import type { FileKind } from '../../src/fileservice/kinds.js';
 import { open, TidemarkError, type Database, type OpenOptions } from '../../src/index.js';
+import { checkIndexes } from '../helpers/index_check.js';
 
 /**
  * The fault sweep, as SQLite tests I/O errors: for each workload, a clean run counts its I/O
@@ -170,6 +171,8 @@ async function load(db: Database, model: Model): Promise<void> {
     range(350, 50).map((id) => rowOf(id, 'a')),
   );
   await db.update('t', 3, { v: 'b3' });
+  // A UNIQUE index over v, built over the flushed objects and the memtable.
+  await db.createIndex('t', 't_v', ['v'], { unique: true });
   await db.insert(
     'u',
     range(0, 30).map((id) => ({ id, g: id % 4 })),
@@ -253,6 +256,43 @@ export const WORKLOADS: Workload[] = [
         if (g.ok && (g.value as { v?: string } | undefined)?.v !== want)
           ctx.problem(`get ${id}: ${JSON.stringify(g.value)}`);
       }
+    },
+  },
+  {
+    name: 'an index built online, reads through indexes (eq, range, reverse, getBy), writes that keep them',
+    prepare: 'loaded',
+    async run(ctx) {
+      const { db } = ctx;
+      const built = await ctx.step('create index', db.createIndex('t', 't_n', ['n']));
+      const eq = await ctx.step(
+        'index eq',
+        collect(db.scan('t', { index: 't_v', eq: ['a150'], columns: ['id'] })),
+      );
+      if (eq.ok) ctx.same('index eq', eq.value);
+      const ranged = await ctx.step(
+        'index range',
+        collect(db.scan('t', { index: 't_v', gte: ['a2'], lt: ['a3'], columns: ['id', 'v'] })),
+      );
+      if (ranged.ok) ctx.same('index range', ranged.value);
+      const rev = await ctx.step(
+        'reverse index scan',
+        collect(db.scan('t', { index: 't_v', reverse: true, limit: 60, columns: ['id'] })),
+      );
+      if (rev.ok) ctx.same('reverse index scan', rev.value);
+      const one = await ctx.step('getBy', db.getBy('t', 't_v', ['b3']));
+      if (one.ok && (one.value as { id?: number } | undefined)?.id !== 3)
+        ctx.problem(`getBy b3: ${JSON.stringify(one.value)}`);
+      await insertRows(ctx, range(500, 10), 'c');
+      const upd = await ctx.step('update', db.update('t', 5, { v: 'u5' }));
+      ctx.model.conditional(5, 'u5', upd.ok);
+      if (built.ok) {
+        const byN = await ctx.step(
+          'scan by n',
+          collect(db.scan('t', { index: 't_n', columns: ['id'], limit: 40 })),
+        );
+        if (byN.ok) ctx.same('scan by n', byN.value);
+      }
+      await ctx.step('checkpoint', db.checkpoint());
     },
   },
   {
@@ -411,6 +451,8 @@ export async function runOnce(
       const rows = db.tables().includes('t') ? await collect(db.scan('t', { columns: ['id', 'v'] })) : [];
       const got = new Map(rows.map((r) => [r.id as number, r.v as string]));
       for (const m of model.mismatches(got)) problems.push(`${where}: after reopen, ${m}`);
+      // The indexes agree with their tables.
+      for (const m of await checkIndexes(db)) problems.push(`${where}: after reopen, ${m}`);
     } catch (e) {
       problems.push(`${where}: reopen without faults failed: ${String(e)}`);
     } finally {
@@ -473,6 +515,8 @@ export const ITERATORS: { name: string; iterate: (db: Database) => AsyncIterable
     name: 'scanBatches borrowed',
     iterate: (db) => db.scanBatches('t', { columns: ['id', 'n'], batchRows: 4, borrow: true }),
   },
+  { name: 'index scan', iterate: (db) => db.scan('t', { index: 't_v', columns: ['id', 'v'] }) },
+  { name: 'reverse index scan', iterate: (db) => db.scan('t', { index: 't_v', reverse: true }) },
 ];
 
 /**

@@ -24,7 +24,15 @@ import {
   okPacket,
   type ColumnDef,
 } from './protocol.js';
-import { binaryRow, describeColumns, readBinaryValue, textRow } from './values.js';
+import type { StatementShape } from '../../sql/describe.js';
+import {
+  binaryRow,
+  declaredColumns,
+  describeColumns,
+  executedColumns,
+  readBinaryValue,
+  textRow,
+} from './values.js';
 
 /** What a connection needs of its server (MysqlServer): the database, the options, the counters. */
 export interface ConnectionHost {
@@ -60,6 +68,9 @@ const PARAMETER: ColumnDef = {
 interface Prepared {
   sql: string;
   params: number;
+  /** What the SQL layer said the statement gives, and the column definitions declared from it. */
+  shape: StatementShape;
+  declared: { defs: ColumnDef[]; known: boolean[] };
   /** Parameter types from the last execute that sent them. */
   types: number[];
   longData: Map<number, Buffer[]>;
@@ -389,8 +400,10 @@ export class Connection {
       return false;
     }
     const w = this.response(seq);
-    // caching_sha2_password's "fast authentication succeeded" comes before the OK.
-    if (plugin === SHA2) w.begin().int1(0x01).int1(0x03).end();
+    // caching_sha2_password's "fast authentication succeeded" comes before the OK, unless the
+    // client sent no scramble (an empty password): MySQL answers that with the OK alone, and
+    // libmariadb (the mariadb client, sysbench) reads nothing else.
+    if (plugin === SHA2 && answer.length > 0) w.begin().int1(0x01).int1(0x03).end();
     await this.send(okPacket(w, 0, 0, this.status()));
     return true;
   }
@@ -514,10 +527,15 @@ export class Connection {
    * A result as packets: OK for statements; for queries a result set, its rows in the text
    * protocol (COM_QUERY) or the binary one (COM_STMT_EXECUTE).
    */
-  private result(w: PacketWriter, r: QueryResult, more: boolean, binary = false): PacketWriter {
+  private result(
+    w: PacketWriter,
+    r: QueryResult,
+    more: boolean,
+    binary = false,
+    cols: ColumnDef[] = r.columns.length === 0 ? [] : describeColumns(r),
+  ): PacketWriter {
     const status = this.status() | (more ? STATUS.MORE_RESULTS : 0);
     if (r.columns.length === 0) return okPacket(w, r.affectedRows, r.insertId ?? 0, status);
-    const cols = describeColumns(r);
     w.begin().lenenc(cols.length).end();
     for (const c of cols) columnPacket(w, c);
     if (!this.deprecateEof) endPacket(w, status, false);
@@ -530,17 +548,56 @@ export class Connection {
     return endPacket(w, status, this.deprecateEof);
   }
 
+  /**
+   * COM_STMT_PREPARE: the statement's id, its parameters and the columns of the result set its
+   * executions give (as MySQL answers, so that a client knows whether to read one), each followed by
+   * an EOF packet unless the client asked for DEPRECATE_EOF. A statement that does not parse or
+   * names an unknown table or column is refused now, as MySQL refuses it.
+   */
   private async prepare(sql: string): Promise<void> {
-    // Refuse what does not parse now, as MySQL does at prepare time.
-    const params = this.server.db._sql.prepare(sql).params;
+    const shape = await this.server.db._sql.describe(sql, this.session!.info.database);
+    // A result whose columns only a run tells (rare: SHOW forms not described) is declared with
+    // none, as MySQL does for such statements; its execution then brings the columns.
+    const declared = declaredColumns(shape.columns ?? []);
     const id = this.nextStatement++;
-    this.statements.set(id, { sql, params, types: [], longData: new Map() });
-    const w = this.response(1).begin().int1(0).int4(id).int2(0).int2(params).int1(0).int2(0).end();
+    const params = shape.params;
+    this.statements.set(id, { sql, params, shape, declared, types: [], longData: new Map() });
+    const w = this.response(1)
+      .begin()
+      .int1(0)
+      .int4(id)
+      .int2(declared.defs.length)
+      .int2(params)
+      .int1(0)
+      .int2(0)
+      .end();
     if (params > 0) {
       for (let i = 0; i < params; i++) columnPacket(w, PARAMETER);
       if (!this.deprecateEof) endPacket(w, this.status(), false);
     }
+    if (declared.defs.length > 0) {
+      for (const c of declared.defs) columnPacket(w, c);
+      if (!this.deprecateEof) endPacket(w, this.status(), false);
+    }
     await this.send(w);
+  }
+
+  /**
+   * The column definitions of an execution's result: those declared at prepare (re-declared if the
+   * schema changed since, as MySQL re-prepares), a column of unknown kind described by its values.
+   */
+  private async executedColumns(st: Prepared, result: QueryResult): Promise<ColumnDef[]> {
+    let shape: StatementShape;
+    try {
+      shape = await this.server.db._sql.describe(st.sql, this.session!.info.database);
+    } catch {
+      return describeColumns(result);
+    }
+    if (shape !== st.shape) {
+      st.shape = shape;
+      st.declared = declaredColumns(shape.columns ?? []);
+    }
+    return shape.columns === undefined ? describeColumns(result) : executedColumns(st.declared, result);
   }
 
   private async execute(r: Reader): Promise<void> {
@@ -550,7 +607,10 @@ export class Connection {
         details: { mysqlErrno: 1243 },
       });
     }
-    r.int1(); // flags (cursors are not offered)
+    // Flags: a cursor asked for (CURSOR_TYPE_READ_ONLY) is not opened; the whole result set follows
+    // without SERVER_STATUS_CURSOR_EXISTS, which clients take as the answer (libmariadb then reads
+    // it at once, as for a statement MySQL opens no cursor for).
+    r.int1();
     r.int4(); // iteration count, always 1
     const values: unknown[] = [];
     if (st.params > 0) {
@@ -568,7 +628,8 @@ export class Connection {
       st.longData.clear();
     }
     const result = await this.session!.query(st.sql, values);
-    const sent = this.send(this.result(this.response(1), result, false, true));
+    const cols = result.columns.length === 0 ? [] : await this.executedColumns(st, result);
+    const sent = this.send(this.result(this.response(1), result, false, true, cols));
     if (sent !== undefined) await sent;
   }
 }

@@ -1,4 +1,6 @@
 import type { QueryResult } from '../../txn/query.js';
+import type { ResultColumn, ResultKind } from '../../sql/describe.js';
+import { INT64_MAX, INT64_MIN, UINT64_MAX } from '../../util/decimal.js';
 import { dateText, Decimal, toDecimalValue, toText, type SqlValue } from '../../sql/values.js';
 import type { Reader, Writer } from './protocol.js';
 import { CHARSET_BINARY, CHARSET_UTF8MB4, TYPE, type ColumnDef } from './protocol.js';
@@ -62,59 +64,132 @@ export function describeColumns(r: QueryResult): ColumnDef[] {
     // Past BIGINT's range and negative values in one column: neither BIGINT nor BIGINT UNSIGNED
     // holds both, DECIMAL(20, 0) does (as MySQL types such a UNION).
     if (kind === 'uint' && negative) kind = 'decimal';
-    switch (kind) {
-      case 'int':
-      case 'uint':
-        return {
-          name,
-          type: TYPE.LONGLONG,
-          charset: CHARSET_BINARY,
-          length: 20,
-          // BINARY, NUM; UNSIGNED when a value is past BIGINT's range.
-          flags: 0x80 | 0x8000 | ((kind as string) === 'uint' ? 0x20 : 0),
-          decimals: 0,
-        };
-      case 'decimal':
-        // As MySQL describes DECIMAL(p, s): digits, a point and a sign; the text carries s digits.
-        return {
-          name,
-          type: TYPE.NEWDECIMAL,
-          charset: CHARSET_BINARY,
-          length: Math.max(digits, scale + 1) + (scale > 0 ? 1 : 0) + 1,
-          flags: 0x80 | 0x8000,
-          decimals: scale,
-        };
-      case 'double':
-        return {
-          name,
-          type: TYPE.DOUBLE,
-          charset: CHARSET_BINARY,
-          length: 22,
-          flags: 0x80 | 0x8000,
-          decimals: 31,
-        };
-      case 'bytes':
-        return {
-          name,
-          type: TYPE.BLOB,
-          charset: CHARSET_BINARY,
-          length: 65535,
-          flags: 0x80 | 0x10,
-          decimals: 0,
-        };
-      case 'date':
-        return { name, type: TYPE.DATETIME, charset: CHARSET_BINARY, length: 23, flags: 0x80, decimals: 3 };
-      default:
-        return {
-          name,
-          type: TYPE.VAR_STRING,
-          charset: CHARSET_UTF8MB4,
-          length: 1020,
-          flags: 0,
-          decimals: 31,
-        };
-    }
+    return columnDef(name, kind === 'null' ? undefined : kind, scale, digits);
   });
+}
+
+/**
+ * The definition of a column of this kind (undefined: unknown, a VARCHAR as MySQL gives a NULL
+ * column): integers as BIGINT (UNSIGNED for 'uint'), DECIMAL(digits, scale), DOUBLE, VARCHAR,
+ * BLOB, DATETIME.
+ */
+export function columnDef(
+  name: string,
+  kind: ResultKind | undefined,
+  scale = 0,
+  digits = DECIMAL_DIGITS_MAX,
+): ColumnDef {
+  switch (kind) {
+    case 'int':
+    case 'uint':
+      return {
+        name,
+        type: TYPE.LONGLONG,
+        charset: CHARSET_BINARY,
+        length: 20,
+        // BINARY, NUM; UNSIGNED for values past BIGINT's range.
+        flags: 0x80 | 0x8000 | (kind === 'uint' ? 0x20 : 0),
+        decimals: 0,
+      };
+    case 'decimal':
+      // As MySQL describes DECIMAL(p, s): digits, a point and a sign; the text carries s digits.
+      return {
+        name,
+        type: TYPE.NEWDECIMAL,
+        charset: CHARSET_BINARY,
+        length: Math.max(digits, scale + 1) + (scale > 0 ? 1 : 0) + 1,
+        flags: 0x80 | 0x8000,
+        decimals: scale,
+      };
+    case 'double':
+      return {
+        name,
+        type: TYPE.DOUBLE,
+        charset: CHARSET_BINARY,
+        length: 22,
+        flags: 0x80 | 0x8000,
+        decimals: 31,
+      };
+    case 'bytes':
+      return {
+        name,
+        type: TYPE.BLOB,
+        charset: CHARSET_BINARY,
+        length: 65535,
+        flags: 0x80 | 0x10,
+        decimals: 0,
+      };
+    case 'date':
+      return { name, type: TYPE.DATETIME, charset: CHARSET_BINARY, length: 23, flags: 0x80, decimals: 3 };
+    default:
+      return {
+        name,
+        type: TYPE.VAR_STRING,
+        charset: CHARSET_UTF8MB4,
+        length: 1020,
+        flags: 0,
+        decimals: 31,
+      };
+  }
+}
+
+/** DECIMAL's most digits. */
+const DECIMAL_DIGITS_MAX = 65;
+
+/**
+ * A prepared statement's result columns as its prepare response declares them (what describe.ts
+ * knows; a column of unknown kind as a VARCHAR), and for each whether its kind is known.
+ */
+export function declaredColumns(columns: readonly ResultColumn[]): { defs: ColumnDef[]; known: boolean[] } {
+  return {
+    defs: columns.map((c) => columnDef(c.name, c.kind, c.scale, c.precision)),
+    known: columns.map((c) => c.kind !== undefined),
+  };
+}
+
+/**
+ * An execution's column definitions: the declared ones (so that they match the prepare response),
+ * except for a column of unknown kind or with a value the declared type does not hold exactly,
+ * which is described by its values (as MySQL sends the metadata of an execution anew, and clients
+ * read it from there).
+ */
+export function executedColumns(
+  declared: { defs: readonly ColumnDef[]; known: readonly boolean[] },
+  r: QueryResult,
+): ColumnDef[] {
+  if (declared.defs.length !== r.columns.length) return describeColumns(r);
+  let byValues: ColumnDef[] | undefined;
+  return declared.defs.map((d, i) => {
+    if (declared.known[i] === true && r.rows.every((row) => holds(d, row[i]))) {
+      return d.name === r.columns[i] ? d : { ...d, name: r.columns[i]! };
+    }
+    byValues ??= describeColumns(r);
+    return byValues[i]!;
+  });
+}
+
+/** Whether a value goes exactly into a column of this definition (NULL goes anywhere). */
+export function holds(d: ColumnDef, v: unknown): boolean {
+  if (v === null || v === undefined) return true;
+  switch (d.type) {
+    case TYPE.LONGLONG: {
+      const unsigned = (d.flags & 0x20) !== 0;
+      if (typeof v === 'number') return Number.isSafeInteger(v) && (!unsigned || v >= 0);
+      if (typeof v !== 'bigint') return false;
+      return unsigned ? v >= 0n && v <= UINT64_MAX : v >= INT64_MIN && v <= INT64_MAX;
+    }
+    case TYPE.NEWDECIMAL:
+      if (v instanceof Decimal) return v.s <= d.decimals;
+      return typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v));
+    case TYPE.DOUBLE:
+      return typeof v === 'number';
+    case TYPE.BLOB:
+      return v instanceof Uint8Array;
+    case TYPE.DATETIME:
+      return v instanceof Date;
+    default:
+      return typeof v === 'string';
+  }
 }
 
 /** A value as the text protocol sends it (in a DECIMAL column, every value with its scale). */

@@ -15,7 +15,6 @@ import type { TableScan } from './scan.js';
 import { rowsBatch, type IndexCandidate } from './access.js';
 import { pointOf, type IndexColumn, type IndexKey } from './indexkeys.js';
 import { indexMode } from '../variables.js';
-import { uniqueRow } from '../host.js';
 
 /** How the inner rows are found: by the primary key, or by an index's leading columns. */
 export interface LookupPath {
@@ -189,8 +188,7 @@ export class IndexJoin implements Op {
       return r === undefined ? [] : [r];
     }
     if (ix.unique && tuple.length === ix.columns.length && !tuple.includes(null)) {
-      const hasDecimal = ix.columns.some((c) => c.type === 'decimal');
-      const r = await uniqueRow(ctx.tx, table, ix.engine, tuple, hasDecimal, columns);
+      const r = await ctx.tx.getBy(table, ix.engine, tuple, { columns });
       return r === undefined ? [] : [r];
     }
     for await (const r of ctx.tx.scan(table, { index: ix.engine, eq: tuple, columns })) out.push(r);

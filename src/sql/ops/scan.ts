@@ -18,7 +18,7 @@ import { keyBounds, type KeyDigits, type KeyRange } from './keys.js';
 import { applyFilter, liveRows } from './filter.js';
 import { chooseAccess, rowsBatch, type Access, type AccessSpec, type OrderSpec } from './access.js';
 import { Sort } from './sort.js';
-import { uniqueRow, type IndexRange } from '../host.js';
+import type { IndexRange } from '../host.js';
 import type { Row } from '../../schema/schema.js';
 
 /** Rows per batch read from a table (the engine caps batches at 16,000 rows). */
@@ -259,8 +259,7 @@ export class TableScan implements Op {
     const tuples = access.reverse ? [...access.tuples].reverse() : access.tuples;
     for (const t of tuples) {
       if (access.lookup) {
-        const hasDecimal = access.index.columns.some((c) => c.type === 'decimal');
-        const row = await uniqueRow(ctx.tx, this.table, access.index.engine, t, hasDecimal, names);
+        const row = await reads.getBy(this.table, access.index.engine, t, { columns: names });
         if (row !== undefined) yield row;
         continue;
       }
