@@ -4,6 +4,7 @@
  * per table, view or index, its definition as JSON). A tidemark table without a row there (made with
  * `db.createTable`) is usable from SQL as it is: its SQL shape is derived from its schema.
  */
+import { createHash } from 'node:crypto';
 import type { ColumnType, TableSpec } from '../schema/schema.js';
 import { TidemarkError } from '../errors.js';
 import { Decimal, type SqlValue } from './values.js';
@@ -45,7 +46,11 @@ export interface SqlTable {
   primaryKey: string[];
   /** The tidemark key column: the primary key, ROWID or TUPLE_KEY. */
   keyColumn: string;
-  /** Column sets declared UNIQUE (besides the primary key). */
+  /**
+   * Column sets declared UNIQUE in catalogs written before the engine had indexes (then checked by
+   * scans); since, every UNIQUE constraint is an index (SqlIndex), and this is empty. Legacy sets
+   * become indexes when the catalog is read (SqlMeta.buildMissing).
+   */
   unique: string[][];
 }
 
@@ -58,10 +63,52 @@ export interface SqlView {
 
 export interface SqlIndex {
   kind: 'index';
+  /** The name SQL knows it by (MySQL's: any text; compared case-insensitively). */
   name: string;
   table: string;
   columns: string[];
   unique: boolean;
+  /**
+   * The engine's index (see engineIndexName). Absent in catalogs written before the engine had
+   * indexes: such an index is built when the catalog is read (SqlMeta.buildMissing).
+   */
+  engine?: string;
+  /** Key parts declared DESC (SHOW INDEX's collation 'D'); the engine's index is ascending. */
+  desc?: boolean[];
+}
+
+/** An index of a table as SQL uses it: its SQL name, the engine's, its columns. */
+export interface TableIndex {
+  name: string;
+  engine: string;
+  columns: string[];
+  unique: boolean;
+  desc?: boolean[];
+}
+
+/** Names the engine takes for indexes (as for columns). */
+const ENGINE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * The engine's name for an index SQL names `name`: the name itself when the engine takes it, else
+ * (a quoted name with other characters, or longer than 64) its letters, digits and underscores and
+ * a hash of the whole name, so that the mapping is deterministic and two names never meet.
+ */
+export function engineIndexName(name: string): string {
+  if (ENGINE_NAME.test(name)) return name;
+  const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 12);
+  let base = name.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 40);
+  if (!/^[A-Za-z_]/.test(base)) base = `i_${base}`;
+  return `${base}_${hash}`.slice(0, 64);
+}
+
+/**
+ * MySQL's name for an index declared without one: its first column's, then with _2, _3, ...
+ * until it is free (names compare case-insensitively; PRIMARY is the primary key's).
+ */
+export function autoIndexName(first: string, taken: (name: string) => boolean): string {
+  if (first.toUpperCase() !== 'PRIMARY' && !taken(first)) return first;
+  for (let n = 2; ; n++) if (!taken(`${first}_${n}`)) return `${first}_${n}`;
 }
 
 export type SqlObject = SqlTable | SqlView | SqlIndex;

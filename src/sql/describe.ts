@@ -109,6 +109,25 @@ function showColumns(ast: A.ShowStatement, database: string): ResultColumn[] | u
       ];
     case 'CREATE TABLE':
       return [text('Table'), text('Create Table')];
+    case 'INDEX': {
+      const int = (name: string): ResultColumn => ({ name, kind: 'int' });
+      return [
+        text('Table'),
+        int('Non_unique'),
+        text('Key_name'),
+        int('Seq_in_index'),
+        text('Column_name'),
+        text('Collation'),
+        int('Cardinality'),
+        int('Sub_part'),
+        text('Packed'),
+        text('Null'),
+        text('Index_type'),
+        text('Comment'),
+        text('Index_comment'),
+        text('Ignored'),
+      ];
+    }
   }
   return undefined;
 }

@@ -31,7 +31,14 @@ import { queryInTransaction, SqlSession, type SessionEngine } from './session.js
 /** The SQL engine of one database. */
 export class SqlEngine implements SessionEngine {
   private readonly plans = new PlanCache();
-  readonly counters: SqlCounters = { statements: 0, failed: 0, zoneSkippedGroups: 0 };
+  readonly counters: SqlCounters = {
+    statements: 0,
+    failed: 0,
+    zoneSkippedGroups: 0,
+    indexScans: 0,
+    indexLookups: 0,
+    indexJoins: 0,
+  };
 
   get plansCached(): number {
     return this.plans.size;
@@ -165,7 +172,10 @@ export class SqlEngine implements SessionEngine {
           const inner = ast.statement;
           if (inner.kind !== 'select') throw unsupported('EXPLAIN of anything but SELECT');
           const plan = planSelect(this.meta, p, i, inner.query);
-          return { columns: ['plan'], rows: plan.op.explain().map((l) => [l]), affectedRows: 0 };
+          // How each scan reads for these parameters (as a run would choose), then the tree.
+          const choices = new Map<object, unknown>();
+          for (const s of plan.scans ?? []) choices.set(s, await s.choose(ctx));
+          return { columns: ['plan'], rows: plan.op.explain(choices).map((l) => [l]), affectedRows: 0 };
         }
         // A failed write statement leaves nothing behind in the transaction (it goes on).
         case 'insert':

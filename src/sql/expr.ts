@@ -87,7 +87,7 @@ export interface CondAtom {
 export interface Runnable {
   run(ctx: Ctx): AsyncGenerator<Batch>;
   readonly width: number;
-  explain(): string[];
+  explain(x?: ReadonlyMap<object, unknown>): string[];
 }
 
 function make(

@@ -7,6 +7,7 @@ import type * as A from './parser/ast.js';
 import type { ColumnType } from '../schema/schema.js';
 import type { Expr } from './expr.js';
 import type { Op } from './ops/op.js';
+import type { TableScan } from './ops/scan.js';
 import type { KeyDigits } from './ops/keys.js';
 import { parseSql } from './parse.js';
 import { Planner } from './plan/planner.js';
@@ -20,11 +21,18 @@ export interface Prepared {
   statements: A.Statement[];
   params: number;
   /** Plans of SELECT statements by position. */
-  plans: Map<number, { op: Op; names: string[] }>;
+  plans: Map<number, PlannedStatement>;
   /** SELECTs that are one point read of plain columns, by position (null: not one). */
   points: Map<number, PointPlan | null>;
   /** The planned VALUES of short INSERTs with placeholders, by position (DEFAULT: undefined). */
   values: Map<number, (Expr | undefined)[][]>;
+}
+
+/** A statement's plan: its operators, output names, and the table scans in it (EXPLAIN). */
+export interface PlannedStatement {
+  op: Op;
+  names: string[];
+  scans?: readonly TableScan[];
 }
 
 /** A SELECT of plain columns by a key equality: run as one lookup, without a transaction. */
@@ -75,15 +83,12 @@ export class PlanCache {
 }
 
 /** The plan of the statement's SELECT at position i, made once and kept with the statement. */
-export function planSelect(
-  catalog: PlanCatalog,
-  p: Prepared,
-  i: number,
-  query: A.Query,
-): { op: Op; names: string[] } {
+export function planSelect(catalog: PlanCatalog, p: Prepared, i: number, query: A.Query): PlannedStatement {
   let plan = p.plans.get(i);
   if (plan === undefined) {
-    plan = plannerFor(catalog, query).select(query);
+    const planner = plannerFor(catalog, query);
+    const planned = planner.select(query);
+    plan = { op: planned.op, names: planned.names, scans: planner.scans };
     p.plans.set(i, plan);
   }
   return plan;

@@ -52,6 +52,8 @@ export async function runShow(
       return result([`@@session.${ast.what === 'COUNT WARNINGS' ? 'warning' : 'error'}_count`], [[0]]);
     case 'STATUS':
       return result(['Variable_name', 'Value'], []);
+    case 'INDEX':
+      return indexesOf(meta, ast.target!.name);
     case 'CREATE TABLE': {
       const name = ast.target!.name;
       const create = await meta.createStatement(name);
@@ -71,13 +73,23 @@ function columnsOf(
   matches: (name: string) => boolean = () => true,
 ): QueryResult {
   const t = meta.targetTable(name);
+  const indexes = meta.indexes(t.name);
+  // MySQL's Key: PRI for the primary key's columns, UNI for a one-column UNIQUE index's, MUL for
+  // the first column of any other index.
+  const key = (c: string): string => {
+    if (t.primaryKey.includes(c)) return 'PRI';
+    if (indexes.some((i) => i.unique && i.columns.length === 1 && i.columns[0] === c)) return 'UNI';
+    if (t.unique.some((u) => u.length === 1 && u[0] === c)) return 'UNI';
+    if (indexes.some((i) => i.columns[0] === c) || t.unique.some((u) => u[0] === c)) return 'MUL';
+    return '';
+  };
   const rows = t.columns
     .filter((c) => matches(c.name))
     .map((c) => [
       c.name,
       sqlTypeText(c).toLowerCase(),
       c.nullable ? 'YES' : 'NO',
-      t.primaryKey.includes(c.name) ? 'PRI' : t.unique.some((u) => u[0] === c.name) ? 'UNI' : '',
+      key(c.name),
       c.default === undefined || c.default === null
         ? null
         : c.default === 'CURRENT_TIMESTAMP'
@@ -86,4 +98,58 @@ function columnsOf(
       c.autoIncrement === true ? 'auto_increment' : '',
     ]);
   return { columns: ['Field', 'Type', 'Null', 'Key', 'Default', 'Extra'], rows, affectedRows: 0 };
+}
+
+/**
+ * SHOW INDEX FROM t: one row per column of each index (the primary key first as PRIMARY, then the
+ * UNIQUE indexes, then the others), with MariaDB's columns. Cardinality is the table's estimated
+ * rows for the primary key and UNIQUE indexes and NULL (not known) for the others.
+ */
+function indexesOf(meta: SqlMeta, name: string): QueryResult {
+  const t = meta.targetTable(name);
+  const rows: unknown[][] = [];
+  const estimate = meta.estimatedRows(t.name);
+  const nullable = (c: string) => (t.columns.find((x) => x.name === c)?.nullable === true ? 'YES' : '');
+  const add = (key: string, unique: boolean, cols: readonly string[], desc?: readonly boolean[]) => {
+    cols.forEach((c, i) =>
+      rows.push([
+        t.name,
+        unique ? 0 : 1,
+        key,
+        i + 1,
+        c,
+        desc?.[i] === true ? 'D' : 'A',
+        unique ? estimate : null,
+        null,
+        null,
+        nullable(c),
+        'BTREE',
+        '',
+        '',
+        'NO',
+      ]),
+    );
+  };
+  if (t.primaryKey.length > 0) add('PRIMARY', true, t.primaryKey);
+  for (const ix of meta.indexes(t.name)) add(ix.name, ix.unique, ix.columns, ix.desc);
+  return {
+    columns: [
+      'Table',
+      'Non_unique',
+      'Key_name',
+      'Seq_in_index',
+      'Column_name',
+      'Collation',
+      'Cardinality',
+      'Sub_part',
+      'Packed',
+      'Null',
+      'Index_type',
+      'Comment',
+      'Index_comment',
+      'Ignored',
+    ],
+    rows,
+    affectedRows: 0,
+  };
 }

@@ -34,9 +34,21 @@ export function systemVariables(): Map<string, SqlValue> {
     ['query_cache_type', 'OFF'],
     ['performance_schema', 0],
     ['sql_select_limit', '18446744073709551615'],
+    // How scans and joins use secondary indexes: 'cost' (by cost), 'prefer' (whenever one is
+    // usable, as a test of the index paths on tables too small for them to pay), 'off' (never).
+    ['tidemark_indexes', 'cost'],
   ]);
 }
 
 export function defaultSession(user = 'root', connectionId = 0): SessionInfo {
   return { system: systemVariables(), user: new Map(), database: 'tidemark', userName: user, connectionId };
+}
+
+/** The session's tidemark_indexes (see systemVariables): how the planner uses secondary indexes. */
+export function indexMode(session: SessionInfo): 'cost' | 'prefer' | 'off' {
+  const v = session.system.get('tidemark_indexes');
+  const s = typeof v === 'string' ? v.toLowerCase() : v;
+  if (s === 'off' || s === 0) return 'off';
+  if (s === 'prefer') return 'prefer';
+  return 'cost';
 }

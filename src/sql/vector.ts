@@ -221,6 +221,12 @@ export interface SqlCounters {
   failed: number;
   /** Row groups of objects left unread because their zone maps ruled out a scan's conditions. */
   zoneSkippedGroups: number;
+  /** Scans that read a range of a secondary index. */
+  indexScans?: number;
+  /** Scans that looked rows up by a UNIQUE index's values. */
+  indexLookups?: number;
+  /** Joins that looked the inner side's rows up by an index, row by row. */
+  indexJoins?: number;
 }
 
 /** What one execution of a statement (or of a correlated subquery for one outer row) works with. */

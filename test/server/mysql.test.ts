@@ -247,6 +247,54 @@ describe('the MySQL server, with the mysql2 driver', () => {
     }
   });
 
+  it('UNIQUE secondary keys over the protocol: 1062 with SQLSTATE 23000 (at the write and at commit), SHOW INDEX, IGNORE and ON DUPLICATE KEY UPDATE counts', async () => {
+    const { server } = await start();
+    const a = await connect(server);
+    const b = await connect(server);
+    try {
+      await a.query(
+        'CREATE TABLE g (id INT PRIMARY KEY, email VARCHAR(64) UNIQUE, city VARCHAR(20), KEY (city))',
+      );
+      await a.query("INSERT INTO g VALUES (1, 'a@x', 'Oslo'), (2, 'b@x', 'Oslo')");
+      const e = await a
+        .query("INSERT INTO g VALUES (3, 'a@x', 'Rome')")
+        .catch((x: unknown) => x as { errno: number; sqlState: string; message: string });
+      expect(e).toMatchObject({ errno: 1062, sqlState: '23000' });
+      expect((e as { message: string }).message).toMatch(/key 'email'/);
+      expect(await errnoOf(a.execute('UPDATE g SET email = ? WHERE id = ?', ['a@x', 2]))).toBe(1062);
+      // Two transactions taking the same value: the second to commit gets 1062.
+      await a.beginTransaction();
+      await b.beginTransaction();
+      await a.query("INSERT INTO g VALUES (4, 'same@x', 'Rome')");
+      await b.query("INSERT INTO g VALUES (5, 'same@x', 'Rome')");
+      await a.commit();
+      expect(await errnoOf(b.commit())).toBe(1062);
+      const [ignored] = await a.query("INSERT IGNORE INTO g VALUES (6, 'a@x', 'x'), (7, 'c@x', 'x')");
+      expect(ignored).toMatchObject({ affectedRows: 1 });
+      const [updated] = await a.query(
+        "INSERT INTO g VALUES (8, 'c@x', 'y') ON DUPLICATE KEY UPDATE city = VALUES(city)",
+      );
+      expect(updated).toMatchObject({ affectedRows: 2 });
+      const [keys] = await a.query('SHOW INDEX FROM g');
+      expect(
+        (keys as { Key_name: string; Column_name: string; Non_unique: number }[]).map((k) => [
+          k.Key_name,
+          k.Column_name,
+          k.Non_unique,
+        ]),
+      ).toEqual([
+        ['PRIMARY', 'id', 0],
+        ['email', 'email', 0],
+        ['city', 'city', 1],
+      ]);
+      const [found] = await a.execute('SELECT id FROM g WHERE email = ?', ['c@x']);
+      expect(found).toEqual([{ id: 7 }]);
+    } finally {
+      await a.end();
+      await b.end();
+    }
+  });
+
   it('a pool of 50 connections runs queries side by side', async () => {
     const { server } = await start();
     const pool = mysql.createPool({

@@ -14,7 +14,7 @@ import {
 } from '../values.js';
 import { canonicalInt, INT64_MAX, INT64_MIN } from '../../util/decimal.js';
 import { multiSumKernel, repOf, sumKernel, type NumArray } from '../kernels.js';
-import { BATCH_ROWS, indent, outputCol, type Op } from './op.js';
+import { BATCH_ROWS, indent, outputCol, type Op, type ExplainChoices } from './op.js';
 
 export type AggName = 'COUNT' | 'SUM' | 'AVG' | 'MIN' | 'MAX' | 'TOTAL' | 'GROUP_CONCAT' | 'FIRST';
 
@@ -361,9 +361,12 @@ export class Aggregate implements Op {
     }
   }
 
-  explain(): string[] {
+  explain(x?: ExplainChoices): string[] {
     const g = this.groups.length > 0 ? ` group by ${this.groups.map((e) => e.text).join(', ')}` : '';
-    return [`hash aggregate ${this.aggs.map((a) => a.text).join(', ')}${g}`, ...indent(this.input.explain())];
+    return [
+      `hash aggregate ${this.aggs.map((a) => a.text).join(', ')}${g}`,
+      ...indent(this.input.explain(x)),
+    ];
   }
 }
 

@@ -3,7 +3,7 @@ import { evaluate, scaledConstant, truthArray, type CondAtom, type Expr } from '
 import { gatherBatch, getv, type Batch, type Col, type Ctx } from '../vector.js';
 import { Decimal, parseDate } from '../values.js';
 import { repOf, selectKernel, type NumArray, type Rep, type SelectAtom } from '../kernels.js';
-import { indent, ONE_ROW, type Op } from './op.js';
+import { indent, ONE_ROW, type Op, type ExplainChoices } from './op.js';
 
 /**
  * Rows of `b` where `cond` is true: fused into one pass when it is an AND of simple comparisons.
@@ -105,7 +105,7 @@ export class Filter implements Op {
       if (liveRows(out) > 0) yield out;
     }
   }
-  explain(): string[] {
-    return [`filter ${this.cond.text}`, ...indent(this.input.explain())];
+  explain(x?: ExplainChoices): string[] {
+    return [`filter ${this.cond.text}`, ...indent(this.input.explain(x))];
   }
 }

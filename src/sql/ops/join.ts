@@ -2,7 +2,7 @@
 import { evaluate, isDoubleCol, truthArray, type Expr } from '../expr.js';
 import { boxed, gatherBatch, getv, valueBytes, type Batch, type Col, type Ctx } from '../vector.js';
 import { compare, Decimal, hashKey, type SqlValue } from '../values.js';
-import { BATCH_ROWS, indent, outputCol, type Op } from './op.js';
+import { BATCH_ROWS, indent, outputCol, type Op, type ExplainChoices } from './op.js';
 
 /**
  * Inner, left and cross joins. The right input is held in memory (a hash table on the equality
@@ -128,15 +128,15 @@ export class Join implements Op {
     }
   }
 
-  explain(): string[] {
+  explain(x?: ExplainChoices): string[] {
     const how =
       this.leftKeys.length > 0
         ? `hash join on ${this.leftKeys.map((k, i) => `${k.text} = ${this.rightKeys[i]!.text}`).join(' AND ')}`
         : 'nested loop join';
     return [
       `${this.kind === 'left' ? 'left ' : ''}${how}${this.condition !== undefined ? ` where ${this.condition.text}` : ''}`,
-      ...indent(this.left.explain()),
-      ...indent(this.right.explain()),
+      ...indent(this.left.explain(x)),
+      ...indent(this.right.explain(x)),
     ];
   }
 }
@@ -189,7 +189,7 @@ function joinKey(cols: readonly Col[], i: number): string | undefined {
   return k;
 }
 
-function combine(l: Batch, r: Batch, li: readonly number[], ri: readonly number[]): Batch {
+export function combine(l: Batch, r: Batch, li: readonly number[], ri: readonly number[]): Batch {
   const n = li.length;
   const ls = Int32Array.from(li);
   const rs = Int32Array.from(ri);

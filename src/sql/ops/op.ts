@@ -14,6 +14,9 @@ import type { SqlValue } from '../values.js';
 
 export const BATCH_ROWS = 4096;
 
+/** What EXPLAIN prints with: how each scan reads for the statement's parameters (TableScan.choose). */
+export type ExplainChoices = ReadonlyMap<object, unknown>;
+
 export interface Op extends Runnable {
   /** Output column names (for `columns` and `*`). */
   readonly names: readonly string[];

@@ -2,7 +2,7 @@
 import { evaluate, type Expr } from '../expr.js';
 import { gatherBatch, getv, StringSet, type Batch, type Col, type Ctx } from '../vector.js';
 import { hashKey, toNumber, valueKey } from '../values.js';
-import { constValue, indent, type Op } from './op.js';
+import { constValue, indent, type Op, type ExplainChoices } from './op.js';
 
 /** The rows of another query, under the names of a derived table or view. */
 export class Derived implements Op {
@@ -17,8 +17,8 @@ export class Derived implements Op {
   run(ctx: Ctx): AsyncGenerator<Batch> {
     return this.input.run(ctx);
   }
-  explain(): string[] {
-    return [`derived ${this.label}`, ...indent(this.input.explain())];
+  explain(x?: ExplainChoices): string[] {
+    return [`derived ${this.label}`, ...indent(this.input.explain(x))];
   }
 }
 
@@ -39,8 +39,8 @@ export class Project implements Op {
       yield { len: b.len, cols };
     }
   }
-  explain(): string[] {
-    return [`project ${this.exprs.map((e) => e.text).join(', ')}`, ...indent(this.input.explain())];
+  explain(x?: ExplainChoices): string[] {
+    return [`project ${this.exprs.map((e) => e.text).join(', ')}`, ...indent(this.input.explain(x))];
   }
 }
 
@@ -54,8 +54,8 @@ export class Narrow implements Op {
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
     for await (const b of this.input.run(ctx)) yield { len: b.len, cols: b.cols.slice(0, this.width) };
   }
-  explain(): string[] {
-    return this.input.explain();
+  explain(x?: ExplainChoices): string[] {
+    return this.input.explain(x);
   }
 }
 
@@ -94,10 +94,10 @@ export class Limit implements Op {
       if (left === 0) return;
     }
   }
-  explain(): string[] {
+  explain(x?: ExplainChoices): string[] {
     return [
       `limit ${this.count?.text ?? 'all'}${this.offset !== undefined ? ` offset ${this.offset.text}` : ''}`,
-      ...indent(this.input.explain()),
+      ...indent(this.input.explain(x)),
     ];
   }
 }
@@ -146,8 +146,8 @@ export class Distinct implements Op {
       if (n > 0) yield n === b.len ? b : gatherBatch(b, sel, n);
     }
   }
-  explain(): string[] {
-    return ['distinct', ...indent(this.input.explain())];
+  explain(x?: ExplainChoices): string[] {
+    return ['distinct', ...indent(this.input.explain(x))];
   }
 }
 
@@ -161,7 +161,7 @@ export class UnionAll implements Op {
   async *run(ctx: Ctx): AsyncGenerator<Batch> {
     for (const i of this.inputs) yield* i.run(ctx);
   }
-  explain(): string[] {
-    return ['union all', ...this.inputs.flatMap((i) => indent(i.explain()))];
+  explain(x?: ExplainChoices): string[] {
+    return ['union all', ...this.inputs.flatMap((i) => indent(i.explain(x)))];
   }
 }

@@ -8,7 +8,7 @@
  * - EXCEPT: a left row whose key the right side does not hold; with ALL, each right occurrence
  *   cancels one left occurrence, else a key is given once and only when the right lacks it.
  */
-import { indent, type Op } from './op.js';
+import { indent, type Op, type ExplainChoices } from './op.js';
 import { rowKey } from './rows.js';
 import { gatherBatch, type Batch, type Ctx } from '../vector.js';
 
@@ -68,8 +68,8 @@ export class SetOperation implements Op {
     }
   }
 
-  explain(): string[] {
+  explain(x?: ExplainChoices): string[] {
     const what = `${this.kind.toLowerCase()}${this.all ? ' all' : ''}`;
-    return [what, ...indent(this.left.explain()), ...indent(this.right.explain())];
+    return [what, ...indent(this.left.explain(x)), ...indent(this.right.explain(x))];
   }
 }

@@ -1,7 +1,7 @@
 /** ORDER BY: the input materialized, sorted, and handed on as rows or batches. */
 import type { Batch, Col, Ctx } from '../vector.js';
 import { sortCompare, type SqlValue } from '../values.js';
-import { BATCH_ROWS, indent, materialize, outputCol, type Op } from './op.js';
+import { BATCH_ROWS, indent, materialize, outputCol, type Op, type ExplainChoices } from './op.js';
 
 /** Boxed rows to batches. */
 function* rowsToBatches(
@@ -84,7 +84,7 @@ export class Sort implements Op {
     rows.sort(comparator(rows, this.keys));
     return rows;
   }
-  explain(): string[] {
-    return [`sort ${this.describeKeys}`, ...indent(this.input.explain())];
+  explain(x?: ExplainChoices): string[] {
+    return [`sort ${this.describeKeys}`, ...indent(this.input.explain(x))];
   }
 }

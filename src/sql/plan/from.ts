@@ -19,9 +19,11 @@ import {
 } from '../bind.js';
 import type { SqlTable } from '../catalog.js';
 import type { Expr } from '../expr.js';
-import { orderJoins, type JoinCond, type JoinTree } from './joinorder.js';
+import { orderJoins, type JoinCond, type JoinTree, type Lookup, LOOKUP_COST } from './joinorder.js';
 import type { Op } from '../ops/op.js';
-import { OneRow } from '../ops/scan.js';
+import { OneRow, TableScan } from '../ops/scan.js';
+import { IndexJoin, type LookupPath } from '../ops/lookupjoin.js';
+import type { IndexColumn } from '../ops/indexkeys.js';
 import { Filter } from '../ops/filter.js';
 import { Derived } from '../ops/rows.js';
 import { Join } from '../ops/join.js';
@@ -250,6 +252,11 @@ export abstract class FromPlanner extends ScanPlanner {
     return undefined;
   }
 
+  /** The table a reference names (not a view or CTE). */
+  protected baseTable(ref: A.TableName): SqlTable | undefined {
+    return this.tableOf(ref);
+  }
+
   private tableOf(ref: A.TableName): SqlTable | undefined {
     if (ref.schema === undefined && this.cte(ref.name) !== undefined) return undefined;
     return this.catalog.table(ref.name);
@@ -332,9 +339,36 @@ export abstract class FromPlanner extends ScanPlanner {
       }
       return { mask, selectivity: sel, ...(equi !== undefined ? { equi } : {}) };
     });
-    const tree = orderJoins(rows, conds, fixed);
+    // Equalities between a table unit's plain column and an expression of other units: that unit
+    // may be looked up per row of the others through an index on the column (or its key).
+    const keyEqs: KeyEquality[] = [];
+    spanning.forEach(({ ast }) => {
+      if (ast.kind !== 'binary' || ast.op !== '=' || hasSubquery(ast)) return;
+      for (const [side, other] of [
+        [ast.left, ast.right],
+        [ast.right, ast.left],
+      ] as const) {
+        if (side.kind !== 'column') continue;
+        const sm = this.unitsOf(side, resolver, unitOfCol);
+        const om = this.unitsOf(other, resolver, unitOfCol);
+        if (sm === undefined || om === undefined || om === 0 || (sm & (sm - 1)) !== 0 || (sm & om) !== 0)
+          continue;
+        const unit = Math.log2(sm);
+        const scan = rels[unit]!.op;
+        if (!(scan instanceof TableScan) || scan.order !== undefined) continue;
+        const at = resolver.resolve(side.table, side.name);
+        if (at === undefined) continue;
+        keyEqs.push({ unit, column: allCols[at]!.name, other, otherMask: om });
+      }
+    });
+    const lookup: Lookup = (unit, left) => {
+      const scan = rels[unit]!.op as TableScan;
+      const cols = keyEqs.filter((e) => e.unit === unit && (e.otherMask & ~left) === 0).map((e) => e.column);
+      return lookupCost(scan, cols);
+    };
+    const tree = orderJoins(rows, conds, fixed, keyEqs.length > 0 ? lookup : undefined);
     const placed = new Set<number>();
-    const built = this.buildTree(tree, rels, spanning, placed, parent, uses);
+    const built = this.buildTree(tree, rels, spanning, placed, parent, uses, keyEqs);
     // Layout in the units' order for display: SELECT * follows FROM, whatever the join order.
     const display: number[] = [];
     for (let i = 0; i < rels.length; i++) {
@@ -359,13 +393,14 @@ export abstract class FromPlanner extends ScanPlanner {
     placed: Set<number>,
     parent: Level | undefined,
     uses: Set<number>,
+    keyEqs: readonly KeyEquality[],
   ): { op: Op; layout: ColInfo[]; offsets: Map<number, number> } {
     if (tree.kind === 'unit') {
       const r = rels[tree.unit]!;
       return { op: r.op, layout: r.layout, offsets: new Map([[tree.unit, 0]]) };
     }
-    const l = this.buildTree(tree.left, rels, spanning, placed, parent, uses);
-    const r = this.buildTree(tree.right, rels, spanning, placed, parent, uses);
+    const l = this.buildTree(tree.left, rels, spanning, placed, parent, uses, keyEqs);
+    const r = this.buildTree(tree.right, rels, spanning, placed, parent, uses, keyEqs);
     const layout = [...l.layout, ...r.layout];
     const offsets = new Map(l.offsets);
     for (const [u, at] of r.offsets) offsets.set(u, at + l.layout.length);
@@ -377,10 +412,12 @@ export abstract class FromPlanner extends ScanPlanner {
     const leftKeys: Expr[] = [];
     const rightKeys: Expr[] = [];
     const rest: A.Expr[] = [];
+    const atJoin: A.Expr[] = [];
     spanning.forEach((s, k) => {
       if (placed.has(k) || (s.mask & ~tree.mask) !== 0) return;
       placed.add(k);
       const c = s.ast;
+      atJoin.push(c);
       const keys = this.equiKeys(c, l.layout, r.layout, lvl);
       if (keys !== undefined) {
         leftKeys.push(keys[0]);
@@ -390,7 +427,70 @@ export abstract class FromPlanner extends ScanPlanner {
       rest.push(c);
     });
     const cond = rest.length > 0 ? this.andAll(rest, lvl(layout)) : undefined;
+    if (tree.lookup === true && tree.right.kind === 'unit' && r.op instanceof TableScan) {
+      const unit = tree.right.unit;
+      const eqs = keyEqs.filter((e) => e.unit === unit && (e.otherMask & ~tree.left.mask) === 0);
+      const path = this.lookupPath(r.op, eqs, lvl(l.layout));
+      if (path !== undefined) {
+        const all = this.andAll(atJoin, lvl(layout));
+        const hash = { leftKeys, rightKeys, condition: cond };
+        return { op: new IndexJoin(l.op, r.op, 'inner', path, all, hash), layout, offsets };
+      }
+    }
     return { op: new Join(l.op, r.op, 'inner', leftKeys, rightKeys, cond), layout, offsets };
+  }
+
+  /**
+   * How to look a table's rows up by the values of equalities with its columns: through the
+   * UNIQUE index all of whose columns they give, else the primary key, else the index with the most
+   * leading columns given. The values are bound over `left` (the other side of the join).
+   */
+  private lookupPath(
+    scan: TableScan,
+    eqs: readonly { column: string; other: A.Expr }[],
+    left: Level,
+  ): LookupPath | undefined {
+    const byColumn = new Map<string, Expr>();
+    for (const e of eqs) {
+      if (byColumn.has(e.column)) continue;
+      const x = this.expr(e.other, left);
+      const col = scan.columns.find((c) => c.name === e.column);
+      const textual = col !== undefined ? col.type === 'string' : scan.keyType === 'string';
+      // A string against a number compares as numbers: no lookup by either's order.
+      if ((x.textual === true) !== textual) continue;
+      byColumn.set(e.column, x);
+    }
+    let best: { path: LookupPath; rank: number } | undefined;
+    const consider = (path: LookupPath, rank: number) => {
+      if (path.columns.length > 0 && (best === undefined || rank > best.rank)) best = { path, rank };
+    };
+    for (const ix of scan.spec?.indexes ?? []) {
+      const columns: IndexColumn[] = [];
+      const keys: Expr[] = [];
+      for (const c of ix.columns) {
+        const k = byColumn.get(c.name);
+        if (k === undefined) break;
+        columns.push(c);
+        keys.push(k);
+      }
+      consider(
+        { index: ix, columns, keys },
+        ix.unique && columns.length === ix.columns.length ? 1000 : columns.length,
+      );
+    }
+    const keyName = scan.keyName;
+    const k = keyName !== undefined ? byColumn.get(keyName) : undefined;
+    if (keyName !== undefined && k !== undefined) {
+      const column: IndexColumn = {
+        name: keyName,
+        type: scan.keyType,
+        ...(scan.keyDigits !== undefined
+          ? { scale: scan.keyDigits.scale, precision: scan.keyDigits.precision }
+          : {}),
+      };
+      consider({ columns: [column], keys: [k] }, 999);
+    }
+    return best?.path;
   }
 
   /**
@@ -560,6 +660,43 @@ export abstract class FromPlanner extends ScanPlanner {
     }
     const cond = rest.length > 0 ? this.andAll(rest, lvl(layout)) : undefined;
     let op: Op = new Join(kept.op, nul.op, 'left', leftKeys, rightKeys, cond);
+    // The null side one table with an index on an equality's column: looked up per kept row when
+    // that reads less than holding it in a hash table does.
+    if (nul.op instanceof TableScan && nul.op.order === undefined && atJoin.length > 0) {
+      const eqs: { column: string; other: A.Expr }[] = [];
+      for (const c of atJoin) {
+        if (c.kind !== 'binary' || c.op !== '=' || hasSubquery(c)) continue;
+        for (const [side, other] of [
+          [c.left, c.right],
+          [c.right, c.left],
+        ] as const) {
+          if (side.kind !== 'column' || !this.readsOnly(other, keptRes)) continue;
+          let at: number | undefined;
+          try {
+            at = nullRes.resolve(side.table, side.name);
+          } catch (e) {
+            if (!(e instanceof TidemarkError)) throw e;
+          }
+          if (at !== undefined) eqs.push({ column: nullInfo.cols[at]!.name, other });
+        }
+      }
+      const scan = nul.op;
+      const perRow = lookupCost(
+        scan,
+        eqs.map((e) => e.column),
+      );
+      // A lookup per kept row against holding the null side in a hash table (joinorder.ts's costs).
+      const keptRows = Math.max(kept.rows, 1);
+      if (perRow !== undefined && keptRows * perRow < 3 * Math.max(nul.rows, 1) + keptRows) {
+        const path = this.lookupPath(scan, eqs, lvl(kept.layout));
+        if (path !== undefined)
+          op = new IndexJoin(kept.op, scan, 'left', path, this.andAll(atJoin, lvl(layout)), {
+            leftKeys,
+            rightKeys,
+            condition: cond,
+          });
+      }
+    }
     if (above.length > 0) op = new Filter(op, this.andAll(above, lvl(layout)));
     // SELECT * shows the tables as the FROM clause has them (a RIGHT JOIN's left table first).
     const keptDisplay = kept.display;
@@ -586,6 +723,29 @@ export abstract class FromPlanner extends ScanPlanner {
     this.applyMerges(rel, merges);
     return rel;
   }
+}
+
+/** An equality between a table unit's plain column and an expression of other units. */
+interface KeyEquality {
+  unit: number;
+  column: string;
+  other: A.Expr;
+  otherMask: number;
+}
+
+/**
+ * What a lookup of a table's rows by values of these columns costs per row (LOOKUP_COST): by its
+ * key, by a UNIQUE index all of whose columns they are, or by an index they lead; undefined when
+ * none of these.
+ */
+export function lookupCost(scan: TableScan, columns: readonly string[]): number | undefined {
+  if (columns.length === 0) return undefined;
+  if (scan.keyName !== undefined && columns.includes(scan.keyName)) return LOOKUP_COST.primary;
+  const ixs = scan.spec?.indexes ?? [];
+  if (ixs.some((ix) => ix.unique && ix.columns.every((c) => columns.includes(c.name))))
+    return LOOKUP_COST.unique;
+  if (ixs.some((ix) => columns.includes(ix.columns[0]!.name))) return LOOKUP_COST.index;
+  return undefined;
 }
 
 /** `a.name = b.name`: the join condition a USING or NATURAL column stands for. */

@@ -25,7 +25,29 @@ export interface JoinCond {
 
 export type JoinTree =
   | { kind: 'unit'; unit: number; mask: number; rows: number; cost: number }
-  | { kind: 'join'; left: JoinTree; right: JoinTree; mask: number; rows: number; cost: number };
+  | {
+      kind: 'join';
+      left: JoinTree;
+      right: JoinTree;
+      mask: number;
+      rows: number;
+      cost: number;
+      /** The right side, one unit, is looked up by an index for each left row (an index nested loop). */
+      lookup?: boolean;
+    };
+
+/**
+ * What looking unit `unit` up costs per row of the units in `left` (an equality between one of its
+ * indexed columns, or its key, and an expression of those units), in the units of the estimates
+ * (about a row hashed); undefined when it cannot be.
+ */
+export type Lookup = (unit: number, left: number) => number | undefined;
+
+/**
+ * The cost of one lookup per left row, by what it reads (measured against a hash join's work per
+ * row): a point read of the key, a UNIQUE index's row (getBy), a seek into an index and its rows.
+ */
+export const LOOKUP_COST = { primary: 5, unique: 16, index: 26 } as const;
 
 /** Up to this many units the order is searched exhaustively (3^n splits: 6,561 at 8). */
 export const DP_UNITS = 8;
@@ -71,15 +93,23 @@ function joinCost(left: JoinTree, right: JoinTree, rows: number, conds: readonly
   return left.cost + right.cost + 2 * right.rows + pairs + rows;
 }
 
-function join(left: JoinTree, right: JoinTree, rows: number, conds: readonly JoinCond[]): JoinTree {
-  return {
-    kind: 'join',
-    left,
-    right,
-    mask: left.mask | right.mask,
-    rows,
-    cost: joinCost(left, right, rows, conds),
-  };
+function join(
+  left: JoinTree,
+  right: JoinTree,
+  rows: number,
+  conds: readonly JoinCond[],
+  lookup?: Lookup,
+): JoinTree {
+  const cost = joinCost(left, right, rows, conds);
+  // Looking the right unit up per left row: the left input, a lookup per row, the output; the
+  // right unit is never read whole.
+  const perRow = right.kind === 'unit' ? lookup?.(right.unit, left.mask) : undefined;
+  if (perRow !== undefined) {
+    const viaLookup = left.cost + left.rows * perRow + rows;
+    if (viaLookup < cost)
+      return { kind: 'join', left, right, mask: left.mask | right.mask, rows, cost: viaLookup, lookup: true };
+  }
+  return { kind: 'join', left, right, mask: left.mask | right.mask, rows, cost };
 }
 
 /** Unit i alone: its cost is reading it. */
@@ -91,19 +121,25 @@ function unitLeaf(rows: readonly number[], i: number): JoinTree {
  * The join tree of `rows.length` units (rows[i]: unit i's estimated rows). `fixed`: keep the units
  * in their order, left-deep (STRAIGHT_JOIN, and the order a caller must keep).
  */
-export function orderJoins(rows: readonly number[], conds: readonly JoinCond[], fixed = false): JoinTree {
+export function orderJoins(
+  rows: readonly number[],
+  conds: readonly JoinCond[],
+  fixed = false,
+  lookup?: Lookup,
+): JoinTree {
   const n = rows.length;
   const leaf = (i: number): JoinTree => unitLeaf(rows, i);
   if (n === 1) return leaf(0);
   if (fixed) {
     let t = leaf(0);
-    for (let i = 1; i < n; i++) t = join(t, leaf(i), joinedRows(t.mask | (1 << i), rows, conds), conds);
+    for (let i = 1; i < n; i++)
+      t = join(t, leaf(i), joinedRows(t.mask | (1 << i), rows, conds), conds, lookup);
     return t;
   }
-  return n <= DP_UNITS ? dynamic(rows, conds) : greedy(rows, conds);
+  return n <= DP_UNITS ? dynamic(rows, conds, lookup) : greedy(rows, conds, lookup);
 }
 
-function dynamic(rows: readonly number[], conds: readonly JoinCond[]): JoinTree {
+function dynamic(rows: readonly number[], conds: readonly JoinCond[], lookup?: Lookup): JoinTree {
   const n = rows.length;
   const full = (1 << n) - 1;
   const best = new Array<JoinTree | undefined>(full + 1);
@@ -124,7 +160,7 @@ function dynamic(rows: readonly number[], conds: readonly JoinCond[]): JoinTree 
           const b = best[right];
           if (a === undefined || b === undefined) continue;
           if (!crossOk && !connected(l, right, conds)) continue;
-          const t = join(a, b, r, conds);
+          const t = join(a, b, r, conds, lookup);
           if (chosen === undefined || t.cost < chosen.cost) chosen = t;
         }
         if (chosen !== undefined) break;
@@ -136,7 +172,7 @@ function dynamic(rows: readonly number[], conds: readonly JoinCond[]): JoinTree 
 }
 
 /** Left-deep: start from the smallest unit, then add the unit whose join costs least. */
-function greedy(rows: readonly number[], conds: readonly JoinCond[]): JoinTree {
+function greedy(rows: readonly number[], conds: readonly JoinCond[], lookup?: Lookup): JoinTree {
   const n = rows.length;
   const leaf = (i: number): JoinTree => unitLeaf(rows, i);
   let start = 0;
@@ -151,7 +187,7 @@ function greedy(rows: readonly number[], conds: readonly JoinCond[]): JoinTree {
       for (const i of left) {
         if (!crossOk && !connected(t.mask, 1 << i, conds)) continue;
         const r = joinedRows(t.mask | (1 << i), rows, conds);
-        for (const cand of [join(t, leaf(i), r, conds), join(leaf(i), t, r, conds)]) {
+        for (const cand of [join(t, leaf(i), r, conds, lookup), join(leaf(i), t, r, conds, lookup)]) {
           if (chosen === undefined || cand.cost < chosen.cost) {
             chosen = cand;
             chosenUnit = i;

@@ -11,15 +11,17 @@ import { TidemarkError } from '../../errors.js';
 import {
   conjuncts,
   hasAggregate,
+  hasSubquery,
   LayoutResolver,
+  walk,
   unknownColumn,
   unsupported,
   type Level,
   type SubqueryKind,
 } from '../bind.js';
-import { asText, columnRef, SubqueryExpr, type Expr } from '../expr.js';
+import { asText, columnRef, literal, SubqueryExpr, type Expr } from '../expr.js';
 import type { Op } from '../ops/op.js';
-import { OneRow } from '../ops/scan.js';
+import { OneRow, TableScan } from '../ops/scan.js';
 import { Filter } from '../ops/filter.js';
 import { Distinct, Limit, Narrow, Project, UnionAll } from '../ops/rows.js';
 import { Sort, type SortKey } from '../ops/sort.js';
@@ -144,8 +146,20 @@ export class Planner extends FromPlanner {
     uses: Set<number>,
   ): Planned {
     if (core.withRollup) throw unsupported('WITH ROLLUP');
-    const rel = this.from(core.from, conjuncts(core.where), parent, uses);
+    // MIN or MAX of one column alone: the first of its non-NULL values in an order that has it.
+    const extreme = this.extremeOf(core, orderBy);
+    const conds = conjuncts(core.where);
+    if (extreme !== undefined) conds.push(extreme.notNull);
+    const rel = this.from(core.from, conds, parent, uses);
     let op = rel.op;
+    if (extreme !== undefined) {
+      const scan = scanBelow(op);
+      if (scan !== undefined && scan.order === undefined) {
+        const one = literal(1, '1');
+        scan.order = { keys: [{ column: extreme.column, desc: extreme.max }], limit: { count: one } };
+        op = new Limit(op, one, undefined);
+      }
+    }
     const level: Level = { resolver: new LayoutResolver(rel.layout), parent, parentUses: uses };
 
     const aggregated =
@@ -259,17 +273,105 @@ export class Planner extends FromPlanner {
       op = new Distinct(op);
     }
     if (sortKeys.length > 0) {
-      op = new Sort(
-        op,
-        sortKeys,
-        sortKeys.map((k) => `${allExprs[k.column]!.text}${k.desc ? ' DESC' : ''}`).join(', '),
-      );
+      // Plain columns of one table's scan: the scan gives its rows in that order (read in an
+      // index's or the key's order when that costs less, else sorted there).
+      const scan = aggregate === undefined && !core.distinct ? scanBelow(rel.op) : undefined;
+      const keys = sortKeys.map((k) => {
+        const e = allExprs[k.column]!;
+        return e.column !== undefined && e.subs.length === 0 && scan !== undefined
+          ? { column: scan.names[e.column]!, desc: k.desc }
+          : undefined;
+      });
+      if (
+        scan !== undefined &&
+        scan.order === undefined &&
+        keys.every((k) => k !== undefined) &&
+        this.orderable(scan, keys)
+      ) {
+        const count = limitClause !== undefined ? this.expr(limitClause.count, selectLevel) : undefined;
+        const offset =
+          limitClause?.offset !== undefined ? this.expr(limitClause.offset, selectLevel) : undefined;
+        scan.order = {
+          keys,
+          ...(count !== undefined && count.constant
+            ? { limit: { count, ...(offset !== undefined && offset.constant ? { offset } : {}) } }
+            : {}),
+        };
+      } else {
+        op = new Sort(
+          op,
+          sortKeys,
+          sortKeys.map((k) => `${allExprs[k.column]!.text}${k.desc ? ' DESC' : ''}`).join(', '),
+        );
+      }
     }
     op = this.limit(op, limitClause, selectLevel);
     if (hidden.length > 0) op = new Narrow(op, items.length, names);
     let rows = aggregated ? (core.groupBy.length === 0 ? 1 : Math.max(1, rel.rows / 10)) : rel.rows;
     if (limitClause?.count.kind === 'number') rows = Math.min(rows, Number(limitClause.count.text));
     return { op, names, textual: exprs.map((e) => e.textual === true), rows };
+  }
+
+  /** Whether some index or the primary key could give a scan's rows in the order of these columns. */
+  private orderable(scan: TableScan, keys: readonly { column: string }[]): boolean {
+    const first = keys[0]!.column;
+    if (scan.keyName === first) return true;
+    return (scan.spec?.indexes ?? []).some((ix) => ix.columns.some((c) => c.name === first));
+  }
+
+  /**
+   * A SELECT whose aggregates are one MIN or MAX of a column of its one table, with no other
+   * column read outside it and no GROUP BY, where an index or the key has that column: its
+   * column, direction, and the condition `column IS NOT NULL` that leaves out what MIN and MAX skip.
+   */
+  private extremeOf(
+    core: A.SelectCore,
+    orderBy: readonly A.OrderItem[],
+  ): { column: string; max: boolean; notNull: A.Expr } | undefined {
+    if (core.groupBy.length > 0 || core.from.length !== 1) return undefined;
+    const ref = core.from[0]!;
+    if (ref.kind !== 'table') return undefined;
+    const t = this.baseTable(ref);
+    if (t === undefined) return undefined;
+    const alias = (ref.alias ?? ref.name).toLowerCase();
+    const exprs: A.Expr[] = [];
+    for (const c of core.items) {
+      if (c.kind === 'star') return undefined;
+      exprs.push(c.expr);
+    }
+    if (core.having !== undefined) exprs.push(core.having);
+    for (const o of orderBy) exprs.push(o.expr);
+    let found: A.Aggregate | undefined;
+    let other = false;
+    for (const e of exprs) {
+      if (hasSubquery(e)) return undefined;
+      walk(e, (n) => {
+        if (n.kind === 'aggregate') {
+          if (found === undefined) found = n;
+          else if (!sameExtreme(found, n)) other = true;
+          return false;
+        }
+        if (n.kind === 'column') other = true;
+        return true;
+      });
+    }
+    const agg = found;
+    if (agg === undefined || other || (agg.name !== 'MIN' && agg.name !== 'MAX') || agg.args.length !== 1)
+      return undefined;
+    const arg = agg.args[0]!;
+    if (arg.kind !== 'column' || (arg.table !== undefined && arg.table.toLowerCase() !== alias))
+      return undefined;
+    const col = t.columns.find((c) => c.name.toLowerCase() === arg.name.toLowerCase());
+    if (col === undefined) return undefined;
+    const indexed =
+      t.keyColumn === col.name ||
+      (this.catalog.indexes?.(t.name) ?? []).some((ix) => ix.columns.includes(col.name));
+    if (!indexed) return undefined;
+    return {
+      column: col.name,
+      max: agg.name === 'MAX',
+      notNull: { kind: 'isNull', at: arg.at, arg, not: true },
+    };
   }
 
   // ---- subqueries ----
@@ -298,6 +400,28 @@ export class Planner extends FromPlanner {
         return new SubqueryExpr(kind.all ? 'all' : 'any', planned.op, refs, kind.lhs, false, kind.op);
     }
   }
+}
+
+/** The table scan an operator reads straight from (through filters, which keep its order). */
+function scanBelow(op: Op): TableScan | undefined {
+  if (op instanceof TableScan) return op;
+  if (op instanceof Filter) return scanBelow(op.input);
+  return undefined;
+}
+
+/** Two aggregates that are the same MIN or MAX of the same column. */
+function sameExtreme(a: A.Aggregate, b: A.Aggregate): boolean {
+  const x = a.args[0];
+  const y = b.args[0];
+  return (
+    a.name === b.name &&
+    a.args.length === 1 &&
+    b.args.length === 1 &&
+    x?.kind === 'column' &&
+    y?.kind === 'column' &&
+    x.name.toLowerCase() === y.name.toLowerCase() &&
+    (x.table ?? '').toLowerCase() === (y.table ?? '').toLowerCase()
+  );
 }
 
 /** A set operation's branch with the columns `textual` asks for converted to text. */

@@ -4,7 +4,7 @@
  */
 import type * as A from '../parser/ast.js';
 import type { ColInfo } from '../bind.js';
-import type { SqlTable } from '../catalog.js';
+import type { SqlTable, TableIndex } from '../catalog.js';
 import type { Op } from '../ops/op.js';
 
 /** What the planner needs from the engine: tables and views by name, and their sizes. */
@@ -14,6 +14,8 @@ export interface PlanCatalog {
   view(name: string): { query: A.Query; columns?: string[] } | undefined;
   /** About how many rows a table holds (join ordering); unknown: a guess is made. */
   estimatedRows?(name: string): number;
+  /** A table's secondary indexes (none when not given). */
+  indexes?(table: string): TableIndex[];
 }
 
 export interface Planned {
