@@ -118,6 +118,13 @@ export class Metrics {
     });
     this.gauge('tidemark_wal_bytes', 'Bytes of WAL segments on disk.', (s) => s.wal.bytes);
     this.gauge('tidemark_wal_segments', 'WAL segment files on disk.', (s) => s.wal.segments);
+    this.gauge('tidemark_indexes', 'Secondary indexes (built or being built).', (s) => s.indexes.count);
+    this.gauge('tidemark_index_builds', 'Secondary indexes being built.', (s) => s.indexes.building);
+    this.gauge(
+      'tidemark_index_memtable_bytes',
+      "Bytes the memtables of indexes' hidden tables hold (part of the memtable pool).",
+      (s) => s.indexes.memtableBytes,
+    );
     this.gauge(
       'tidemark_wal_pinned_bytes',
       'WAL bytes the retained checkpoints still need: truncation cannot free them yet.',
@@ -197,6 +204,16 @@ export class Metrics {
       (s) => [
         [{ result: 'ok' }, s.sql.statements - s.sql.failed],
         [{ result: 'failed' }, s.sql.failed],
+      ],
+    );
+    this.total(
+      'tidemark_sql_index_reads_total',
+      'Reads SQL made through secondary indexes, by kind: scan (a range), lookup (a UNIQUE key), join (index nested-loop join lookups).',
+      ['kind'],
+      (s) => [
+        [{ kind: 'scan' }, s.sql.indexScans ?? 0],
+        [{ kind: 'lookup' }, s.sql.indexLookups ?? 0],
+        [{ kind: 'join' }, s.sql.indexJoins ?? 0],
       ],
     );
     this.total(

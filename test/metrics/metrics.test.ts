@@ -19,6 +19,9 @@ const REQUIRED: [string, string][] = [
   ['tidemark_wal_bytes', 'gauge'],
   ['tidemark_wal_segments', 'gauge'],
   ['tidemark_wal_pinned_bytes', 'gauge'],
+  ['tidemark_indexes', 'gauge'],
+  ['tidemark_index_builds', 'gauge'],
+  ['tidemark_index_memtable_bytes', 'gauge'],
   ['tidemark_checkpoint_total', 'counter'],
   ['tidemark_checkpoint_duration_seconds', 'histogram'],
   ['tidemark_checkpoint_lag_seconds', 'gauge'],
@@ -30,6 +33,7 @@ const REQUIRED: [string, string][] = [
   ['tidemark_merge_total', 'counter'],
   ['tidemark_sql_statements_total', 'counter'],
   ['tidemark_sql_zone_skipped_groups_total', 'counter'],
+  ['tidemark_sql_index_reads_total', 'counter'],
 ];
 
 const rows = (from: number, n: number) =>
@@ -90,6 +94,7 @@ test('after a workload every metric is there, with help text and sensible values
     expect(sample(f, 'tidemark_open_files', { kind: 'lock' })).toBe(1);
     expect(sample(f, 'tidemark_wal_bytes')).toBe(s.wal.bytes);
     expect(sample(f, 'tidemark_wal_segments')).toBe(s.wal.segments);
+    expect(sample(f, 'tidemark_indexes')).toBe(s.indexes.count);
     expect(sample(f, 'tidemark_wal_pinned_bytes')).toBe(s.wal.pinnedBytes);
     // One event per step: the global checkpoint's incremental step is counted as an incremental.
     expect(sample(f, 'tidemark_checkpoint_total', { kind: 'incremental', result: 'ok' })).toBe(
