@@ -5,6 +5,7 @@
  * them as their values compare column by column, NULL first, then by the row's primary key.
  */
 import { invalidArgument, TidemarkError } from '../errors.js';
+import { canonicalInt, decimalBytes } from '../util/decimal.js';
 import {
   checkName,
   columnDef,
@@ -231,6 +232,7 @@ function writeValue(w: KeyWriter, c: ColumnDef, v: unknown): void {
 export class IndexCodec {
   readonly cols: readonly ColumnDef[];
   private readonly w = new KeyWriter();
+  private readonly view = new DataView(new ArrayBuffer(8));
 
   constructor(
     readonly base: TableSchema,
@@ -302,6 +304,110 @@ export class IndexCodec {
       }
     }
     return w.take();
+  }
+
+  /**
+   * The indexed columns' values an entry key holds (engine representation), decoded: what a read
+   * that needs only those columns and the row's key takes from the index without reading the row.
+   */
+  decode(key: Uint8Array): unknown[] {
+    const out = new Array<unknown>(this.cols.length);
+    let i = 0;
+    const u32 = () => {
+      const v = ((key[i]! << 24) | (key[i + 1]! << 16) | (key[i + 2]! << 8) | key[i + 3]!) >>> 0;
+      i += 4;
+      return v;
+    };
+    for (let c = 0; c < this.cols.length; c++) {
+      const def = this.cols[c]!;
+      if (key[i++] === TAG_NULL) {
+        out[c] = null;
+        continue;
+      }
+      switch (def.storage) {
+        case 'int32':
+          out[c] = (u32() ^ 0x80000000) | 0;
+          break;
+        case 'int64':
+        case 'uint64': {
+          let hi = u32();
+          const lo = u32();
+          if (def.storage === 'int64') hi = (hi ^ 0x80000000) | 0;
+          const v = hi * TWO32 + lo;
+          out[c] = Number.isSafeInteger(v) ? v + 0 : canonicalInt((BigInt(hi) << 32n) + BigInt(lo));
+          break;
+        }
+        case 'float64':
+        case 'timestamp': {
+          let hi = u32();
+          let lo = u32();
+          if (hi & 0x80000000) hi = (hi ^ 0x80000000) >>> 0;
+          else {
+            hi = ~hi >>> 0;
+            lo = ~lo >>> 0;
+          }
+          this.view.setUint32(0, hi);
+          this.view.setUint32(4, lo);
+          out[c] = this.view.getFloat64(0);
+          break;
+        }
+        case 'bool':
+          out[c] = key[i++] === 1;
+          break;
+        case 'string': {
+          let s = '';
+          const units: number[] = [];
+          for (;;) {
+            const b = key[i++]!;
+            if (b === 0) break;
+            if (b < 0x80) units.push(b - 1);
+            else if (b < 0xc0) units.push((((b & 0x3f) << 8) | key[i++]!) + 0x7f);
+            else {
+              units.push(((key[i]! << 8) | key[i + 1]!) + 0x7f + 0x4000);
+              i += 2;
+            }
+            if (units.length === 4096) {
+              s += String.fromCharCode(...units);
+              units.length = 0;
+            }
+          }
+          out[c] = s + String.fromCharCode(...units);
+          break;
+        }
+        case 'bytes': {
+          if (def.type === 'decimal') {
+            const w = decimalBytes(def.precision!);
+            out[c] = key.slice(i, i + w);
+            i += w;
+            break;
+          }
+          const bytes: number[] = [];
+          for (;;) {
+            const b = key[i++]!;
+            if (b !== 0) bytes.push(b);
+            else if (key[i++] === 0xff) bytes.push(0);
+            else break;
+          }
+          out[c] = Uint8Array.from(bytes);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Whether a read of these columns (indexes in the table) can be answered from the entries alone:
+   * each is an indexed column or the primary key. Not float64 columns: their entries keep -0 as 0.
+   */
+  covers(cols: readonly number[] | undefined): boolean {
+    if (cols === undefined) return false;
+    for (const c of cols) {
+      if (c === this.base.pk.index) continue;
+      const def = this.cols.find((d) => d.index === c);
+      if (def === undefined || def.storage === 'float64') return false;
+    }
+    return true;
   }
 
   /** The key of a unique entry for values of every column (normalized, none null). */

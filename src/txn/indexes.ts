@@ -151,6 +151,8 @@ export interface IndexReadHost {
   /** The row with this key, at the snapshot with the transaction's writes. */
   _row(t: Table, key: Key, cols: readonly number[] | undefined): Row | undefined | Promise<Row | undefined>;
   _ownEntry(t: Table, key: Key): WriteEntry | undefined;
+  /** A row from values in column order (engine representation), as reads return it. */
+  _rowOf(t: Table, values: readonly unknown[], cols: readonly number[]): Row;
 }
 
 export interface IndexScanOptions extends RangeOptions {
@@ -209,6 +211,76 @@ async function* indexKeys(
   }
 }
 
+/** Entries of a chunk as [key, row key] pairs. */
+function entries(c: ResultChunk): [Uint8Array, unknown][] {
+  const out = new Array<[Uint8Array, unknown]>(c.n);
+  for (let i = 0; i < c.n; i++) {
+    let k: unknown;
+    let v: unknown;
+    if (c.rangeStart >= 0) {
+      k = c.sources[0]!.rawValue(c.rangeStart + i, 0);
+      v = c.sources[0]!.rawValue(c.rangeStart + i, 1);
+    } else if (c.src[i] === OWN) {
+      k = c.own![i]![0];
+      v = c.own![i]![1];
+    } else {
+      k = c.sources[c.src[i]!]!.rawValue(c.row[i]!, 0);
+      v = c.sources[c.src[i]!]!.rawValue(c.row[i]!, 1);
+    }
+    out[i] = [k as Uint8Array, v];
+  }
+  return out;
+}
+
+/**
+ * Rows of a read that needs only indexed columns and the key, made from the entries alone (a
+ * covering read: no row is read).
+ */
+async function* coveredRows(
+  host: IndexReadHost,
+  t: Table,
+  h: Table,
+  range: { lower: Uint8Array | undefined; upper: Uint8Array | undefined },
+  cols: readonly number[],
+  limit: number,
+  reverse: boolean,
+): AsyncGenerator<Row[]> {
+  if (limit === 0) return;
+  const codec = h.codec(t);
+  const toRow = (k: Uint8Array, pk: unknown): Row => {
+    const decoded = codec.decode(k);
+    const values = new Array<unknown>(t.schema.columns.length);
+    codec.cols.forEach((c, i) => (values[c.index] = decoded[i]));
+    values[t.schema.pk.index] = pk;
+    return host._rowOf(t, values, cols);
+  };
+  let produced = 0;
+  const take = (pairs: [Uint8Array, unknown][]): Row[] => {
+    if (pairs.length > limit - produced) pairs.length = limit - produced;
+    produced += pairs.length;
+    return pairs.map(([k, pk]) => toRow(k, pk));
+  };
+  if (!reverse) {
+    for await (const pairs of host._merged(h, range.lower, range.upper, INDEX_CHUNK, [0, 1], entries)) {
+      yield take(pairs);
+      if (produced >= limit) return;
+    }
+    return;
+  }
+  const splits = h.splitKeys(range.lower, range.upper, REVERSE_WINDOW_ENTRIES);
+  let top = range.upper;
+  for (let i = splits.length; i >= 0; i--) {
+    const bottom = i === 0 ? range.lower : (splits[i - 1] as Uint8Array);
+    const pairs: [Uint8Array, unknown][] = [];
+    for await (const p of host._merged(h, bottom, top, INDEX_CHUNK, [0, 1], entries)) pairs.push(...p);
+    pairs.reverse();
+    const rows = take(pairs);
+    if (rows.length > 0) yield rows;
+    if (produced >= limit) return;
+    top = bottom;
+  }
+}
+
 /** Rows through index `h` of `t` in [lower, upper), a block at a time. */
 export async function* indexRows(
   host: IndexReadHost,
@@ -219,6 +291,10 @@ export async function* indexRows(
   limit: number,
   reverse: boolean,
 ): AsyncGenerator<Row[]> {
+  if (h.codec(t).covers(cols)) {
+    yield* coveredRows(host, t, h, range, cols!, limit, reverse);
+    return;
+  }
   for await (const keys of indexKeys(host, h, range.lower, range.upper, limit, reverse)) {
     const rows = new Array<Row>(keys.length);
     for (let i = 0; i < keys.length; i++) {
@@ -262,6 +338,12 @@ export async function rowByUnique(
     pk = ref.source.rawValue(ref.row, 1);
   }
   const k = typeof pk === 'boolean' ? (pk ? 1 : 0) : (pk as Key);
+  if (codec.covers(cols)) {
+    const values = new Array<unknown>(t.schema.columns.length);
+    codec.cols.forEach((c, i) => (values[c.index] = vals[i]));
+    values[t.schema.pk.index] = pk;
+    return host._rowOf(t, values, cols!);
+  }
   const found = host._row(t, k, cols);
   const row = found instanceof Promise ? await found : found;
   if (row === undefined) throw missingRow(t, h, k);

@@ -403,6 +403,11 @@ export class Transaction {
   }
 
   /** @internal */
+  _rowOf(t: Table, values: readonly unknown[], cols: readonly number[]): Row {
+    return bigInts(valuesToRow(t.schema, values, cols), this.bigIntColumns(t));
+  }
+
+  /** @internal */
   _ownEntry(t: Table, key: Key): WriteEntry | undefined {
     return this.writes.get(t.id)?.entries.get(mapKey(key));
   }

@@ -112,6 +112,18 @@ describe('secondary indexes in the engine', () => {
     expect(
       await collect(db.scan('prices', { index: 'by_p_w_at', eq: [12.5], gte: ['123456789012345678901'] })),
     ).toHaveLength(1);
+    expect(codeOfSync(() => db.scan('prices', { index: 'by_p_w_at', eq: ['12.501'] }))).toBe(
+      'INVALID_ARGUMENT',
+    );
+    await db.insert('prices', { id: -7, p: '-0.05', w: '-1', at: new Date(-86_400_000) });
+    expect(await checkIndexes(db)).toEqual([]);
+    expect(
+      await db.getBy('prices', 'by_p_w_at', ['-0.05', -1, -86_400_000], { columns: ['p', 'id', 'w'] }),
+    ).toEqual({
+      p: '-0.05',
+      id: -7,
+      w: '-1.0000',
+    });
     expect(await codeOf(db.getBy('users', 'nope', ['Oslo']))).toBe('NOT_FOUND');
   });
 
