@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { Key } from '../schema/schema.js';
 import type { Table } from '../table/table.js';
 import { OWN, type ResultChunk } from './batch.js';
-import { uniqueViolation } from './indexes.js';
+import { asKey, uniqueViolation } from './indexes.js';
 import type { Transaction } from './transaction.js';
 
 /** What a build needs of the transaction manager. */
@@ -32,8 +32,6 @@ function chunkValues(c: ResultChunk): unknown[][] {
   }
   return out;
 }
-
-const keyValue = (v: unknown): Key => (typeof v === 'boolean' ? (v ? 1 : 0) : (v as Key));
 
 /**
  * Add the entries of `t`'s rows to index `h`, a batch of rows (in key order) per transaction, each
@@ -68,13 +66,13 @@ export async function buildIndex(host: BuildHost, t: Table, h: Table, logger: Lo
         )) {
           for (const values of batch) {
             if (n === BUILD_BATCH) {
-              next = keyValue(values[pkIndex]);
+              next = t.schema.keyOf(values);
               done = false;
               break scan;
             }
             n++;
             const k = codec.keyOf(values);
-            const pk = keyValue(values[pkIndex]);
+            const pk = t.schema.keyOf(values);
             const own = tx._ownEntry(h, k);
             if (own !== undefined) {
               if (own.values !== null) throw uniqueViolation(t, h);
@@ -83,7 +81,7 @@ export async function buildIndex(host: BuildHost, t: Table, h: Table, logger: Lo
             const found = h.lookup(k, tx.snapshotTs);
             const ref = found instanceof Promise ? await found : found;
             if (ref !== undefined) {
-              if (cmp(keyValue(ref.source.rawValue(ref.row, 1)), pk) !== 0) throw uniqueViolation(t, h);
+              if (cmp(asKey(ref.source.rawValue(ref.row, 1)), pk) !== 0) throw uniqueViolation(t, h);
               continue;
             }
             tx._putIndexEntry(h, [k, values[pkIndex]]);

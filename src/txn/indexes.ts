@@ -159,16 +159,26 @@ export interface IndexScanOptions extends RangeOptions {
   index: string;
 }
 
-/** The keys (engine representation) of the rows a chunk of index entries names. */
+/** A value of the primary key as keys are compared (a bool key as 1/0). */
+export const asKey = (v: unknown): Key => (typeof v === 'boolean' ? (v ? 1 : 0) : (v as Key));
+
+/** Column `col` of row i of a scan chunk (engine representation). */
+export function rawAt(c: ResultChunk, i: number, col: number): unknown {
+  if (c.rangeStart >= 0) return c.sources[0]!.rawValue(c.rangeStart + i, col);
+  return c.src[i] === OWN ? c.own![i]![col] : c.sources[c.src[i]!]!.rawValue(c.row[i]!, col);
+}
+
+/** The keys of the rows a chunk of index entries names. */
 function rowKeys(c: ResultChunk): Key[] {
   const out = new Array<Key>(c.n);
-  for (let i = 0; i < c.n; i++) {
-    let v: unknown;
-    if (c.rangeStart >= 0) v = c.sources[0]!.rawValue(c.rangeStart + i, 1);
-    else if (c.src[i] === OWN) v = c.own![i]![1];
-    else v = c.sources[c.src[i]!]!.rawValue(c.row[i]!, 1);
-    out[i] = typeof v === 'boolean' ? (v ? 1 : 0) : (v as Key);
-  }
+  for (let i = 0; i < c.n; i++) out[i] = asKey(rawAt(c, i, 1));
+  return out;
+}
+
+/** Entries of a chunk as [entry key, row key] pairs (the row key as the row holds it). */
+function entries(c: ResultChunk): [Uint8Array, unknown][] {
+  const out = new Array<[Uint8Array, unknown]>(c.n);
+  for (let i = 0; i < c.n; i++) out[i] = [rawAt(c, i, 0) as Uint8Array, rawAt(c, i, 1)];
   return out;
 }
 
@@ -176,93 +186,30 @@ const INDEX_CHUNK = 256;
 /** Entries of an index per window of a reverse read (see Transaction.scanRowsReverse). */
 const REVERSE_WINDOW_ENTRIES = 1024;
 
-/** Keys of the rows in index order (descending with `reverse`), a chunk at a time, at most `limit`. */
-async function* indexKeys(
-  host: IndexReadHost,
-  h: Table,
-  lower: Uint8Array | undefined,
-  upper: Uint8Array | undefined,
-  limit: number,
-  reverse: boolean,
-): AsyncGenerator<Key[]> {
-  if (limit === 0) return;
-  let produced = 0;
-  if (!reverse) {
-    for await (const keys of host._merged(h, lower, upper, INDEX_CHUNK, [1], rowKeys)) {
-      if (keys.length > limit - produced) keys.length = limit - produced;
-      produced += keys.length;
-      yield keys;
-      if (produced >= limit) return;
-    }
-    return;
-  }
-  const splits = h.splitKeys(lower, upper, REVERSE_WINDOW_ENTRIES);
-  let top = upper;
-  for (let i = splits.length; i >= 0; i--) {
-    const bottom = i === 0 ? lower : (splits[i - 1] as Uint8Array);
-    const keys: Key[] = [];
-    for await (const k of host._merged(h, bottom, top, INDEX_CHUNK, [1], rowKeys)) keys.push(...k);
-    keys.reverse();
-    if (keys.length > limit - produced) keys.length = limit - produced;
-    produced += keys.length;
-    if (keys.length > 0) yield keys;
-    if (produced >= limit) return;
-    top = bottom;
-  }
-}
-
-/** Entries of a chunk as [key, row key] pairs. */
-function entries(c: ResultChunk): [Uint8Array, unknown][] {
-  const out = new Array<[Uint8Array, unknown]>(c.n);
-  for (let i = 0; i < c.n; i++) {
-    let k: unknown;
-    let v: unknown;
-    if (c.rangeStart >= 0) {
-      k = c.sources[0]!.rawValue(c.rangeStart + i, 0);
-      v = c.sources[0]!.rawValue(c.rangeStart + i, 1);
-    } else if (c.src[i] === OWN) {
-      k = c.own![i]![0];
-      v = c.own![i]![1];
-    } else {
-      k = c.sources[c.src[i]!]!.rawValue(c.row[i]!, 0);
-      v = c.sources[c.src[i]!]!.rawValue(c.row[i]!, 1);
-    }
-    out[i] = [k as Uint8Array, v];
-  }
-  return out;
-}
-
 /**
- * Rows of a read that needs only indexed columns and the key, made from the entries alone (a
- * covering read: no row is read).
+ * Entries of index `h` in [lower, upper) in index order (descending with `reverse`: windows read
+ * forward and handed out backwards), at most `limit`, as `map` makes them of each chunk read with
+ * columns `cols`.
  */
-async function* coveredRows(
+async function* walk<T>(
   host: IndexReadHost,
-  t: Table,
   h: Table,
   range: { lower: Uint8Array | undefined; upper: Uint8Array | undefined },
-  cols: readonly number[],
   limit: number,
   reverse: boolean,
-): AsyncGenerator<Row[]> {
+  cols: readonly number[],
+  map: (c: ResultChunk) => T[],
+): AsyncGenerator<T[]> {
   if (limit === 0) return;
-  const codec = h.codec(t);
-  const toRow = (k: Uint8Array, pk: unknown): Row => {
-    const decoded = codec.decode(k);
-    const values = new Array<unknown>(t.schema.columns.length);
-    codec.cols.forEach((c, i) => (values[c.index] = decoded[i]));
-    values[t.schema.pk.index] = pk;
-    return host._rowOf(t, values, cols);
-  };
   let produced = 0;
-  const take = (pairs: [Uint8Array, unknown][]): Row[] => {
-    if (pairs.length > limit - produced) pairs.length = limit - produced;
-    produced += pairs.length;
-    return pairs.map(([k, pk]) => toRow(k, pk));
+  const take = (items: T[]): T[] => {
+    if (items.length > limit - produced) items.length = limit - produced;
+    produced += items.length;
+    return items;
   };
   if (!reverse) {
-    for await (const pairs of host._merged(h, range.lower, range.upper, INDEX_CHUNK, [0, 1], entries)) {
-      yield take(pairs);
+    for await (const items of host._merged(h, range.lower, range.upper, INDEX_CHUNK, cols, map)) {
+      yield take(items);
       if (produced >= limit) return;
     }
     return;
@@ -271,14 +218,31 @@ async function* coveredRows(
   let top = range.upper;
   for (let i = splits.length; i >= 0; i--) {
     const bottom = i === 0 ? range.lower : (splits[i - 1] as Uint8Array);
-    const pairs: [Uint8Array, unknown][] = [];
-    for await (const p of host._merged(h, bottom, top, INDEX_CHUNK, [0, 1], entries)) pairs.push(...p);
-    pairs.reverse();
-    const rows = take(pairs);
-    if (rows.length > 0) yield rows;
+    const items: T[] = [];
+    for await (const part of host._merged(h, bottom, top, INDEX_CHUNK, cols, map)) items.push(...part);
+    const window = take(items.reverse());
+    if (window.length > 0) yield window;
     if (produced >= limit) return;
     top = bottom;
   }
+}
+
+/**
+ * A row of a read that needs only indexed columns and the key, made from the entry's values of the
+ * indexed columns (in index order) and the row key: no row is read (a covering read).
+ */
+function coveredRow(
+  host: IndexReadHost,
+  t: Table,
+  h: Table,
+  indexed: readonly unknown[],
+  pk: unknown,
+  cols: readonly number[],
+): Row {
+  const values = new Array<unknown>(t.schema.columns.length);
+  h.codec(t).cols.forEach((c, i) => (values[c.index] = indexed[i]));
+  values[t.schema.pk.index] = pk;
+  return host._rowOf(t, values, cols);
 }
 
 /** Rows through index `h` of `t` in [lower, upper), a block at a time. */
@@ -291,11 +255,13 @@ export async function* indexRows(
   limit: number,
   reverse: boolean,
 ): AsyncGenerator<Row[]> {
-  if (h.codec(t).covers(cols)) {
-    yield* coveredRows(host, t, h, range, cols!, limit, reverse);
+  const codec = h.codec(t);
+  if (codec.covers(cols)) {
+    for await (const pairs of walk(host, h, range, limit, reverse, [0, 1], entries))
+      yield pairs.map(([k, pk]) => coveredRow(host, t, h, codec.decode(k), pk, cols!));
     return;
   }
-  for await (const keys of indexKeys(host, h, range.lower, range.upper, limit, reverse)) {
+  for await (const keys of walk(host, h, range, limit, reverse, [1], rowKeys)) {
     const rows = new Array<Row>(keys.length);
     for (let i = 0; i < keys.length; i++) {
       const found = host._row(t, keys[i]!, cols);
@@ -337,13 +303,8 @@ export async function rowByUnique(
     if (ref === undefined) return undefined;
     pk = ref.source.rawValue(ref.row, 1);
   }
-  const k = typeof pk === 'boolean' ? (pk ? 1 : 0) : (pk as Key);
-  if (codec.covers(cols)) {
-    const values = new Array<unknown>(t.schema.columns.length);
-    codec.cols.forEach((c, i) => (values[c.index] = vals[i]));
-    values[t.schema.pk.index] = pk;
-    return host._rowOf(t, values, cols!);
-  }
+  if (codec.covers(cols)) return coveredRow(host, t, h, vals, pk, cols!);
+  const k = asKey(pk);
   const found = host._row(t, k, cols);
   const row = found instanceof Promise ? await found : found;
   if (row === undefined) throw missingRow(t, h, k);

@@ -189,8 +189,7 @@ export class Transaction {
           if ((seen instanceof Promise ? await seen : seen) !== undefined) throw duplicate(s, key);
         }
         const e: WriteEntry = { key, values, insert, old: own !== undefined ? own.old : null };
-        this.reserveWrites(entryBytes(e));
-        this.setEntry(tw, mk, e);
+        this.put(tw, mk, e);
         if (tw.indexed.length > 0) await maintainIndexes(this, tw, null, values);
       }
       return normalized.length;
@@ -213,8 +212,7 @@ export class Transaction {
         let old = own?.old;
         if (own === undefined && tw.indexed.length > 0) old = await snapshotValues(t, key, this.snapshotTs);
         const e: WriteEntry = { key, values, insert: false, old };
-        this.reserveWrites(entryBytes(e));
-        this.setEntry(tw, mk, e);
+        this.put(tw, mk, e);
         if (tw.indexed.length > 0)
           await maintainIndexes(this, tw, own !== undefined ? own.values : old!, values);
       }
@@ -255,8 +253,7 @@ export class Transaction {
       }
       if (own === undefined) this.checkNotNewer(t, k);
       const e: WriteEntry = { key: k, values: next, insert: own?.insert ?? false, old: own?.old ?? current };
-      this.reserveWrites(entryBytes(e));
-      this.setEntry(tw, mapKey(k), e);
+      this.put(tw, mapKey(k), e);
       if (tw.indexed.length > 0) await maintainIndexes(this, tw, current, next);
       return true;
     });
@@ -279,16 +276,14 @@ export class Transaction {
         if (own.insert) this.setEntry(tw, mk, undefined);
         else {
           const e: WriteEntry = { key: k, values: null, insert: false, old: own.old };
-          this.reserveWrites(entryBytes(e));
-          this.setEntry(tw, mk, e);
+          this.put(tw, mk, e);
         }
       } else {
         prev = await snapshotValues(t, k, this.snapshotTs);
         if (prev === null) return false;
         this.checkNotNewer(t, k);
         const e: WriteEntry = { key: k, values: null, insert: false, old: prev };
-        this.reserveWrites(entryBytes(e));
-        this.setEntry(tw, mk, e);
+        this.put(tw, mk, e);
       }
       if (tw.indexed.length > 0) await maintainIndexes(this, tw, prev, null);
       return true;
@@ -378,8 +373,7 @@ export class Transaction {
   /** @internal An index build's entry: `values` [key, row key] (see Engine.createIndex). */
   _putIndexEntry(h: Table, values: [Uint8Array, unknown]): void {
     const e: WriteEntry = { key: values[0], values, insert: false };
-    this.reserveWrites(entryBytes(e));
-    this.setEntry(this.tableWrites(h), mapKey(values[0]), e);
+    this.put(this.tableWrites(h), mapKey(values[0]), e);
   }
 
   /** @internal */
@@ -696,6 +690,12 @@ export class Transaction {
       this.writes.set(t.id, tw);
     }
     return tw;
+  }
+
+  /** Add or replace an entry of the write set, its bytes accounted. */
+  private put(tw: TableWrites, mk: MapKey, e: WriteEntry): void {
+    this.reserveWrites(entryBytes(e));
+    this.setEntry(tw, mk, e);
   }
 
   /** Change the write set (undefined: remove the entry), remembering the entry before if a statement runs. */
